@@ -1,0 +1,264 @@
+//! The in-memory media bus: where ingest and every egress meet.
+//!
+//! Each live stream is one [`Stream`], keyed `{app}/{stream}`, in a concurrent registry. A
+//! [`Publisher`] pushes FLV-style [`Tag`]s; the bus corrects their timestamps onto one continuous
+//! timeline, caches what a new viewer needs (metadata, sequence headers, the GOP since the last
+//! keyframe) and fans every tag out to its [`Subscriber`]s.
+//!
+//! What it is not: it does not parse codecs (ingest sets the keyframe and sequence-header flags
+//! once), it does not remux (each egress does that once per stream, keeping its state in a
+//! [`Stream::attachment`]), and it knows nothing of sockets or configuration files.
+//!
+//! Fan-out is a bounded broadcast ring per stream: sending costs the same for one viewer or ten
+//! thousand, a tag is shared by reference count, and a slow subscriber loses the oldest events
+//! and resynchronises at the next keyframe instead of making anyone wait. There is no unbounded
+//! queue.
+
+mod cache;
+mod stream;
+mod subscriber;
+mod tag;
+mod timeline;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashMap;
+
+pub use crate::stream::{Event, PublisherInfo, Stream, StreamStats, ViewerGuard};
+pub use crate::subscriber::Subscriber;
+pub use crate::tag::{MediaInfo, Protocol, Tag, TagKind};
+pub use crate::timeline::Correction;
+
+/// Limits and timings of the bus. Every field has the default documented in the gateway's config.
+#[derive(Debug, Clone)]
+pub struct BusOptions {
+    /// Capacity of each stream's fan-out ring, in events: how far a subscriber may fall behind
+    /// before it skips to the next keyframe.
+    pub queue_tags: usize,
+    /// The GOP cache is dropped (and new viewers wait for the next keyframe) past this many tags.
+    pub gop_max_tags: usize,
+    /// ... or past this many payload bytes.
+    pub gop_max_bytes: usize,
+    /// For audio-only streams, how much recent audio a new viewer receives at once.
+    pub audio_only_cache_ms: u64,
+    /// A timestamp step larger than this (forwards or backwards) is corrected and logged.
+    pub timestamp_jump_ms: u64,
+    /// How long a stream outlives its publisher, so a reconnecting publisher keeps its viewers.
+    pub unpublish_grace: Duration,
+    /// How long a stream created by a waiting player lives without a publisher.
+    pub wait_for_publisher: Duration,
+}
+
+impl Default for BusOptions {
+    fn default() -> Self {
+        BusOptions {
+            queue_tags: 512,
+            gop_max_tags: 2048,
+            gop_max_bytes: 16 * 1024 * 1024,
+            audio_only_cache_ms: 1000,
+            timestamp_jump_ms: 5000,
+            unpublish_grace: Duration::from_secs(5),
+            wait_for_publisher: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why a publish was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublishError {
+    #[error("stream {key} is already being published")]
+    AlreadyPublishing { key: String },
+}
+
+/// The registry of streams. Cloning is cheap and every clone sees the same streams.
+#[derive(Clone, Debug)]
+pub struct Bus {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    streams: DashMap<Arc<str>, Arc<Stream>>,
+    opts: Arc<BusOptions>,
+}
+
+impl Default for Bus {
+    fn default() -> Self {
+        Bus::new(BusOptions::default())
+    }
+}
+
+impl Bus {
+    pub fn new(opts: BusOptions) -> Bus {
+        Bus { shared: Arc::new(Shared { streams: DashMap::new(), opts: Arc::new(opts) }) }
+    }
+
+    pub fn options(&self) -> &BusOptions {
+        &self.shared.opts
+    }
+
+    /// Starts publishing `key`. A stream that is in its grace period (or has waiting players) is
+    /// taken over, and its subscribers carry on.
+    pub fn publish(&self, key: &str, info: PublisherInfo) -> Result<Publisher, PublishError> {
+        // The registry entry stays locked while the stream turns live, so a grace-period removal
+        // can never remove a stream that was just taken over.
+        let entry = self.shared.streams.entry(Arc::from(key));
+        let stream = Arc::clone(
+            entry.or_insert_with(|| Arc::new(Stream::new(key, Arc::clone(&self.shared.opts)))).value(),
+        );
+        let mut inner = stream.lock();
+        if inner.live {
+            return Err(PublishError::AlreadyPublishing { key: key.to_owned() });
+        }
+        inner.live = true;
+        inner.generation += 1;
+        inner.publisher = Some(info.clone());
+        inner.published_at = Some(std::time::Instant::now());
+        inner.cache.clear();
+        inner.media_info = MediaInfo::default();
+        inner.timeline.restart();
+        let generation = inner.generation;
+        if generation > 1 {
+            let _ = stream.tx.send(Event::PublisherJoined);
+        }
+        drop(inner);
+        tracing::debug!(stream = key, generation, "publisher attached to the bus");
+        Ok(Publisher { stream, bus: self.clone(), generation })
+    }
+
+    /// Subscribes to a live stream; `None` if nobody is publishing `key`.
+    pub fn subscribe(&self, key: &str, protocol: Protocol) -> Option<Subscriber> {
+        let stream = self.stream(key)?;
+        if !stream.is_live() {
+            return None;
+        }
+        Some(stream.subscribe(protocol))
+    }
+
+    /// Subscribes to `key`, creating a waiting stream if nobody publishes it yet. The waiting
+    /// stream is removed (and the subscriber's `recv` returns `None`) if no publisher arrives within
+    /// [`BusOptions::wait_for_publisher`].
+    pub fn subscribe_or_wait(&self, key: &str, protocol: Protocol) -> Subscriber {
+        let mut created = false;
+        let stream = Arc::clone(
+            self.shared
+                .streams
+                .entry(Arc::from(key))
+                .or_insert_with(|| {
+                    created = true;
+                    Arc::new(Stream::new(key, Arc::clone(&self.shared.opts)))
+                })
+                .value(),
+        );
+        if created {
+            self.schedule_removal(key, 0, self.shared.opts.wait_for_publisher);
+        }
+        stream.subscribe(protocol)
+    }
+
+    /// The stream at `key`, live or not (in its grace period, or with waiting players).
+    pub fn stream(&self, key: &str) -> Option<Arc<Stream>> {
+        self.shared.streams.get(key).map(|s| Arc::clone(s.value()))
+    }
+
+    /// Every stream on the bus, sorted by key.
+    pub fn streams(&self) -> Vec<Arc<Stream>> {
+        let mut all: Vec<_> = self.shared.streams.iter().map(|s| Arc::clone(s.value())).collect();
+        all.sort_by(|a, b| a.key().cmp(b.key()));
+        all
+    }
+
+    /// Removes `key` after `delay` unless a publisher took it meanwhile (its generation moved on
+    /// from `generation`, or it is live).
+    fn schedule_removal(&self, key: &str, generation: u64, delay: Duration) {
+        let bus = self.clone();
+        let key: Arc<str> = Arc::from(key);
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    bus.remove_if_idle(&key, generation);
+                });
+            }
+            Err(_) => bus.remove_if_idle(&key, generation),
+        }
+    }
+
+    fn remove_if_idle(&self, key: &str, generation: u64) {
+        let removed = self.shared.streams.remove_if(key, |_, stream| {
+            let mut inner = stream.lock();
+            let idle = !inner.live && inner.generation == generation;
+            if idle {
+                inner.removed = true;
+            }
+            idle
+        });
+        if let Some((_, stream)) = removed {
+            let _ = stream.tx.send(Event::Closed);
+            tracing::info!(stream = key, "stream removed from the bus");
+        }
+    }
+}
+
+/// The right to push tags into one stream. Dropping it unpublishes: subscribers get
+/// [`Event::PublisherLeft`] and the stream is removed after the grace period unless a new
+/// publisher takes it over.
+pub struct Publisher {
+    stream: Arc<Stream>,
+    bus: Bus,
+    generation: u64,
+}
+
+impl Publisher {
+    /// The stream being published.
+    pub fn stream(&self) -> &Arc<Stream> {
+        &self.stream
+    }
+
+    /// Pushes one tag. Only the low 32 bits of `tag.timestamp` are read (the publisher's RTMP
+    /// timestamp, extended timestamps already resolved); the bus maps it onto the stream's
+    /// continuous timeline.
+    pub fn push(&mut self, mut tag: Tag) {
+        let mut inner = self.stream.lock();
+        let (timestamp, correction) = inner.timeline.map(tag.timestamp as u32);
+        if let Some(c) = correction {
+            tracing::warn!(
+                stream = self.stream.key(),
+                raw = c.raw,
+                delta_ms = c.delta_ms,
+                corrected = c.corrected,
+                "timestamp jump corrected"
+            );
+        }
+        tag.timestamp = timestamp;
+        self.stream.deliver(&mut inner, tag);
+    }
+
+    /// Records what ingest learned about the codecs.
+    pub fn set_media_info(&self, info: MediaInfo) {
+        self.stream.lock().media_info = info;
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        let mut inner = self.stream.lock();
+        inner.live = false;
+        inner.publisher = None;
+        let _ = self.stream.tx.send(Event::PublisherLeft);
+        drop(inner);
+        tracing::debug!(stream = self.stream.key(), "publisher detached from the bus");
+        let grace = self.bus.shared.opts.unpublish_grace;
+        self.bus.schedule_removal(self.stream.key(), self.generation, grace);
+    }
+}
+
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher").field("stream", &self.stream.key()).finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,267 @@
+//! One live stream: its caches, its fan-out channel, its statistics and per-stream attachments.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio::sync::broadcast;
+
+use crate::cache::{CacheLimits, StartupCache};
+use crate::subscriber::Subscriber;
+use crate::timeline::Timeline;
+use crate::{BusOptions, MediaInfo, Protocol, Tag};
+
+/// What travels on a stream's fan-out channel.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A media or script tag.
+    Tag(Tag),
+    /// The publisher left; the stream stays for the grace period in case it comes back.
+    PublisherLeft,
+    /// A publisher (re)started the stream; new sequence headers follow as tags.
+    PublisherJoined,
+    /// The stream is being removed from the bus. Subscribers never see this: `recv` returns `None`.
+    #[doc(hidden)]
+    Closed,
+}
+
+/// Who is publishing, for logs and the stats API.
+#[derive(Debug, Clone)]
+pub struct PublisherInfo {
+    pub protocol: Protocol,
+    pub peer: Option<SocketAddr>,
+    /// The query string the publisher gave with the stream name, kept for authorization hooks.
+    pub query: Option<String>,
+}
+
+/// A point-in-time view of a stream's counters.
+#[derive(Debug, Clone)]
+pub struct StreamStats {
+    pub live: bool,
+    pub publisher: Option<PublisherInfo>,
+    /// Time since the current publisher started, if live.
+    pub uptime: Option<Duration>,
+    pub bytes_in: u64,
+    pub tags_in: u64,
+    /// Payload bitrate over the last measured second, in bits per second.
+    pub bitrate_bps: u64,
+    /// Current viewers, indexed like [`Protocol::ALL`].
+    pub viewers: [u64; Protocol::ALL.len()],
+    /// Tags skipped by slow subscribers, summed over every subscriber that has existed.
+    pub dropped_tags: u64,
+    /// Publish sessions so far (1 for the first publisher).
+    pub generation: u64,
+    pub gop_cache_bytes: usize,
+}
+
+impl StreamStats {
+    /// Viewers of one protocol.
+    pub fn viewers_of(&self, protocol: Protocol) -> u64 {
+        self.viewers[protocol.index()]
+    }
+}
+
+pub(crate) struct Inner {
+    pub live: bool,
+    pub removed: bool,
+    pub generation: u64,
+    pub publisher: Option<PublisherInfo>,
+    pub published_at: Option<Instant>,
+    pub cache: StartupCache,
+    pub timeline: Timeline,
+    pub media_info: MediaInfo,
+    rate: RateMeter,
+}
+
+/// Bits per second over roughly the last second, updated as tags arrive.
+#[derive(Debug)]
+struct RateMeter {
+    window_start: Instant,
+    window_bytes: u64,
+    bps: u64,
+}
+
+impl RateMeter {
+    fn add(&mut self, bytes: usize, now: Instant) {
+        self.window_bytes += bytes as u64;
+        let elapsed = now.duration_since(self.window_start);
+        if elapsed >= Duration::from_secs(1) {
+            self.bps = (self.window_bytes as f64 * 8.0 / elapsed.as_secs_f64()) as u64;
+            self.window_bytes = 0;
+            self.window_start = now;
+        }
+    }
+}
+
+/// One stream on the bus, keyed `{app}/{stream}`.
+pub struct Stream {
+    key: Arc<str>,
+    pub(crate) opts: Arc<BusOptions>,
+    pub(crate) inner: Mutex<Inner>,
+    pub(crate) tx: broadcast::Sender<Event>,
+    bytes_in: AtomicU64,
+    tags_in: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) viewers: [AtomicU64; Protocol::ALL.len()],
+    attachments: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+}
+
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stream").field("key", &self.key).finish_non_exhaustive()
+    }
+}
+
+impl Stream {
+    pub(crate) fn new(key: &str, opts: Arc<BusOptions>) -> Stream {
+        let (tx, _) = broadcast::channel(opts.queue_tags.max(1));
+        Stream {
+            key: key.into(),
+            inner: Mutex::new(Inner {
+                live: false,
+                removed: false,
+                generation: 0,
+                publisher: None,
+                published_at: None,
+                cache: StartupCache::default(),
+                timeline: Timeline::new(opts.timestamp_jump_ms),
+                media_info: MediaInfo::default(),
+                rate: RateMeter { window_start: Instant::now(), window_bytes: 0, bps: 0 },
+            }),
+            opts,
+            tx,
+            bytes_in: AtomicU64::new(0),
+            tags_in: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            viewers: Default::default(),
+            attachments: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The bus key, `{app}/{stream}`.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// True while a publisher is connected.
+    pub fn is_live(&self) -> bool {
+        self.lock().live
+    }
+
+    /// Publish sessions so far; it grows by one each time a publisher (re)starts the stream.
+    pub fn generation(&self) -> u64 {
+        self.lock().generation
+    }
+
+    /// Codec facts that ingest learned from the sequence headers.
+    pub fn media_info(&self) -> MediaInfo {
+        self.lock().media_info.clone()
+    }
+
+    /// The cached `onMetaData` script tag, if the publisher sent one.
+    pub fn metadata(&self) -> Option<Tag> {
+        self.lock().cache.metadata.clone()
+    }
+
+    /// The cached video decoder configuration tag.
+    pub fn video_sequence_header(&self) -> Option<Tag> {
+        self.lock().cache.video_header.clone()
+    }
+
+    /// The cached audio decoder configuration tag.
+    pub fn audio_sequence_header(&self) -> Option<Tag> {
+        self.lock().cache.audio_header.clone()
+    }
+
+    /// True once the current publisher has sent any video (header or frame).
+    pub fn has_video(&self) -> bool {
+        self.lock().cache.has_video()
+    }
+
+    /// A snapshot of the stream's counters.
+    pub fn stats(&self) -> StreamStats {
+        let inner = self.lock();
+        StreamStats {
+            live: inner.live,
+            publisher: inner.publisher.clone(),
+            uptime: inner.published_at.filter(|_| inner.live).map(|t| t.elapsed()),
+            bytes_in: self.bytes_in.load(Ordering::Relaxed),
+            tags_in: self.tags_in.load(Ordering::Relaxed),
+            bitrate_bps: inner.rate.bps,
+            viewers: std::array::from_fn(|i| self.viewers[i].load(Ordering::Relaxed)),
+            dropped_tags: self.dropped.load(Ordering::Relaxed),
+            generation: inner.generation,
+            gop_cache_bytes: inner.cache.gop_bytes(),
+        }
+    }
+
+    /// A typed per-stream slot for egress state that must exist once per stream, such as an HLS
+    /// muxer or an RTP packetizer. The first caller creates it with `init`; later callers share it.
+    /// It lives as long as the stream.
+    pub fn attachment<T, F>(&self, init: F) -> Arc<T>
+    where
+        T: Any + Send + Sync,
+        F: FnOnce() -> T,
+    {
+        let mut map = self.attachments.lock().expect("attachment map lock is never poisoned");
+        let slot = map.entry(TypeId::of::<T>()).or_insert_with(|| Arc::new(init()));
+        Arc::clone(slot).downcast::<T>().expect("attachments are keyed by their own TypeId")
+    }
+
+    /// Counts a viewer that does not hold a [`Subscriber`] (HLS clients pull segments instead).
+    /// The count drops when the guard is dropped.
+    pub fn viewer_guard(self: &Arc<Self>, protocol: Protocol) -> ViewerGuard {
+        self.viewers[protocol.index()].fetch_add(1, Ordering::Relaxed);
+        ViewerGuard { stream: Arc::clone(self), protocol }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding this lock would be a bus bug; keep serving rather than cascade.
+        self.inner.lock().unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    pub(crate) fn cache_limits(&self) -> CacheLimits {
+        CacheLimits {
+            gop_max_tags: self.opts.gop_max_tags,
+            gop_max_bytes: self.opts.gop_max_bytes,
+            audio_only_ms: self.opts.audio_only_cache_ms,
+        }
+    }
+
+    /// Registers a subscriber with the start-up snapshot, atomically with respect to `push`.
+    pub(crate) fn subscribe(self: &Arc<Self>, protocol: Protocol) -> Subscriber {
+        let inner = self.lock();
+        let snapshot: Vec<Tag> = inner.cache.snapshot().cloned().collect();
+        let rx = self.tx.subscribe();
+        let closed = inner.removed;
+        drop(inner);
+        Subscriber::new(Arc::clone(self), rx, snapshot, protocol, closed)
+    }
+
+    /// Updates counters and caches for one tag and sends it; called with the lock held.
+    pub(crate) fn deliver(&self, inner: &mut Inner, tag: Tag) {
+        self.bytes_in.fetch_add(tag.data.len() as u64, Ordering::Relaxed);
+        self.tags_in.fetch_add(1, Ordering::Relaxed);
+        inner.rate.add(tag.data.len(), Instant::now());
+        let limits = self.cache_limits();
+        inner.cache.record(&tag, limits);
+        // An error only means nobody is subscribed right now.
+        let _ = self.tx.send(Event::Tag(tag));
+    }
+}
+
+/// Keeps one viewer counted on a stream; see [`Stream::viewer_guard`].
+#[derive(Debug)]
+pub struct ViewerGuard {
+    stream: Arc<Stream>,
+    protocol: Protocol,
+}
+
+impl Drop for ViewerGuard {
+    fn drop(&mut self) {
+        self.stream.viewers[self.protocol.index()].fetch_sub(1, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,193 @@
+//! Behaviour tests of the bus as publishers and subscribers see it.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::*;
+
+fn info() -> PublisherInfo {
+    PublisherInfo { protocol: Protocol::Rtmp, peer: None, query: None }
+}
+
+fn video(ts: u64, key: bool) -> Tag {
+    Tag { keyframe: key, ..Tag::new(TagKind::Video, ts, Bytes::from(vec![if key { 0x17 } else { 0x27 }; 100])) }
+}
+
+fn header(kind: TagKind, byte: u8) -> Tag {
+    Tag { sequence_header: true, ..Tag::new(kind, 0, Bytes::from(vec![byte; 4])) }
+}
+
+fn drain(sub: &mut Subscriber) -> Vec<Event> {
+    std::iter::from_fn(|| sub.try_recv()).collect()
+}
+
+fn timestamps(events: &[Event]) -> Vec<u64> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Tag(t) if !t.sequence_header && t.kind != TagKind::Script => Some(t.timestamp),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn late_joiner_starts_with_headers_then_the_gop() {
+    let bus = Bus::default();
+    let mut publisher = bus.publish("live/a", info()).unwrap();
+    publisher.push(Tag::new(TagKind::Script, 0, Bytes::from_static(b"meta")));
+    publisher.push(header(TagKind::Video, 1));
+    publisher.push(header(TagKind::Audio, 2));
+    for (ts, key) in [(0, true), (40, false), (80, true), (120, false)] {
+        publisher.push(video(ts, key));
+    }
+    let mut sub = bus.subscribe("live/a", Protocol::Rtmp).unwrap();
+    let events = drain(&mut sub);
+    let kinds: Vec<_> = events
+        .iter()
+        .map(|e| match e {
+            Event::Tag(t) => (t.kind, t.sequence_header, t.keyframe),
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(kinds, [
+        (TagKind::Script, false, false),
+        (TagKind::Video, true, false),
+        (TagKind::Audio, true, false),
+        (TagKind::Video, false, true),
+        (TagKind::Video, false, false),
+    ]);
+    assert_eq!(timestamps(&events), [80, 120]);
+    publisher.push(video(160, false));
+    assert_eq!(timestamps(&drain(&mut sub)), [160]);
+}
+
+#[tokio::test]
+async fn second_publisher_is_refused_and_the_first_is_unharmed() {
+    let bus = Bus::default();
+    let mut first = bus.publish("live/a", info()).unwrap();
+    let err = bus.publish("live/a", info()).unwrap_err();
+    assert_eq!(err, PublishError::AlreadyPublishing { key: "live/a".into() });
+    first.push(video(0, true));
+    assert!(bus.stream("live/a").unwrap().is_live());
+}
+
+#[tokio::test]
+async fn a_slow_subscriber_skips_to_the_next_keyframe_and_others_do_not_wait() {
+    let opts = BusOptions { queue_tags: 8, ..BusOptions::default() };
+    let bus = Bus::new(opts);
+    let mut publisher = bus.publish("live/a", info()).unwrap();
+    publisher.push(header(TagKind::Video, 1));
+    let mut slow = bus.subscribe("live/a", Protocol::HttpFlv).unwrap();
+    let mut fast = bus.subscribe("live/a", Protocol::HttpFlv).unwrap();
+    drain(&mut slow);
+    drain(&mut fast);
+    let mut fast_seen = Vec::new();
+    // 30 tags with a keyframe every 10: the slow reader never reads while they are sent.
+    for i in 0..30u64 {
+        publisher.push(video(i * 40, i % 10 == 0));
+        fast_seen.extend(timestamps(&drain(&mut fast)));
+    }
+    assert_eq!(fast_seen.len(), 30, "the fast subscriber got everything");
+    // The publisher changed its sequence header while the slow one lagged: it must get it again.
+    publisher.push(header(TagKind::Video, 9));
+    for i in 30..35u64 {
+        publisher.push(video(i * 40, false));
+    }
+    let events = drain(&mut slow);
+    assert!(slow.dropped() > 0);
+    let first_media = events.iter().find_map(|e| match e {
+        Event::Tag(t) if !t.sequence_header => Some(t.clone()),
+        _ => None,
+    });
+    assert!(first_media.is_none(), "no keyframe yet, so nothing but headers: {events:?}");
+    let headers: Vec<u8> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Tag(t) if t.sequence_header => Some(t.data[0]),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(headers, [9], "the changed header is re-sent exactly once");
+    publisher.push(video(35 * 40, true));
+    let after: Vec<u64> = timestamps(&drain(&mut slow));
+    assert_eq!(after, [1400], "resumes on the keyframe");
+}
+
+#[tokio::test]
+async fn viewers_are_counted_per_protocol() {
+    let bus = Bus::default();
+    let _p = bus.publish("live/a", info()).unwrap();
+    let a = bus.subscribe("live/a", Protocol::Rtsp).unwrap();
+    let _b = bus.subscribe("live/a", Protocol::Rtsp).unwrap();
+    let stream = bus.stream("live/a").unwrap();
+    let _g = stream.viewer_guard(Protocol::Hls);
+    assert_eq!(stream.stats().viewers_of(Protocol::Rtsp), 2);
+    assert_eq!(stream.stats().viewers_of(Protocol::Hls), 1);
+    drop(a);
+    assert_eq!(stream.stats().viewers_of(Protocol::Rtsp), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_publisher_that_returns_within_the_grace_keeps_its_viewers() {
+    let bus = Bus::new(BusOptions { unpublish_grace: Duration::from_secs(5), ..Default::default() });
+    let mut p = bus.publish("live/a", info()).unwrap();
+    p.push(video(0, true));
+    p.push(video(40, false));
+    let mut sub = bus.subscribe("live/a", Protocol::Rtmp).unwrap();
+    drain(&mut sub);
+    drop(p);
+    assert!(matches!(sub.recv().await, Some(Event::PublisherLeft)));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut p = bus.publish("live/a", info()).unwrap();
+    assert!(matches!(sub.recv().await, Some(Event::PublisherJoined)));
+    // The new publisher restarts at zero; the viewer's timeline carries on.
+    p.push(video(0, true));
+    let Some(Event::Tag(t)) = sub.recv().await else { panic!("expected a tag") };
+    assert_eq!(t.timestamp, 80);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert!(bus.stream("live/a").is_some(), "still published, never removed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_is_removed_after_the_grace_and_subscribers_end() {
+    let bus = Bus::new(BusOptions { unpublish_grace: Duration::from_secs(5), ..Default::default() });
+    let p = bus.publish("live/a", info()).unwrap();
+    let mut sub = bus.subscribe("live/a", Protocol::Rtmp).unwrap();
+    drop(p);
+    assert!(matches!(sub.recv().await, Some(Event::PublisherLeft)));
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert!(bus.stream("live/a").is_none());
+    assert!(sub.recv().await.is_none());
+    assert!(bus.subscribe("live/a", Protocol::Rtmp).is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_waiting_player_gets_the_stream_when_it_starts() {
+    let bus = Bus::default();
+    let mut sub = bus.subscribe_or_wait("live/a", Protocol::Rtmp);
+    assert!(bus.subscribe("live/a", Protocol::Rtmp).is_none(), "not live yet");
+    let mut p = bus.publish("live/a", info()).unwrap();
+    p.push(video(0, true));
+    let Some(Event::Tag(t)) = sub.recv().await else { panic!("expected a tag") };
+    assert!(t.keyframe);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_waiting_stream_expires_without_a_publisher() {
+    let bus = Bus::new(BusOptions { wait_for_publisher: Duration::from_secs(3), ..Default::default() });
+    let mut sub = bus.subscribe_or_wait("live/a", Protocol::Rtmp);
+    assert!(sub.recv().await.is_none());
+    assert!(bus.stream("live/a").is_none());
+}
+
+#[test]
+fn attachments_are_created_once_per_stream() {
+    let bus = Bus::default();
+    let p = bus.publish("live/a", info()).unwrap();
+    let a = p.stream().attachment(|| std::sync::Mutex::new(1u32));
+    let b = p.stream().attachment(|| std::sync::Mutex::new(2u32));
+    assert!(Arc::ptr_eq(&a, &b));
+    assert_eq!(*b.lock().unwrap(), 1);
+}

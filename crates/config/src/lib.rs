@@ -1,0 +1,98 @@
+//! The gateway's configuration file.
+//!
+//! This is the only crate that knows TOML. It reads `config/gateway.toml` (or the file given with
+//! `--config`) into plain structs; the gateway binary turns them into each shell's `Options`.
+//! Every key is optional and defaults to the value documented in the shipped, commented file.
+//! Errors name the file, the line and the key, and say what was expected, because operators edit
+//! this file by hand.
+
+mod error;
+mod sections;
+
+use std::path::Path;
+
+pub use crate::error::ConfigError;
+pub use crate::sections::*;
+
+impl Config {
+    /// Reads and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        Config::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates `text`; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let config: Config =
+            toml::from_str(text).map_err(|e| error::from_toml(&e, text, origin))?;
+        config.validate().map_err(|(key, problem)| error::invalid(text, origin, key, problem))?;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_err(text: &str, want: &str) {
+        let err = Config::parse(text, "gw.toml").expect_err("must fail").to_string();
+        assert_eq!(err, want, "for {text:?}");
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = Config::parse("", "gw.toml").unwrap();
+        assert_eq!(c.rtmp.listen, "0.0.0.0:1935");
+        assert_eq!(c.rtmp.chunk_size, 4096);
+        assert_eq!(c.http.listen, "0.0.0.0:8080");
+    }
+
+    #[test]
+    fn shipped_config_parses_and_matches_the_defaults() {
+        let text = include_str!("../../../config/gateway.toml");
+        let shipped = Config::parse(text, "config/gateway.toml").unwrap();
+        let defaults = Config::parse("", "defaults").unwrap();
+        assert_eq!(format!("{shipped:?}"), format!("{defaults:?}"));
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        check_err(
+            "[rtmp]\nlisten = \"0.0.0.0:1935\"\nchunk_sise = 4096\n",
+            "gw.toml:3:1: key `rtmp.chunk_sise`: unknown field `chunk_sise`, expected one of \
+             `listen`, `chunk_size`, `max_message_size`, `ack_window`, `wait_for_publisher`, \
+             `handshake_timeout_secs`, `idle_timeout_secs`",
+        );
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        check_err(
+            "[http]\nlisten = 8080\n",
+            "gw.toml:2:10: key `http.listen`: invalid type: integer `8080`, expected a string",
+        );
+    }
+
+    #[test]
+    fn out_of_range_value_names_the_key_and_line() {
+        check_err(
+            "[rtmp]\n\nchunk_size = 10\n",
+            "gw.toml:3: key `rtmp.chunk_size`: must be between 128 and 65536, got 10",
+        );
+    }
+
+    #[test]
+    fn bad_listen_address_is_explained() {
+        check_err(
+            "[rtsp]\nlisten = \"localhost\"\n",
+            "gw.toml:2: key `rtsp.listen`: must be an IP:port such as \"0.0.0.0:8554\", got \"localhost\"",
+        );
+    }
+
+    #[test]
+    fn syntax_error_points_at_the_line() {
+        let err = Config::parse("[rtmp\nlisten=1\n", "gw.toml").unwrap_err().to_string();
+        assert!(err.starts_with("gw.toml:1:"), "{err}");
+    }
+}

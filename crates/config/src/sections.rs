@@ -1,0 +1,280 @@
+//! One struct per `[section]` of the file. Defaults here must match config/gateway.toml (a test
+//! checks that the shipped file parses to exactly these defaults).
+
+use std::net::SocketAddr;
+
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub log: LogSection,
+    pub bus: BusSection,
+    pub rtmp: RtmpSection,
+    pub http: HttpSection,
+    pub hls: HlsSection,
+    pub rtsp: RtspSection,
+    pub mms: MmsSection,
+}
+
+/// A problem found by validation: the dotted key and what is wrong with it.
+pub(crate) type Invalid = (String, String);
+
+impl Config {
+    pub(crate) fn validate(&self) -> Result<(), Invalid> {
+        self.log.validate()?;
+        self.bus.validate()?;
+        self.rtmp.validate()?;
+        self.http.validate()?;
+        self.hls.validate()?;
+        self.rtsp.validate()?;
+        self.mms.validate()
+    }
+}
+
+fn check_listen(key: &str, value: &str, example: &str) -> Result<(), Invalid> {
+    value.parse::<SocketAddr>().map(|_| ()).map_err(|_| {
+        (key.to_owned(), format!("must be an IP:port such as \"{example}\", got \"{value}\""))
+    })
+}
+
+fn check_range<T: PartialOrd + std::fmt::Display>(key: &str, v: T, lo: T, hi: T) -> Result<(), Invalid> {
+    if v < lo || v > hi {
+        return Err((key.to_owned(), format!("must be between {lo} and {hi}, got {v}")));
+    }
+    Ok(())
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSection {
+    /// error, warn, info, debug or trace; or a tracing filter such as "info,rtmp_server=debug".
+    pub level: String,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        LogSection { level: "info".into() }
+    }
+}
+
+impl LogSection {
+    fn validate(&self) -> Result<(), Invalid> {
+        if self.level.trim().is_empty() {
+            return Err(("log.level".into(), "must not be empty (try \"info\")".into()));
+        }
+        Ok(())
+    }
+}
+
+/// `[bus]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BusSection {
+    pub queue_tags: usize,
+    pub gop_max_tags: usize,
+    pub gop_max_bytes: usize,
+    pub audio_only_cache_ms: u64,
+    pub timestamp_jump_ms: u64,
+    pub unpublish_grace_secs: u64,
+    pub wait_for_publisher_secs: u64,
+}
+
+impl Default for BusSection {
+    fn default() -> Self {
+        BusSection {
+            queue_tags: 512,
+            gop_max_tags: 2048,
+            gop_max_bytes: 16 * 1024 * 1024,
+            audio_only_cache_ms: 1000,
+            timestamp_jump_ms: 5000,
+            unpublish_grace_secs: 5,
+            wait_for_publisher_secs: 30,
+        }
+    }
+}
+
+impl BusSection {
+    fn validate(&self) -> Result<(), Invalid> {
+        check_range("bus.queue_tags", self.queue_tags, 16, 1 << 20)?;
+        check_range("bus.gop_max_tags", self.gop_max_tags, 1, 1 << 20)?;
+        check_range("bus.gop_max_bytes", self.gop_max_bytes, 1024, 1 << 30)?;
+        check_range("bus.timestamp_jump_ms", self.timestamp_jump_ms, 100, 3_600_000)
+    }
+}
+
+/// `[rtmp]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RtmpSection {
+    pub listen: String,
+    pub chunk_size: u32,
+    pub max_message_size: u32,
+    pub ack_window: u32,
+    pub wait_for_publisher: bool,
+    pub handshake_timeout_secs: u64,
+    pub idle_timeout_secs: u64,
+}
+
+impl Default for RtmpSection {
+    fn default() -> Self {
+        RtmpSection {
+            listen: "0.0.0.0:1935".into(),
+            chunk_size: 4096,
+            max_message_size: 8 * 1024 * 1024,
+            ack_window: 2_500_000,
+            wait_for_publisher: false,
+            handshake_timeout_secs: 10,
+            idle_timeout_secs: 30,
+        }
+    }
+}
+
+impl RtmpSection {
+    fn validate(&self) -> Result<(), Invalid> {
+        check_listen("rtmp.listen", &self.listen, "0.0.0.0:1935")?;
+        check_range("rtmp.chunk_size", self.chunk_size, 128, 65536)?;
+        check_range("rtmp.max_message_size", self.max_message_size, 1024, 0x00FF_FFFF)?;
+        check_range("rtmp.ack_window", self.ack_window, 4096, u32::MAX)?;
+        check_range("rtmp.handshake_timeout_secs", self.handshake_timeout_secs, 1, 3600)?;
+        check_range("rtmp.idle_timeout_secs", self.idle_timeout_secs, 1, 86400)
+    }
+}
+
+/// `[http]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSection {
+    pub listen: String,
+    /// Directory holding the web page (index.html, player.html, node_modules for hls.js).
+    pub web_root: String,
+    /// Host name or address put into the URLs the web page shows; empty = the request's Host.
+    pub public_host: String,
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        HttpSection { listen: "0.0.0.0:8080".into(), web_root: "web".into(), public_host: String::new() }
+    }
+}
+
+impl HttpSection {
+    fn validate(&self) -> Result<(), Invalid> {
+        check_listen("http.listen", &self.listen, "0.0.0.0:8080")
+    }
+}
+
+/// `[hls]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HlsSection {
+    pub enabled: bool,
+    pub target_duration_ms: u64,
+    pub window: usize,
+    pub always_on: bool,
+    pub idle_timeout_secs: u64,
+    /// Apps whose segments are AES-128 encrypted.
+    pub encrypt_apps: Vec<String>,
+    pub key_rotation_segments: u64,
+}
+
+impl Default for HlsSection {
+    fn default() -> Self {
+        HlsSection {
+            enabled: true,
+            target_duration_ms: 2000,
+            window: 6,
+            always_on: false,
+            idle_timeout_secs: 30,
+            encrypt_apps: Vec::new(),
+            key_rotation_segments: 10,
+        }
+    }
+}
+
+impl HlsSection {
+    fn validate(&self) -> Result<(), Invalid> {
+        check_range("hls.target_duration_ms", self.target_duration_ms, 500, 60_000)?;
+        check_range("hls.window", self.window, 2, 100)?;
+        check_range("hls.key_rotation_segments", self.key_rotation_segments, 1, 1_000_000)
+    }
+}
+
+/// `[rtsp]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RtspSection {
+    pub enabled: bool,
+    pub listen: String,
+    /// First and last UDP port for RTP/RTCP pairs (RTP on even ports, RTCP on the next odd one).
+    pub rtp_port_min: u16,
+    pub rtp_port_max: u16,
+    pub mtu: usize,
+    pub session_timeout_secs: u64,
+}
+
+impl Default for RtspSection {
+    fn default() -> Self {
+        RtspSection {
+            enabled: true,
+            listen: "0.0.0.0:8554".into(),
+            rtp_port_min: 20000,
+            rtp_port_max: 20999,
+            mtu: 1400,
+            session_timeout_secs: 60,
+        }
+    }
+}
+
+impl RtspSection {
+    fn validate(&self) -> Result<(), Invalid> {
+        check_listen("rtsp.listen", &self.listen, "0.0.0.0:8554")?;
+        check_range("rtsp.rtp_port_min", self.rtp_port_min, 1024, 65532)?;
+        check_range("rtsp.rtp_port_max", self.rtp_port_max, self.rtp_port_min.saturating_add(3), 65535)?;
+        check_range("rtsp.mtu", self.mtu, 576, 65000)?;
+        check_range("rtsp.session_timeout_secs", self.session_timeout_secs, 5, 3600)
+    }
+}
+
+/// `[mms]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MmsSection {
+    pub enabled: bool,
+    pub listen: String,
+    #[serde(rename = "publishing_point")]
+    pub publishing_points: Vec<PublishingPoint>,
+}
+
+impl Default for MmsSection {
+    fn default() -> Self {
+        MmsSection { enabled: true, listen: "0.0.0.0:1755".into(), publishing_points: Vec::new() }
+    }
+}
+
+impl MmsSection {
+    fn validate(&self) -> Result<(), Invalid> {
+        check_listen("mms.listen", &self.listen, "0.0.0.0:1755")?;
+        for p in &self.publishing_points {
+            if p.name.is_empty() || p.name.contains('/') {
+                let problem = format!("must be a single path segment, got \"{}\"", p.name);
+                return Err(("mms.publishing_point.name".into(), problem));
+            }
+            if !p.stream.contains('/') {
+                let problem = format!("must be \"app/stream\", got \"{}\"", p.stream);
+                return Err(("mms.publishing_point.stream".into(), problem));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `[[mms.publishing_point]]`: an old Windows Media publishing-point name mapped to a bus stream.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishingPoint {
+    pub name: String,
+    pub stream: String,
+}
