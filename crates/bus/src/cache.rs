@@ -109,7 +109,11 @@ impl StartupCache {
 
     /// The tags a new viewer receives before live ones, in order.
     pub(crate) fn snapshot(&self) -> impl Iterator<Item = &Tag> {
-        let gop = if self.gop_valid { Some(self.gop.iter()) } else { None };
+        let gop = if self.gop_valid {
+            Some(self.gop.iter())
+        } else {
+            None
+        };
         self.metadata
             .iter()
             .chain(self.video_header.iter())
@@ -129,8 +133,11 @@ mod tests {
 
     use super::*;
 
-    const LIMITS: CacheLimits =
-        CacheLimits { gop_max_tags: 5, gop_max_bytes: 1000, audio_only_ms: 100 };
+    const LIMITS: CacheLimits = CacheLimits {
+        gop_max_tags: 5,
+        gop_max_bytes: 1000,
+        audio_only_ms: 100,
+    };
 
     /// Shorthand tag: `V`/`v` video key/inter, `A` audio, `H`/`h` video/audio header, `S` script.
     fn tag(code: char, ts: u64) -> Tag {

@@ -91,7 +91,12 @@ impl Default for Bus {
 
 impl Bus {
     pub fn new(opts: BusOptions) -> Bus {
-        Bus { shared: Arc::new(Shared { streams: DashMap::new(), opts: Arc::new(opts) }) }
+        Bus {
+            shared: Arc::new(Shared {
+                streams: DashMap::new(),
+                opts: Arc::new(opts),
+            }),
+        }
     }
 
     pub fn options(&self) -> &BusOptions {
@@ -105,11 +110,15 @@ impl Bus {
         // can never remove a stream that was just taken over.
         let entry = self.shared.streams.entry(Arc::from(key));
         let stream = Arc::clone(
-            entry.or_insert_with(|| Arc::new(Stream::new(key, Arc::clone(&self.shared.opts)))).value(),
+            entry
+                .or_insert_with(|| Arc::new(Stream::new(key, Arc::clone(&self.shared.opts))))
+                .value(),
         );
         let mut inner = stream.lock();
         if inner.live {
-            return Err(PublishError::AlreadyPublishing { key: key.to_owned() });
+            return Err(PublishError::AlreadyPublishing {
+                key: key.to_owned(),
+            });
         }
         inner.live = true;
         inner.generation += 1;
@@ -124,7 +133,11 @@ impl Bus {
         }
         drop(inner);
         tracing::debug!(stream = key, generation, "publisher attached to the bus");
-        Ok(Publisher { stream, bus: self.clone(), generation })
+        Ok(Publisher {
+            stream,
+            bus: self.clone(),
+            generation,
+        })
     }
 
     /// Subscribes to a live stream; `None` if nobody is publishing `key`.
@@ -164,7 +177,12 @@ impl Bus {
 
     /// Every stream on the bus, sorted by key.
     pub fn streams(&self) -> Vec<Arc<Stream>> {
-        let mut all: Vec<_> = self.shared.streams.iter().map(|s| Arc::clone(s.value())).collect();
+        let mut all: Vec<_> = self
+            .shared
+            .streams
+            .iter()
+            .map(|s| Arc::clone(s.value()))
+            .collect();
         all.sort_by(|a, b| a.key().cmp(b.key()));
         all
     }
@@ -248,15 +266,21 @@ impl Drop for Publisher {
         inner.publisher = None;
         let _ = self.stream.tx.send(Event::PublisherLeft);
         drop(inner);
-        tracing::debug!(stream = self.stream.key(), "publisher detached from the bus");
+        tracing::debug!(
+            stream = self.stream.key(),
+            "publisher detached from the bus"
+        );
         let grace = self.bus.shared.opts.unpublish_grace;
-        self.bus.schedule_removal(self.stream.key(), self.generation, grace);
+        self.bus
+            .schedule_removal(self.stream.key(), self.generation, grace);
     }
 }
 
 impl std::fmt::Debug for Publisher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Publisher").field("stream", &self.stream.key()).finish_non_exhaustive()
+        f.debug_struct("Publisher")
+            .field("stream", &self.stream.key())
+            .finish_non_exhaustive()
     }
 }
 

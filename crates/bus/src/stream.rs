@@ -111,7 +111,9 @@ pub struct Stream {
 
 impl std::fmt::Debug for Stream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Stream").field("key", &self.key).finish_non_exhaustive()
+        f.debug_struct("Stream")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
     }
 }
 
@@ -129,7 +131,11 @@ impl Stream {
                 cache: StartupCache::default(),
                 timeline: Timeline::new(opts.timestamp_jump_ms),
                 media_info: MediaInfo::default(),
-                rate: RateMeter { window_start: Instant::now(), window_bytes: 0, bps: 0 },
+                rate: RateMeter {
+                    window_start: Instant::now(),
+                    window_bytes: 0,
+                    bps: 0,
+                },
             }),
             opts,
             tx,
@@ -187,7 +193,10 @@ impl Stream {
         StreamStats {
             live: inner.live,
             publisher: inner.publisher.clone(),
-            uptime: inner.published_at.filter(|_| inner.live).map(|t| t.elapsed()),
+            uptime: inner
+                .published_at
+                .filter(|_| inner.live)
+                .map(|t| t.elapsed()),
             bytes_in: self.bytes_in.load(Ordering::Relaxed),
             tags_in: self.tags_in.load(Ordering::Relaxed),
             bitrate_bps: inner.rate.bps,
@@ -206,21 +215,33 @@ impl Stream {
         T: Any + Send + Sync,
         F: FnOnce() -> T,
     {
-        let mut map = self.attachments.lock().expect("attachment map lock is never poisoned");
-        let slot = map.entry(TypeId::of::<T>()).or_insert_with(|| Arc::new(init()));
-        Arc::clone(slot).downcast::<T>().expect("attachments are keyed by their own TypeId")
+        let mut map = self
+            .attachments
+            .lock()
+            .expect("attachment map lock is never poisoned");
+        let slot = map
+            .entry(TypeId::of::<T>())
+            .or_insert_with(|| Arc::new(init()));
+        Arc::clone(slot)
+            .downcast::<T>()
+            .expect("attachments are keyed by their own TypeId")
     }
 
     /// Counts a viewer that does not hold a [`Subscriber`] (HLS clients pull segments instead).
     /// The count drops when the guard is dropped.
     pub fn viewer_guard(self: &Arc<Self>, protocol: Protocol) -> ViewerGuard {
         self.viewers[protocol.index()].fetch_add(1, Ordering::Relaxed);
-        ViewerGuard { stream: Arc::clone(self), protocol }
+        ViewerGuard {
+            stream: Arc::clone(self),
+            protocol,
+        }
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding this lock would be a bus bug; keep serving rather than cascade.
-        self.inner.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 
     pub(crate) fn cache_limits(&self) -> CacheLimits {
@@ -243,7 +264,8 @@ impl Stream {
 
     /// Updates counters and caches for one tag and sends it; called with the lock held.
     pub(crate) fn deliver(&self, inner: &mut Inner, tag: Tag) {
-        self.bytes_in.fetch_add(tag.data.len() as u64, Ordering::Relaxed);
+        self.bytes_in
+            .fetch_add(tag.data.len() as u64, Ordering::Relaxed);
         self.tags_in.fetch_add(1, Ordering::Relaxed);
         inner.rate.add(tag.data.len(), Instant::now());
         let limits = self.cache_limits();

@@ -151,7 +151,10 @@ impl Subscriber {
         if tag.sequence_header || tag.kind == TagKind::Script {
             // `on_lag` already re-sent the current configuration; skip an identical copy still
             // waiting in the ring.
-            if self.sent_slot(&tag).is_some_and(|sent| sent.as_ref() == Some(&tag.data)) {
+            if self
+                .sent_slot(&tag)
+                .is_some_and(|sent| sent.as_ref() == Some(&tag.data))
+            {
                 return Step::Skip;
             }
             return Step::Deliver(Event::Tag(tag));
@@ -172,7 +175,11 @@ impl Subscriber {
         let (metadata, video, audio) = {
             let inner = self.stream.lock();
             let c = &inner.cache;
-            (c.metadata.clone(), c.video_header.clone(), c.audio_header.clone())
+            (
+                c.metadata.clone(),
+                c.video_header.clone(),
+                c.audio_header.clone(),
+            )
         };
         for (current, sent) in [
             (metadata, &self.sent_metadata),
@@ -190,7 +197,10 @@ impl Subscriber {
         self.unreported_drops += n;
         self.stream.dropped.fetch_add(n, Ordering::Relaxed);
         let now = Instant::now();
-        if self.last_warn.is_none_or(|t| now.duration_since(t) >= LAG_WARN_INTERVAL) {
+        if self
+            .last_warn
+            .is_none_or(|t| now.duration_since(t) >= LAG_WARN_INTERVAL)
+        {
             tracing::warn!(
                 stream = self.stream.key(),
                 protocol = self.protocol.as_str(),

@@ -48,7 +48,14 @@ pub struct Tag {
 impl Tag {
     /// A media tag with no flags set.
     pub fn new(kind: TagKind, timestamp: u64, data: Bytes) -> Tag {
-        Tag { kind, timestamp, composition_time: 0, keyframe: false, sequence_header: false, data }
+        Tag {
+            kind,
+            timestamp,
+            composition_time: 0,
+            keyframe: false,
+            sequence_header: false,
+            data,
+        }
     }
 
     /// True for a video keyframe that is not a sequence header: a point where a decoder can start.
@@ -58,7 +65,8 @@ impl Tag {
 
     /// The presentation timestamp in milliseconds (never below zero).
     pub fn pts(&self) -> u64 {
-        self.timestamp.saturating_add_signed(i64::from(self.composition_time))
+        self.timestamp
+            .saturating_add_signed(i64::from(self.composition_time))
     }
 }
 

@@ -7,15 +7,29 @@ use bytes::Bytes;
 use super::*;
 
 fn info() -> PublisherInfo {
-    PublisherInfo { protocol: Protocol::Rtmp, peer: None, query: None }
+    PublisherInfo {
+        protocol: Protocol::Rtmp,
+        peer: None,
+        query: None,
+    }
 }
 
 fn video(ts: u64, key: bool) -> Tag {
-    Tag { keyframe: key, ..Tag::new(TagKind::Video, ts, Bytes::from(vec![if key { 0x17 } else { 0x27 }; 100])) }
+    Tag {
+        keyframe: key,
+        ..Tag::new(
+            TagKind::Video,
+            ts,
+            Bytes::from(vec![if key { 0x17 } else { 0x27 }; 100]),
+        )
+    }
 }
 
 fn header(kind: TagKind, byte: u8) -> Tag {
-    Tag { sequence_header: true, ..Tag::new(kind, 0, Bytes::from(vec![byte; 4])) }
+    Tag {
+        sequence_header: true,
+        ..Tag::new(kind, 0, Bytes::from(vec![byte; 4]))
+    }
 }
 
 fn drain(sub: &mut Subscriber) -> Vec<Event> {
@@ -51,13 +65,16 @@ async fn late_joiner_starts_with_headers_then_the_gop() {
             other => panic!("unexpected {other:?}"),
         })
         .collect();
-    assert_eq!(kinds, [
-        (TagKind::Script, false, false),
-        (TagKind::Video, true, false),
-        (TagKind::Audio, true, false),
-        (TagKind::Video, false, true),
-        (TagKind::Video, false, false),
-    ]);
+    assert_eq!(
+        kinds,
+        [
+            (TagKind::Script, false, false),
+            (TagKind::Video, true, false),
+            (TagKind::Audio, true, false),
+            (TagKind::Video, false, true),
+            (TagKind::Video, false, false),
+        ]
+    );
     assert_eq!(timestamps(&events), [80, 120]);
     publisher.push(video(160, false));
     assert_eq!(timestamps(&drain(&mut sub)), [160]);
@@ -68,14 +85,22 @@ async fn second_publisher_is_refused_and_the_first_is_unharmed() {
     let bus = Bus::default();
     let mut first = bus.publish("live/a", info()).unwrap();
     let err = bus.publish("live/a", info()).unwrap_err();
-    assert_eq!(err, PublishError::AlreadyPublishing { key: "live/a".into() });
+    assert_eq!(
+        err,
+        PublishError::AlreadyPublishing {
+            key: "live/a".into()
+        }
+    );
     first.push(video(0, true));
     assert!(bus.stream("live/a").unwrap().is_live());
 }
 
 #[tokio::test]
 async fn a_slow_subscriber_skips_to_the_next_keyframe_and_others_do_not_wait() {
-    let opts = BusOptions { queue_tags: 8, ..BusOptions::default() };
+    let opts = BusOptions {
+        queue_tags: 8,
+        ..BusOptions::default()
+    };
     let bus = Bus::new(opts);
     let mut publisher = bus.publish("live/a", info()).unwrap();
     publisher.push(header(TagKind::Video, 1));
@@ -101,7 +126,10 @@ async fn a_slow_subscriber_skips_to_the_next_keyframe_and_others_do_not_wait() {
         Event::Tag(t) if !t.sequence_header => Some(t.clone()),
         _ => None,
     });
-    assert!(first_media.is_none(), "no keyframe yet, so nothing but headers: {events:?}");
+    assert!(
+        first_media.is_none(),
+        "no keyframe yet, so nothing but headers: {events:?}"
+    );
     let headers: Vec<u8> = events
         .iter()
         .filter_map(|e| match e {
@@ -131,7 +159,10 @@ async fn viewers_are_counted_per_protocol() {
 
 #[tokio::test(start_paused = true)]
 async fn a_publisher_that_returns_within_the_grace_keeps_its_viewers() {
-    let bus = Bus::new(BusOptions { unpublish_grace: Duration::from_secs(5), ..Default::default() });
+    let bus = Bus::new(BusOptions {
+        unpublish_grace: Duration::from_secs(5),
+        ..Default::default()
+    });
     let mut p = bus.publish("live/a", info()).unwrap();
     p.push(video(0, true));
     p.push(video(40, false));
@@ -144,15 +175,23 @@ async fn a_publisher_that_returns_within_the_grace_keeps_its_viewers() {
     assert!(matches!(sub.recv().await, Some(Event::PublisherJoined)));
     // The new publisher restarts at zero; the viewer's timeline carries on.
     p.push(video(0, true));
-    let Some(Event::Tag(t)) = sub.recv().await else { panic!("expected a tag") };
+    let Some(Event::Tag(t)) = sub.recv().await else {
+        panic!("expected a tag")
+    };
     assert_eq!(t.timestamp, 80);
     tokio::time::sleep(Duration::from_secs(10)).await;
-    assert!(bus.stream("live/a").is_some(), "still published, never removed");
+    assert!(
+        bus.stream("live/a").is_some(),
+        "still published, never removed"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_stream_is_removed_after_the_grace_and_subscribers_end() {
-    let bus = Bus::new(BusOptions { unpublish_grace: Duration::from_secs(5), ..Default::default() });
+    let bus = Bus::new(BusOptions {
+        unpublish_grace: Duration::from_secs(5),
+        ..Default::default()
+    });
     let p = bus.publish("live/a", info()).unwrap();
     let mut sub = bus.subscribe("live/a", Protocol::Rtmp).unwrap();
     drop(p);
@@ -167,16 +206,24 @@ async fn a_stream_is_removed_after_the_grace_and_subscribers_end() {
 async fn a_waiting_player_gets_the_stream_when_it_starts() {
     let bus = Bus::default();
     let mut sub = bus.subscribe_or_wait("live/a", Protocol::Rtmp);
-    assert!(bus.subscribe("live/a", Protocol::Rtmp).is_none(), "not live yet");
+    assert!(
+        bus.subscribe("live/a", Protocol::Rtmp).is_none(),
+        "not live yet"
+    );
     let mut p = bus.publish("live/a", info()).unwrap();
     p.push(video(0, true));
-    let Some(Event::Tag(t)) = sub.recv().await else { panic!("expected a tag") };
+    let Some(Event::Tag(t)) = sub.recv().await else {
+        panic!("expected a tag")
+    };
     assert!(t.keyframe);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_waiting_stream_expires_without_a_publisher() {
-    let bus = Bus::new(BusOptions { wait_for_publisher: Duration::from_secs(3), ..Default::default() });
+    let bus = Bus::new(BusOptions {
+        wait_for_publisher: Duration::from_secs(3),
+        ..Default::default()
+    });
     let mut sub = bus.subscribe_or_wait("live/a", Protocol::Rtmp);
     assert!(sub.recv().await.is_none());
     assert!(bus.stream("live/a").is_none());

@@ -59,7 +59,14 @@ impl Timeline {
         let delta = i64::from(raw.wrapping_sub(prev) as i32);
         if delta.abs() > self.jump_threshold_ms {
             let corrected = self.jump(raw);
-            return (corrected, Some(Correction { raw, delta_ms: delta, corrected }));
+            return (
+                corrected,
+                Some(Correction {
+                    raw,
+                    delta_ms: delta,
+                    corrected,
+                }),
+            );
         }
         self.unwrapped += delta;
         if delta > 0 {
@@ -130,28 +137,48 @@ mod tests {
     #[test]
     fn keeps_small_interleaving_regressions() {
         // Audio a few ms behind video is normal FLV interleaving and must not be "corrected".
-        check(5000, &[1000, 1040, 1023, 1080], &[], &[1000, 1040, 1023, 1080]);
+        check(
+            5000,
+            &[1000, 1040, 1023, 1080],
+            &[],
+            &[1000, 1040, 1023, 1080],
+        );
     }
 
     #[test]
     fn unwraps_the_32_bit_wrap() {
         let near = u32::MAX - 20;
-        check(5000, &[near, u32::MAX, 9, 30], &[], &[
-            u64::from(near),
-            u64::from(u32::MAX),
-            u64::from(u32::MAX) + 10,
-            u64::from(u32::MAX) + 31,
-        ]);
+        check(
+            5000,
+            &[near, u32::MAX, 9, 30],
+            &[],
+            &[
+                u64::from(near),
+                u64::from(u32::MAX),
+                u64::from(u32::MAX) + 10,
+                u64::from(u32::MAX) + 31,
+            ],
+        );
     }
 
     #[test]
     fn corrects_a_forward_jump_with_the_last_step() {
-        check(5000, &[0, 40, 80, 900_000, 900_040], &[], &[0, 40, 80, 120, 160]);
+        check(
+            5000,
+            &[0, 40, 80, 900_000, 900_040],
+            &[],
+            &[0, 40, 80, 120, 160],
+        );
     }
 
     #[test]
     fn corrects_a_regression() {
-        check(5000, &[100_000, 100_040, 10, 50], &[], &[100_000, 100_040, 100_080, 100_120]);
+        check(
+            5000,
+            &[100_000, 100_040, 10, 50],
+            &[],
+            &[100_000, 100_040, 100_080, 100_120],
+        );
     }
 
     #[test]
@@ -164,6 +191,13 @@ mod tests {
         let mut t = Timeline::new(1000);
         t.map(0);
         let (_, c) = t.map(5000);
-        assert_eq!(c, Some(Correction { raw: 5000, delta_ms: 5000, corrected: 1 }));
+        assert_eq!(
+            c,
+            Some(Correction {
+                raw: 5000,
+                delta_ms: 5000,
+                corrected: 1
+            })
+        );
     }
 }

@@ -11,7 +11,11 @@ pub enum ConfigError {
     },
     /// `location` is `file:line[:column]`; `key` is dotted, such as `rtmp.chunk_size`.
     #[error("{location}: key `{key}`: {problem}")]
-    Key { location: String, key: String, problem: String },
+    Key {
+        location: String,
+        key: String,
+        problem: String,
+    },
     #[error("{location}: {problem}")]
     Syntax { location: String, problem: String },
 }
@@ -20,12 +24,19 @@ pub enum ConfigError {
 pub(crate) fn from_toml(err: &toml::de::Error, text: &str, origin: &str) -> ConfigError {
     let problem = err.message().trim().to_owned();
     let Some(span) = err.span() else {
-        return ConfigError::Syntax { location: origin.to_owned(), problem };
+        return ConfigError::Syntax {
+            location: origin.to_owned(),
+            problem,
+        };
     };
     let (line, column) = line_col(text, span.start);
     let location = format!("{origin}:{line}:{column}");
     match key_at(text, line) {
-        Some(key) => ConfigError::Key { location, key, problem },
+        Some(key) => ConfigError::Key {
+            location,
+            key,
+            problem,
+        },
         None => ConfigError::Syntax { location, problem },
     }
 }
@@ -36,7 +47,11 @@ pub(crate) fn invalid(text: &str, origin: &str, key: String, problem: String) ->
         Some(line) => format!("{origin}:{line}"),
         None => format!("{origin} (default value)"),
     };
-    ConfigError::Key { location, key, problem }
+    ConfigError::Key {
+        location,
+        key,
+        problem,
+    }
 }
 
 /// 1-based line and column of a byte offset.
@@ -67,7 +82,9 @@ fn key_at(text: &str, line: usize) -> Option<String> {
 fn table_name(line: &str) -> Option<&str> {
     let l = line.trim();
     let inner = l.strip_prefix("[[").and_then(|r| r.strip_suffix("]]"));
-    inner.or_else(|| l.strip_prefix('[').and_then(|r| r.strip_suffix(']'))).map(str::trim)
+    inner
+        .or_else(|| l.strip_prefix('[').and_then(|r| r.strip_suffix(']')))
+        .map(str::trim)
 }
 
 /// The line on which a dotted key (`rtmp.chunk_size`) is set, if the file sets it.

@@ -17,8 +17,10 @@ pub use crate::sections::*;
 impl Config {
     /// Reads and validates the file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         Config::parse(&text, &path.display().to_string())
     }
 
@@ -26,7 +28,9 @@ impl Config {
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
         let config: Config =
             toml::from_str(text).map_err(|e| error::from_toml(&e, text, origin))?;
-        config.validate().map_err(|(key, problem)| error::invalid(text, origin, key, problem))?;
+        config
+            .validate()
+            .map_err(|(key, problem)| error::invalid(text, origin, key, problem))?;
         Ok(config)
     }
 }
@@ -36,7 +40,9 @@ mod tests {
     use super::*;
 
     fn check_err(text: &str, want: &str) {
-        let err = Config::parse(text, "gw.toml").expect_err("must fail").to_string();
+        let err = Config::parse(text, "gw.toml")
+            .expect_err("must fail")
+            .to_string();
         assert_eq!(err, want, "for {text:?}");
     }
 
@@ -92,7 +98,9 @@ mod tests {
 
     #[test]
     fn syntax_error_points_at_the_line() {
-        let err = Config::parse("[rtmp\nlisten=1\n", "gw.toml").unwrap_err().to_string();
+        let err = Config::parse("[rtmp\nlisten=1\n", "gw.toml")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("gw.toml:1:"), "{err}");
     }
 }

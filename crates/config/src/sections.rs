@@ -35,13 +35,24 @@ impl Config {
 
 fn check_listen(key: &str, value: &str, example: &str) -> Result<(), Invalid> {
     value.parse::<SocketAddr>().map(|_| ()).map_err(|_| {
-        (key.to_owned(), format!("must be an IP:port such as \"{example}\", got \"{value}\""))
+        (
+            key.to_owned(),
+            format!("must be an IP:port such as \"{example}\", got \"{value}\""),
+        )
     })
 }
 
-fn check_range<T: PartialOrd + std::fmt::Display>(key: &str, v: T, lo: T, hi: T) -> Result<(), Invalid> {
+fn check_range<T: PartialOrd + std::fmt::Display>(
+    key: &str,
+    v: T,
+    lo: T,
+    hi: T,
+) -> Result<(), Invalid> {
     if v < lo || v > hi {
-        return Err((key.to_owned(), format!("must be between {lo} and {hi}, got {v}")));
+        return Err((
+            key.to_owned(),
+            format!("must be between {lo} and {hi}, got {v}"),
+        ));
     }
     Ok(())
 }
@@ -56,14 +67,19 @@ pub struct LogSection {
 
 impl Default for LogSection {
     fn default() -> Self {
-        LogSection { level: "info".into() }
+        LogSection {
+            level: "info".into(),
+        }
     }
 }
 
 impl LogSection {
     fn validate(&self) -> Result<(), Invalid> {
         if self.level.trim().is_empty() {
-            return Err(("log.level".into(), "must not be empty (try \"info\")".into()));
+            return Err((
+                "log.level".into(),
+                "must not be empty (try \"info\")".into(),
+            ));
         }
         Ok(())
     }
@@ -101,7 +117,12 @@ impl BusSection {
         check_range("bus.queue_tags", self.queue_tags, 16, 1 << 20)?;
         check_range("bus.gop_max_tags", self.gop_max_tags, 1, 1 << 20)?;
         check_range("bus.gop_max_bytes", self.gop_max_bytes, 1024, 1 << 30)?;
-        check_range("bus.timestamp_jump_ms", self.timestamp_jump_ms, 100, 3_600_000)
+        check_range(
+            "bus.timestamp_jump_ms",
+            self.timestamp_jump_ms,
+            100,
+            3_600_000,
+        )
     }
 }
 
@@ -136,9 +157,19 @@ impl RtmpSection {
     fn validate(&self) -> Result<(), Invalid> {
         check_listen("rtmp.listen", &self.listen, "0.0.0.0:1935")?;
         check_range("rtmp.chunk_size", self.chunk_size, 128, 65536)?;
-        check_range("rtmp.max_message_size", self.max_message_size, 1024, 0x00FF_FFFF)?;
+        check_range(
+            "rtmp.max_message_size",
+            self.max_message_size,
+            1024,
+            0x00FF_FFFF,
+        )?;
         check_range("rtmp.ack_window", self.ack_window, 4096, u32::MAX)?;
-        check_range("rtmp.handshake_timeout_secs", self.handshake_timeout_secs, 1, 3600)?;
+        check_range(
+            "rtmp.handshake_timeout_secs",
+            self.handshake_timeout_secs,
+            1,
+            3600,
+        )?;
         check_range("rtmp.idle_timeout_secs", self.idle_timeout_secs, 1, 86400)
     }
 }
@@ -156,7 +187,11 @@ pub struct HttpSection {
 
 impl Default for HttpSection {
     fn default() -> Self {
-        HttpSection { listen: "0.0.0.0:8080".into(), web_root: "web".into(), public_host: String::new() }
+        HttpSection {
+            listen: "0.0.0.0:8080".into(),
+            web_root: "web".into(),
+            public_host: String::new(),
+        }
     }
 }
 
@@ -196,9 +231,19 @@ impl Default for HlsSection {
 
 impl HlsSection {
     fn validate(&self) -> Result<(), Invalid> {
-        check_range("hls.target_duration_ms", self.target_duration_ms, 500, 60_000)?;
+        check_range(
+            "hls.target_duration_ms",
+            self.target_duration_ms,
+            500,
+            60_000,
+        )?;
         check_range("hls.window", self.window, 2, 100)?;
-        check_range("hls.key_rotation_segments", self.key_rotation_segments, 1, 1_000_000)
+        check_range(
+            "hls.key_rotation_segments",
+            self.key_rotation_segments,
+            1,
+            1_000_000,
+        )
     }
 }
 
@@ -232,9 +277,19 @@ impl RtspSection {
     fn validate(&self) -> Result<(), Invalid> {
         check_listen("rtsp.listen", &self.listen, "0.0.0.0:8554")?;
         check_range("rtsp.rtp_port_min", self.rtp_port_min, 1024, 65532)?;
-        check_range("rtsp.rtp_port_max", self.rtp_port_max, self.rtp_port_min.saturating_add(3), 65535)?;
+        check_range(
+            "rtsp.rtp_port_max",
+            self.rtp_port_max,
+            self.rtp_port_min.saturating_add(3),
+            65535,
+        )?;
         check_range("rtsp.mtu", self.mtu, 576, 65000)?;
-        check_range("rtsp.session_timeout_secs", self.session_timeout_secs, 5, 3600)
+        check_range(
+            "rtsp.session_timeout_secs",
+            self.session_timeout_secs,
+            5,
+            3600,
+        )
     }
 }
 
@@ -250,7 +305,11 @@ pub struct MmsSection {
 
 impl Default for MmsSection {
     fn default() -> Self {
-        MmsSection { enabled: true, listen: "0.0.0.0:1755".into(), publishing_points: Vec::new() }
+        MmsSection {
+            enabled: true,
+            listen: "0.0.0.0:1755".into(),
+            publishing_points: Vec::new(),
+        }
     }
 }
 
