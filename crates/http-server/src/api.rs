@@ -1,0 +1,293 @@
+//! `GET /api/streams`: the live streams, their codecs, counters and playback URLs, as JSON.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use bus::{Protocol, Stream};
+use serde::Serialize;
+
+use crate::{AppState, Options};
+
+/// Host used in URLs when a request names none (HTTP/1.0 without `Host`).
+const FALLBACK_HOST: &str = "localhost";
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/streams",
+            get(list).options(crate::flv_http::preflight),
+        )
+        .route(
+            "/api/streams/{app}/{name}",
+            get(one).options(crate::flv_http::preflight),
+        )
+        .layer(axum::middleware::map_response(cors))
+}
+
+/// Lets pages on any origin read the answers (the Fetch standard's CORS protocol). Nothing here
+/// uses cookies, so the wildcard origin is enough.
+pub(crate) async fn cors(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("Content-Length, Content-Type, Cache-Control"),
+    );
+    res
+}
+
+#[derive(Debug, Serialize)]
+struct StreamList {
+    streams: Vec<StreamJson>,
+}
+
+/// One live stream as the API reports it. Unknown facts are `null`.
+#[derive(Debug, Serialize)]
+struct StreamJson {
+    key: String,
+    app: String,
+    name: String,
+    /// Codec names as ingest reports them, such as "h264" and "aac".
+    video_codec: Option<String>,
+    width: Option<u32>,
+    height: Option<u32>,
+    fps: Option<f64>,
+    audio_codec: Option<String>,
+    sample_rate: Option<u32>,
+    channels: Option<u8>,
+    /// Payload bitrate over the last second, in kbit/s.
+    bitrate_kbps: u64,
+    uptime_secs: u64,
+    /// Publishing protocol, such as "rtmp".
+    publisher: Option<&'static str>,
+    viewers: Viewers,
+    urls: Urls,
+}
+
+#[derive(Debug, Serialize)]
+struct Viewers {
+    rtmp: u64,
+    http_flv: u64,
+    hls: u64,
+    rtsp: u64,
+    mms: u64,
+}
+
+/// Playback URLs per protocol; a protocol the gateway does not offer is left out.
+#[derive(Debug, Serialize)]
+struct Urls {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hls: Option<String>,
+    http_flv: String,
+    ws_flv: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rtmp: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rtsp: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mms: Option<String>,
+}
+
+async fn list(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let base = UrlBase::new(&state.opts, &headers);
+    let streams = state
+        .bus
+        .streams()
+        .iter()
+        .filter(|s| s.is_live())
+        .map(|s| describe(s, &base))
+        .collect();
+    json(StreamList { streams })
+}
+
+async fn one(
+    State(state): State<AppState>,
+    Path((app, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let key = format!("{app}/{name}");
+    match state.bus.stream(&key).filter(|s| s.is_live()) {
+        Some(stream) => json(describe(&stream, &UrlBase::new(&state.opts, &headers))),
+        None => crate::flv_http::not_found(&format!("stream {key}")),
+    }
+}
+
+fn json<T: Serialize>(body: T) -> Response {
+    ([(header::CACHE_CONTROL, "no-cache")], Json(body)).into_response()
+}
+
+fn describe(stream: &Arc<Stream>, base: &UrlBase) -> StreamJson {
+    let key = stream.key();
+    let (app, name) = key.split_once('/').unwrap_or(("", key));
+    let info = stream.media_info();
+    let stats = stream.stats();
+    StreamJson {
+        key: key.to_owned(),
+        app: app.to_owned(),
+        name: name.to_owned(),
+        video_codec: info.video_codec,
+        width: info.width,
+        height: info.height,
+        fps: info.frame_rate,
+        audio_codec: info.audio_codec,
+        sample_rate: info.sample_rate,
+        channels: info.channels,
+        bitrate_kbps: stats.bitrate_bps / 1000,
+        uptime_secs: stats.uptime.map_or(0, |d| d.as_secs()),
+        publisher: stats.publisher.as_ref().map(|p| p.protocol.as_str()),
+        viewers: Viewers {
+            rtmp: stats.viewers_of(Protocol::Rtmp),
+            http_flv: stats.viewers_of(Protocol::HttpFlv),
+            hls: stats.viewers_of(Protocol::Hls),
+            rtsp: stats.viewers_of(Protocol::Rtsp),
+            mms: stats.viewers_of(Protocol::Mms),
+        },
+        urls: base.urls(key),
+    }
+}
+
+/// Where viewers reach the gateway, from the options or else from the request.
+#[derive(Debug)]
+struct UrlBase<'a> {
+    /// `http(s)://authority`, no trailing slash.
+    http: String,
+    /// Host name (or bracketed IPv6 literal) for the non-HTTP protocols.
+    host: String,
+    opts: &'a Options,
+}
+
+impl<'a> UrlBase<'a> {
+    fn new(opts: &'a Options, headers: &HeaderMap) -> UrlBase<'a> {
+        let authority = headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .filter(|h| !h.is_empty())
+            .unwrap_or(FALLBACK_HOST);
+        let http = match &opts.public_http_base {
+            Some(base) => base.trim_end_matches('/').to_owned(),
+            None => format!("http://{authority}"),
+        };
+        let host = opts
+            .public_host
+            .clone()
+            .unwrap_or_else(|| host_part(authority).to_owned());
+        UrlBase { http, host, opts }
+    }
+
+    fn urls(&self, key: &str) -> Urls {
+        let other = |scheme: &str, port: Option<u16>| {
+            port.map(|p| format!("{scheme}://{}:{p}/{key}", self.host))
+        };
+        Urls {
+            hls: self
+                .opts
+                .hls
+                .then(|| format!("{}/{key}/index.m3u8", self.http)),
+            http_flv: format!("{}/{key}.flv", self.http),
+            ws_flv: format!("{}/{key}.flv", websocket_base(&self.http)),
+            rtmp: other("rtmp", self.opts.rtmp_port),
+            rtsp: other("rtsp", self.opts.rtsp_port),
+            mms: other("mms", self.opts.mms_port),
+        }
+    }
+}
+
+/// `host` of `host:port`, keeping an IPv6 literal's brackets.
+fn host_part(authority: &str) -> &str {
+    if let Some(end) = authority.find(']') {
+        return &authority[..=end];
+    }
+    authority
+        .rsplit_once(':')
+        .map_or(authority, |(host, _)| host)
+}
+
+/// The WebSocket URL base for an HTTP one: `ws://` for `http://`, `wss://` for `https://`.
+fn websocket_base(http: &str) -> String {
+    if let Some(rest) = http.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = http.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        http.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_parts() {
+        let table = [
+            ("example.com", "example.com"),
+            ("example.com:8080", "example.com"),
+            ("127.0.0.1:80", "127.0.0.1"),
+            ("[::1]:8080", "[::1]"),
+            ("[::1]", "[::1]"),
+        ];
+        for (authority, want) in table {
+            assert_eq!(host_part(authority), want, "{authority}");
+        }
+    }
+
+    /// Builds the URLs of `live/test` for a request with `host` and compares them as JSON.
+    fn check(opts: Options, host: &str, want: serde_json::Value) {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::HOST,
+            HeaderValue::from_str(host).expect("test host is valid"),
+        );
+        let urls = UrlBase::new(&opts, &headers).urls("live/test");
+        assert_eq!(
+            serde_json::to_value(urls).expect("urls serialize"),
+            want,
+            "host {host}"
+        );
+    }
+
+    #[test]
+    fn urls_from_the_host_header() {
+        check(
+            Options::default(),
+            "gw.example:8080",
+            serde_json::json!({
+                "hls": "http://gw.example:8080/live/test/index.m3u8",
+                "http_flv": "http://gw.example:8080/live/test.flv",
+                "ws_flv": "ws://gw.example:8080/live/test.flv",
+                "rtmp": "rtmp://gw.example:1935/live/test",
+                "rtsp": "rtsp://gw.example:554/live/test",
+                "mms": "mms://gw.example:1755/live/test",
+            }),
+        );
+    }
+
+    #[test]
+    fn urls_from_the_options() {
+        let opts = Options {
+            public_http_base: Some("https://live.example/".into()),
+            public_host: Some("media.example".into()),
+            rtmp_port: Some(1936),
+            rtsp_port: None,
+            mms_port: None,
+            hls: false,
+            ..Options::default()
+        };
+        check(
+            opts,
+            "10.0.0.1:8080",
+            serde_json::json!({
+                "http_flv": "https://live.example/live/test.flv",
+                "ws_flv": "wss://live.example/live/test.flv",
+                "rtmp": "rtmp://media.example:1936/live/test",
+            }),
+        );
+    }
+}

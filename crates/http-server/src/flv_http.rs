@@ -1,0 +1,228 @@
+//! `/{app}/{stream}.flv` over HTTP (one chunked body) and over WebSocket (binary messages).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::connect_info::ConnectInfo;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Router};
+use bus::{Protocol, Subscriber};
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+
+use crate::from_bus::flv_frames;
+use crate::AppState;
+
+/// At most this many ready frames (about 20 tags) go into one WebSocket message.
+const WS_BATCH_FRAMES: usize = 64;
+/// WebSocket close code for a normal end (RFC 6455 section 7.4.1).
+const WS_CLOSE_NORMAL: u16 = 1000;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/{app}/{file}", get(play).head(head).options(preflight))
+        .layer(axum::middleware::map_response(crate::api::cors))
+}
+
+/// The bus key for `/{app}/{file}`, if `file` names an FLV stream.
+fn stream_key(app: &str, file: &str) -> Option<String> {
+    let name = file.strip_suffix(".flv")?;
+    if app.is_empty() || name.is_empty() {
+        return None;
+    }
+    Some(format!("{app}/{name}"))
+}
+
+fn peer_of(conn: Option<Extension<ConnectInfo<SocketAddr>>>) -> Option<SocketAddr> {
+    conn.map(|Extension(ConnectInfo(addr))| addr)
+}
+
+pub(crate) fn not_found(what: &str) -> Response {
+    let body = format!("{what} is not live\n");
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+/// Headers of every successful FLV answer, GET or HEAD.
+fn flv_headers() -> [(header::HeaderName, HeaderValue); 2] {
+    [
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("video/x-flv"),
+        ),
+        (
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-cache, no-store"),
+        ),
+    ]
+}
+
+fn is_websocket(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+async fn play(
+    State(state): State<AppState>,
+    Path((app, file)): Path<(String, String)>,
+    conn: Option<Extension<ConnectInfo<SocketAddr>>>,
+    req: Request,
+) -> Response {
+    let Some(key) = stream_key(&app, &file) else {
+        return not_found(&format!("/{app}/{file}"));
+    };
+    let Some(sub) = state.bus.subscribe(&key, Protocol::HttpFlv) else {
+        return not_found(&format!("stream {key}"));
+    };
+    let peer = peer_of(conn);
+    if is_websocket(req.headers()) {
+        let (mut parts, _) = req.into_parts();
+        return match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+            Ok(ws) => {
+                let log = ViewerLog::new("ws-flv", key, peer);
+                ws.on_upgrade(move |socket| ws_session(socket, sub, log))
+            }
+            Err(rejection) => rejection.into_response(),
+        };
+    }
+    let log = ViewerLog::new("http-flv", key, peer);
+    let frames = flv_frames(sub).map(move |frame| {
+        // The log line for the teardown is written when the body (and with it `log`) is dropped.
+        let _ = &log;
+        Ok::<Bytes, Infallible>(frame)
+    });
+    (flv_headers(), Body::from_stream(frames)).into_response()
+}
+
+/// HEAD answers like GET without subscribing, so probing a stream does not count as a viewer.
+async fn head(
+    State(state): State<AppState>,
+    Path((app, file)): Path<(String, String)>,
+) -> Response {
+    let live = stream_key(&app, &file)
+        .and_then(|key| state.bus.stream(&key))
+        .is_some_and(|s| s.is_live());
+    if !live {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    flv_headers().into_response()
+}
+
+/// The CORS preflight of a player on another origin (and a plain OPTIONS).
+pub(crate) async fn preflight(headers: HeaderMap) -> Response {
+    let requested = headers
+        .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from_static("*"));
+    let methods = HeaderValue::from_static("GET, HEAD, OPTIONS");
+    let headers = [
+        (header::ALLOW, methods.clone()),
+        (header::ACCESS_CONTROL_ALLOW_METHODS, methods),
+        (header::ACCESS_CONTROL_ALLOW_HEADERS, requested),
+        (
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("86400"),
+        ),
+    ];
+    (StatusCode::NO_CONTENT, headers).into_response()
+}
+
+/// Sends the FLV byte stream as binary messages until the stream ends or the viewer leaves.
+///
+/// Frames that are ready together go out as one message. This copies them once into the
+/// message; tungstenite copies every message into its write buffer anyway, so sharing the
+/// payloads would save nothing here, unlike the HTTP body.
+async fn ws_session(mut socket: WebSocket, sub: Subscriber, log: ViewerLog) {
+    let mut batches = Box::pin(flv_frames(sub).ready_chunks(WS_BATCH_FRAMES));
+    loop {
+        tokio::select! {
+            incoming = socket.recv() => match incoming {
+                // Pings are answered by the WebSocket layer; other client messages mean nothing.
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                Some(Ok(_)) => continue,
+            },
+            batch = batches.next() => {
+                let Some(frames) = batch else {
+                    let close = CloseFrame { code: WS_CLOSE_NORMAL, reason: "stream ended".into() };
+                    let _ = socket.send(Message::Close(Some(close))).await;
+                    break;
+                };
+                if socket.send(Message::Binary(concat(&frames))).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    drop(log);
+}
+
+fn concat(frames: &[Bytes]) -> Bytes {
+    let mut buf = BytesMut::with_capacity(frames.iter().map(Bytes::len).sum());
+    for f in frames {
+        buf.extend_from_slice(f);
+    }
+    buf.freeze()
+}
+
+/// Logs a viewer's start when created and its teardown when dropped.
+struct ViewerLog {
+    protocol: &'static str,
+    key: String,
+    peer: Option<SocketAddr>,
+    started: Instant,
+}
+
+impl ViewerLog {
+    fn new(protocol: &'static str, key: String, peer: Option<SocketAddr>) -> ViewerLog {
+        tracing::info!(protocol, stream = %key, peer = ?peer, "play");
+        ViewerLog {
+            protocol,
+            key,
+            peer,
+            started: Instant::now(),
+        }
+    }
+}
+
+impl Drop for ViewerLog {
+    fn drop(&mut self) {
+        tracing::info!(
+            protocol = self.protocol,
+            stream = %self.key,
+            peer = ?self.peer,
+            secs = self.started.elapsed().as_secs(),
+            "teardown"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_keys() {
+        let table = [
+            ("live", "test.flv", Some("live/test")),
+            ("live", "test.flv.flv", Some("live/test.flv")),
+            ("live", ".flv", None),
+            ("live", "test", None),
+            ("live", "test.m3u8", None),
+        ];
+        for (app, file, want) in table {
+            assert_eq!(stream_key(app, file).as_deref(), want, "/{app}/{file}");
+        }
+    }
+}

@@ -1,0 +1,319 @@
+//! From bus events to one viewer's FLV byte stream.
+//!
+//! [`FlvFramer`] is the sans-IO part: it turns bus [`Tag`]s into FLV frames and rebases
+//! timestamps so every viewer starts near zero. [`flv_frames`] is the async part: it drains a
+//! [`Subscriber`] into a stream of [`Bytes`] frames that the HTTP body and the WebSocket both send.
+//!
+//! Nothing here copies a payload. Per tag, a viewer allocates one 15-byte buffer (the 11-byte tag
+//! header and the 4-byte `PreviousTagSize` that follows the body); the body itself is the bus's
+//! shared `Bytes`, and hyper writes the three frames with one vectored write.
+
+use std::collections::VecDeque;
+
+use bus::{Event, Stream, Subscriber, Tag, TagKind};
+use bytes::{BufMut, Bytes, BytesMut};
+use futures_util::Stream as FuturesStream;
+
+use crate::flv_shim as flv;
+
+/// Bytes of an FLV tag header (FLV spec 10.1, annex E.4.1).
+const TAG_HEADER_LEN: usize = 11;
+/// Bytes of the `PreviousTagSize` field after every tag (annex E.3).
+const PREVIOUS_TAG_SIZE_LEN: usize = 4;
+/// The largest tag body an FLV tag header can describe (its `DataSize` field has 24 bits).
+const MAX_TAG_BODY: usize = 0x00FF_FFFF;
+/// At most this many events are taken from the start-up burst to choose the timestamp base. The
+/// bus bounds its GOP cache too; this only keeps one viewer's scan bounded whatever it is set to.
+const MAX_STARTUP_SCAN: usize = 4096;
+
+/// Which tracks the FLV file header announces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tracks {
+    pub audio: bool,
+    pub video: bool,
+}
+
+impl Tracks {
+    /// The tracks a stream has now, from its cached sequence headers, its media info and the
+    /// start-up tags a viewer is about to receive. A stream that shows neither (a publisher that
+    /// has sent nothing yet) announces both, because a player told "no audio" would never play
+    /// audio that arrives later.
+    pub fn of(stream: &Stream, startup: &[Event]) -> Tracks {
+        let info = stream.media_info();
+        let seen = |kind: TagKind| {
+            startup
+                .iter()
+                .any(|e| matches!(e, Event::Tag(t) if t.kind == kind))
+        };
+        let video = info.video_codec.is_some() || stream.has_video() || seen(TagKind::Video);
+        let audio = info.audio_codec.is_some()
+            || stream.audio_sequence_header().is_some()
+            || seen(TagKind::Audio);
+        if !audio && !video {
+            return Tracks {
+                audio: true,
+                video: true,
+            };
+        }
+        Tracks { audio, video }
+    }
+}
+
+/// One viewer's FLV framing state.
+#[derive(Debug, Default)]
+pub struct FlvFramer {
+    /// The stream timestamp that becomes zero for this viewer.
+    base: Option<u64>,
+    /// The last timestamp written, given to configuration tags so the output never goes back.
+    last: u32,
+}
+
+impl FlvFramer {
+    /// A framer whose zero is the earliest media timestamp among `startup`: the first tags a
+    /// viewer receives (the cached GOP) are not in strict timestamp order across tracks, so the
+    /// first tag alone is not a safe base.
+    pub fn new(startup: &[Event]) -> FlvFramer {
+        let base = startup
+            .iter()
+            .filter_map(|e| match e {
+                Event::Tag(t) if is_media(t) => Some(t.timestamp),
+                _ => None,
+            })
+            .min();
+        FlvFramer { base, last: 0 }
+    }
+
+    /// The FLV file header and `PreviousTagSize0` (annex E.2, E.3).
+    pub fn file_header(tracks: Tracks) -> Bytes {
+        let mut buf = BytesMut::with_capacity(flv::FILE_HEADER_LEN + PREVIOUS_TAG_SIZE_LEN);
+        buf.put_slice(&flv::file_header(tracks.audio, tracks.video));
+        buf.put_slice(&flv::previous_tag_size(0));
+        buf.freeze()
+    }
+
+    /// The frames of one tag: its header, its shared body, its `PreviousTagSize`. `None` for a
+    /// body too large for FLV's 24-bit size field, which no real encoder produces.
+    pub fn tag(&mut self, tag: &Tag) -> Option<[Bytes; 3]> {
+        let len = tag.data.len();
+        if len > MAX_TAG_BODY {
+            return None;
+        }
+        let timestamp = self.timestamp(tag);
+        let mut buf = BytesMut::with_capacity(TAG_HEADER_LEN + PREVIOUS_TAG_SIZE_LEN);
+        buf.put_slice(&flv::tag_header(tag.kind.flv_type(), len as u32, timestamp));
+        buf.put_slice(&flv::previous_tag_size((TAG_HEADER_LEN + len) as u32));
+        let trailer = buf.split_off(TAG_HEADER_LEN);
+        Some([buf.freeze(), tag.data.clone(), trailer.freeze()])
+    }
+
+    /// The viewer's timestamp for `tag`, in milliseconds. FLV timestamps are 32 bits and wrap
+    /// after 49.7 days, as every FLV reader expects.
+    fn timestamp(&mut self, tag: &Tag) -> u32 {
+        if !is_media(tag) {
+            return self.last;
+        }
+        let base = *self.base.get_or_insert(tag.timestamp);
+        let ts = tag.timestamp.saturating_sub(base) as u32;
+        self.last = ts;
+        ts
+    }
+}
+
+/// Audio and video frames, as opposed to metadata and decoder configurations.
+fn is_media(tag: &Tag) -> bool {
+    tag.kind != TagKind::Script && !tag.sequence_header
+}
+
+/// The start-up burst: every event the subscriber has ready now (metadata, sequence headers and
+/// the cached GOP), up to [`MAX_STARTUP_SCAN`].
+pub fn take_startup(sub: &mut Subscriber) -> Vec<Event> {
+    let mut startup = Vec::new();
+    while startup.len() < MAX_STARTUP_SCAN {
+        match sub.try_recv() {
+            Some(ev) => startup.push(ev),
+            None => break,
+        }
+    }
+    startup
+}
+
+/// Why a viewer's stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// The publisher left. Players such as flv.js and mpegts.js treat the end of the body as the
+    /// end of the stream and reconnect; a reconnect gets a fresh FLV header and fresh decoder
+    /// configurations, which a mid-stream codec change inside one FLV body would not.
+    PublisherLeft,
+    /// The stream was removed from the bus.
+    Removed,
+}
+
+struct State {
+    sub: Subscriber,
+    framer: FlvFramer,
+    out: VecDeque<Bytes>,
+    startup: std::vec::IntoIter<Event>,
+}
+
+/// The whole FLV byte stream for one viewer: the file header, then the start-up burst, then live
+/// tags until the publisher leaves or the stream is removed.
+pub fn flv_frames(mut sub: Subscriber) -> impl FuturesStream<Item = Bytes> + Send + 'static {
+    let startup = take_startup(&mut sub);
+    let tracks = Tracks::of(sub.stream(), &startup);
+    let framer = FlvFramer::new(&startup);
+    let out = VecDeque::from([FlvFramer::file_header(tracks)]);
+    let state = State {
+        sub,
+        framer,
+        out,
+        startup: startup.into_iter(),
+    };
+    futures_util::stream::unfold(state, |mut st| async move {
+        loop {
+            if let Some(frame) = st.out.pop_front() {
+                return Some((frame, st));
+            }
+            let ev = match st.startup.next() {
+                Some(ev) => Some(ev),
+                None => st.sub.recv().await,
+            };
+            match classify(ev) {
+                Ok(Some(tag)) => st.push(&tag),
+                Ok(None) => continue,
+                Err(end) => {
+                    tracing::debug!(
+                        stream = st.sub.stream().key(),
+                        ?end,
+                        "FLV viewer stream ends"
+                    );
+                    return None;
+                }
+            }
+        }
+    })
+}
+
+impl State {
+    fn push(&mut self, tag: &Tag) {
+        match self.framer.tag(tag) {
+            Some(frames) => self.out.extend(frames),
+            None => tracing::warn!(
+                stream = self.sub.stream().key(),
+                len = tag.data.len(),
+                "tag too large for FLV; skipped"
+            ),
+        }
+    }
+}
+
+/// A tag to send, nothing to send, or the end.
+fn classify(ev: Option<Event>) -> Result<Option<Tag>, End> {
+    match ev {
+        Some(Event::Tag(tag)) => Ok(Some(tag)),
+        Some(Event::PublisherLeft) => Err(End::PublisherLeft),
+        // Only seen by a subscriber that outlived a publisher, which this one never does.
+        Some(Event::PublisherJoined) => Ok(None),
+        Some(_) => Ok(None),
+        None => Err(End::Removed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Shorthand: `V`/`v` video key/inter, `A` audio, `H`/`h` video/audio header, `S` script.
+    fn tag(code: char, ts: u64) -> Tag {
+        let (kind, keyframe, header) = match code {
+            'V' => (TagKind::Video, true, false),
+            'v' => (TagKind::Video, false, false),
+            'A' => (TagKind::Audio, false, false),
+            'H' => (TagKind::Video, true, true),
+            'h' => (TagKind::Audio, false, true),
+            _ => (TagKind::Script, false, false),
+        };
+        Tag {
+            keyframe,
+            sequence_header: header,
+            ..Tag::new(kind, ts, Bytes::from_static(b"xyz"))
+        }
+    }
+
+    fn ts_of(header: &[u8]) -> u32 {
+        let low = u32::from(header[4]) << 16 | u32::from(header[5]) << 8 | u32::from(header[6]);
+        low | u32::from(header[7]) << 24
+    }
+
+    /// Frames `tags` (code, stream timestamp) after a start-up burst of the first `startup` of
+    /// them and compares the written timestamps.
+    fn check(tags: &[(char, u64)], startup: usize, want: &[u32]) {
+        let events: Vec<Event> = tags
+            .iter()
+            .take(startup)
+            .map(|&(c, ts)| Event::Tag(tag(c, ts)))
+            .collect();
+        let mut framer = FlvFramer::new(&events);
+        let got: Vec<u32> = tags
+            .iter()
+            .map(|&(c, ts)| ts_of(&framer.tag(&tag(c, ts)).expect("small tag")[0]))
+            .collect();
+        assert_eq!(got, want, "tags {tags:?}");
+    }
+
+    #[test]
+    fn rebases_on_the_earliest_startup_media_tag() {
+        let tags = [
+            ('S', 0),
+            ('H', 0),
+            ('h', 0),
+            ('V', 10_040),
+            ('A', 10_020),
+            ('v', 10_080),
+        ];
+        check(&tags, 6, &[0, 0, 0, 20, 0, 60]);
+    }
+
+    #[test]
+    fn without_a_startup_burst_the_first_media_tag_is_zero() {
+        check(
+            &[('H', 500), ('V', 5_000), ('A', 5_010), ('v', 5_040)],
+            0,
+            &[0, 0, 10, 40],
+        );
+    }
+
+    #[test]
+    fn configuration_tags_take_the_last_timestamp() {
+        check(
+            &[('V', 1_000), ('v', 1_040), ('H', 0), ('h', 7), ('v', 1_080)],
+            0,
+            &[0, 40, 40, 40, 80],
+        );
+    }
+
+    #[test]
+    fn frames_share_the_body_and_size_the_trailer() {
+        let mut framer = FlvFramer::default();
+        let t = tag('V', 0);
+        let [header, body, trailer] = framer.tag(&t).expect("small tag");
+        assert_eq!(header.len(), TAG_HEADER_LEN);
+        assert_eq!(header[0], 9);
+        assert_eq!(&header[1..4], &[0, 0, 3]);
+        assert_eq!(
+            body.as_ptr(),
+            t.data.as_ptr(),
+            "the body is the shared payload, not a copy"
+        );
+        assert_eq!(&trailer[..], &[0, 0, 0, 14]);
+    }
+
+    #[test]
+    fn file_header_announces_tracks() {
+        for (audio, video, flags) in [(true, true, 5), (true, false, 4), (false, true, 1)] {
+            let h = FlvFramer::file_header(Tracks { audio, video });
+            assert_eq!(&h[..3], b"FLV");
+            assert_eq!(h[4], flags, "audio {audio} video {video}");
+            assert_eq!(h.len(), 13);
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! The HTTP egress shell: HTTP-FLV, WebSocket-FLV, the JSON stream API and the web page.
+//!
+//! [`router`] returns an axum [`Router`] with its state applied; the gateway merges it with the
+//! other HTTP shells' routers (HLS) onto its one `[http]` listener. To log viewers' addresses the
+//! gateway serves it with `into_make_service_with_connect_info::<SocketAddr>()`.
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET/HEAD/OPTIONS /{app}/{stream}.flv` | HTTP-FLV: one chunked body as long as the stream is published |
+//! | the same with `Upgrade: websocket` | WebSocket-FLV: the same bytes in binary messages |
+//! | `GET /api/streams` | JSON list of live streams (codecs, bitrate, uptime, viewers, URLs) |
+//! | `GET /api/streams/{app}/{stream}` | one live stream, or 404 |
+//! | `GET /`, `GET /{file}` | the web page from [`Options::web_root`] |
+//! | `GET /vendor/{file}` | whitelisted player libraries from `web/node_modules` |
+//!
+//! It is not a protocol implementation: FLV framing comes from the `flv` crate, media and
+//! statistics from the `bus`. It never copies media payloads per viewer.
+//!
+//! | spec | used for |
+//! |---|---|
+//! | Adobe FLV file format 10.1, annex E (E.2 header, E.3 body, E.4.1 tag) | the HTTP-FLV byte stream |
+//! | RFC 9112 section 7.1 (chunked transfer coding) | a body of unknown length |
+//! | RFC 6455 (WebSocket) | WebSocket-FLV, as mpegts.js's `WebSocketLoader` expects |
+//! | Fetch standard, CORS protocol | players on other origins |
+//!
+//! Reserved names: the app names `api` and `vendor` cannot be played over HTTP-FLV, because
+//! those first path segments belong to the API and the player libraries.
+
+mod api;
+mod flv_http;
+mod flv_shim;
+pub mod from_bus;
+mod web;
+
+use std::path::PathBuf;
+
+use axum::Router;
+
+/// Settings of the HTTP shell. Every field has a working default.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Directory holding the web page (`index.html`, `player.html`, ...) and its `node_modules`.
+    pub web_root: PathBuf,
+    /// Base URL under which viewers reach this HTTP listener, such as
+    /// `https://live.example.com`, for the HTTP-FLV, WebSocket-FLV and HLS URLs in the API.
+    /// `None`: `http://` plus the request's `Host` header.
+    pub public_http_base: Option<String>,
+    /// Host name put in the RTMP, RTSP and MMS URLs. `None`: the request's `Host` without its port.
+    pub public_host: Option<String>,
+    /// Port advertised in RTMP URLs; `None` leaves RTMP URLs out.
+    pub rtmp_port: Option<u16>,
+    /// Port advertised in RTSP URLs; `None` leaves RTSP URLs out.
+    pub rtsp_port: Option<u16>,
+    /// Port advertised in MMS URLs; `None` leaves MMS URLs out.
+    pub mms_port: Option<u16>,
+    /// Whether HLS URLs are advertised (the HLS routes belong to the `hls-server` crate).
+    pub hls: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            web_root: PathBuf::from("web"),
+            public_http_base: None,
+            public_host: None,
+            rtmp_port: Some(1935),
+            rtsp_port: Some(554),
+            mms_port: Some(1755),
+            hls: true,
+        }
+    }
+}
+
+/// State shared by every handler.
+#[derive(Debug, Clone)]
+struct AppState {
+    bus: bus::Bus,
+    opts: std::sync::Arc<Options>,
+}
+
+/// Every route of this shell, state applied, ready to merge into the gateway's router.
+pub fn router(bus: bus::Bus, opts: Options) -> Router {
+    let web_root = opts.web_root.clone();
+    let state = AppState {
+        bus,
+        opts: std::sync::Arc::new(opts),
+    };
+    Router::new()
+        .merge(flv_http::routes())
+        .merge(api::routes())
+        .with_state(state)
+        .merge(web::routes(&web_root))
+}

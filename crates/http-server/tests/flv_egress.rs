@@ -1,0 +1,303 @@
+//! HTTP-FLV and WebSocket-FLV as real clients see them: ffprobe, ffmpeg, a late joiner, a
+//! WebSocket client, browsers' CORS rules, and the end of a stream.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use bus::Bus;
+use common::{have_tool, request, FlvParser, KEY};
+use futures_util::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+/// A bus with `live/test` being fed in real time, and the server on a loopback port.
+async fn live_server() -> (std::net::SocketAddr, Bus, CancellationToken) {
+    let bus = Bus::default();
+    let stop = CancellationToken::new();
+    common::spawn_feeder(&bus, KEY, common::fixture(), stop.clone());
+    let addr = common::serve(&bus, stop.clone()).await;
+    (addr, bus, stop)
+}
+
+async fn run_tool(tool: &str, args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(tool)
+        .args(args)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("{tool} runs: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ffprobe_reports_the_published_codecs() {
+    if !have_tool("ffprobe") {
+        return;
+    }
+    let (addr, _bus, stop) = live_server().await;
+    let url = format!("http://{addr}/{KEY}.flv");
+    let out = run_tool(
+        "ffprobe",
+        &["-v", "error", "-show_streams", "-of", "json", &url],
+    )
+    .await;
+    stop.cancel();
+    assert!(
+        out.status.success(),
+        "ffprobe: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ffprobe JSON");
+    let streams = json["streams"].as_array().expect("streams array");
+    let video = streams
+        .iter()
+        .find(|s| s["codec_type"] == "video")
+        .expect("a video stream");
+    let audio = streams
+        .iter()
+        .find(|s| s["codec_type"] == "audio")
+        .expect("an audio stream");
+    assert_eq!(video["codec_name"], "h264");
+    assert_eq!(
+        (video["width"].as_u64(), video["height"].as_u64()),
+        (Some(640), Some(360))
+    );
+    assert_eq!(audio["codec_name"], "aac");
+    assert_eq!(audio["sample_rate"], "44100");
+    assert_eq!(audio["channels"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ffmpeg_decodes_ten_seconds_without_errors() {
+    if !have_tool("ffmpeg") {
+        return;
+    }
+    let (addr, _bus, stop) = live_server().await;
+    // Join mid-GOP, as a real viewer would.
+    tokio::time::sleep(Duration::from_millis(2300)).await;
+    let url = format!("http://{addr}/{KEY}.flv");
+    let out = run_tool(
+        "ffmpeg",
+        &["-v", "error", "-i", &url, "-t", "10", "-f", "null", "-"],
+    )
+    .await;
+    stop.cancel();
+    assert!(out.status.success(), "ffmpeg exit status {:?}", out.status);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "",
+        "ffmpeg -v error printed something"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_joiner_starts_on_a_keyframe_after_the_headers() {
+    let (addr, _bus, stop) = live_server().await;
+    tokio::time::sleep(Duration::from_millis(3300)).await;
+    let asked = Instant::now();
+    let mut res = request(addr, "GET", &format!("/{KEY}.flv"), &[]).await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.header("content-type"), Some("video/x-flv"));
+    let mut flv = FlvParser::default();
+    let first_frame = loop {
+        flv.feed(&res.read_some().await);
+        if flv.tags.iter().any(|t| t.kind == 9 && !t.is_header()) {
+            break asked.elapsed();
+        }
+    };
+    println!("HTTP-FLV late joiner: first video frame after {first_frame:?}");
+    // Two seconds more of live tags.
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        flv.feed(&res.read_some().await);
+    }
+    stop.cancel();
+
+    assert!(
+        flv.has_audio() && flv.has_video(),
+        "header flags {:?}",
+        flv.header
+    );
+    let kinds: Vec<(u8, bool)> = flv
+        .tags
+        .iter()
+        .take(3)
+        .map(|t| (t.kind, t.is_header()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [(18, false), (9, true), (8, true)],
+        "metadata, then the sequence headers"
+    );
+    let first_video = flv
+        .tags
+        .iter()
+        .find(|t| t.kind == 9 && !t.is_header())
+        .expect("video");
+    assert!(
+        first_video.is_video_keyframe(),
+        "the first video frame is a keyframe"
+    );
+    let first_media = flv.tags.iter().filter(|t| !t.is_header() && t.kind != 18);
+    let start = first_media.map(|t| t.timestamp).min().expect("media tags");
+    assert_eq!(start, 0, "the viewer's timeline starts at zero");
+    let video_ts: Vec<u32> = flv
+        .tags
+        .iter()
+        .filter(|t| t.kind == 9 && !t.is_header())
+        .map(|t| t.timestamp)
+        .collect();
+    assert!(
+        video_ts.windows(2).all(|w| w[0] < w[1]),
+        "video timestamps rise: {video_ts:?}"
+    );
+    let span = video_ts.last().copied().unwrap_or(0);
+    assert!(
+        span >= 1500,
+        "two seconds of live video arrived after the burst (span {span} ms)"
+    );
+    assert!(
+        first_frame < Duration::from_millis(500),
+        "first frame took {first_frame:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_head_options_and_not_found() {
+    let (addr, _bus, stop) = live_server().await;
+    let path = format!("/{KEY}.flv");
+
+    let res = request(
+        addr,
+        "HEAD",
+        &path,
+        &[("Origin", "http://elsewhere.example")],
+    )
+    .await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.header("content-type"), Some("video/x-flv"));
+    assert_eq!(res.header("access-control-allow-origin"), Some("*"));
+
+    let preflight = [
+        ("Origin", "http://elsewhere.example"),
+        ("Access-Control-Request-Method", "GET"),
+        ("Access-Control-Request-Headers", "range"),
+    ];
+    let res = request(addr, "OPTIONS", &path, &preflight).await;
+    assert_eq!(res.status, 204);
+    assert_eq!(res.header("access-control-allow-origin"), Some("*"));
+    assert!(res
+        .header("access-control-allow-methods")
+        .is_some_and(|m| m.contains("GET")));
+    assert_eq!(res.header("access-control-allow-headers"), Some("range"));
+
+    let mut res = request(
+        addr,
+        "GET",
+        &path,
+        &[("Origin", "http://elsewhere.example")],
+    )
+    .await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.header("access-control-allow-origin"), Some("*"));
+    assert!(res.header("access-control-expose-headers").is_some());
+    assert_eq!(&res.read_some().await[..3], b"FLV");
+
+    let mut res = request(addr, "GET", "/live/nobody.flv", &[]).await;
+    assert_eq!(res.status, 404);
+    assert_eq!(
+        common::body_text(&mut res).await,
+        "stream live/nobody is not live\n"
+    );
+    let res = request(addr, "HEAD", "/live/nobody.flv", &[]).await;
+    assert_eq!(res.status, 404);
+    let res = request(addr, "GET", "/live/test.mp4", &[]).await;
+    assert_eq!(res.status, 404);
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_ends_closes_the_body() {
+    let bus = Bus::default();
+    let stop = CancellationToken::new();
+    let feed = CancellationToken::new();
+    common::spawn_feeder(&bus, KEY, common::fixture(), feed.clone());
+    let addr = common::serve(&bus, stop.clone()).await;
+    let mut res = request(addr, "GET", &format!("/{KEY}.flv"), &[]).await;
+    assert_eq!(res.status, 200);
+    let mut flv = FlvParser::default();
+    flv.feed(&res.read_some().await);
+    // The publisher leaves: the feeder task ends and drops its `Publisher`.
+    feed.cancel();
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let part = res.read_some().await;
+            if part.is_empty() {
+                break;
+            }
+            flv.feed(&part);
+        }
+    })
+    .await;
+    stop.cancel();
+    assert!(
+        ended.is_ok(),
+        "the body ended within 5 s of the publisher leaving"
+    );
+    assert!(res.done, "the chunked body ended with its last chunk");
+    assert!(!flv.tags.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_carries_the_flv_stream() {
+    let (addr, _bus, stop) = live_server().await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let url = format!("ws://{addr}/{KEY}.flv");
+    let (mut ws, response) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .expect("WebSocket");
+    assert_eq!(response.status(), 101);
+    let mut flv = FlvParser::default();
+    let mut first = true;
+    while flv
+        .tags
+        .iter()
+        .filter(|t| t.kind == 9 && !t.is_header())
+        .count()
+        < 30
+    {
+        let msg = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("a message within 5 s")
+            .expect("the socket stays open")
+            .expect("a valid message");
+        let tokio_tungstenite::tungstenite::Message::Binary(data) = msg else {
+            panic!("expected binary messages, got {msg:?}");
+        };
+        if first {
+            assert_eq!(
+                &data[..3],
+                b"FLV",
+                "the first message starts with the FLV header"
+            );
+            first = false;
+        }
+        flv.feed(&data);
+    }
+    assert!(flv.has_audio() && flv.has_video());
+    let first_video = flv
+        .tags
+        .iter()
+        .find(|t| t.kind == 9 && !t.is_header())
+        .expect("video");
+    assert!(first_video.is_video_keyframe());
+
+    // A stream that is not live answers the upgrade request with a plain 404.
+    let upgrade = [
+        ("Upgrade", "websocket"),
+        ("Sec-WebSocket-Version", "13"),
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ];
+    let res = request(addr, "GET", "/live/nobody.flv", &upgrade).await;
+    assert_eq!(res.status, 404);
+    stop.cancel();
+}
