@@ -1,0 +1,574 @@
+//! The live muxer driven by FLV-style tags, as they travel on the media bus.
+//!
+//! FLV tag bodies are parsed here with a few lines of local code (the video and audio tag
+//! headers of FLV 10.1 annex E.4.2/E.4.3 and enhanced RTMP's extended header bit) so that this
+//! crate needs nothing but `codecs` for the decoder configuration records.
+//!
+//! The muxer collects the decoder configurations first; the ASF header is built when the first
+//! media frame arrives (the bus always delivers sequence headers before frames). Tracks whose
+//! codec ASF clients cannot take (HEVC, AV1, VP9, MP3, Speex, ...) are reported once as
+//! [`MuxEvent::Unsupported`] and skipped; the other track still plays.
+
+use std::collections::VecDeque;
+
+use bytes::{Bytes, BytesMut};
+use codecs::aac::AudioSpecificConfig;
+use codecs::avc::{access_unit_to_annex_b, AvcDecoderConfig};
+use codecs::nal::write_annex_b;
+
+use crate::header::{build_header, HeaderParams, StreamDesc, StreamFormat};
+use crate::packet::{DataPacket, MediaObject, Packetizer};
+
+/// ASF stream number of the video track.
+pub const VIDEO_STREAM: u8 = 1;
+/// ASF stream number of the audio track.
+pub const AUDIO_STREAM: u8 = 2;
+
+/// Muxer settings.
+#[derive(Debug, Clone)]
+pub struct MuxerOptions {
+    /// Fixed data packet size in bytes.
+    pub packet_size: usize,
+    /// Preroll written in the header and added to presentation times, in milliseconds.
+    pub preroll_ms: u32,
+    /// An open packet is closed (padded) once media this much newer than its first payload
+    /// arrives, so a low-bitrate stream is not held back waiting to fill a packet.
+    pub max_packet_delay_ms: u32,
+    /// File id written into the header; pass something random per stream.
+    pub file_id: [u8; 16],
+}
+
+impl Default for MuxerOptions {
+    fn default() -> Self {
+        MuxerOptions {
+            packet_size: 4096,
+            preroll_ms: 0,
+            max_packet_delay_ms: 100,
+            file_id: [0; 16],
+        }
+    }
+}
+
+/// Which kind of tag is fed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagKind {
+    Audio,
+    Video,
+    Script,
+}
+
+/// One FLV-style tag: the fields of `bus::Tag` that the muxer reads.
+#[derive(Debug, Clone, Copy)]
+pub struct TagRef<'a> {
+    pub kind: TagKind,
+    /// Decode time in milliseconds.
+    pub timestamp_ms: u64,
+    /// The whole FLV tag body.
+    pub data: &'a Bytes,
+}
+
+/// Which track an event is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Track {
+    Video,
+    Audio,
+}
+
+/// What the muxer produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MuxEvent {
+    /// A new ASF header (Header Object plus Data Object header). A second one means the codec
+    /// configuration changed: viewers must be restarted with it.
+    Header(Bytes),
+    /// A finished data packet.
+    Packet(DataPacket),
+    /// A track's codec cannot be carried to ASF clients; its tags are skipped.
+    Unsupported { track: Track, codec: String },
+    /// A tag could not be parsed and was skipped.
+    Malformed { track: Track, reason: String },
+}
+
+#[derive(Debug, Default)]
+struct VideoTrack {
+    config: Option<AvcDecoderConfig>,
+    raw_config: Option<Bytes>,
+    unsupported: bool,
+}
+
+#[derive(Debug, Default)]
+struct AudioTrack {
+    config: Option<AudioSpecificConfig>,
+    raw_config: Option<Bytes>,
+    unsupported: bool,
+}
+
+/// FLV tags in, ASF header and packets out.
+#[derive(Debug)]
+pub struct FlvAsfMuxer {
+    opts: MuxerOptions,
+    video: VideoTrack,
+    audio: AudioTrack,
+    /// Set once the header is built; holds which tracks it declares.
+    muxing: Option<(bool, bool)>,
+    packetizer: Packetizer,
+    out: VecDeque<MuxEvent>,
+}
+
+impl FlvAsfMuxer {
+    pub fn new(opts: MuxerOptions) -> FlvAsfMuxer {
+        let packetizer = Packetizer::new(opts.packet_size);
+        FlvAsfMuxer {
+            opts,
+            video: VideoTrack::default(),
+            audio: AudioTrack::default(),
+            muxing: None,
+            packetizer,
+            out: VecDeque::new(),
+        }
+    }
+
+    /// Feeds one tag.
+    pub fn push_tag(&mut self, tag: TagRef<'_>) {
+        match tag.kind {
+            TagKind::Video => self.push_video(tag),
+            TagKind::Audio => self.push_audio(tag),
+            TagKind::Script => {}
+        }
+    }
+
+    /// Closes the open packet, e.g. when the publisher left.
+    pub fn flush(&mut self) {
+        self.packetizer.finish();
+        self.drain_packets();
+    }
+
+    /// The next output event.
+    pub fn poll_event(&mut self) -> Option<MuxEvent> {
+        self.out.pop_front()
+    }
+
+    fn push_video(&mut self, tag: TagRef<'_>) {
+        match parse_video_tag(tag.data) {
+            Err(reason) => self.malformed(Track::Video, reason),
+            Ok(VideoTag::Unsupported(codec)) => self.unsupported_video(codec),
+            Ok(VideoTag::Config(body)) => self.video_config(body),
+            Ok(VideoTag::EndOfSequence) => {}
+            Ok(VideoTag::Frame {
+                keyframe,
+                cts,
+                body,
+            }) => {
+                self.start_if_ready();
+                self.video_frame(tag.timestamp_ms, keyframe, cts, &body);
+            }
+        }
+    }
+
+    fn push_audio(&mut self, tag: TagRef<'_>) {
+        match parse_audio_tag(tag.data) {
+            Err(reason) => self.malformed(Track::Audio, reason),
+            Ok(AudioTag::Unsupported(codec)) => self.unsupported_audio(codec),
+            Ok(AudioTag::Config(body)) => self.audio_config(body),
+            Ok(AudioTag::Frame(body)) => {
+                self.start_if_ready();
+                self.audio_frame(tag.timestamp_ms, body);
+            }
+        }
+    }
+
+    fn video_config(&mut self, body: Bytes) {
+        if self.video.raw_config.as_ref() == Some(&body) {
+            return;
+        }
+        match AvcDecoderConfig::parse_bytes(&body) {
+            Ok(cfg) if cfg.sps_info().is_ok() => {
+                self.video.config = Some(cfg);
+                self.video.raw_config = Some(body);
+                self.restart_if_muxing();
+            }
+            Ok(_) => self.malformed(
+                Track::Video,
+                "the AVC configuration has no usable SPS".into(),
+            ),
+            Err(e) => self.malformed(Track::Video, format!("AVC configuration: {e}")),
+        }
+    }
+
+    fn audio_config(&mut self, body: Bytes) {
+        if self.audio.raw_config.as_ref() == Some(&body) {
+            return;
+        }
+        match AudioSpecificConfig::parse(&body) {
+            Ok(cfg) => {
+                self.audio.config = Some(cfg);
+                self.audio.raw_config = Some(body);
+                self.restart_if_muxing();
+            }
+            Err(e) => self.malformed(Track::Audio, format!("AudioSpecificConfig: {e}")),
+        }
+    }
+
+    /// A configuration changed after the header was sent: a new header is needed.
+    fn restart_if_muxing(&mut self) {
+        if self.muxing.is_some() {
+            self.flush();
+            self.muxing = None;
+            self.start_if_ready();
+        }
+    }
+
+    fn start_if_ready(&mut self) {
+        if self.muxing.is_some() {
+            return;
+        }
+        let streams = self.stream_descs();
+        if streams.is_empty() {
+            return;
+        }
+        let has = (self.video.config.is_some(), self.audio.config.is_some());
+        let header = build_header(&HeaderParams {
+            packet_size: self.packetizer.packet_size() as u32,
+            preroll_ms: self.opts.preroll_ms,
+            max_bitrate: 0,
+            file_id: self.opts.file_id,
+            streams,
+        });
+        self.muxing = Some(has);
+        self.out.push_back(MuxEvent::Header(header));
+    }
+
+    fn stream_descs(&self) -> Vec<StreamDesc> {
+        let mut streams = Vec::new();
+        if let Some(cfg) = &self.video.config {
+            if let Ok(sps) = cfg.sps_info() {
+                let mut private = BytesMut::new();
+                for ps in cfg.sps.iter().chain(&cfg.pps) {
+                    write_annex_b(&mut private, ps);
+                }
+                streams.push(StreamDesc {
+                    number: VIDEO_STREAM,
+                    format: StreamFormat::H264 {
+                        width: sps.width,
+                        height: sps.height,
+                        codec_private: private.freeze(),
+                    },
+                });
+            }
+        }
+        if let (Some(cfg), Some(raw)) = (&self.audio.config, &self.audio.raw_config) {
+            streams.push(StreamDesc {
+                number: AUDIO_STREAM,
+                format: StreamFormat::Aac {
+                    sample_rate: cfg.sampling_frequency,
+                    channels: u16::from(cfg.channel_count().unwrap_or(2)),
+                    audio_specific_config: raw.clone(),
+                    bitrate: 0,
+                },
+            });
+        }
+        streams
+    }
+
+    fn video_frame(&mut self, dts: u64, keyframe: bool, cts: i32, body: &Bytes) {
+        let (Some((true, _)), Some(cfg)) = (self.muxing, &self.video.config) else {
+            return;
+        };
+        let mut annexb = BytesMut::with_capacity(body.len() + 64);
+        if let Err(e) = access_unit_to_annex_b(body, cfg, &mut annexb) {
+            self.malformed(Track::Video, format!("AVC access unit: {e}"));
+            return;
+        }
+        let pts = dts.saturating_add_signed(i64::from(cts));
+        self.push_object(VIDEO_STREAM, keyframe, dts, pts, annexb.freeze(), keyframe);
+    }
+
+    fn audio_frame(&mut self, ts: u64, body: Bytes) {
+        let Some((has_video, true)) = self.muxing else {
+            return;
+        };
+        // Without video every audio frame is a place to join.
+        self.push_object(AUDIO_STREAM, true, ts, ts, body, !has_video);
+    }
+
+    fn push_object(&mut self, stream: u8, key: bool, dts: u64, pts: u64, data: Bytes, ra: bool) {
+        if let Some(open) = self.packetizer.open_since_ms() {
+            if (dts as u32).wrapping_sub(open) > self.opts.max_packet_delay_ms && !ra {
+                self.packetizer.finish();
+            }
+        }
+        let obj = MediaObject {
+            stream,
+            keyframe: key,
+            send_time_ms: dts as u32,
+            presentation_time_ms: (pts as u32).wrapping_add(self.opts.preroll_ms),
+            data,
+        };
+        self.packetizer.push(&obj, ra);
+        self.drain_packets();
+    }
+
+    fn drain_packets(&mut self) {
+        while let Some(p) = self.packetizer.poll_packet() {
+            self.out.push_back(MuxEvent::Packet(p));
+        }
+    }
+
+    fn unsupported_video(&mut self, codec: String) {
+        if !self.video.unsupported {
+            self.video.unsupported = true;
+            self.out.push_back(MuxEvent::Unsupported {
+                track: Track::Video,
+                codec,
+            });
+        }
+    }
+
+    fn unsupported_audio(&mut self, codec: String) {
+        if !self.audio.unsupported {
+            self.audio.unsupported = true;
+            self.out.push_back(MuxEvent::Unsupported {
+                track: Track::Audio,
+                codec,
+            });
+        }
+    }
+
+    fn malformed(&mut self, track: Track, reason: String) {
+        self.out.push_back(MuxEvent::Malformed { track, reason });
+    }
+}
+
+/// A parsed FLV video tag body.
+#[derive(Debug, PartialEq, Eq)]
+enum VideoTag {
+    Config(Bytes),
+    Frame {
+        keyframe: bool,
+        cts: i32,
+        body: Bytes,
+    },
+    EndOfSequence,
+    Unsupported(String),
+}
+
+/// A parsed FLV audio tag body.
+#[derive(Debug, PartialEq, Eq)]
+enum AudioTag {
+    Config(Bytes),
+    Frame(Bytes),
+    Unsupported(String),
+}
+
+/// Parses an FLV video tag body (FLV 10.1 E.4.3.1; enhanced RTMP sets bit 7 of the first byte
+/// and names the codec with a FourCC).
+fn parse_video_tag(data: &Bytes) -> Result<VideoTag, String> {
+    let first = *data.first().ok_or("empty video tag")?;
+    if first & 0x80 != 0 {
+        let fourcc = data.get(1..5).ok_or("truncated enhanced video header")?;
+        return Ok(VideoTag::Unsupported(
+            String::from_utf8_lossy(fourcc).into_owned(),
+        ));
+    }
+    let codec_id = first & 0x0F;
+    if codec_id != 7 {
+        return Ok(VideoTag::Unsupported(video_codec_name(codec_id)));
+    }
+    let head = data.get(..5).ok_or("truncated AVC video tag header")?;
+    let cts = i32::from_be_bytes([0, head[2], head[3], head[4]]) << 8 >> 8;
+    let body = data.slice(5..);
+    Ok(match head[1] {
+        0 => VideoTag::Config(body),
+        1 => VideoTag::Frame {
+            keyframe: first >> 4 == 1,
+            cts,
+            body,
+        },
+        2 => VideoTag::EndOfSequence,
+        other => return Err(format!("unknown AVCPacketType {other}")),
+    })
+}
+
+fn video_codec_name(id: u8) -> String {
+    match id {
+        2 => "Sorenson H.263".into(),
+        3 => "Screen video".into(),
+        4 => "VP6".into(),
+        5 => "VP6 with alpha".into(),
+        6 => "Screen video 2".into(),
+        12 => "HEVC (legacy FLV codec id 12)".into(),
+        other => format!("FLV video codec id {other}"),
+    }
+}
+
+/// Parses an FLV audio tag body (FLV 10.1 E.4.2.1).
+fn parse_audio_tag(data: &Bytes) -> Result<AudioTag, String> {
+    let first = *data.first().ok_or("empty audio tag")?;
+    let format = first >> 4;
+    if format != 10 {
+        return Ok(AudioTag::Unsupported(audio_codec_name(format)));
+    }
+    let kind = *data.get(1).ok_or("truncated AAC audio tag header")?;
+    let body = data.slice(2..);
+    match kind {
+        0 => Ok(AudioTag::Config(body)),
+        1 if body.is_empty() => Err("empty AAC frame".into()),
+        1 => Ok(AudioTag::Frame(body)),
+        other => Err(format!("unknown AACPacketType {other}")),
+    }
+}
+
+fn audio_codec_name(format: u8) -> String {
+    match format {
+        0 | 3 => "linear PCM".into(),
+        1 => "ADPCM".into(),
+        2 | 14 => "MP3".into(),
+        4..=6 => "Nellymoser".into(),
+        7 => "G.711 A-law".into(),
+        8 => "G.711 mu-law".into(),
+        9 => "enhanced audio (FourCC)".into(),
+        11 => "Speex".into(),
+        other => format!("FLV sound format {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A real AVC configuration record (x264, Constrained Baseline, 320x240).
+    const AVCC: &[u8] = &[
+        0x01, 0x42, 0xc0, 0x0d, 0xff, 0xe1, 0x00, 0x19, 0x67, 0x42, 0xc0, 0x0d, 0xd9, 0x01, 0x41,
+        0xfb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0x20, 0xf1, 0x42,
+        0xa4, 0x80, 0x01, 0x00, 0x04, 0x68, 0xcb, 0x83, 0xcb, 0x20,
+    ];
+
+    fn video_tag(bytes: &[u8]) -> Bytes {
+        Bytes::copy_from_slice(bytes)
+    }
+
+    #[test]
+    fn video_tag_parsing() {
+        let cases: &[(&[u8], Result<VideoTag, String>)] = &[
+            (
+                &[0x17, 0, 0, 0, 0, 1],
+                Ok(VideoTag::Config(Bytes::from_static(&[1]))),
+            ),
+            (
+                &[0x27, 1, 0xff, 0xff, 0xd8, 9],
+                Ok(VideoTag::Frame {
+                    keyframe: false,
+                    cts: -40,
+                    body: Bytes::from_static(&[9]),
+                }),
+            ),
+            (&[0x17, 2, 0, 0, 0], Ok(VideoTag::EndOfSequence)),
+            (
+                &[0x1c, 0],
+                Ok(VideoTag::Unsupported(
+                    "HEVC (legacy FLV codec id 12)".into(),
+                )),
+            ),
+            (
+                &[0x90, b'h', b'v', b'c', b'1'],
+                Ok(VideoTag::Unsupported("hvc1".into())),
+            ),
+            (&[0x17, 1, 0], Err("truncated AVC video tag header".into())),
+            (&[], Err("empty video tag".into())),
+        ];
+        for (bytes, expect) in cases {
+            assert_eq!(&parse_video_tag(&video_tag(bytes)), expect, "{bytes:02x?}");
+        }
+    }
+
+    #[test]
+    fn audio_tag_parsing() {
+        let cases: &[(&[u8], Result<AudioTag, String>)] = &[
+            (
+                &[0xaf, 0, 0x12, 0x10],
+                Ok(AudioTag::Config(Bytes::from_static(&[0x12, 0x10]))),
+            ),
+            (
+                &[0xaf, 1, 0x21],
+                Ok(AudioTag::Frame(Bytes::from_static(&[0x21]))),
+            ),
+            (&[0x2f, 0xff], Ok(AudioTag::Unsupported("MP3".into()))),
+            (&[0xaf], Err("truncated AAC audio tag header".into())),
+        ];
+        for (bytes, expect) in cases {
+            assert_eq!(
+                &parse_audio_tag(&Bytes::copy_from_slice(bytes)),
+                expect,
+                "{bytes:02x?}"
+            );
+        }
+    }
+
+    fn tag(kind: TagKind, ts: u64, data: &Bytes) -> TagRef<'_> {
+        TagRef {
+            kind,
+            timestamp_ms: ts,
+            data,
+        }
+    }
+
+    fn events(m: &mut FlvAsfMuxer) -> Vec<MuxEvent> {
+        std::iter::from_fn(|| m.poll_event()).collect()
+    }
+
+    #[test]
+    fn header_waits_for_the_first_frame_and_declares_both_tracks() {
+        let mut m = FlvAsfMuxer::new(MuxerOptions::default());
+        let mut cfg = vec![0x17, 0, 0, 0, 0];
+        cfg.extend_from_slice(AVCC);
+        m.push_tag(tag(TagKind::Video, 0, &Bytes::from(cfg)));
+        m.push_tag(tag(
+            TagKind::Audio,
+            0,
+            &Bytes::from_static(&[0xaf, 0, 0x12, 0x10]),
+        ));
+        assert!(events(&mut m).is_empty(), "no header before media");
+        let idr = Bytes::from_static(&[0x17, 1, 0, 0, 0, 0, 0, 0, 2, 0x65, 0x88]);
+        m.push_tag(tag(TagKind::Video, 0, &idr));
+        m.flush();
+        let ev = events(&mut m);
+        let MuxEvent::Header(h) = &ev[0] else {
+            panic!("header first: {ev:?}")
+        };
+        assert_eq!(h[24], 4, "file properties, two streams, header extension");
+        let MuxEvent::Packet(p) = &ev[1] else {
+            panic!("then a packet: {ev:?}")
+        };
+        assert!(p.random_access);
+        assert_eq!(p.data.len(), 4096);
+    }
+
+    #[test]
+    fn unsupported_tracks_are_reported_once_and_the_other_plays() {
+        let mut m = FlvAsfMuxer::new(MuxerOptions::default());
+        let hevc = Bytes::from_static(&[0x9c, b'h', b'v', b'c', b'1', 0]);
+        m.push_tag(tag(TagKind::Video, 0, &hevc));
+        m.push_tag(tag(TagKind::Video, 0, &hevc));
+        m.push_tag(tag(
+            TagKind::Audio,
+            0,
+            &Bytes::from_static(&[0xaf, 0, 0x12, 0x10]),
+        ));
+        m.push_tag(tag(
+            TagKind::Audio,
+            0,
+            &Bytes::from_static(&[0xaf, 1, 0x21, 0x22]),
+        ));
+        m.flush();
+        let ev = events(&mut m);
+        assert_eq!(
+            ev[0],
+            MuxEvent::Unsupported {
+                track: Track::Video,
+                codec: "hvc1".into()
+            }
+        );
+        assert!(matches!(ev[1], MuxEvent::Header(ref h) if h[24] == 3));
+        assert!(matches!(ev[2], MuxEvent::Packet(ref p) if p.random_access));
+        assert_eq!(ev.len(), 3);
+    }
+}
