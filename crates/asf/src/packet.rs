@@ -195,9 +195,12 @@ mod tests {
         }
     }
 
+    /// (stream, keyframe, object number, offset, object size, length) of one payload.
+    type Payload = (u8, bool, u8, u32, u32, usize);
+
     /// A minimal independent reader of the layout above: returns, per packet, the payloads as
     /// (stream, keyframe, object number, offset, object size, length).
-    fn parse(p: &[u8]) -> Vec<(u8, bool, u8, u32, u32, usize)> {
+    fn parse(p: &[u8]) -> Vec<Payload> {
         assert_eq!(&p[..5], &[0x82, 0, 0, 0x11, 0x5D]);
         let padding = usize::from(u16::from_le_bytes([p[5], p[6]]));
         let count = usize::from(p[13] & 0x3F);
@@ -225,7 +228,7 @@ mod tests {
         out
     }
 
-    fn check(objects: &[(MediaObject, bool)], expect: &[Vec<(u8, bool, u8, u32, u32, usize)>]) {
+    fn check(objects: &[(MediaObject, bool)], expect: &[Vec<Payload>]) {
         let mut pk = Packetizer::new(MIN_PACKET_SIZE);
         for (o, ra) in objects {
             pk.push(o, *ra);
