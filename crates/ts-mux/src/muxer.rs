@@ -1,0 +1,486 @@
+//! The muxer: one program, up to one video and one audio elementary stream.
+
+use bytes::{BufMut, BytesMut};
+use mpeg2ts::es::{StreamId, StreamType};
+use mpeg2ts::pes::PesHeader;
+use mpeg2ts::time::{ClockReference, Timestamp};
+use mpeg2ts::ts::payload::{self, Pat, Pes, Pmt};
+use mpeg2ts::ts::{
+    AdaptationField, ContinuityCounter, EsInfo, Pid, ProgramAssociation,
+    TransportScramblingControl, TsHeader, TsPacket, TsPacketWriter, TsPayload, VersionNumber,
+    WriteTsPacket,
+};
+
+use crate::codec::{self, AacConfig, LengthPrefixedNals, ParamSets, START_CODE};
+use crate::MuxError;
+
+/// The PID carrying the program map table.
+pub const PMT_PID: u16 = 0x1000;
+/// The PID of the video elementary stream.
+pub const VIDEO_PID: u16 = 0x100;
+/// The PID of the audio elementary stream.
+pub const AUDIO_PID: u16 = 0x101;
+/// The one program number this muxer writes.
+pub const PROGRAM_NUMBER: u16 = 1;
+/// How far PTS/DTS lead the PCR, in 90 kHz ticks (0.7 s). A decoder needs the PCR to be at or
+/// before the DTS of what it is decoding (ISO/IEC 13818-1 2.4.2); the lead also keeps PTS
+/// positive for frames with a negative composition offset.
+pub const TS_OFFSET_90K: u64 = 63_000;
+/// PTS, DTS and the PCR base are 33-bit counters.
+const TIMESTAMP_MASK: u64 = (1 << 33) - 1;
+/// The largest audio PES this muxer builds before flushing a batch (it must fit the 16-bit
+/// PES_packet_length field, ISO/IEC 13818-1 2.4.3.7).
+const MAX_AUDIO_BATCH_BYTES: usize = 60_000;
+/// Bytes of TS payload in one packet.
+const TS_PAYLOAD: usize = TsPacket::SIZE - 4;
+
+/// The video codecs the muxer can carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VideoCodec {
+    /// H.264/AVC, stream type 0x1B.
+    H264,
+    /// H.265/HEVC, stream type 0x24.
+    H265,
+}
+
+/// The audio codecs the muxer can carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AudioCodec {
+    /// AAC in ADTS, stream type 0x0F.
+    Aac,
+    /// MPEG-1 audio (Layer III at 32/44.1/48 kHz), stream type 0x03.
+    Mp3,
+    /// MPEG-2 low-sampling-rate audio (and MPEG-2.5), stream type 0x04.
+    Mp3Lsf,
+}
+
+impl AudioCodec {
+    /// Picks `Mp3` or `Mp3Lsf` from the header of an MPEG audio frame.
+    pub fn from_mpeg_audio_frame(frame: &[u8]) -> Option<AudioCodec> {
+        match codec::mpeg_audio_stream_type(frame)? {
+            0x03 => Some(AudioCodec::Mp3),
+            _ => Some(AudioCodec::Mp3Lsf),
+        }
+    }
+}
+
+/// Which elementary streams the program map announces.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tracks {
+    /// The video stream, if any.
+    pub video: Option<VideoCodec>,
+    /// The audio stream, if any.
+    pub audio: Option<AudioCodec>,
+}
+
+/// One video access unit as carried in FLV: length-prefixed NAL units.
+#[derive(Debug, Clone, Copy)]
+pub struct VideoFrame<'a> {
+    /// Decode time in milliseconds.
+    pub dts_ms: u64,
+    /// Composition offset in milliseconds (PTS = DTS + this).
+    pub cts_ms: i32,
+    /// Whether the publisher marked this frame as a keyframe (random access point).
+    pub keyframe: bool,
+    /// The NAL units, each prefixed by its length as the decoder configuration says.
+    pub data: &'a [u8],
+}
+
+/// One audio frame: a raw AAC access unit or a whole MPEG audio frame.
+#[derive(Debug, Clone, Copy)]
+pub struct AudioFrame<'a> {
+    /// Presentation time in milliseconds.
+    pub pts_ms: u64,
+    /// The frame bytes.
+    pub data: &'a [u8],
+}
+
+/// Audio frames waiting to be written as one PES packet.
+#[derive(Debug, Default)]
+struct AudioBatch {
+    buf: Vec<u8>,
+    first_ms: Option<u64>,
+}
+
+/// A sans-IO MPEG-TS muxer. It writes 188-byte packets into a caller-owned `BytesMut`; the
+/// continuity counters live in the muxer, so consecutive segments written by one muxer are
+/// continuous.
+#[derive(Debug)]
+pub struct TsMuxer {
+    tracks: Tracks,
+    pmt_version: VersionNumber,
+    counters: [ContinuityCounter; 4],
+    video_params: Option<ParamSets>,
+    aac: Option<AacConfig>,
+    audio: AudioBatch,
+    audio_batch_ms: u64,
+}
+
+impl TsMuxer {
+    /// Creates a muxer announcing `tracks`. Audio frames are batched into one PES until they
+    /// span `audio_batch_ms` (0 writes every frame on its own).
+    pub fn new(tracks: Tracks, audio_batch_ms: u64) -> TsMuxer {
+        TsMuxer {
+            tracks,
+            pmt_version: VersionNumber::new(),
+            counters: Default::default(),
+            video_params: None,
+            aac: None,
+            audio: AudioBatch::default(),
+            audio_batch_ms,
+        }
+    }
+
+    /// The tracks in the program map.
+    pub fn tracks(&self) -> Tracks {
+        self.tracks
+    }
+
+    /// Changes the announced tracks; the next tables carry a new PMT version.
+    pub fn set_tracks(&mut self, tracks: Tracks) {
+        if tracks != self.tracks {
+            self.tracks = tracks;
+            self.pmt_version.increment();
+        }
+    }
+
+    /// Takes the decoder configuration record of the video track (avcC or hvcC).
+    pub fn set_video_config(&mut self, record: &[u8]) -> Result<(), MuxError> {
+        let params = match self.tracks.video {
+            Some(VideoCodec::H264) => codec::parse_avcc(record)?,
+            Some(VideoCodec::H265) => codec::parse_hvcc(record)?,
+            None => return Err(MuxError::NoSuchTrack("video")),
+        };
+        self.video_params = Some(params);
+        Ok(())
+    }
+
+    /// Takes the AudioSpecificConfig of the AAC track.
+    pub fn set_aac_config(&mut self, asc: &[u8]) -> Result<(), MuxError> {
+        self.aac = Some(codec::parse_audio_specific_config(asc)?);
+        Ok(())
+    }
+
+    /// The parsed AAC configuration, once known.
+    pub fn aac_config(&self) -> Option<AacConfig> {
+        self.aac
+    }
+
+    /// Writes a PAT and a PMT (the start of every segment).
+    pub fn write_tables(&mut self, out: &mut BytesMut) {
+        let pat = Pat {
+            transport_stream_id: 1,
+            version_number: VersionNumber::new(),
+            table: vec![ProgramAssociation {
+                program_num: PROGRAM_NUMBER,
+                program_map_pid: pid(PMT_PID),
+            }],
+        };
+        self.write_packet(out, 0, None, TsPayload::Pat(pat));
+        let pmt = self.pmt();
+        self.write_packet(out, 1, None, TsPayload::Pmt(pmt));
+    }
+
+    fn pmt(&self) -> Pmt {
+        let mut es_info = Vec::new();
+        if let Some(v) = self.tracks.video {
+            let stream_type = match v {
+                VideoCodec::H264 => StreamType::H264,
+                VideoCodec::H265 => StreamType::H265,
+            };
+            es_info.push(EsInfo {
+                stream_type,
+                elementary_pid: pid(VIDEO_PID),
+                descriptors: vec![],
+            });
+        }
+        if let Some(a) = self.tracks.audio {
+            let stream_type = match a {
+                AudioCodec::Aac => StreamType::AdtsAac,
+                AudioCodec::Mp3 => StreamType::Mpeg1Audio,
+                AudioCodec::Mp3Lsf => StreamType::Mpeg2HalvedSampleRateAudio,
+            };
+            es_info.push(EsInfo {
+                stream_type,
+                elementary_pid: pid(AUDIO_PID),
+                descriptors: vec![],
+            });
+        }
+        Pmt {
+            program_num: PROGRAM_NUMBER,
+            pcr_pid: Some(pid(self.pcr_pid())),
+            version_number: self.pmt_version,
+            program_info: vec![],
+            es_info,
+        }
+    }
+
+    fn pcr_pid(&self) -> u16 {
+        if self.tracks.video.is_some() {
+            VIDEO_PID
+        } else {
+            AUDIO_PID
+        }
+    }
+
+    /// Writes one video access unit as a PES: an access unit delimiter first, and the parameter
+    /// sets before every random access point that does not carry its own.
+    pub fn write_video(
+        &mut self,
+        frame: &VideoFrame<'_>,
+        out: &mut BytesMut,
+    ) -> Result<(), MuxError> {
+        let codec = self.tracks.video.ok_or(MuxError::NoSuchTrack("video"))?;
+        let params = self
+            .video_params
+            .as_ref()
+            .ok_or(MuxError::MissingConfig("video"))?;
+        let es = annex_b(codec, params, frame)?;
+        let dts = to_90k(frame.dts_ms as i64);
+        let pts = to_90k(frame.dts_ms as i64 + i64::from(frame.cts_ms));
+        let pes = PesSpec {
+            pid: VIDEO_PID,
+            stream_id: StreamId::VIDEO_MIN,
+            pts,
+            dts: (dts != pts).then_some(dts),
+            pcr: (self.pcr_pid() == VIDEO_PID).then(|| pcr_from_ms(frame.dts_ms)),
+            random_access: frame.keyframe,
+        };
+        self.write_pes(out, &pes, &es);
+        Ok(())
+    }
+
+    /// Adds one audio frame to the current batch, writing the batch first if the new frame
+    /// would make it span more than the batch duration.
+    pub fn push_audio(
+        &mut self,
+        frame: &AudioFrame<'_>,
+        out: &mut BytesMut,
+    ) -> Result<(), MuxError> {
+        let codec = self.tracks.audio.ok_or(MuxError::NoSuchTrack("audio"))?;
+        let adts = match codec {
+            AudioCodec::Aac => {
+                let cfg = self.aac.as_ref().ok_or(MuxError::MissingConfig("audio"))?;
+                Some(codec::adts_header(cfg, frame.data.len())?)
+            }
+            AudioCodec::Mp3 | AudioCodec::Mp3Lsf => None,
+        };
+        let added = frame.data.len() + adts.map_or(0, |h| h.len());
+        if let Some(first) = self.audio.first_ms {
+            let full = self.audio.buf.len() + added > MAX_AUDIO_BATCH_BYTES;
+            if full || frame.pts_ms.saturating_sub(first) >= self.audio_batch_ms {
+                self.flush_audio(out);
+            }
+        }
+        self.audio.first_ms.get_or_insert(frame.pts_ms);
+        if let Some(h) = adts {
+            self.audio.buf.extend_from_slice(&h);
+        }
+        self.audio.buf.extend_from_slice(frame.data);
+        Ok(())
+    }
+
+    /// Writes any batched audio frames as one PES.
+    pub fn flush_audio(&mut self, out: &mut BytesMut) {
+        let Some(first) = self.audio.first_ms.take() else {
+            return;
+        };
+        let buf = std::mem::take(&mut self.audio.buf);
+        let pes = PesSpec {
+            pid: AUDIO_PID,
+            stream_id: StreamId::AUDIO_MIN,
+            pts: to_90k(first as i64),
+            dts: None,
+            pcr: (self.pcr_pid() == AUDIO_PID).then(|| pcr_from_ms(first)),
+            random_access: self.tracks.video.is_none(),
+        };
+        self.write_pes(out, &pes, &buf);
+        // Reuse the allocation for the next batch.
+        self.audio.buf = buf;
+        self.audio.buf.clear();
+    }
+
+    /// Whether audio frames are waiting in the batch.
+    pub fn has_pending_audio(&self) -> bool {
+        self.audio.first_ms.is_some()
+    }
+
+    fn write_pes(&mut self, out: &mut BytesMut, spec: &PesSpec, es: &[u8]) {
+        let header = PesHeader {
+            stream_id: StreamId::new(spec.stream_id),
+            priority: false,
+            data_alignment_indicator: true,
+            copyright: false,
+            original_or_copy: false,
+            pts: Some(timestamp(spec.pts)),
+            dts: spec.dts.map(timestamp),
+            escr: None,
+        };
+        let header_len = 9 + 5 + spec.dts.map_or(0, |_| 5);
+        // PES_packet_length counts the bytes after the field; 0 means unbounded, which is only
+        // allowed for video (ISO/IEC 13818-1 2.4.3.7).
+        let pes_packet_len = u16::try_from(header_len - 6 + es.len()).unwrap_or(0);
+        let adaptation = (spec.pcr.is_some() || spec.random_access).then(|| AdaptationField {
+            discontinuity_indicator: false,
+            random_access_indicator: spec.random_access,
+            es_priority_indicator: false,
+            pcr: spec.pcr,
+            opcr: None,
+            splice_countdown: None,
+            transport_private_data: vec![],
+            extension: None,
+        });
+        let af_len = adaptation
+            .as_ref()
+            .map_or(0, |a| 2 + if a.pcr.is_some() { 6 } else { 0 });
+        let first_len = es.len().min(TS_PAYLOAD - header_len - af_len);
+        let (first, mut rest) = es.split_at(first_len);
+        let pes = Pes {
+            header,
+            pes_packet_len,
+            data: ts_bytes(first),
+        };
+        let index = counter_index(spec.pid);
+        self.write_packet(out, index, adaptation, TsPayload::PesStart(pes));
+        while !rest.is_empty() {
+            let (chunk, tail) = rest.split_at(rest.len().min(TS_PAYLOAD));
+            self.write_packet(
+                out,
+                index,
+                None,
+                TsPayload::PesContinuation(ts_bytes(chunk)),
+            );
+            rest = tail;
+        }
+    }
+
+    fn write_packet(
+        &mut self,
+        out: &mut BytesMut,
+        index: usize,
+        af: Option<AdaptationField>,
+        payload: TsPayload,
+    ) {
+        let counter = &mut self.counters[index];
+        let packet = TsPacket {
+            header: TsHeader {
+                transport_error_indicator: false,
+                transport_priority: false,
+                pid: pid(COUNTER_PIDS[index]),
+                transport_scrambling_control: TransportScramblingControl::NotScrambled,
+                continuity_counter: *counter,
+            },
+            adaptation_field: af,
+            payload: Some(payload),
+        };
+        counter.increment();
+        out.reserve(TsPacket::SIZE);
+        TsPacketWriter::new(out.writer())
+            .write_ts_packet(&packet)
+            .expect("a packet built by the muxer fits in 188 bytes and BytesMut writes never fail");
+    }
+}
+
+/// The PIDs whose continuity counters the muxer keeps, by counter index.
+const COUNTER_PIDS: [u16; 4] = [0, PMT_PID, VIDEO_PID, AUDIO_PID];
+
+fn counter_index(pid: u16) -> usize {
+    COUNTER_PIDS
+        .iter()
+        .position(|p| *p == pid)
+        .expect("the muxer only writes its own PIDs")
+}
+
+struct PesSpec {
+    pid: u16,
+    stream_id: u8,
+    pts: u64,
+    dts: Option<u64>,
+    pcr: Option<ClockReference>,
+    random_access: bool,
+}
+
+fn pid(n: u16) -> Pid {
+    Pid::new(n).expect("muxer PIDs are 13-bit constants")
+}
+
+fn ts_bytes(chunk: &[u8]) -> payload::Bytes {
+    payload::Bytes::new(chunk).expect("chunks are cut to at most one packet payload")
+}
+
+fn timestamp(ticks: u64) -> Timestamp {
+    Timestamp::new(ticks & TIMESTAMP_MASK).expect("masked to 33 bits")
+}
+
+/// Converts milliseconds to a 90 kHz PTS/DTS, shifted by [`TS_OFFSET_90K`] and wrapped to 33 bits.
+fn to_90k(ms: i64) -> u64 {
+    let ticks = ms.saturating_mul(90).saturating_add(TS_OFFSET_90K as i64);
+    (ticks.max(0) as u64) & TIMESTAMP_MASK
+}
+
+fn pcr_from_ms(ms: u64) -> ClockReference {
+    let base = ms.saturating_mul(90) & TIMESTAMP_MASK;
+    ClockReference::new(base * 300).expect("a 33-bit base times 300 is a valid PCR")
+}
+
+/// NAL unit type rules of one codec (H.264 7.4.1.2.3 Table 7-1, H.265 7.4.2.2 Table 7-1).
+struct NalRules {
+    aud: &'static [u8],
+    aud_type: u8,
+    nal_type: fn(&[u8]) -> u8,
+    is_param: fn(u8) -> bool,
+    is_rap: fn(u8) -> bool,
+}
+
+const H264_RULES: NalRules = NalRules {
+    aud: &codec::H264_AUD,
+    aud_type: 9,
+    nal_type: |n| n.first().map_or(0, |b| b & 0x1F),
+    is_param: |t| t == 7 || t == 8,
+    is_rap: |t| t == 5,
+};
+
+const H265_RULES: NalRules = NalRules {
+    aud: &codec::H265_AUD,
+    aud_type: 35,
+    nal_type: |n| n.first().map_or(0, |b| (b >> 1) & 0x3F),
+    is_param: |t| (32..=34).contains(&t),
+    is_rap: |t| (16..=23).contains(&t),
+};
+
+/// Converts a length-prefixed access unit to Annex B with an access unit delimiter, inserting
+/// the parameter sets before a random access point that lacks them.
+fn annex_b(
+    codec: VideoCodec,
+    params: &ParamSets,
+    frame: &VideoFrame<'_>,
+) -> Result<BytesMut, MuxError> {
+    let rules = match codec {
+        VideoCodec::H264 => &H264_RULES,
+        VideoCodec::H265 => &H265_RULES,
+    };
+    let mut has_params = false;
+    let mut has_rap = false;
+    for nal in LengthPrefixedNals::new(frame.data, params.nal_length_size) {
+        let t = (rules.nal_type)(nal?);
+        has_params |= (rules.is_param)(t);
+        has_rap |= (rules.is_rap)(t);
+    }
+    let mut out = BytesMut::with_capacity(frame.data.len() + 64);
+    out.extend_from_slice(&START_CODE);
+    out.extend_from_slice(rules.aud);
+    if (has_rap || frame.keyframe) && !has_params {
+        for nal in &params.nals {
+            out.extend_from_slice(&START_CODE);
+            out.extend_from_slice(nal);
+        }
+    }
+    // Input AUDs are dropped: the one written above must be the only one (H.264 7.4.1.2.3).
+    for nal in LengthPrefixedNals::new(frame.data, params.nal_length_size).flatten() {
+        if !nal.is_empty() && (rules.nal_type)(nal) != rules.aud_type {
+            out.extend_from_slice(&START_CODE);
+            out.extend_from_slice(nal);
+        }
+    }
+    Ok(out)
+}
