@@ -12,6 +12,16 @@ const Gateway = (() => {
     mms: "MMS",
   };
 
+  /** Display names of the codec identifiers ingest reports. */
+  const CODEC_LABELS = {
+    h264: "H.264", h265: "H.265", hevc: "H.265", av1: "AV1", vp9: "VP9",
+    aac: "AAC", mp3: "MP3", opus: "Opus", speex: "Speex", pcma: "G.711 A-law", pcmu: "G.711 µ-law",
+  };
+
+  function codecLabel(id) {
+    return CODEC_LABELS[String(id).toLowerCase()] || String(id);
+  }
+
   /** Fetches JSON and throws with the HTTP status when the answer is not 2xx. */
   async function getJson(path) {
     const response = await fetch(path, { cache: "no-store" });
@@ -25,7 +35,7 @@ const Gateway = (() => {
 
   function describeVideo(s) {
     if (!s.video_codec) return "none";
-    const parts = [s.video_codec];
+    const parts = [codecLabel(s.video_codec)];
     if (s.width && s.height) parts.push(`${s.width}×${s.height}`);
     if (s.fps) parts.push(`${Number(s.fps).toFixed(s.fps % 1 ? 2 : 0)} fps`);
     return parts.join(" · ");
@@ -33,7 +43,7 @@ const Gateway = (() => {
 
   function describeAudio(s) {
     if (!s.audio_codec) return "none";
-    const parts = [s.audio_codec];
+    const parts = [codecLabel(s.audio_codec)];
     if (s.sample_rate) parts.push(`${(s.sample_rate / 1000).toFixed(1).replace(/\.0$/, "")} kHz`);
     if (s.channels) parts.push(s.channels === 1 ? "mono" : s.channels === 2 ? "stereo" : `${s.channels} ch`);
     return parts.join(" · ");

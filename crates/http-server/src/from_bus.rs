@@ -14,14 +14,10 @@ use bus::{Event, Stream, Subscriber, Tag, TagKind};
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::Stream as FuturesStream;
 
-use crate::flv_shim as flv;
+use flv::{MAX_TAG_DATA_SIZE, TAG_HEADER_LEN};
 
-/// Bytes of an FLV tag header (FLV spec 10.1, annex E.4.1).
-const TAG_HEADER_LEN: usize = 11;
-/// Bytes of the `PreviousTagSize` field after every tag (annex E.3).
+/// Bytes of the `PreviousTagSize` field after every tag (FLV 10.1 annex E.3).
 const PREVIOUS_TAG_SIZE_LEN: usize = 4;
-/// The largest tag body an FLV tag header can describe (its `DataSize` field has 24 bits).
-const MAX_TAG_BODY: usize = 0x00FF_FFFF;
 /// At most this many events are taken from the start-up burst to choose the timestamp base. The
 /// bus bounds its GOP cache too; this only keeps one viewer's scan bounded whatever it is set to.
 const MAX_STARTUP_SCAN: usize = 4096;
@@ -85,23 +81,19 @@ impl FlvFramer {
 
     /// The FLV file header and `PreviousTagSize0` (annex E.2, E.3).
     pub fn file_header(tracks: Tracks) -> Bytes {
-        let mut buf = BytesMut::with_capacity(flv::FILE_HEADER_LEN + PREVIOUS_TAG_SIZE_LEN);
-        buf.put_slice(&flv::file_header(tracks.audio, tracks.video));
-        buf.put_slice(&flv::previous_tag_size(0));
-        buf.freeze()
+        Bytes::copy_from_slice(&flv::file_header(tracks.audio, tracks.video))
     }
 
     /// The frames of one tag: its header, its shared body, its `PreviousTagSize`. `None` for a
     /// body too large for FLV's 24-bit size field, which no real encoder produces.
     pub fn tag(&mut self, tag: &Tag) -> Option<[Bytes; 3]> {
-        let len = tag.data.len();
-        if len > MAX_TAG_BODY {
-            return None;
-        }
+        let len = u32::try_from(tag.data.len())
+            .ok()
+            .filter(|&l| l <= MAX_TAG_DATA_SIZE)?;
         let timestamp = self.timestamp(tag);
         let mut buf = BytesMut::with_capacity(TAG_HEADER_LEN + PREVIOUS_TAG_SIZE_LEN);
-        buf.put_slice(&flv::tag_header(tag.kind.flv_type(), len as u32, timestamp));
-        buf.put_slice(&flv::previous_tag_size((TAG_HEADER_LEN + len) as u32));
+        buf.put_slice(&flv::tag_header(tag.kind.flv_type(), len, timestamp));
+        buf.put_slice(&flv::previous_tag_size(flv::writer::tag_size(len)));
         let trailer = buf.split_off(TAG_HEADER_LEN);
         Some([buf.freeze(), tag.data.clone(), trailer.freeze()])
     }

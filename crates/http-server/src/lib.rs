@@ -28,7 +28,6 @@
 
 mod api;
 mod flv_http;
-mod flv_shim;
 pub mod from_bus;
 mod web;
 

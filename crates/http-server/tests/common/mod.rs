@@ -165,32 +165,30 @@ impl FlvParser {
     }
 }
 
-/// Every tag of an FLV file.
-pub fn read_flv(path: &Path) -> Vec<FlvTag> {
-    let data = std::fs::read(path).expect("fixture is readable");
-    let mut p = FlvParser::default();
-    p.feed(&data);
-    p.tags
+/// Every tag of an FLV file, read with the `flv` crate's reader.
+pub fn read_flv(path: &Path) -> Vec<flv::FlvTag> {
+    let data = Bytes::from(std::fs::read(path).expect("fixture is readable"));
+    flv::parse_file(&data).expect("fixture is FLV").tags
 }
 
-/// The bus tag for a parsed FLV tag, with the flags ingest would set.
-fn to_bus_tag(t: &FlvTag, timestamp: u64) -> Tag {
-    let kind = match t.kind {
-        8 => TagKind::Audio,
-        9 => TagKind::Video,
+/// The bus tag for a file tag, with the flags ingest sets.
+fn to_bus_tag(t: &flv::FlvTag, timestamp: u64) -> Tag {
+    let kind = match t.kind() {
+        Some(flv::TagType::Audio) => TagKind::Audio,
+        Some(flv::TagType::Video) => TagKind::Video,
         _ => TagKind::Script,
     };
-    let composition_time = if t.kind == 9 && t.data.len() >= 5 {
-        let raw = i32::from_be_bytes([0, t.data[2], t.data[3], t.data[4]]);
-        (raw << 8) >> 8
-    } else {
-        0
+    // The AVC/HEVC composition time (FLV 10.1 E.4.3.1) is a signed 24-bit field.
+    let composition_time = match (kind, t.body.get(2..5)) {
+        (TagKind::Video, Some(b)) => i32::from_be_bytes([b[0], b[1], b[2], 0]) >> 8,
+        _ => 0,
     };
+    let flags = t.flags();
     Tag {
         composition_time,
-        keyframe: t.kind == 9 && t.data.first().is_some_and(|b| b >> 4 == 1),
-        sequence_header: t.is_header(),
-        ..Tag::new(kind, timestamp, t.data.clone())
+        keyframe: flags.keyframe,
+        sequence_header: flags.sequence_header,
+        ..Tag::new(kind, timestamp, t.body.clone())
     }
 }
 
@@ -218,7 +216,7 @@ pub fn spawn_feeder(bus: &Bus, key: &str, path: &Path, stop: CancellationToken) 
         let start = tokio::time::Instant::now();
         for lap in 0u64.. {
             for t in &tags {
-                let config = t.kind == 18 || t.is_header();
+                let config = t.tag_type == flv::TAG_TYPE_SCRIPT || t.flags().sequence_header;
                 if lap > 0 && config {
                     continue;
                 }
