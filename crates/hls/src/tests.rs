@@ -117,7 +117,8 @@ fn republish_marks_a_discontinuity_that_later_slides_out() {
             s.push(audio(audio_ts), T0 + 10_000 + audio_ts).unwrap();
             audio_ts += 23;
         }
-        s.push(video(ts, ts.is_multiple_of(2000)), T0 + 10_000 + ts).unwrap();
+        s.push(video(ts, ts.is_multiple_of(2000)), T0 + 10_000 + ts)
+            .unwrap();
     }
     let text = String::from_utf8(s.playlist().to_vec()).unwrap();
     assert_eq!(
@@ -148,7 +149,8 @@ x-4.ts
 
 fn feed_more(s: &mut Segmenter, from: u64, to: u64, wall0: u64) {
     for ts in (from..to).step_by(40) {
-        s.push(video(ts, ts.is_multiple_of(2000)), wall0 + ts).unwrap();
+        s.push(video(ts, ts.is_multiple_of(2000)), wall0 + ts)
+            .unwrap();
     }
 }
 
