@@ -338,13 +338,19 @@ mod tests {
 
     #[test]
     fn asc_table() {
-        // 12 10: AAC LC 44.1 kHz stereo (ffmpeg's aac encoder writes 12 10 56 e5 00; the
-        // tail is backward-compatible SBR signalling, which is ignored).
+        // Real AudioSpecificConfigs from ffmpeg 5.1.9's native AAC encoder, taken from the
+        // FLV AAC sequence header (tag body after `af 00`) of
+        // `ffmpeg -f lavfi -i sine=frequency=440:sample_rate=RATE [-ac N] -c:a aac -t 0.3 out.flv`.
+        // The `56 e5 00` tail is backward-compatible SBR signalling (sync extension 0x2b7,
+        // SBR absent), which is ignored.
+        check(&[0x12, 0x08, 0x56, 0xe5, 0x00], lc(4, 44100, 1)); // 44100, mono
+        check(&[0x11, 0x90, 0x56, 0xe5, 0x00], lc(3, 48000, 2)); // 48000 -ac 2
+        check(&[0x15, 0x88, 0x56, 0xe5, 0x00], lc(11, 8000, 1)); // 8000, mono
+        check(&[0x13, 0x90, 0x56, 0xe5, 0x00], lc(7, 22050, 2)); // 22050 -ac 2
+        check(&[0x12, 0x30, 0x56, 0xe5, 0x00], lc(4, 44100, 6)); // 44100 -ac 6 (5.1)
+                                                                 // Hand-built minimal forms (ISO 14496-3 1.6.2.1 bit layout).
         check(&[0x12, 0x10], lc(4, 44100, 2));
-        check(&[0x12, 0x10, 0x56, 0xe5, 0x00], lc(4, 44100, 2));
-        check(&[0x11, 0x90], lc(3, 48000, 2));
         check(&[0x11, 0x88], lc(3, 48000, 1));
-        check(&[0x15, 0x88], lc(11, 8000, 1));
         // Explicit 24-bit rate: index 15 then 0x00ac44 (44100).
         let mut explicit = lc(0, 44100, 2);
         explicit.sampling_frequency_index = None;
@@ -400,13 +406,19 @@ mod tests {
 
     #[test]
     fn adts_table() {
-        // (asc, payload length, expected header). The first is what ffmpeg's ADTS muxer
-        // writes for a 371-byte AAC LC 44.1 kHz stereo frame.
+        // (asc, payload length, expected header). The first two are the first frames of
+        // `ffmpeg -i IN.flv -c:a copy -f adts out.aac` for the 48 kHz stereo and 44.1 kHz
+        // mono files above, whose first raw frames are 288 and 258 bytes.
         let cases: &[(&[u8], usize, [u8; 7])] = &[
             (
-                &[0x12, 0x10],
-                371,
-                [0xff, 0xf1, 0x50, 0x80, 0x2f, 0x5f, 0xfc],
+                &[0x11, 0x90, 0x56, 0xe5, 0x00],
+                288,
+                [0xff, 0xf1, 0x4c, 0x80, 0x24, 0xff, 0xfc],
+            ),
+            (
+                &[0x12, 0x08, 0x56, 0xe5, 0x00],
+                258,
+                [0xff, 0xf1, 0x50, 0x40, 0x21, 0x3f, 0xfc],
             ),
             (&[0x11, 0x88], 0, [0xff, 0xf1, 0x4c, 0x40, 0x00, 0xff, 0xfc]),
             (

@@ -278,9 +278,11 @@ impl AvcDecoderConfig {
     }
 }
 
-/// Profiles whose records carry the extension fields (ISO 14496-15 5.3.3.1.1).
+/// Profiles whose records may carry the extension fields. ISO 14496-15 5.3.3.1.1 lists
+/// 100, 110, 122 and 144; ffmpeg 5.1 also writes them for every other non-Baseline/Main/
+/// Extended profile (e.g. 244, High 4:4:4 Predictive), so any such profile is accepted.
 fn has_config_ext(profile: u8) -> bool {
-    matches!(profile, 100 | 110 | 122 | 144)
+    !matches!(profile, 66 | 77 | 88)
 }
 
 fn parse_ext(c: &mut ByteCursor<'_>) -> Result<AvcConfigExt, AvcError> {
@@ -693,6 +695,204 @@ mod tests {
             );
         }
         assert!(is_sei(&[0x06, 0x05]));
+    }
+
+    /// One real avcC and what its first SPS must decode to.
+    struct RealAvc {
+        /// The command that produced it (testsrc, libx264 164, ffmpeg 5.1.9), run as
+        /// `ffmpeg -f lavfi -i testsrc=size=WxH:rate=R -c:v libx264 ARGS -t 0.2 out.flv`;
+        /// the hex is the first video tag body after its 5-byte AVC header.
+        args: &'static str,
+        avcc: &'static str,
+        /// (profile, level, width, height, chroma_format_idc, luma bits, frame_mbs_only)
+        sps: (u8, u8, u32, u32, u32, u32, bool),
+        /// VUI (num_units_in_tick, time_scale), as `trace_headers` prints it.
+        timing: (u32, u32),
+        /// The record's extension: (chroma_format, luma bits, chroma bits).
+        ext: Option<(u8, u8, u8)>,
+    }
+
+    const REAL_AVC: &[RealAvc] = &[
+        RealAvc {
+            args: "640x360 25 -pix_fmt yuv420p",
+            avcc: "0164001effe1001a6764001eacd940a02ff97011000003000100000300320f162d96\
+                   01000668ebe3cb22c0fdf8f800",
+            sps: (100, 30, 640, 360, 1, 8, true),
+            timing: (1, 50),
+            ext: Some((1, 8, 8)),
+        },
+        RealAvc {
+            args: "320x240 30 -profile:v baseline -pix_fmt yuv420p",
+            avcc: "0142c00dffe100186742c00dd90141fb0110000003001000000303c0f142a480\
+                   01000568cb83cb20",
+            sps: (66, 13, 320, 240, 1, 8, true),
+            timing: (1, 60),
+            ext: None,
+        },
+        RealAvc {
+            // testsrc is RGB, so libx264 picks yuv444p: High 4:4:4 Predictive.
+            args: "640x360 25 (no -pix_fmt)",
+            avcc: "01f4001effe1001b67f4001e919b281405ff1380880000030008000003019078b16cb0\
+                   01000668ebe3c44844fff8f800",
+            sps: (244, 30, 640, 360, 3, 8, true),
+            timing: (1, 50),
+            ext: Some((3, 8, 8)),
+        },
+        RealAvc {
+            args: "1920x1080 25 -pix_fmt yuv420p -flags +ildct -x264-params interlaced=1",
+            avcc: "01640028ffe1001a67640028acd94078044fde0220000003002000000643e2c5b2c0\
+                   01000668fba3cb22c0fdf8f800",
+            sps: (100, 40, 1920, 1080, 1, 8, false),
+            timing: (1, 50),
+            ext: Some((1, 8, 8)),
+        },
+        RealAvc {
+            args: "640x360 25 -pix_fmt yuv420p10le",
+            avcc: "016e001effe1001b676e001ea6cd940a02ff97011000000300100000030320f162d960\
+                   01000668ebe3cb22c0fdfafa00",
+            sps: (110, 30, 640, 360, 1, 10, true),
+            timing: (1, 50),
+            ext: Some((1, 10, 10)),
+        },
+        RealAvc {
+            args: "640x360 30000/1001 -pix_fmt yuv422p",
+            avcc: "017a001effe10019677a001ebcd940a02ff89c04400000fa40003a9803c58b6580\
+                   01000668ebe3cb22c0fef8f800",
+            sps: (122, 30, 640, 360, 2, 8, true),
+            timing: (1001, 60000),
+            ext: Some((2, 8, 8)),
+        },
+        RealAvc {
+            args: "646x362 50 -pix_fmt yuv420p",
+            avcc: "0164001fffe1001a6764001facd940a42fe6930110000003001000000640f1831960\
+                   01000668ebe3cb22c0fdf8f800",
+            sps: (100, 31, 646, 362, 1, 8, true),
+            timing: (1, 100),
+            ext: Some((1, 8, 8)),
+        },
+    ];
+
+    #[test]
+    fn real_x264_records() {
+        for case in REAL_AVC {
+            let raw = hex(case.avcc);
+            let config =
+                AvcDecoderConfig::parse(&raw).unwrap_or_else(|e| panic!("{}: {e}", case.args));
+            assert_eq!(
+                (config.nal_length_size, config.sps.len(), config.pps.len()),
+                (4, 1, 1),
+                "{}",
+                case.args
+            );
+            let ext = config
+                .ext
+                .as_ref()
+                .map(|e| (e.chroma_format, e.bit_depth_luma, e.bit_depth_chroma));
+            assert_eq!(ext, case.ext, "{}", case.args);
+            assert_eq!(
+                config.to_bytes(),
+                Bytes::from(raw),
+                "{}: re-serialised",
+                case.args
+            );
+            let sps = config
+                .sps_info()
+                .unwrap_or_else(|e| panic!("{}: {e}", case.args));
+            let got = (
+                sps.profile_idc,
+                sps.level_idc,
+                sps.width,
+                sps.height,
+                sps.chroma_format_idc,
+                sps.bit_depth_luma,
+                sps.frame_mbs_only,
+            );
+            assert_eq!(got, case.sps, "{}", case.args);
+            assert_eq!(sps.timing, Some(case.timing), "{}", case.args);
+            assert_eq!(config.profile_indication, sps.profile_idc);
+        }
+    }
+
+    #[test]
+    fn frame_rate_and_codec_strings() {
+        let config = AvcDecoderConfig::parse(&hex(REAL_AVC[0].avcc)).unwrap();
+        assert_eq!(config.codec_string(), "avc1.64001e");
+        let sps = config.sps_info().unwrap();
+        assert_eq!(sps.frame_rate, Some(25.0));
+        assert_eq!(sps.profile_level_id(), "64001e");
+        let ntsc = AvcDecoderConfig::parse(&hex(REAL_AVC[5].avcc))
+            .unwrap()
+            .sps_info()
+            .unwrap();
+        let fps = ntsc.frame_rate.unwrap();
+        assert!((fps - 29.97).abs() < 0.001, "{fps}");
+    }
+
+    #[test]
+    fn sps_with_scaling_lists() {
+        // Real x264 SPSs with explicit scaling lists spliced in by
+        // testdata/insert_scaling_lists.py (lists 0 and 6 of the 4:2:0 High SPS above; lists
+        // 1, 7 and 11 of the 4:4:4 one, 64-entry lists included). ffprobe and trace_headers
+        // read them as 640x360 with timing 1/50, and ffmpeg decodes the spliced streams.
+        let cases = [
+            ("6764001ead840ffff82103fffffffffffffffed940a02ff97011000003000100000300320f162d96", 1),
+            (
+                "67f4001e91a840ffff82103fffffffffffffffe2103ffffffffffffffffb281405ff13808800000300\
+                 08000003019078b16cb0",
+                3,
+            ),
+        ];
+        for (sps, chroma) in cases {
+            let info = SpsInfo::parse(&hex(sps)).unwrap_or_else(|e| panic!("{sps}: {e}"));
+            assert_eq!(
+                (info.width, info.height, info.chroma_format_idc),
+                (640, 360, chroma)
+            );
+            assert_eq!(info.timing, Some((1, 50)));
+        }
+    }
+
+    #[test]
+    fn sps_error_table() {
+        let good = hex("6764001eacd940a02ff97011000003000100000300320f162d96");
+        type Case = (Vec<u8>, fn(&AvcError) -> bool);
+        let cases: Vec<Case> = vec![
+            (vec![], |e| *e == AvcError::EmptyNal),
+            (hex("68ebe3cb22c0"), |e| *e == AvcError::NotSps(8)),
+            (good[..6].to_vec(), |e| matches!(e, AvcError::Bits(_))),
+            // 0x8a: sps_id ue '1' = 0, then chroma_format_idc ue '0001010' = 9, out of range.
+            (hex("6764001e8a"), |e| {
+                matches!(
+                    e,
+                    AvcError::SpsRange {
+                        field: "chroma_format_idc",
+                        ..
+                    }
+                )
+            }),
+            (vec![0x67; MAX_SPS_LEN + 1], |e| {
+                matches!(e, AvcError::SpsTooLarge(_))
+            }),
+        ];
+        for (nal, want) in cases {
+            let err = SpsInfo::parse(&nal).unwrap_err();
+            assert!(want(&err), "{nal:02x?}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn every_truncation_of_a_real_record_fails_cleanly() {
+        let raw = hex(REAL_AVC[0].avcc);
+        // Cutting inside the lists fails; cutting inside the optional extension drops it.
+        let lists_end = raw.len() - 4;
+        for cut in 0..raw.len() {
+            let result = AvcDecoderConfig::parse(&raw[..cut]);
+            if cut < lists_end {
+                assert!(result.is_err(), "cut at {cut}");
+            } else {
+                assert_eq!(result.map(|c| c.ext), Ok(None), "cut at {cut}");
+            }
+        }
     }
 
     #[test]

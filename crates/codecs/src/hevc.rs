@@ -540,6 +540,139 @@ mod tests {
         assert!(is_idr(&[0x26, 0x01]) && !is_idr(&[0x2a, 0x01]));
     }
 
+    /// One real x265 hvcC (see testdata/PROVENANCE.md for the commands) and the values
+    /// ffprobe and trace_headers report for it.
+    struct RealHevc {
+        name: &'static str,
+        record: &'static [u8],
+        /// (profile, level, width, height, chroma_format_idc, luma bits)
+        sps: (u8, u8, u32, u32, u32, u32),
+        codec_string: &'static str,
+    }
+
+    const REAL_HEVC: &[RealHevc] = &[
+        RealHevc {
+            name: "main 640x360",
+            record: include_bytes!("../testdata/x265_main.hvcC"),
+            sps: (1, 63, 640, 360, 1, 8),
+            codec_string: "hvc1.1.6.L63.90",
+        },
+        RealHevc {
+            name: "main 1366x768 (coded 1368, conformance window)",
+            record: include_bytes!("../testdata/x265_win.hvcC"),
+            sps: (1, 120, 1366, 768, 1, 8),
+            codec_string: "hvc1.1.6.L120.90",
+        },
+        RealHevc {
+            name: "main 10",
+            record: include_bytes!("../testdata/x265_10.hvcC"),
+            sps: (2, 63, 640, 360, 1, 10),
+            codec_string: "hvc1.2.4.L63.90",
+        },
+        RealHevc {
+            name: "main 4:4:4",
+            record: include_bytes!("../testdata/x265_444.hvcC"),
+            sps: (4, 63, 640, 360, 3, 8),
+            codec_string: "hvc1.4.10.L63.9E.8",
+        },
+        RealHevc {
+            name: "two temporal layers",
+            record: include_bytes!("../testdata/x265_tl.hvcC"),
+            sps: (1, 63, 640, 360, 1, 8),
+            codec_string: "hvc1.1.6.L63.90",
+        },
+    ];
+
+    #[test]
+    fn real_x265_records() {
+        for case in REAL_HEVC {
+            let config = HevcDecoderConfig::parse(case.record)
+                .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+            assert_eq!(config.nal_length_size, 4, "{}", case.name);
+            // x265 writes VPS, SPS, PPS and its version string as a prefix SEI array.
+            let types: Vec<u8> = config.arrays.iter().map(|a| a.nal_type).collect();
+            assert_eq!(
+                types,
+                vec![NAL_VPS, NAL_SPS, NAL_PPS, NAL_PREFIX_SEI],
+                "{}",
+                case.name
+            );
+            let ps_types: Vec<Option<u8>> = config.parameter_sets().map(|n| nal_type(n)).collect();
+            assert_eq!(
+                ps_types,
+                vec![Some(32), Some(33), Some(34)],
+                "{}",
+                case.name
+            );
+            let sps = config
+                .sps_info()
+                .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+            let got = (
+                sps.profile_idc,
+                sps.level_idc,
+                sps.width,
+                sps.height,
+                sps.chroma_format_idc,
+                sps.bit_depth_luma,
+            );
+            assert_eq!(got, case.sps, "{}", case.name);
+            assert_eq!(
+                (
+                    config.general_profile_idc,
+                    config.general_level_idc,
+                    u32::from(config.bit_depth_luma)
+                ),
+                (sps.profile_idc, sps.level_idc, sps.bit_depth_luma),
+                "{}: record and SPS agree",
+                case.name
+            );
+            assert_eq!(config.codec_string(), case.codec_string, "{}", case.name);
+        }
+    }
+
+    #[test]
+    fn every_truncation_of_a_real_record_fails_cleanly() {
+        let raw = REAL_HEVC[0].record;
+        for cut in 0..raw.len() {
+            assert!(
+                HevcDecoderConfig::parse(&raw[..cut]).is_err(),
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn irap_access_unit_gets_aud_and_parameter_sets() {
+        let config = HevcDecoderConfig::parse(REAL_HEVC[0].record).unwrap();
+        // An IDR_W_RADL slice (type 19) in a 4-byte length-prefixed sample.
+        let sample = Bytes::from_static(&[0, 0, 0, 3, 0x26, 0x01, 0xaf]);
+        let mut out = BytesMut::new();
+        let info = access_unit_to_annex_b(&sample, &config, &mut out).unwrap();
+        assert_eq!(
+            info,
+            AccessUnitInfo {
+                irap: true,
+                inserted_parameter_sets: true,
+                nal_count: 5
+            }
+        );
+        let units: Vec<Option<u8>> = crate::nal::annex_b_units(&out.freeze())
+            .map(|n| nal_type(&n))
+            .collect();
+        assert_eq!(
+            units,
+            vec![Some(35), Some(32), Some(33), Some(34), Some(19)]
+        );
+        let inter = Bytes::from_static(&[0, 0, 0, 3, 0x02, 0x01, 0xd0]);
+        let mut out = BytesMut::new();
+        let info = access_unit_to_annex_b(&inter, &config, &mut out).unwrap();
+        assert!(!info.irap && !info.inserted_parameter_sets);
+        assert_eq!(
+            &out[..],
+            &[0, 0, 0, 1, 0x46, 0x01, 0x50, 0, 0, 0, 1, 0x02, 0x01, 0xd0]
+        );
+    }
+
     #[test]
     fn truncated_config_reports_field() {
         let err = HevcDecoderConfig::parse(&[1; 10]).unwrap_err();

@@ -203,38 +203,40 @@ mod tests {
     fn header_table() {
         use Layer::*;
         use MpegVersion::*;
-        // ff fb 90 64: what `ffmpeg -c:a libmp3lame -b:a 128k -ar 44100` writes for
-        // joint-stereo frames: MPEG-1 Layer III, 128 kbit/s, 44.1 kHz, 417 bytes.
+        // Real first frames: libmp3lame via ffmpeg 5.1.9,
+        // `ffmpeg -f lavfi -i sine=frequency=440:sample_rate=RATE [-ac 2] -c:a libmp3lame
+        // -b:a RATEk -t 0.3 out.flv` (the FLV audio tag body after its one-byte header).
+        // 44100 -ac 2 -b:a 128k: MPEG-1 Layer III joint stereo, 417 bytes (418 padded).
         check(
             [0xff, 0xfb, 0x90, 0x64],
             (Mpeg1, Layer3, Some(128), 44100, 2, Some(417), 1152),
         );
-        // The same with the padding bit: 418 bytes.
         check(
             [0xff, 0xfb, 0x92, 0x64],
             (Mpeg1, Layer3, Some(128), 44100, 2, Some(418), 1152),
         );
-        // MPEG-1 Layer III 64 kbit/s 48 kHz mono: 192 bytes.
+        // 48000 -b:a 64k, mono: 192 bytes.
         check(
             [0xff, 0xfb, 0x54, 0xc4],
             (Mpeg1, Layer3, Some(64), 48000, 1, Some(192), 1152),
         );
-        // MPEG-2 Layer III 32 kbit/s 22.05 kHz: 72 * 32000 / 22050 = 104 bytes, 576 samples.
+        // 22050 -b:a 32k, mono: MPEG-2, 72 * 32000 / 22050 = 104 bytes, 576 samples.
         check(
-            [0xff, 0xf3, 0x40, 0x44],
-            (Mpeg2, Layer3, Some(32), 22050, 2, Some(104), 576),
+            [0xff, 0xf3, 0x40, 0xc4],
+            (Mpeg2, Layer3, Some(32), 22050, 1, Some(104), 576),
         );
-        // MPEG 2.5 Layer III 8 kbit/s 8 kHz mono (FLV sound format 14): 72 bytes.
+        // 8000 -b:a 8k written with `-f mp3 -write_xing 0 -id3v2_version 0` (FLV refuses
+        // 8 kHz in ffmpeg): MPEG 2.5, 72 bytes. FLV sound format 14 carries these.
         check(
             [0xff, 0xe3, 0x18, 0xc4],
             (Mpeg25, Layer3, Some(8), 8000, 1, Some(72), 576),
         );
-        // MPEG-1 Layer II 192 kbit/s 48 kHz: 576 bytes.
+        // `-c:a mp2 -b:a 192k` at 48000, mono: MPEG-1 Layer II, 576 bytes.
         check(
-            [0xff, 0xfd, 0xa4, 0x04],
-            (Mpeg1, Layer2, Some(192), 48000, 2, Some(576), 1152),
+            [0xff, 0xfd, 0xa4, 0xc4],
+            (Mpeg1, Layer2, Some(192), 48000, 1, Some(576), 1152),
         );
-        // MPEG-1 Layer I 384 kbit/s 48 kHz: 12 * 384000 / 48000 * 4 = 384 bytes.
+        // Hand-built: MPEG-1 Layer I 384 kbit/s 48 kHz: 12 * 384000 / 48000 * 4 = 384 bytes.
         check(
             [0xff, 0xff, 0xc4, 0x04],
             (Mpeg1, Layer1, Some(384), 48000, 2, Some(384), 384),
