@@ -1,0 +1,447 @@
+//! One RTSP connection: read requests and interleaved frames, drive the sans-IO
+//! [`ServerConnection`], and run the session's media (a writer task for TCP, a pump for UDP).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::{Buf, Bytes, BytesMut};
+use rtsp::{Lower, Parsed, Request, Response, ServerConnection, ServerEvent, Transport};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::from_bus::{Registry, StreamRtp, CNAME};
+use crate::ports::{PortPair, PortPool};
+use crate::session::{self, SessionStats, TcpChannels, UdpDest, UnitSource};
+use crate::Options;
+
+/// Outgoing items queued for the connection's writer task (responses are few; media does not
+/// travel through this queue).
+const OUT_QUEUE: usize = 32;
+/// How often the session timeout is checked.
+const REAP_TICK: Duration = Duration::from_secs(1);
+
+/// What every connection shares.
+#[derive(Debug)]
+pub struct Ctx {
+    pub registry: Registry,
+    pub ports: PortPool,
+    pub opts: Arc<Options>,
+    pub shutdown: CancellationToken,
+}
+
+/// Commands for the writer task.
+enum Out {
+    Bytes(Bytes),
+    Play(UnitSource, Vec<TcpChannels>),
+    Stop,
+}
+
+/// How one set-up track is sent.
+enum TrackOut {
+    /// The pair is held only to keep its ports reserved until the session ends.
+    Udp {
+        _pair: PortPair,
+        dest: UdpDest,
+    },
+    Tcp(TcpChannels),
+}
+
+/// The media side of the connection's session.
+struct Media {
+    stream: Arc<StreamRtp>,
+    tracks: Vec<(usize, TrackOut)>,
+    stats: Arc<SessionStats>,
+    /// Cancels the UDP listeners (session end).
+    session_cancel: CancellationToken,
+    /// Cancels the UDP pump (PAUSE or session end).
+    pump_cancel: Option<CancellationToken>,
+    started: Instant,
+}
+
+impl Media {
+    fn is_udp(&self) -> bool {
+        self.tracks
+            .iter()
+            .any(|(_, t)| matches!(t, TrackOut::Udp { .. }))
+    }
+}
+
+struct Conn {
+    ctx: Arc<Ctx>,
+    peer: SocketAddr,
+    rtsp: ServerConnection,
+    out: mpsc::Sender<Out>,
+    media: Option<Media>,
+}
+
+/// Serves one accepted connection until it closes.
+pub async fn serve(ctx: Arc<Ctx>, socket: TcpStream, peer: SocketAddr) {
+    let _ = socket.set_nodelay(true);
+    let (rd, wr) = socket.into_split();
+    let (out, out_rx) = mpsc::channel(OUT_QUEUE);
+    let writer_done = CancellationToken::new();
+    let writer = tokio::spawn(writer_task(wr, out_rx, writer_done.clone()));
+    let rtsp = ServerConnection::new(
+        rand::random(),
+        ctx.opts.session_timeout.as_secs() as u32,
+        &ctx.opts.server_name,
+    );
+    let mut conn = Conn {
+        ctx,
+        peer,
+        rtsp,
+        out,
+        media: None,
+    };
+    tracing::info!(%peer, "rtsp connect");
+    let reason = conn.run(rd, writer_done).await;
+    conn.end_session(&reason).await;
+    tracing::info!(%peer, %reason, "rtsp disconnect");
+    drop(conn);
+    let _ = writer.await;
+}
+
+impl Conn {
+    async fn run(&mut self, mut rd: OwnedReadHalf, writer_done: CancellationToken) -> String {
+        let mut buf = BytesMut::with_capacity(4096);
+        let mut tick = tokio::time::interval(REAP_TICK);
+        loop {
+            let ended = self.media.as_ref().map(|m| m.stream.ended.clone());
+            tokio::select! {
+                r = rd.read_buf(&mut buf) => match r {
+                    Ok(0) => return "closed by client".into(),
+                    Ok(_) => if let Err(why) = self.drain(&mut buf).await { return why },
+                    Err(e) => return format!("read error: {e}"),
+                },
+                _ = tick.tick() => if let Some(why) = self.check_timeout() { return why },
+                _ = async { match &ended { Some(t) => t.cancelled().await, None => std::future::pending().await } } => {
+                    return "stream ended".into();
+                }
+                _ = writer_done.cancelled() => return "write failed".into(),
+                _ = self.ctx.shutdown.cancelled() => return "server shutting down".into(),
+            }
+        }
+    }
+
+    /// Handles every complete request and interleaved frame in `buf`.
+    async fn drain(&mut self, buf: &mut BytesMut) -> Result<(), String> {
+        loop {
+            match rtsp::parse(buf) {
+                Ok(Parsed::Incomplete) => return Ok(()),
+                Ok(Parsed::Interleaved { channel, consumed }) => {
+                    self.on_interleaved(channel, &buf[4..consumed]);
+                    buf.advance(consumed);
+                }
+                Ok(Parsed::Request { request, consumed }) => {
+                    buf.advance(consumed);
+                    self.on_request(&request).await;
+                }
+                Err(e) => {
+                    // Framing is lost: answer once, then close this connection only.
+                    tracing::info!(peer = %self.peer, error = %e, "bad RTSP input; closing connection");
+                    let resp =
+                        Response::new(e.status(), None).with_body("text/plain", format!("{e}\r\n"));
+                    self.send(resp.to_bytes()).await;
+                    return Err(format!("protocol error: {e}"));
+                }
+            }
+        }
+    }
+
+    fn on_interleaved(&self, channel: u8, data: &[u8]) {
+        let Some(media) = &self.media else { return };
+        for (track, out) in &media.tracks {
+            if let TrackOut::Tcp(ch) = out {
+                if ch.rtcp == channel {
+                    media.stats.on_rtcp(*track, data);
+                }
+            }
+        }
+    }
+
+    fn check_timeout(&self) -> Option<String> {
+        let media = self.media.as_ref()?;
+        // TCP sessions live as long as their connection; UDP sessions need signs of life.
+        let timeout = self.ctx.opts.session_timeout;
+        (media.is_udp() && media.stats.idle() > timeout)
+            .then(|| format!("session timed out after {timeout:?} without RTCP or requests"))
+    }
+
+    async fn send(&self, bytes: Bytes) {
+        let _ = self.out.send(Out::Bytes(bytes)).await;
+    }
+
+    async fn on_request(&mut self, req: &Request) {
+        if let Some(m) = &self.media {
+            m.stats.touch();
+        }
+        let resp = match self.rtsp.handle(req) {
+            ServerEvent::Respond(r) => r,
+            ServerEvent::Describe { stream } => self.describe(&stream),
+            ServerEvent::Setup {
+                stream,
+                track,
+                transport,
+            } => self.setup(&stream, track, transport),
+            ServerEvent::Play { stream, tracks } => {
+                let track_ids: Vec<usize> = tracks.iter().map(|(t, _)| *t).collect();
+                return self.play(&stream, &track_ids).await;
+            }
+            ServerEvent::Pause(r) => {
+                self.stop_media().await;
+                r
+            }
+            ServerEvent::Teardown(r) => {
+                self.end_session("teardown").await;
+                r
+            }
+        };
+        self.send(resp.to_bytes()).await;
+    }
+
+    fn describe(&mut self, stream: &str) -> Response {
+        match self.ctx.registry.get(stream) {
+            Some(rtp) => {
+                let mut p = rtp.presentation();
+                p.origin_address = self.peer.ip().to_string();
+                self.rtsp.accept_describe(&p)
+            }
+            None => self
+                .rtsp
+                .reject(404, &format!("stream {stream} is not live")),
+        }
+    }
+
+    fn setup(&mut self, stream: &str, track: Option<usize>, mut transport: Transport) -> Response {
+        let Some(rtp) = self
+            .media
+            .as_ref()
+            .map(|m| Arc::clone(&m.stream))
+            .or_else(|| self.ctx.registry.get(stream))
+        else {
+            return self
+                .rtsp
+                .reject(404, &format!("stream {stream} is not live"));
+        };
+        let count = rtp.track_count();
+        let track = match track {
+            Some(t) if t < count => t,
+            Some(t) => {
+                return self.rtsp.reject(
+                    404,
+                    &format!("track {t} does not exist; stream {stream} has {count} track(s)"),
+                )
+            }
+            None if count == 1 => 0,
+            None => {
+                return self.rtsp.reject(
+                    459,
+                    "SETUP needs a per-track URL (trackID=N) for a stream with several tracks",
+                )
+            }
+        };
+        transport.ssrc = rtp.ssrc(track);
+        let out = match transport.lower {
+            Lower::Udp {
+                client_port,
+                server_port,
+            } => {
+                let Some(pair) = self.ctx.ports.allocate() else {
+                    tracing::warn!(peer = %self.peer, "no free UDP port pair in the configured range");
+                    return self
+                        .rtsp
+                        .reject(453, "no free UDP ports on the server; try RTP/AVP/TCP");
+                };
+                let _ = server_port;
+                transport.lower = Lower::Udp {
+                    client_port,
+                    server_port: Some((pair.port, pair.port + 1)),
+                };
+                let ip = self.peer.ip();
+                let dest = UdpDest {
+                    track,
+                    rtp: Arc::clone(&pair.rtp),
+                    rtcp: Arc::clone(&pair.rtcp),
+                    rtp_to: SocketAddr::new(ip, client_port.0),
+                    rtcp_to: SocketAddr::new(ip, client_port.1),
+                };
+                TrackOut::Udp { _pair: pair, dest }
+            }
+            Lower::Tcp { interleaved } => {
+                let (rtp_ch, rtcp_ch) = interleaved.unwrap_or((0, 1));
+                TrackOut::Tcp(TcpChannels {
+                    track,
+                    rtp: rtp_ch,
+                    rtcp: rtcp_ch,
+                })
+            }
+        };
+        let media = self.media.get_or_insert_with(|| Media {
+            stream: rtp,
+            tracks: Vec::new(),
+            stats: Arc::new(SessionStats::new()),
+            session_cancel: CancellationToken::new(),
+            pump_cancel: None,
+            started: Instant::now(),
+        });
+        if let TrackOut::Udp { dest, .. } = &out {
+            tokio::spawn(session::udp_listen(
+                dest.clone(),
+                Arc::clone(&media.stats),
+                media.session_cancel.child_token(),
+            ));
+        }
+        media.tracks.retain(|(t, _)| *t != track);
+        media.tracks.push((track, out));
+        media.stats.touch();
+        self.rtsp.accept_setup(transport)
+    }
+
+    async fn play(&mut self, stream: &str, tracks: &[usize]) {
+        let label = format!("{}/{stream}", self.peer);
+        let Some(media) = self.media.as_mut() else {
+            let r = self.rtsp.reject(455, "PLAY before SETUP");
+            return self.send(r.to_bytes()).await;
+        };
+        if media.pump_cancel.is_some() {
+            // Already playing (a repeated PLAY): answer without restarting the media.
+            let info = media.stream.play(tracks).rtp_info;
+            let r = self.rtsp.accept_play(&info);
+            return self.send(r.to_bytes()).await;
+        }
+        let playback = media.stream.play(tracks);
+        let rtp_info = playback.rtp_info.clone();
+        let source = UnitSource::new(playback, tracks.to_vec(), Arc::clone(&media.stats), label);
+        let resp = self.rtsp.accept_play(&rtp_info);
+        let _ = self.out.send(Out::Bytes(resp.to_bytes())).await;
+        let media = self.media.as_mut().expect("checked above");
+        let cancel = media.session_cancel.child_token();
+        media.pump_cancel = Some(cancel.clone());
+        let udp: Vec<UdpDest> = media
+            .tracks
+            .iter()
+            .filter_map(|(_, t)| {
+                if let TrackOut::Udp { dest, .. } = t {
+                    Some(dest.clone())
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let tcp: Vec<TcpChannels> = media
+            .tracks
+            .iter()
+            .filter_map(|(_, t)| {
+                if let TrackOut::Tcp(ch) = t {
+                    Some(*ch)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        if udp.is_empty() {
+            let _ = self.out.send(Out::Play(source, tcp)).await;
+        } else {
+            tokio::spawn(session::udp_pump(source, udp, cancel));
+        }
+        tracing::info!(peer = %self.peer, %stream, transport = if media.is_udp() { "udp" } else { "tcp" }, "rtsp play");
+    }
+
+    async fn stop_media(&mut self) {
+        let Some(media) = self.media.as_mut() else {
+            return;
+        };
+        if let Some(c) = media.pump_cancel.take() {
+            c.cancel();
+        }
+        if !media.is_udp() {
+            let _ = self.out.send(Out::Stop).await;
+        }
+    }
+
+    /// Stops media, sends BYE on every track, frees the ports and logs the session's statistics.
+    async fn end_session(&mut self, reason: &str) {
+        self.stop_media().await;
+        let Some(media) = self.media.take() else {
+            return;
+        };
+        self.rtsp.close_session();
+        let now = SystemTime::now();
+        for (track, out) in &media.tracks {
+            let Some(info) = media.stream.sender_info(*track, now) else {
+                continue;
+            };
+            let bye = rtp::rtcp::goodbye(&info, CNAME);
+            match out {
+                TrackOut::Udp { dest, .. } => {
+                    let _ = dest.rtcp.send_to(&bye, dest.rtcp_to).await;
+                }
+                TrackOut::Tcp(ch) => {
+                    if let Some(frame) = session::interleaved_frame(ch.rtcp, &bye) {
+                        self.send(frame).await;
+                    }
+                }
+            }
+        }
+        media.session_cancel.cancel();
+        tracing::info!(
+            peer = %self.peer,
+            stream = %media.stream.key(),
+            %reason,
+            duration = ?media.started.elapsed(),
+            dropped_units = media.stats.dropped_units.load(std::sync::atomic::Ordering::Relaxed),
+            receiver_reports = %media.stats.summary(),
+            "rtsp session end"
+        );
+    }
+}
+
+/// Owns the write half: writes responses in order and, for a TCP session, its media.
+async fn writer_task(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Out>, done: CancellationToken) {
+    let mut playing: Option<(UnitSource, Vec<TcpChannels>)> = None;
+    loop {
+        let result = tokio::select! {
+            biased;
+            cmd = rx.recv() => match cmd {
+                None => break,
+                Some(Out::Bytes(b)) => wr.write_all(&b).await,
+                Some(Out::Play(source, channels)) => {
+                    playing = Some((source, channels));
+                    Ok(())
+                }
+                Some(Out::Stop) => {
+                    playing = None;
+                    Ok(())
+                }
+            },
+            unit = next_unit(&mut playing) => match unit {
+                Some(unit) => match playing.as_ref().and_then(|(_, chs)| chs.iter().find(|c| c.track == unit.track)) {
+                    Some(ch) => session::write_interleaved(&mut wr, &unit, ch).await,
+                    None => Ok(()),
+                },
+                None => {
+                    playing = None;
+                    Ok(())
+                }
+            },
+        };
+        if result.is_err() {
+            break;
+        }
+    }
+    done.cancel();
+    let _ = wr.shutdown().await;
+}
+
+async fn next_unit(
+    playing: &mut Option<(UnitSource, Vec<TcpChannels>)>,
+) -> Option<Arc<crate::from_bus::MediaUnit>> {
+    match playing {
+        Some((source, _)) => source.next().await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,631 @@
+//! One RTP packetizer per stream: a task holding the stream's single bus [`Subscriber`] turns tags
+//! into RTP packets once, keeps the packets since the last keyframe for sessions that start, and
+//! fans them out over a bounded broadcast ring shared by every session of the stream.
+//!
+//! Architecture Invariant: a session never packetizes or copies media; it receives `Arc`s of
+//! [`MediaUnit`]s whose packets are `Bytes`, and at most prefixes its own 4-byte interleaved header.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Instant, SystemTime};
+
+use bus::{Bus, Event, Protocol, Stream, Subscriber, Tag, TagKind};
+use bytes::Bytes;
+use rtp::aac::AacPacketizer;
+use rtp::h264::H264Packetizer;
+use rtp::h265::{H265Packetizer, H265ParameterSets};
+use rtp::mpa::MpaPacketizer;
+use rtp::rtcp::{ntp_timestamp, SenderInfo};
+use rtp::TrackParams;
+use rtsp::sdp::{Codec, Presentation, Track};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use crate::flv_body::{self, AudioBody, VideoCodec};
+use crate::Options;
+
+/// Payload type of the video track (dynamic, RFC 3551 §3).
+const VIDEO_PT: u8 = 96;
+/// Payload type of an AAC track (dynamic).
+const AAC_PT: u8 = 97;
+/// The CNAME every track of this gateway reports (RFC 3550 §6.5.1 only asks that it be stable).
+pub const CNAME: &str = "media-gateway";
+
+/// What a [`MediaUnit`] carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnitKind {
+    /// RTP packets of one access unit; `sync` when a receiver can start decoding here.
+    Rtp {
+        /// A video keyframe (or any audio unit of an audio-only stream).
+        sync: bool,
+    },
+    /// A compound RTCP packet (Sender Report + SDES) for the track.
+    Rtcp,
+}
+
+/// One access unit's RTP packets (or one RTCP packet) for one track, shared by every session.
+#[derive(Debug)]
+pub struct MediaUnit {
+    /// The track index (`trackID`).
+    pub track: usize,
+    /// RTP or RTCP.
+    pub kind: UnitKind,
+    /// Complete packets, in order.
+    pub packets: Vec<Bytes>,
+}
+
+impl MediaUnit {
+    /// Returns (sequence, timestamp) of the first RTP packet.
+    pub fn first_rtp(&self) -> Option<(u16, u32)> {
+        let p = rtp::RtpPacketRef::parse(self.packets.first()?).ok()?;
+        Some((p.header.sequence, p.header.timestamp))
+    }
+}
+
+/// What the shell needs to know about a track outside the packetizer task.
+#[derive(Debug, Clone)]
+struct TrackState {
+    ssrc: u32,
+    clock_rate: u32,
+    timestamp_offset: u32,
+    next_sequence: u16,
+    packets: u32,
+    octets: u32,
+}
+
+/// The mutable state of a stream's packetizer, shared with sessions.
+#[derive(Debug)]
+struct Shared {
+    presentation: Presentation,
+    tracks: Vec<TrackState>,
+    /// Units since the last video keyframe, for sessions that start.
+    gop: Vec<Arc<MediaUnit>>,
+    /// (wall clock, media ms) of the latest tag: one mapping for every track so that receivers
+    /// can synchronise audio and video from the Sender Reports.
+    anchor: Option<(SystemTime, i64)>,
+}
+
+/// The RTP side of one bus stream.
+#[derive(Debug)]
+pub struct StreamRtp {
+    key: String,
+    shared: Mutex<Shared>,
+    tx: broadcast::Sender<Arc<MediaUnit>>,
+    /// Cancelled when the stream ends (unpublished, removed, or its codecs changed).
+    pub ended: CancellationToken,
+}
+
+/// A started session's view: the cached GOP to send first, then live units.
+pub struct Playback {
+    /// Units to send before anything from `rx`.
+    pub snapshot: Vec<Arc<MediaUnit>>,
+    /// Live units.
+    pub rx: broadcast::Receiver<Arc<MediaUnit>>,
+    /// (track, sequence, rtptime) of the first packet each track will send.
+    pub rtp_info: Vec<rtsp::RtpInfo>,
+}
+
+impl StreamRtp {
+    /// The bus key.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The SDP description.
+    pub fn presentation(&self) -> Presentation {
+        self.lock().presentation.clone()
+    }
+
+    /// The number of tracks.
+    pub fn track_count(&self) -> usize {
+        self.lock().tracks.len()
+    }
+
+    /// The SSRC of a track.
+    pub fn ssrc(&self, track: usize) -> Option<u32> {
+        self.lock().tracks.get(track).map(|t| t.ssrc)
+    }
+
+    /// Starts a playback: the GOP snapshot and the live receiver are taken atomically.
+    pub fn play(&self, tracks: &[usize]) -> Playback {
+        let shared = self.lock();
+        let snapshot = shared.gop.clone();
+        let rx = self.tx.subscribe();
+        let rtp_info = tracks
+            .iter()
+            .filter_map(|&track| {
+                let first = snapshot
+                    .iter()
+                    .filter(|u| u.track == track && u.kind != UnitKind::Rtcp)
+                    .find_map(|u| u.first_rtp());
+                let (sequence, rtp_timestamp) = match first {
+                    Some(f) => f,
+                    None => {
+                        let t = shared.tracks.get(track)?;
+                        (t.next_sequence, rtp_time_at(&shared, t, SystemTime::now()))
+                    }
+                };
+                Some(rtsp::RtpInfo {
+                    track,
+                    sequence,
+                    rtp_timestamp,
+                })
+            })
+            .collect();
+        Playback {
+            snapshot,
+            rx,
+            rtp_info,
+        }
+    }
+
+    /// The sender information of a track at `now`, for Sender Reports and BYE.
+    pub fn sender_info(&self, track: usize, now: SystemTime) -> Option<SenderInfo> {
+        let shared = self.lock();
+        let t = shared.tracks.get(track)?;
+        Some(SenderInfo {
+            ssrc: t.ssrc,
+            ntp: ntp_timestamp(now),
+            rtp_timestamp: rtp_time_at(&shared, t, now),
+            packet_count: t.packets,
+            octet_count: t.octets,
+        })
+    }
+}
+
+fn rtp_time_at(shared: &Shared, t: &TrackState, now: SystemTime) -> u32 {
+    let media_ms = match shared.anchor {
+        Some((wall, ms)) => ms + now.duration_since(wall).unwrap_or_default().as_millis() as i64,
+        None => 0,
+    };
+    rtp::ms_to_rtp(media_ms, t.clock_rate).wrapping_add(t.timestamp_offset)
+}
+
+/// The registry of running packetizers, one per stream key.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    bus: Bus,
+    opts: Arc<Options>,
+    map: Arc<Mutex<HashMap<String, Arc<StreamRtp>>>>,
+    shutdown: CancellationToken,
+}
+
+impl Registry {
+    /// Creates an empty registry.
+    pub fn new(bus: Bus, opts: Arc<Options>, shutdown: CancellationToken) -> Self {
+        Registry {
+            bus,
+            opts,
+            map: Arc::default(),
+            shutdown,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<StreamRtp>>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Returns the packetizer of a live stream, starting it if needed; `None` if the stream is not
+    /// live or has no track this server can send.
+    pub fn get(&self, key: &str) -> Option<Arc<StreamRtp>> {
+        let mut map = self.lock();
+        if let Some(s) = map.get(key) {
+            if !s.ended.is_cancelled() {
+                return Some(Arc::clone(s));
+            }
+        }
+        let stream = self.bus.stream(key).filter(|s| s.is_live())?;
+        let (rtp, packetizer) = build(&stream, &self.opts)?;
+        let sub = self.bus.subscribe(key, Protocol::Internal)?;
+        map.insert(key.to_owned(), Arc::clone(&rtp));
+        drop(map);
+        tokio::spawn(run_stream(self.clone(), Arc::clone(&rtp), sub, packetizer));
+        Some(rtp)
+    }
+
+    /// Removes `rtp` if nobody but the registry and its task holds it.
+    fn remove_if_idle(&self, rtp: &Arc<StreamRtp>) -> bool {
+        let mut map = self.lock();
+        // Connections take their Arc under this lock, so the count cannot grow behind our back.
+        if Arc::strong_count(rtp) > 2 {
+            return false;
+        }
+        if map.get(&rtp.key).is_some_and(|s| Arc::ptr_eq(s, rtp)) {
+            map.remove(&rtp.key);
+        }
+        true
+    }
+
+    fn remove(&self, rtp: &Arc<StreamRtp>) {
+        let mut map = self.lock();
+        if map.get(&rtp.key).is_some_and(|s| Arc::ptr_eq(s, rtp)) {
+            map.remove(&rtp.key);
+        }
+    }
+}
+
+/// The packetizer of one track.
+enum Packetizer {
+    H264(H264Packetizer, u8),
+    H265(H265Packetizer, u8),
+    Aac(AacPacketizer),
+    Mpa(MpaPacketizer),
+}
+
+impl Packetizer {
+    fn writer(&self) -> &rtp::PacketWriter {
+        match self {
+            Packetizer::H264(p, _) => p.writer(),
+            Packetizer::H265(p, _) => p.writer(),
+            Packetizer::Aac(p) => p.writer(),
+            Packetizer::Mpa(p) => p.writer(),
+        }
+    }
+}
+
+/// The packetizers of a stream, indexed like its tracks.
+struct Packetizers {
+    video: Option<(usize, Packetizer)>,
+    audio: Option<(usize, Packetizer)>,
+}
+
+fn random_params(payload_type: u8, mtu: usize) -> TrackParams {
+    TrackParams {
+        payload_type,
+        ssrc: rand::random(),
+        initial_sequence: rand::random(),
+        timestamp_offset: rand::random(),
+        mtu,
+    }
+}
+
+/// Describes the stream from the bus's cached sequence headers and builds its packetizers.
+fn build(stream: &Arc<Stream>, opts: &Options) -> Option<(Arc<StreamRtp>, Packetizers)> {
+    let mut tracks = Vec::new();
+    let mut states = Vec::new();
+    let mut p = Packetizers {
+        video: None,
+        audio: None,
+    };
+    if let Some((codec, packetizer)) = stream
+        .video_sequence_header()
+        .and_then(|t| video_track(&t, opts.mtu))
+    {
+        p.video = Some((tracks.len(), packetizer));
+        tracks.push(codec);
+    }
+    let audio_header = stream.audio_sequence_header();
+    let is_mp3 = stream.media_info().audio_codec.as_deref() == Some("mp3");
+    if let Some((codec, packetizer)) = audio_track(audio_header.as_ref(), is_mp3, opts.mtu) {
+        p.audio = Some((tracks.len(), packetizer));
+        tracks.push(codec);
+    }
+    let packetizers = [p.video.as_ref(), p.audio.as_ref()]
+        .into_iter()
+        .flatten()
+        .map(|(_, pk)| pk);
+    for (codec, packetizer) in tracks.iter().zip(packetizers) {
+        let w = packetizer.writer();
+        let clock_rate = match codec {
+            Codec::Aac { sample_rate, .. } => *sample_rate,
+            _ => rtp::VIDEO_CLOCK_RATE,
+        };
+        states.push(TrackState {
+            ssrc: w.params().ssrc,
+            clock_rate,
+            timestamp_offset: w.params().timestamp_offset,
+            next_sequence: w.next_sequence(),
+            packets: 0,
+            octets: 0,
+        });
+    }
+    if tracks.is_empty() {
+        return None;
+    }
+    let presentation = Presentation {
+        name: stream.key().to_owned(),
+        session_id: rand::random::<u32>().into(),
+        version: stream.generation(),
+        origin_address: "0.0.0.0".to_owned(),
+        tracks: tracks
+            .into_iter()
+            .enumerate()
+            .map(|(i, codec)| {
+                let payload_type = match &codec {
+                    Codec::Aac { .. } => AAC_PT,
+                    Codec::Mpa => rtp::mpa::PAYLOAD_TYPE,
+                    _ => VIDEO_PT,
+                };
+                Track {
+                    codec,
+                    payload_type,
+                    control: format!("trackID={i}"),
+                }
+            })
+            .collect(),
+    };
+    let (tx, _) = broadcast::channel(opts.queue_units.max(16));
+    let shared = Shared {
+        presentation,
+        tracks: states,
+        gop: Vec::new(),
+        anchor: None,
+    };
+    let rtp = StreamRtp {
+        key: stream.key().to_owned(),
+        shared: Mutex::new(shared),
+        tx,
+        ended: CancellationToken::new(),
+    };
+    Some((Arc::new(rtp), p))
+}
+
+fn video_track(tag: &Tag, mtu: usize) -> Option<(Codec, Packetizer)> {
+    let body = flv_body::video(&tag.data).filter(|b| b.sequence_header)?;
+    match body.codec {
+        VideoCodec::H264 => {
+            let cfg = codecs::AvcDecoderConfig::parse_bytes(&body.payload).ok()?;
+            let p = H264Packetizer::new(
+                random_params(VIDEO_PT, mtu),
+                cfg.sps.clone(),
+                cfg.pps.clone(),
+            )
+            .ok()?;
+            Some((
+                Codec::H264 {
+                    sps: cfg.sps,
+                    pps: cfg.pps,
+                },
+                Packetizer::H264(p, cfg.nal_length_size),
+            ))
+        }
+        VideoCodec::H265 => {
+            let cfg = codecs::HevcDecoderConfig::parse_bytes(&body.payload).ok()?;
+            let sets = hevc_sets(&cfg);
+            let p = H265Packetizer::new(random_params(VIDEO_PT, mtu), sets.clone()).ok()?;
+            Some((
+                Codec::H265 {
+                    vps: sets.vps,
+                    sps: sets.sps,
+                    pps: sets.pps,
+                },
+                Packetizer::H265(p, cfg.nal_length_size),
+            ))
+        }
+    }
+}
+
+fn hevc_sets(cfg: &codecs::HevcDecoderConfig) -> H265ParameterSets {
+    let of = |t| cfg.nals_of_type(t).cloned().collect();
+    H265ParameterSets {
+        vps: of(32),
+        sps: of(33),
+        pps: of(34),
+    }
+}
+
+fn audio_track(header: Option<&Tag>, is_mp3: bool, mtu: usize) -> Option<(Codec, Packetizer)> {
+    if is_mp3 {
+        let p = MpaPacketizer::new(random_params(rtp::mpa::PAYLOAD_TYPE, mtu)).ok()?;
+        return Some((Codec::Mpa, Packetizer::Mpa(p)));
+    }
+    let Some(AudioBody::AacConfig(config)) = header.and_then(|t| flv_body::audio(&t.data)) else {
+        return None;
+    };
+    let asc = codecs::AudioSpecificConfig::parse(&config).ok()?;
+    let sample_rate = asc.sampling_frequency;
+    let channels = asc.channel_count().unwrap_or(2);
+    let p = AacPacketizer::new(random_params(AAC_PT, mtu), sample_rate).ok()?;
+    Some((
+        Codec::Aac {
+            sample_rate,
+            channels,
+            config,
+        },
+        Packetizer::Aac(p),
+    ))
+}
+
+/// The packetizer task of one stream.
+async fn run_stream(
+    registry: Registry,
+    rtp: Arc<StreamRtp>,
+    mut sub: Subscriber,
+    mut p: Packetizers,
+) {
+    let opts = Arc::clone(&registry.opts);
+    let mut sr = tokio::time::interval(opts.sender_report_interval);
+    let mut idle_since: Option<Instant> = None;
+    let generation = sub.stream().generation();
+    tracing::debug!(stream = %rtp.key, "rtp packetizer started");
+    loop {
+        tokio::select! {
+            ev = sub.recv() => match ev {
+                Some(Event::Tag(tag)) => on_tag(&rtp, &mut p, &tag),
+                Some(Event::PublisherJoined) if sub.stream().generation() != generation => {
+                    // A new publisher may bring other codecs; sessions end and clients re-DESCRIBE.
+                    tracing::info!(stream = %rtp.key, "publisher changed; ending RTSP sessions");
+                    break;
+                }
+                Some(_) => {}
+                None => break,
+            },
+            _ = sr.tick() => {
+                send_sender_reports(&rtp);
+                if rtp.tx.receiver_count() > 0 {
+                    idle_since = None;
+                } else if idle_since.get_or_insert_with(Instant::now).elapsed() >= opts.stream_linger && registry.remove_if_idle(&rtp) {
+                    tracing::debug!(stream = %rtp.key, "rtp packetizer idle; stopped");
+                    return;
+                }
+            }
+            _ = registry.shutdown.cancelled() => break,
+        }
+    }
+    registry.remove(&rtp);
+    rtp.ended.cancel();
+    tracing::debug!(stream = %rtp.key, "rtp packetizer ended");
+}
+
+fn send_sender_reports(rtp: &StreamRtp) {
+    if rtp.tx.receiver_count() == 0 {
+        return;
+    }
+    let now = SystemTime::now();
+    for track in 0..rtp.track_count() {
+        if let Some(info) = rtp.sender_info(track, now) {
+            let packets = vec![rtp::rtcp::sender_report(&info, CNAME)];
+            let _ = rtp.tx.send(Arc::new(MediaUnit {
+                track,
+                kind: UnitKind::Rtcp,
+                packets,
+            }));
+        }
+    }
+}
+
+fn on_tag(rtp: &StreamRtp, p: &mut Packetizers, tag: &Tag) {
+    let ms = tag.timestamp as i64;
+    let audio_only = p.video.is_none();
+    let (track, packetizer) = match tag.kind {
+        TagKind::Video => match p.video.as_mut() {
+            Some((t, pk)) => (*t, pk),
+            None => return,
+        },
+        TagKind::Audio => match p.audio.as_mut() {
+            Some((t, pk)) => (*t, pk),
+            None => return,
+        },
+        TagKind::Script => return,
+    };
+    let mut packets = Vec::new();
+    let sync = match tag.kind {
+        TagKind::Video => video_tag(packetizer, tag, &mut packets, rtp),
+        _ => audio_tag(packetizer, ms, tag, &mut packets) && audio_only,
+    };
+    if packets.is_empty() {
+        return;
+    }
+    let unit = Arc::new(MediaUnit {
+        track,
+        kind: UnitKind::Rtp { sync },
+        packets,
+    });
+    let mut shared = rtp.lock();
+    shared.anchor = Some((SystemTime::now(), ms));
+    if let Some(t) = shared.tracks.get_mut(track) {
+        let w = packetizer.writer();
+        (t.packets, t.octets) = w.counts();
+        t.next_sequence = w.next_sequence();
+    }
+    record_gop(&mut shared, &unit, audio_only);
+    // An error only means no session is playing right now.
+    let _ = rtp.tx.send(unit);
+}
+
+/// Keeps the units since the last keyframe; an audio-only stream keeps nothing (any unit starts).
+fn record_gop(shared: &mut Shared, unit: &Arc<MediaUnit>, audio_only: bool) {
+    if audio_only {
+        return;
+    }
+    if unit.kind == (UnitKind::Rtp { sync: true }) {
+        shared.gop.clear();
+    }
+    if shared.gop.len() >= MAX_GOP_UNITS {
+        // A GOP this long (minutes) is not worth replaying; new sessions wait for the next keyframe.
+        shared.gop.clear();
+        return;
+    }
+    if !shared.gop.is_empty() || unit.kind == (UnitKind::Rtp { sync: true }) {
+        shared.gop.push(Arc::clone(unit));
+    }
+}
+
+/// The most units kept for starting sessions (about 80 s of 25 fps video with audio).
+const MAX_GOP_UNITS: usize = 4096;
+
+/// Packetizes a video tag; returns whether it is a keyframe.
+fn video_tag(p: &mut Packetizer, tag: &Tag, out: &mut Vec<Bytes>, rtp: &StreamRtp) -> bool {
+    let Some(body) = flv_body::video(&tag.data) else {
+        return false;
+    };
+    let pts = tag.timestamp as i64 + i64::from(body.composition_time);
+    match (p, body.sequence_header) {
+        (Packetizer::H264(pk, len), true) => {
+            if let Ok(cfg) = codecs::AvcDecoderConfig::parse_bytes(&body.payload) {
+                *len = cfg.nal_length_size;
+                update_sdp(
+                    rtp,
+                    Codec::H264 {
+                        sps: cfg.sps.clone(),
+                        pps: cfg.pps.clone(),
+                    },
+                );
+                pk.set_parameter_sets(cfg.sps, cfg.pps);
+            }
+        }
+        (Packetizer::H265(pk, len), true) => {
+            if let Ok(cfg) = codecs::HevcDecoderConfig::parse_bytes(&body.payload) {
+                *len = cfg.nal_length_size;
+                let sets = hevc_sets(&cfg);
+                update_sdp(
+                    rtp,
+                    Codec::H265 {
+                        vps: sets.vps.clone(),
+                        sps: sets.sps.clone(),
+                        pps: sets.pps.clone(),
+                    },
+                );
+                pk.set_parameter_sets(sets);
+            }
+        }
+        (Packetizer::H264(pk, len), false) => {
+            pk.packetize(pts, &nals(&body.payload, *len, &rtp.key), out)
+        }
+        (Packetizer::H265(pk, len), false) => {
+            pk.packetize(pts, &nals(&body.payload, *len, &rtp.key), out)
+        }
+        _ => {}
+    }
+    tag.keyframe && !body.sequence_header
+}
+
+fn update_sdp(rtp: &StreamRtp, codec: Codec) {
+    let mut shared = rtp.lock();
+    if let Some(t) = shared
+        .presentation
+        .tracks
+        .iter_mut()
+        .find(|t| matches!(t.codec, Codec::H264 { .. } | Codec::H265 { .. }))
+    {
+        t.codec = codec;
+    }
+}
+
+fn nals(payload: &Bytes, len: u8, key: &str) -> Vec<Bytes> {
+    let mut out = Vec::new();
+    for nal in codecs::nal_units(payload, len) {
+        match nal {
+            Ok(n) => out.push(n),
+            Err(e) => {
+                // A malformed sample is skipped from the bad NAL on; the next access unit is independent.
+                tracing::debug!(stream = %key, error = %e, "bad NAL framing in video tag");
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// Packetizes an audio tag; returns whether packets were produced.
+fn audio_tag(p: &mut Packetizer, ms: i64, tag: &Tag, out: &mut Vec<Bytes>) -> bool {
+    match (p, flv_body::audio(&tag.data)) {
+        (Packetizer::Aac(pk), Some(AudioBody::AacFrame(au))) => pk.packetize(ms, &au, out),
+        (Packetizer::Mpa(pk), Some(AudioBody::Mp3(frame))) => pk.packetize(ms, &frame, out),
+        _ => false,
+    }
+}

@@ -1,0 +1,105 @@
+//! The RTSP egress shell: every live stream on the bus is served as an RTSP 1.0 presentation at
+//! `rtsp://host:port/{app}/{stream}`, with RTP/RTCP over UDP or interleaved on the RTSP connection.
+//!
+//! This crate owns sockets, tasks and timers and nothing else: RTSP parsing and session state live
+//! in crate `rtsp`, packetization and RTCP in crate `rtp`. It meets the other shells only at the bus.
+//!
+//! | piece | file |
+//! |---|---|
+//! | accept loop, [`Options`] | `lib.rs` |
+//! | per-stream packetizer task (one bus subscriber, packets shared by every session) | `from_bus.rs` |
+//! | one RTSP connection and its session | `conn.rs` |
+//! | media sending, keyframe resync, receiver-report statistics | `session.rs` |
+//! | UDP port pairs | `ports.rs` |
+//! | FLV tag headers to codec payloads (over crate `flv`) | `flv_body.rs` |
+//!
+//! Architecture Invariant: RTP is packetized once per stream and track; a session's queue is its
+//! cursor in the stream's bounded broadcast ring, and a session that falls a whole ring behind
+//! skips to the next keyframe without delaying anyone else.
+
+mod conn;
+mod flv_body;
+mod from_bus;
+mod ports;
+mod session;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Settings of the RTSP egress; the gateway maps them from `[rtsp]` in its configuration.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The largest RTP packet sent, header included (bytes).
+    pub mtu: usize,
+    /// A UDP session with no request, RTCP or RTP from its client for this long is closed.
+    pub session_timeout: Duration,
+    /// The first port of the UDP server port range (RTP on even ports, RTCP on the odd port next).
+    pub udp_port_min: u16,
+    /// The last port of the UDP server port range.
+    pub udp_port_max: u16,
+    /// The address UDP server ports bind to; `None` means the RTSP listener's address.
+    pub udp_bind_ip: Option<IpAddr>,
+    /// How often each track sends an RTCP Sender Report.
+    pub sender_report_interval: Duration,
+    /// Capacity of each stream's packet ring, in access units: how far a session may fall behind
+    /// before it skips to the next keyframe.
+    pub queue_units: usize,
+    /// How long a stream's packetizer outlives its last session (so a reconnecting viewer starts fast).
+    pub stream_linger: Duration,
+    /// The `Server` header value.
+    pub server_name: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            mtu: rtp::DEFAULT_MTU,
+            session_timeout: Duration::from_secs(60),
+            udp_port_min: 30000,
+            udp_port_max: 31999,
+            udp_bind_ip: None,
+            sender_report_interval: Duration::from_secs(5),
+            queue_units: 512,
+            stream_linger: Duration::from_secs(10),
+            server_name: "media-gateway".to_owned(),
+        }
+    }
+}
+
+/// Serves RTSP on `listener` until `shutdown` is cancelled.
+pub async fn run(
+    listener: TcpListener,
+    bus: bus::Bus,
+    opts: Options,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let local = listener.local_addr()?;
+    let opts = Arc::new(opts);
+    let ip = opts.udp_bind_ip.unwrap_or(local.ip());
+    let ctx = Arc::new(conn::Ctx {
+        registry: from_bus::Registry::new(bus, Arc::clone(&opts), shutdown.clone()),
+        ports: ports::PortPool::new(ip, opts.udp_port_min, opts.udp_port_max),
+        opts,
+        shutdown: shutdown.clone(),
+    });
+    tracing::info!(%local, "rtsp listening");
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((socket, peer)) => {
+                    tokio::spawn(conn::serve(Arc::clone(&ctx), socket, peer));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "rtsp accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            _ = shutdown.cancelled() => return Ok(()),
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! Sending a playing session's media: the unit source with keyframe resynchronisation, the UDP
+//! pump, the interleaved-TCP framing, and the receiver-report statistics of a session.
+
+use std::io::IoSlice;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rtp::rtcp::{parse_compound, ReportBlock, RtcpPacket};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::net::UdpSocket;
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
+
+use crate::from_bus::{MediaUnit, Playback, UnitKind};
+
+/// How often at most a lagging session logs its drops.
+const LAG_WARN_INTERVAL: Duration = Duration::from_secs(1);
+/// The largest datagram read on a server port (RTCP from clients is small).
+const MAX_DATAGRAM: usize = 2048;
+
+/// Liveness and receiver statistics of one session, shared with its UDP listeners.
+#[derive(Debug)]
+pub struct SessionStats {
+    epoch: Instant,
+    last_activity_ms: AtomicU64,
+    /// The latest report block per track, and how many RRs arrived.
+    reports: Mutex<Vec<(usize, ReportBlock, u64)>>,
+    /// Units skipped by this session because it fell behind.
+    pub dropped_units: AtomicU64,
+}
+
+impl SessionStats {
+    /// Creates statistics with the session alive now.
+    pub fn new() -> Self {
+        SessionStats {
+            epoch: Instant::now(),
+            last_activity_ms: AtomicU64::new(0),
+            reports: Mutex::default(),
+            dropped_units: AtomicU64::new(0),
+        }
+    }
+
+    /// Records a sign of life (a request, an RTCP or RTP packet from the client).
+    pub fn touch(&self) {
+        self.last_activity_ms
+            .store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Time since the last sign of life.
+    pub fn idle(&self) -> Duration {
+        let last = Duration::from_millis(self.last_activity_ms.load(Ordering::Relaxed));
+        self.epoch.elapsed().saturating_sub(last)
+    }
+
+    /// Parses an RTCP packet from the client, keeping the report blocks about `track`.
+    pub fn on_rtcp(&self, track: usize, data: &[u8]) {
+        let Ok(packets) = parse_compound(data) else {
+            return;
+        };
+        self.touch();
+        let mut reports = self.reports.lock().unwrap_or_else(|p| p.into_inner());
+        for block in packets.iter().flat_map(|p| match p {
+            RtcpPacket::Report { blocks, .. } => blocks.as_slice(),
+            _ => &[],
+        }) {
+            match reports.iter_mut().find(|(t, _, _)| *t == track) {
+                Some(entry) => *entry = (track, *block, entry.2 + 1),
+                None => reports.push((track, *block, 1)),
+            }
+        }
+    }
+
+    /// A one-line summary for the session-end log: per track, fraction lost, cumulative lost, jitter.
+    pub fn summary(&self) -> String {
+        let reports = self.reports.lock().unwrap_or_else(|p| p.into_inner());
+        if reports.is_empty() {
+            return "no receiver reports".to_owned();
+        }
+        let parts: Vec<String> = reports
+            .iter()
+            .map(|(t, b, n)| {
+                format!(
+                    "track {t}: {n} RRs, fraction lost {:.1}%, cumulative lost {}, jitter {}",
+                    f64::from(b.fraction_lost) * 100.0 / 256.0,
+                    b.cumulative_lost,
+                    b.jitter
+                )
+            })
+            .collect();
+        parts.join("; ")
+    }
+}
+
+impl Default for SessionStats {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A session's ordered supply of units: the GOP snapshot, then live units, skipping to the next
+/// keyframe after falling a ring behind.
+pub struct UnitSource {
+    playback: Playback,
+    next_snapshot: usize,
+    /// The tracks this session receives.
+    tracks: Vec<usize>,
+    resync: bool,
+    stats: Arc<SessionStats>,
+    unreported: u64,
+    last_warn: Option<Instant>,
+    label: String,
+}
+
+impl UnitSource {
+    /// Wraps a playback for the given tracks; `label` names the session in logs.
+    pub fn new(
+        playback: Playback,
+        tracks: Vec<usize>,
+        stats: Arc<SessionStats>,
+        label: String,
+    ) -> Self {
+        UnitSource {
+            playback,
+            next_snapshot: 0,
+            tracks,
+            resync: false,
+            stats,
+            unreported: 0,
+            last_warn: None,
+            label,
+        }
+    }
+
+    /// The next unit for this session; `None` when the stream's ring is closed.
+    pub async fn next(&mut self) -> Option<Arc<MediaUnit>> {
+        loop {
+            let unit = if let Some(u) = self.playback.snapshot.get(self.next_snapshot) {
+                self.next_snapshot += 1;
+                Arc::clone(u)
+            } else {
+                match self.playback.rx.recv().await {
+                    Ok(u) => u,
+                    Err(RecvError::Lagged(n)) => {
+                        self.on_lag(n);
+                        continue;
+                    }
+                    Err(RecvError::Closed) => return None,
+                }
+            };
+            if !self.tracks.contains(&unit.track) {
+                continue;
+            }
+            if self.resync {
+                match unit.kind {
+                    UnitKind::Rtp { sync: true } => self.resync = false,
+                    UnitKind::Rtp { sync: false } => {
+                        self.stats.dropped_units.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    UnitKind::Rtcp => {}
+                }
+            }
+            return Some(unit);
+        }
+    }
+
+    fn on_lag(&mut self, n: u64) {
+        self.resync = true;
+        self.stats.dropped_units.fetch_add(n, Ordering::Relaxed);
+        self.unreported += n;
+        if self
+            .last_warn
+            .is_none_or(|t| t.elapsed() >= LAG_WARN_INTERVAL)
+        {
+            tracing::warn!(session = %self.label, dropped = self.unreported, "viewer too slow; skipping to the next keyframe");
+            self.unreported = 0;
+            self.last_warn = Some(Instant::now());
+        }
+    }
+}
+
+/// Where one track's packets go over UDP.
+#[derive(Debug, Clone)]
+pub struct UdpDest {
+    /// The track index.
+    pub track: usize,
+    /// Our RTP socket.
+    pub rtp: Arc<UdpSocket>,
+    /// Our RTCP socket.
+    pub rtcp: Arc<UdpSocket>,
+    /// The client's RTP address.
+    pub rtp_to: SocketAddr,
+    /// The client's RTCP address.
+    pub rtcp_to: SocketAddr,
+}
+
+/// Sends a session's units over UDP until cancelled or the ring closes.
+pub async fn udp_pump(mut source: UnitSource, dests: Vec<UdpDest>, cancel: CancellationToken) {
+    loop {
+        let unit = tokio::select! {
+            u = source.next() => u,
+            _ = cancel.cancelled() => return,
+        };
+        let Some(unit) = unit else { return };
+        let Some(d) = dests.iter().find(|d| d.track == unit.track) else {
+            continue;
+        };
+        let (socket, to) = match unit.kind {
+            UnitKind::Rtcp => (&d.rtcp, d.rtcp_to),
+            UnitKind::Rtp { .. } => (&d.rtp, d.rtp_to),
+        };
+        for packet in &unit.packets {
+            // A failed send (ICMP port unreachable, full buffer) loses this packet only, like the network would.
+            let _ = socket.send_to(packet, to).await;
+        }
+    }
+}
+
+/// Listens on a track's server ports: RTCP is parsed for receiver reports, anything else (NAT
+/// hole-punching packets) only proves the client is alive.
+pub async fn udp_listen(dest: UdpDest, stats: Arc<SessionStats>, cancel: CancellationToken) {
+    let mut rtp_buf = vec![0u8; MAX_DATAGRAM];
+    let mut rtcp_buf = vec![0u8; MAX_DATAGRAM];
+    loop {
+        tokio::select! {
+            r = dest.rtcp.recv_from(&mut rtcp_buf) => if let Ok((n, _)) = r {
+                stats.on_rtcp(dest.track, &rtcp_buf[..n]);
+            },
+            r = dest.rtp.recv_from(&mut rtp_buf) => if r.is_ok() {
+                stats.touch();
+            },
+            _ = cancel.cancelled() => return,
+        }
+    }
+}
+
+/// Interleaved channels of one track.
+#[derive(Debug, Clone, Copy)]
+pub struct TcpChannels {
+    /// The track index.
+    pub track: usize,
+    /// The RTP channel.
+    pub rtp: u8,
+    /// The RTCP channel.
+    pub rtcp: u8,
+}
+
+/// Writes one unit as interleaved frames with one vectored write (RFC 2326 §10.12).
+pub async fn write_interleaved<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    unit: &MediaUnit,
+    ch: &TcpChannels,
+) -> std::io::Result<()> {
+    let channel = if unit.kind == UnitKind::Rtcp {
+        ch.rtcp
+    } else {
+        ch.rtp
+    };
+    let headers: Vec<[u8; 4]> = unit
+        .packets
+        .iter()
+        .filter_map(|p| rtsp::message::interleaved_header(channel, p.len()))
+        .collect();
+    let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(headers.len() * 2);
+    for (h, p) in headers.iter().zip(
+        unit.packets
+            .iter()
+            .filter(|p| p.len() <= usize::from(u16::MAX)),
+    ) {
+        slices.push(IoSlice::new(h));
+        slices.push(IoSlice::new(p));
+    }
+    write_all_vectored(w, &mut slices).await
+}
+
+/// Writes a single frame (used for BYE).
+pub fn interleaved_frame(channel: u8, packet: &Bytes) -> Option<Bytes> {
+    let header = rtsp::message::interleaved_header(channel, packet.len())?;
+    let mut out = Vec::with_capacity(4 + packet.len());
+    out.extend_from_slice(&header);
+    out.extend_from_slice(packet);
+    Some(Bytes::from(out))
+}
+
+async fn write_all_vectored<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    mut slices: &mut [IoSlice<'_>],
+) -> std::io::Result<()> {
+    while !slices.is_empty() {
+        let n = w.write_vectored(slices).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut slices, n);
+    }
+    Ok(())
+}
