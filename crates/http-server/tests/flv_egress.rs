@@ -301,3 +301,49 @@ async fn websocket_carries_the_flv_stream() {
     assert_eq!(res.status, 404);
     stop.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn header_flags_are_true_to_the_stream() {
+    // (fixture, audio flag, video flag). No media info is set, as from an ingest that could not
+    // parse the codecs: the flags then come from the cached headers and the start-up tags.
+    let table = [
+        ("video-only.flv", false, true),
+        ("audio-only.flv", true, false),
+        ("mp3.flv", true, true),
+    ];
+    for (file, audio, video) in table {
+        let path = common::shared_fixture(file);
+        if !path.exists() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "tests/fixtures/{file} is missing"
+            );
+            println!("SKIPPED: tests/fixtures/{file} is missing");
+            continue;
+        }
+        let bus = Bus::default();
+        let stop = CancellationToken::new();
+        common::spawn_feeder_with(&bus, KEY, &path, bus::MediaInfo::default(), stop.clone());
+        let addr = common::serve(&bus, stop.clone()).await;
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let mut res = request(addr, "GET", &format!("/{KEY}.flv"), &[]).await;
+        let mut flv = FlvParser::default();
+        while flv
+            .tags
+            .iter()
+            .filter(|t| t.kind != 18 && !t.is_header())
+            .count()
+            < 5
+        {
+            flv.feed(&res.read_some().await);
+        }
+        stop.cancel();
+        assert_eq!((flv.has_audio(), flv.has_video()), (audio, video), "{file}");
+        let kinds: std::collections::BTreeSet<u8> = flv.tags.iter().map(|t| t.kind).collect();
+        assert_eq!(
+            (kinds.contains(&8), kinds.contains(&9)),
+            (audio, video),
+            "{file} tags"
+        );
+    }
+}

@@ -38,11 +38,39 @@ pub fn have_tool(tool: &str) -> bool {
     ok
 }
 
-/// A 10 s 640x360 25 fps H.264 + 44.1 kHz stereo AAC file, made once per test binary with
-/// ffmpeg's lavfi test sources (keyframe every 2 s, like a typical encoder setting).
+/// A shared fixture from `tests/fixtures` (see its PROVENANCE.md).
+pub fn shared_fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures")
+        .join(name)
+}
+
+/// A 10 s 640x360 25 fps H.264 (with B-frames) + 44.1 kHz stereo AAC file, keyframe every 2 s:
+/// the shared `tests/fixtures/av.flv`, or, where that is missing, the same made once per test
+/// binary with ffmpeg's lavfi test sources.
 pub fn fixture() -> &'static Path {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| make_fixture("av", "400k"))
+    PATH.get_or_init(|| {
+        let shared = shared_fixture("av.flv");
+        if shared.exists() {
+            shared
+        } else {
+            make_fixture("av", "400k")
+        }
+    })
+}
+
+/// What ingest would report for [`fixture`].
+pub fn av_media_info() -> MediaInfo {
+    MediaInfo {
+        video_codec: Some("h264".into()),
+        width: Some(640),
+        height: Some(360),
+        frame_rate: Some(25.0),
+        audio_codec: Some("aac".into()),
+        sample_rate: Some(44100),
+        channels: Some(2),
+    }
 }
 
 /// Like [`fixture`], at about 2.5 Mbit/s, for load measurements.
@@ -192,9 +220,21 @@ fn to_bus_tag(t: &flv::FlvTag, timestamp: u64) -> Tag {
     }
 }
 
-/// Publishes `path` on `bus` at `key` in real time, looping it, until `stop` is cancelled.
-/// Headers and metadata are sent once; every loop continues the timestamps.
+/// Publishes `path` (an H.264 + AAC file like [`fixture`]) on `bus` at `key` in real time,
+/// looping it, until `stop` is cancelled.
 pub fn spawn_feeder(bus: &Bus, key: &str, path: &Path, stop: CancellationToken) {
+    spawn_feeder_with(bus, key, path, av_media_info(), stop);
+}
+
+/// Like [`spawn_feeder`], with the media info ingest would report. Headers and metadata are sent
+/// once; every loop continues the timestamps.
+pub fn spawn_feeder_with(
+    bus: &Bus,
+    key: &str,
+    path: &Path,
+    media: MediaInfo,
+    stop: CancellationToken,
+) {
     let tags = read_flv(path);
     let info = PublisherInfo {
         protocol: Protocol::Rtmp,
@@ -202,15 +242,7 @@ pub fn spawn_feeder(bus: &Bus, key: &str, path: &Path, stop: CancellationToken) 
         query: None,
     };
     let mut publisher = bus.publish(key, info).expect("the key is free");
-    publisher.set_media_info(MediaInfo {
-        video_codec: Some("h264".into()),
-        width: Some(640),
-        height: Some(360),
-        frame_rate: Some(25.0),
-        audio_codec: Some("aac".into()),
-        sample_rate: Some(44100),
-        channels: Some(2),
-    });
+    publisher.set_media_info(media);
     let span = tags.iter().map(|t| t.timestamp).max().unwrap_or(0) as u64 + 40;
     tokio::spawn(async move {
         let start = tokio::time::Instant::now();
