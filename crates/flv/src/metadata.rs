@@ -159,35 +159,27 @@ impl Metadata {
     }
 
     fn properties(&self) -> Vec<(String, Amf0Value)> {
-        let numbers = [
-            ("duration", self.duration),
-            ("width", self.width),
-            ("height", self.height),
-            ("framerate", self.framerate),
-            ("videodatarate", self.videodatarate),
-            ("audiodatarate", self.audiodatarate),
-            ("audiosamplerate", self.audiosamplerate),
-            ("audiosamplesize", self.audiosamplesize),
+        let num = |v: Option<f64>| v.map(Amf0Value::Number);
+        let id = |v: &Option<MetaCodecId>| v.as_ref().map(MetaCodecId::to_amf);
+        // ffmpeg's flvenc order, so that its tags rebuild byte for byte.
+        let known = [
+            ("duration", num(self.duration)),
+            ("width", num(self.width)),
+            ("height", num(self.height)),
+            ("videodatarate", num(self.videodatarate)),
+            ("framerate", num(self.framerate)),
+            ("videocodecid", id(&self.videocodecid)),
+            ("audiodatarate", num(self.audiodatarate)),
+            ("audiosamplerate", num(self.audiosamplerate)),
+            ("audiosamplesize", num(self.audiosamplesize)),
+            ("stereo", self.stereo.map(Amf0Value::Boolean)),
+            ("audiocodecid", id(&self.audiocodecid)),
+            ("encoder", self.encoder.clone().map(Amf0Value::String)),
         ];
-        let mut props: Vec<(String, Amf0Value)> = numbers
-            .iter()
-            .filter_map(|(k, v)| v.map(|n| (k.to_string(), Amf0Value::Number(n))))
+        let mut props: Vec<(String, Amf0Value)> = known
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v)))
             .collect();
-        let ids = [
-            ("videocodecid", &self.videocodecid),
-            ("audiocodecid", &self.audiocodecid),
-        ];
-        for (k, v) in ids {
-            if let Some(id) = v {
-                props.push((k.to_owned(), id.to_amf()));
-            }
-        }
-        if let Some(s) = self.stereo {
-            props.push(("stereo".to_owned(), Amf0Value::Boolean(s)));
-        }
-        if let Some(e) = &self.encoder {
-            props.push(("encoder".to_owned(), Amf0Value::String(e.clone())));
-        }
         props.extend(self.other.iter().cloned());
         props
     }
