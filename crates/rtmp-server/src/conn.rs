@@ -1,0 +1,383 @@
+//! One RTMP connection: feed the session, answer its events, write its output.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bus::{Bus, Event, Protocol, PublisherInfo};
+use rtmp::{ServerSession, ServerSessionConfig, ServerSessionEvent, SessionError};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::{sleep_until, Instant};
+use tokio_util::sync::CancellationToken;
+
+use crate::from_bus::{Batch, Player};
+use crate::to_bus::Ingest;
+use crate::Options;
+
+/// Bytes read from the socket per read call.
+const READ_BUF: usize = 64 * 1024;
+
+/// Why a connection ended abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnError {
+    /// A socket error.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// The peer broke the protocol.
+    #[error("malformed input: {0}")]
+    Protocol(#[from] SessionError),
+    /// The handshake did not finish in time.
+    #[error("handshake not completed within {0:?}")]
+    HandshakeTimeout(Duration),
+    /// The peer closed the socket in the middle of the handshake.
+    #[error("peer closed the connection during the handshake (truncated handshake)")]
+    TruncatedHandshake,
+    /// No traffic for the idle timeout.
+    #[error("idle for {0:?}")]
+    Idle(Duration),
+}
+
+struct Publishing {
+    stream_id: u32,
+    ingest: Ingest,
+}
+
+/// One accepted RTMP connection.
+pub struct Connection {
+    socket: TcpStream,
+    peer: SocketAddr,
+    bus: Bus,
+    opts: Arc<Options>,
+    session: ServerSession,
+    publishing: Option<Publishing>,
+    player: Option<Player>,
+    /// The bus key this connection publishes or plays, for logs.
+    key: Option<String>,
+    buf: Vec<u8>,
+    last_activity: Instant,
+}
+
+impl Connection {
+    /// Wraps an accepted socket.
+    pub fn new(
+        socket: TcpStream,
+        peer: SocketAddr,
+        bus: Bus,
+        opts: Arc<Options>,
+        seed: u64,
+    ) -> Self {
+        let session = ServerSession::new(ServerSessionConfig {
+            out_chunk_size: opts.chunk_size,
+            max_message_size: opts.max_message_size,
+            window_ack_size: opts.ack_window,
+            seed,
+            epoch: 0,
+        });
+        Connection {
+            socket,
+            peer,
+            bus,
+            opts,
+            session,
+            publishing: None,
+            player: None,
+            key: None,
+            buf: vec![0; READ_BUF],
+            last_activity: Instant::now(),
+        }
+    }
+
+    /// Serves the connection until it ends, logging one line about how.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let result = self.serve(shutdown).await;
+        let key = self.key.as_deref().unwrap_or("-");
+        let tags_in = self.publishing.as_ref().map_or(0, |p| p.ingest.tags());
+        let tags_out = self.player.as_ref().map_or(0, |p| p.tags_sent);
+        match result {
+            Ok(()) => {
+                tracing::info!(peer = %self.peer, stream = key, tags_in, tags_out, "RTMP connection closed")
+            }
+            Err(e) => {
+                tracing::warn!(peer = %self.peer, stream = key, tags_in, tags_out, error = %e, "RTMP connection closed")
+            }
+        }
+    }
+
+    async fn serve(&mut self, shutdown: CancellationToken) -> Result<(), ConnError> {
+        let limit = self.opts.handshake_timeout;
+        tokio::select! {
+            r = tokio::time::timeout(limit, self.handshake()) => r.map_err(|_| ConnError::HandshakeTimeout(limit))??,
+            _ = shutdown.cancelled() => return Ok(()),
+        }
+        loop {
+            let idle_at = self.last_activity + self.opts.idle_timeout;
+            let wait_at = self.player.as_ref().and_then(|p| p.wait_deadline);
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                n = self.socket.read(&mut self.buf) => {
+                    let n = n?;
+                    if n == 0 {
+                        return Ok(());
+                    }
+                    self.last_activity = Instant::now();
+                    self.session.feed(&self.buf[..n])?;
+                    self.process_events()?;
+                    self.flush_session().await?;
+                }
+                ev = next_event(&mut self.player) => {
+                    self.last_activity = Instant::now();
+                    if !self.on_bus_event(ev).await? {
+                        return Ok(());
+                    }
+                }
+                _ = sleep_until(wait_at.unwrap_or(idle_at)), if wait_at.is_some() => self.give_up_waiting().await?,
+                _ = sleep_until(idle_at) => return Err(ConnError::Idle(self.opts.idle_timeout)),
+            }
+        }
+    }
+
+    async fn handshake(&mut self) -> Result<(), ConnError> {
+        while !self.session.is_handshake_done() {
+            let n = self.socket.read(&mut self.buf).await?;
+            if n == 0 {
+                return Err(ConnError::TruncatedHandshake);
+            }
+            self.session.feed(&self.buf[..n])?;
+            self.flush_session().await?;
+        }
+        self.last_activity = Instant::now();
+        // Bytes after C2 (connect) may have arrived with it.
+        self.process_events()?;
+        self.flush_session().await
+    }
+
+    async fn flush_session(&mut self) -> Result<(), ConnError> {
+        if self.session.has_output() {
+            let out = self.session.take_output();
+            self.socket.write_all(&out).await?;
+        }
+        Ok(())
+    }
+
+    fn process_events(&mut self) -> Result<(), ConnError> {
+        while let Some(ev) = self.session.poll_event()? {
+            self.on_session_event(ev);
+        }
+        Ok(())
+    }
+
+    fn on_session_event(&mut self, ev: ServerSessionEvent) {
+        match ev {
+            ServerSessionEvent::Connected { app, tc_url, .. } => {
+                tracing::info!(peer = %self.peer, app, tc_url = tc_url.as_deref().unwrap_or("-"), "RTMP connect");
+            }
+            ServerSessionEvent::PublishRequested {
+                stream_id,
+                app,
+                name,
+                query,
+                ..
+            } => self.on_publish(stream_id, format!("{app}/{name}"), query),
+            ServerSessionEvent::PlayRequested {
+                stream_id,
+                app,
+                name,
+                ..
+            } => self.on_play(stream_id, format!("{app}/{name}")),
+            ServerSessionEvent::Metadata {
+                stream_id,
+                timestamp,
+                data,
+            } => {
+                if let Some(p) = self
+                    .publishing
+                    .as_mut()
+                    .filter(|p| p.stream_id == stream_id)
+                {
+                    p.ingest.metadata(timestamp, data);
+                }
+            }
+            ServerSessionEvent::Audio {
+                stream_id,
+                timestamp,
+                data,
+            } => {
+                if let Some(p) = self
+                    .publishing
+                    .as_mut()
+                    .filter(|p| p.stream_id == stream_id)
+                {
+                    p.ingest.audio(timestamp, data);
+                }
+            }
+            ServerSessionEvent::Video {
+                stream_id,
+                timestamp,
+                data,
+            } => {
+                if let Some(p) = self
+                    .publishing
+                    .as_mut()
+                    .filter(|p| p.stream_id == stream_id)
+                {
+                    p.ingest.video(timestamp, data);
+                }
+            }
+            ServerSessionEvent::Unpublished { stream_id } => {
+                if self
+                    .publishing
+                    .as_ref()
+                    .is_some_and(|p| p.stream_id == stream_id)
+                {
+                    let p = self.publishing.take();
+                    let tags = p.as_ref().map_or(0, |p| p.ingest.tags());
+                    tracing::info!(peer = %self.peer, stream = self.key.as_deref().unwrap_or("-"), tags, "RTMP unpublish");
+                }
+            }
+            ServerSessionEvent::PlayStopped { stream_id } => {
+                if self
+                    .player
+                    .as_ref()
+                    .is_some_and(|p| p.stream_id == stream_id)
+                {
+                    self.player = None;
+                    tracing::info!(peer = %self.peer, stream = self.key.as_deref().unwrap_or("-"), "RTMP play stopped");
+                }
+            }
+            ServerSessionEvent::Paused { paused, .. } => {
+                if let Some(p) = self.player.as_mut() {
+                    p.paused = paused;
+                }
+            }
+            ServerSessionEvent::ReceiveMedia {
+                type_id, enabled, ..
+            } => {
+                if let Some(p) = self.player.as_mut() {
+                    if type_id == rtmp::message::type_id::AUDIO {
+                        p.audio = enabled;
+                    } else {
+                        p.video = enabled;
+                    }
+                }
+            }
+            ServerSessionEvent::UnknownCommand { name } => {
+                tracing::debug!(peer = %self.peer, command = name, "RTMP unknown command ignored");
+            }
+        }
+    }
+
+    fn on_publish(&mut self, stream_id: u32, key: String, query: Option<String>) {
+        if self.publishing.is_some() || self.player.is_some() {
+            self.session.reject_publish(
+                stream_id,
+                "This connection is already publishing or playing.",
+            );
+            return;
+        }
+        let info = PublisherInfo {
+            protocol: Protocol::Rtmp,
+            peer: Some(self.peer),
+            query,
+        };
+        match self.bus.publish(&key, info) {
+            Ok(publisher) => {
+                self.session.accept_publish(stream_id);
+                tracing::info!(peer = %self.peer, stream = key, "RTMP publish");
+                self.publishing = Some(Publishing {
+                    stream_id,
+                    ingest: Ingest::new(publisher),
+                });
+                self.key = Some(key);
+            }
+            Err(e) => {
+                tracing::warn!(peer = %self.peer, stream = key, error = %e, "RTMP publish refused");
+                self.session.reject_publish(stream_id, &e.to_string());
+            }
+        }
+    }
+
+    fn on_play(&mut self, stream_id: u32, key: String) {
+        if self.publishing.is_some() || self.player.is_some() {
+            self.session.reject_play(
+                stream_id,
+                "This connection is already publishing or playing.",
+            );
+            return;
+        }
+        let live = self.bus.subscribe(&key, Protocol::Rtmp);
+        let player = match live {
+            Some(sub) => {
+                self.session.accept_play(stream_id);
+                Player::new(sub, stream_id, true, None)
+            }
+            None if self.opts.wait_for_publisher.is_zero() => {
+                tracing::info!(peer = %self.peer, stream = key, "RTMP play: stream not found");
+                self.session
+                    .reject_play(stream_id, &format!("{key} is not being published."));
+                return;
+            }
+            None => {
+                let sub = self.bus.subscribe_or_wait(&key, Protocol::Rtmp);
+                Player::new(
+                    sub,
+                    stream_id,
+                    false,
+                    Some(Instant::now() + self.opts.wait_for_publisher),
+                )
+            }
+        };
+        tracing::info!(peer = %self.peer, stream = key, waiting = !player.started, "RTMP play");
+        self.player = Some(player);
+        self.key = Some(key);
+    }
+
+    async fn give_up_waiting(&mut self) -> Result<(), ConnError> {
+        if let Some(p) = self.player.take() {
+            let key = self.key.as_deref().unwrap_or("-");
+            tracing::info!(peer = %self.peer, stream = key, "RTMP play: no publisher arrived");
+            self.session
+                .reject_play(p.stream_id, &format!("{key} is not being published."));
+        }
+        self.flush_session().await
+    }
+
+    /// Writes one bus event and whatever else is already waiting, up to the
+    /// batch limits. Returns false when the stream is gone.
+    async fn on_bus_event(&mut self, first: Option<Event>) -> Result<bool, ConnError> {
+        let Some(player) = self.player.as_mut() else {
+            return Ok(true);
+        };
+        let mut batch = Batch::default();
+        let Some(first) = first else {
+            // The stream was removed from the bus.
+            if player.started {
+                self.session.notify_unpublished(player.stream_id);
+            } else {
+                self.session
+                    .reject_play(player.stream_id, "The stream is gone.");
+            }
+            self.flush_session().await?;
+            return Ok(false);
+        };
+        player.queue_event(&mut self.session, &mut batch, &first);
+        while batch.tags() < self.opts.write_batch_tags
+            && batch.payload_bytes() < self.opts.write_batch_bytes
+        {
+            let Some(ev) = player.subscriber.try_recv() else {
+                break;
+            };
+            player.queue_event(&mut self.session, &mut batch, &ev);
+        }
+        batch.write_to(&mut self.socket).await?;
+        Ok(true)
+    }
+}
+
+/// The next bus event for an active, unpaused player; never resolves otherwise.
+async fn next_event(player: &mut Option<Player>) -> Option<Event> {
+    match player {
+        Some(p) if !p.paused => p.subscriber.recv().await,
+        _ => std::future::pending().await,
+    }
+}

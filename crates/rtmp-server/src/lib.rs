@@ -1,0 +1,78 @@
+//! The RTMP shell: one TCP listener where encoders publish and players play,
+//! both through the media bus.
+//!
+//! This crate owns sockets and timers and nothing else: the protocol is the
+//! sans-IO `rtmp` crate ([`rtmp::ServerSession`]), codec inspection is `flv` and
+//! `codecs`, and streams are the `bus`. Each connection is one task that feeds
+//! bytes into its session, answers the session's events, and writes what the
+//! session (and, for players, the bus) produces.
+//!
+//! | spec | where |
+//! |---|---|
+//! | Adobe RTMP 1.0 (handshake, chunking, commands) | `rtmp` crate, driven by [`conn`] |
+//! | FLV 10.1 / Enhanced RTMP tag headers | `flv` crate, used by [`to_bus`] |
+//!
+//! Architecture Invariant: a player's payload bytes are never copied; each
+//! viewer builds only chunk headers and writes the shared `Bytes` with
+//! vectored writes ([`from_bus`]). A slow viewer is the bus's concern (it skips
+//! to the next keyframe); this crate never buffers more than one bounded batch.
+
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub mod conn;
+pub mod from_bus;
+pub mod server;
+pub mod to_bus;
+
+/// Settings of the RTMP shell. The gateway maps its `[rtmp]` config section
+/// onto these fields.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Chunk size we send with (Set Chunk Size right after `connect`).
+    pub chunk_size: u32,
+    /// Longest RTMP message accepted from a client, in bytes.
+    pub max_message_size: u32,
+    /// Window Acknowledgement Size and Set Peer Bandwidth we announce.
+    pub ack_window: u32,
+    /// How long a player of a stream that is not live waits for a publisher
+    /// before NetStream.Play.StreamNotFound; zero answers at once.
+    pub wait_for_publisher: Duration,
+    /// How long the handshake (C0 to C2) may take.
+    pub handshake_timeout: Duration,
+    /// A connection with no traffic either way for this long is closed.
+    pub idle_timeout: Duration,
+    /// Most tags written to one player in one vectored write.
+    pub write_batch_tags: usize,
+    /// Most payload bytes written to one player in one vectored write.
+    pub write_batch_bytes: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            chunk_size: 4096,
+            max_message_size: rtmp::chunk::DEFAULT_MAX_MESSAGE_SIZE,
+            ack_window: 2_500_000,
+            wait_for_publisher: Duration::ZERO,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            write_batch_tags: 64,
+            write_batch_bytes: 512 * 1024,
+        }
+    }
+}
+
+/// Serves RTMP on an already-bound listener until `shutdown` is cancelled.
+pub async fn run(
+    listener: TcpListener,
+    bus: bus::Bus,
+    opts: Options,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    server::Server::new(listener, bus, opts, shutdown)
+        .run()
+        .await
+}
