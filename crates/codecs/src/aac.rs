@@ -114,6 +114,12 @@ impl AudioSpecificConfig {
         }
         if has_ga_specific_config(object_type) {
             asc.frame_length_flag = r.read_bit().unwrap_or(false);
+            // The rest of GASpecificConfig is only walked when it has a fixed size, so
+            // that the backward-compatible extension after it can be found.
+            let simple = asc.channel_configuration != 0 && matches!(object_type, 1 | 2 | 3 | 4);
+            if simple && skip_ga_tail(&mut r).is_ok() && !asc.sbr_present {
+                read_sync_extension(&mut r, &mut asc);
+            }
         }
         Ok(asc)
     }
@@ -171,6 +177,43 @@ impl AudioSpecificConfig {
     pub fn adts_header(&self, payload_len: usize) -> Result<[u8; ADTS_HEADER_LEN], AacError> {
         adts_header(self, payload_len)
     }
+}
+
+/// Skips `dependsOnCoreCoder` (+ `coreCoderDelay`) and `extensionFlag` of a
+/// GASpecificConfig for object types 1 to 4 with a non-zero channel configuration
+/// (ISO 14496-3 4.4.1), which have no further fields.
+fn skip_ga_tail(r: &mut BitReader<'_>) -> Result<(), BitError> {
+    if r.read_bit()? {
+        r.skip(14)?;
+    }
+    r.skip(1)
+}
+
+/// The sync extension that marks backward-compatible SBR signalling.
+const SYNC_EXTENSION_SBR: u32 = 0x2b7;
+/// The sync extension that marks backward-compatible PS signalling.
+const SYNC_EXTENSION_PS: u32 = 0x548;
+
+/// Reads backward-compatible (implicit-looking) SBR/PS signalling after the core config
+/// (ISO 14496-3 1.6.5.2, "backward compatible explicit signalling"), as fdk-aac and
+/// Apple encoders write for HE-AAC. Malformed or absent tails leave `asc` unchanged.
+fn read_sync_extension(r: &mut BitReader<'_>, asc: &mut AudioSpecificConfig) {
+    let mut try_read = || -> Result<(), AacError> {
+        if r.bits_left() < 16 || r.read_bits(11)? != SYNC_EXTENSION_SBR {
+            return Ok(());
+        }
+        if read_object_type(r)? != AOT_SBR || !r.read_bit()? {
+            return Ok(());
+        }
+        let ext_rate = read_frequency(r)?.1;
+        asc.sbr_present = true;
+        asc.extension_sampling_frequency = Some(ext_rate);
+        if r.bits_left() >= 12 && r.read_bits(11)? == SYNC_EXTENSION_PS {
+            asc.ps_present = r.read_bit()?;
+        }
+        Ok(())
+    };
+    let _ = try_read();
 }
 
 /// Object types whose config continues with GASpecificConfig (ISO 14496-3 Table 1.15).
@@ -351,6 +394,17 @@ mod tests {
                                                                  // Hand-built minimal forms (ISO 14496-3 1.6.2.1 bit layout).
         check(&[0x12, 0x10], lc(4, 44100, 2));
         check(&[0x11, 0x88], lc(3, 48000, 1));
+        // Backward-compatible HE-AAC signalling, as fdk-aac writes it: AAC LC 22.05 kHz
+        // stereo core, then sync extension 0x2b7, AOT 5, sbrPresentFlag 1, ext index 4.
+        let mut bc = lc(7, 22050, 2);
+        bc.sbr_present = true;
+        bc.extension_sampling_frequency = Some(44100);
+        check(&[0x13, 0x90, 0x56, 0xe5, 0xa0], bc.clone());
+        assert_eq!(bc.codec_string(), "mp4a.40.5");
+        // The same with the PS sync extension 0x548 and psPresentFlag 1 appended.
+        let mut bc_ps = bc.clone();
+        bc_ps.ps_present = true;
+        check(&[0x13, 0x90, 0x56, 0xe5, 0xa5, 0x48, 0x80], bc_ps);
         // Explicit 24-bit rate: index 15 then 0x00ac44 (44100).
         let mut explicit = lc(0, 44100, 2);
         explicit.sampling_frequency_index = None;
