@@ -116,7 +116,7 @@ impl AudioSpecificConfig {
             asc.frame_length_flag = r.read_bit().unwrap_or(false);
             // The rest of GASpecificConfig is only walked when it has a fixed size, so
             // that the backward-compatible extension after it can be found.
-            let simple = asc.channel_configuration != 0 && matches!(object_type, 1 | 2 | 3 | 4);
+            let simple = asc.channel_configuration != 0 && (1..=4).contains(&object_type);
             if simple && skip_ga_tail(&mut r).is_ok() && !asc.sbr_present {
                 read_sync_extension(&mut r, &mut asc);
             }
