@@ -245,6 +245,10 @@ impl FlvAsfMuxer {
                 for ps in cfg.sps.iter().chain(&cfg.pps) {
                     write_annex_b(&mut private, ps);
                 }
+                let avg_time_per_frame = sps
+                    .frame_rate
+                    .filter(|f| *f > 0.5 && *f < 1000.0)
+                    .map_or(0, |f| (10_000_000.0 / f) as u64);
                 streams.push(StreamDesc {
                     number: VIDEO_STREAM,
                     format: StreamFormat::H264 {
@@ -252,6 +256,8 @@ impl FlvAsfMuxer {
                         height: sps.height,
                         codec_private: private.freeze(),
                     },
+                    avg_time_per_frame,
+                    timing_extension: true,
                 });
             }
         }
@@ -264,6 +270,8 @@ impl FlvAsfMuxer {
                     audio_specific_config: raw.clone(),
                     bitrate: 0,
                 },
+                avg_time_per_frame: 0,
+                timing_extension: false,
             });
         }
         streams
@@ -301,6 +309,7 @@ impl FlvAsfMuxer {
             keyframe: key,
             send_time_ms: dts as u32,
             presentation_time_ms: (pts as u32).wrapping_add(self.opts.preroll_ms),
+            timing_extension: stream == VIDEO_STREAM,
             data,
         };
         self.packetizer.push(&obj, ra);

@@ -59,6 +59,21 @@ pub const RESERVED_1: Guid = Guid::new(
     0x11CF,
     [0x8E, 0xE6, 0x00, 0xC0, 0x0C, 0x20, 0x53, 0x65],
 );
+/// ASF_Extended_Stream_Properties_Object, 14E6A5CB-C672-4332-8399-A96952065B5A.
+pub const EXTENDED_STREAM_PROPERTIES: Guid = Guid::new(
+    0x14E6_A5CB,
+    0xC672,
+    0x4332,
+    [0x83, 0x99, 0xA9, 0x69, 0x52, 0x06, 0x5B, 0x5A],
+);
+/// The DVR-MS "timing rep data" payload extension system, FD3CC02A-06DB-4CFA-801C-7212D38745E4:
+/// 24 bytes per payload whose second 64-bit field is the presentation time in 100 ns units.
+pub const PAYLOAD_EXT_DVR_MS_TIMING: Guid = Guid::new(
+    0xFD3C_C02A,
+    0x06DB,
+    0x4CFA,
+    [0x80, 0x1C, 0x72, 0x12, 0xD3, 0x87, 0x45, 0xE4],
+);
 /// ASF_Audio_Media, F8699E40-5B4D-11CF-A8FD-00805F5C442B.
 pub const AUDIO_MEDIA: Guid = Guid::new(
     0xF869_9E40,

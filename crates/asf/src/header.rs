@@ -47,12 +47,20 @@ pub enum StreamFormat {
     },
 }
 
+/// Bytes of the DVR-MS timing payload extension in each payload's replicated data.
+pub const TIMING_EXT_LEN: usize = 24;
+
 /// One stream of the header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamDesc {
     /// ASF stream number, 1 to 127.
     pub number: u8,
     pub format: StreamFormat,
+    /// Average time per frame in 100 ns units (0 if unknown), for the Extended Stream Properties.
+    pub avg_time_per_frame: u64,
+    /// Declare the DVR-MS timing payload extension: every payload of this stream then carries
+    /// [`TIMING_EXT_LEN`] more bytes of replicated data (see [`crate::packet`]).
+    pub timing_extension: bool,
 }
 
 /// Everything the header says about the whole stream.
@@ -73,7 +81,7 @@ pub struct HeaderParams {
 pub fn build_header(p: &HeaderParams) -> Bytes {
     let mut objects: Vec<BytesMut> = vec![file_properties(p)];
     objects.extend(p.streams.iter().map(stream_properties));
-    objects.push(header_extension());
+    objects.push(header_extension(&p.streams));
     let body_len: usize = objects.iter().map(|o| o.len()).sum();
     let mut out = BytesMut::with_capacity(30 + body_len + DATA_OBJECT_HEADER_LEN);
     out.put_slice(&guid::HEADER_OBJECT.0);
@@ -204,13 +212,50 @@ fn audio_spread() -> Vec<u8> {
     b
 }
 
-/// An empty Header Extension Object; the specification requires one (section 3.4).
-fn header_extension() -> BytesMut {
-    let mut b = BytesMut::with_capacity(22);
+/// The Header Extension Object (section 3.4) with one Extended Stream Properties Object per
+/// stream (section 4.1).
+fn header_extension(streams: &[StreamDesc]) -> BytesMut {
+    let inner: Vec<BytesMut> = streams.iter().map(extended_stream_properties).collect();
+    let inner_len: usize = inner.iter().map(|o| o.len()).sum();
+    let mut b = BytesMut::with_capacity(22 + inner_len);
     b.put_slice(&guid::RESERVED_1.0);
     b.put_u16_le(6);
-    b.put_u32_le(0);
+    b.put_u32_le(inner_len as u32);
+    inner.iter().for_each(|o| b.put_slice(o));
     object(guid::HEADER_EXTENSION, &b)
+}
+
+/// Extended Stream Properties (section 4.1), declaring the DVR-MS timing payload extension when
+/// asked.
+///
+/// Interop: ffmpeg's `asfdec_f.c` takes the replicated-data presentation time as a *decode*
+/// time unless a payload extension of type 0x2A (the first GUID byte of DVR-MS timing) gives
+/// the presentation time explicitly. With B-frames, presentation times are not monotonic, so
+/// without the extension ffmpeg and ffprobe see out-of-order DTS; with it they get exact PTS.
+/// Windows Media clients ignore extension systems they do not use.
+fn extended_stream_properties(s: &StreamDesc) -> BytesMut {
+    let mut b = BytesMut::with_capacity(88);
+    b.put_u64_le(0); // start time
+    b.put_u64_le(0); // end time
+    b.put_u32_le(0); // data bitrate
+    b.put_u32_le(0); // buffer size
+    b.put_u32_le(0); // initial buffer fullness
+    b.put_u32_le(0); // alternate data bitrate
+    b.put_u32_le(0); // alternate buffer size
+    b.put_u32_le(0); // alternate initial buffer fullness
+    b.put_u32_le(0); // maximum object size
+    b.put_u32_le(0); // flags
+    b.put_u16_le(u16::from(s.number & 0x7F));
+    b.put_u16_le(0); // stream language id index
+    b.put_u64_le(s.avg_time_per_frame);
+    b.put_u16_le(0); // stream name count
+    b.put_u16_le(u16::from(s.timing_extension));
+    if s.timing_extension {
+        b.put_slice(&guid::PAYLOAD_EXT_DVR_MS_TIMING.0);
+        b.put_u16_le(TIMING_EXT_LEN as u16);
+        b.put_u32_le(0); // extension system info length
+    }
+    object(guid::EXTENDED_STREAM_PROPERTIES, &b)
 }
 
 fn put_data_object_header(out: &mut BytesMut, file_id: &[u8; 16]) {
@@ -247,6 +292,8 @@ mod tests {
                     0, 0, 0, 1, 0x67, 0x42, 0, 0, 0, 1, 0x68, 0xce,
                 ]),
             },
+            avg_time_per_frame: 400_000,
+            timing_extension: true,
         }
     }
 
@@ -259,6 +306,8 @@ mod tests {
                 audio_specific_config: Bytes::from_static(&[0x12, 0x10]),
                 bitrate: 128_000,
             },
+            avg_time_per_frame: 0,
+            timing_extension: false,
         }
     }
 

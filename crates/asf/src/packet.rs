@@ -23,6 +23,8 @@ use std::collections::VecDeque;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use crate::header::TIMING_EXT_LEN;
+
 /// Bytes before the first payload in every packet.
 pub const PACKET_HEADER_LEN: usize = 14;
 /// Bytes of each payload header.
@@ -59,7 +61,20 @@ pub struct MediaObject {
     pub send_time_ms: u32,
     /// Presentation time in milliseconds, preroll included.
     pub presentation_time_ms: u32,
+    /// The stream declared the DVR-MS timing payload extension.
+    pub timing_extension: bool,
     pub data: Bytes,
+}
+
+impl MediaObject {
+    fn payload_header_len(&self) -> usize {
+        PAYLOAD_HEADER_LEN
+            + if self.timing_extension {
+                TIMING_EXT_LEN
+            } else {
+                0
+            }
+    }
 }
 
 /// Turns media objects into fixed-size packets.
@@ -115,13 +130,13 @@ impl Packetizer {
         self.object_numbers[usize::from(obj.stream & 0x7F)] = number.wrapping_add(1);
         let mut offset = 0;
         while offset < obj.data.len() {
-            if self.room() <= PAYLOAD_HEADER_LEN || self.payloads == MAX_PAYLOADS {
+            if self.room() <= obj.payload_header_len() || self.payloads == MAX_PAYLOADS {
                 self.finish();
             }
             if self.payloads == 0 {
                 self.open(obj.send_time_ms, random_access && offset == 0);
             }
-            let take = (self.room() - PAYLOAD_HEADER_LEN).min(obj.data.len() - offset);
+            let take = (self.room() - obj.payload_header_len()).min(obj.data.len() - offset);
             self.put_payload(obj, number, offset, take);
             offset += take;
         }
@@ -172,9 +187,16 @@ impl Packetizer {
         self.body.put_u8(key | (obj.stream & 0x7F));
         self.body.put_u8(number);
         self.body.put_u32_le(offset as u32);
-        self.body.put_u8(8); // replicated data length
+        self.body
+            .put_u8((obj.payload_header_len() - PAYLOAD_HEADER_LEN + 8) as u8);
         self.body.put_u32_le(obj.data.len() as u32);
         self.body.put_u32_le(obj.presentation_time_ms);
+        if obj.timing_extension {
+            self.body.put_u64_le(0);
+            self.body
+                .put_u64_le(u64::from(obj.presentation_time_ms) * 10_000);
+            self.body.put_i64_le(-1);
+        }
         self.body.put_u16_le(take as u16);
         self.body.put_slice(&obj.data[offset..offset + take]);
         self.payloads += 1;
@@ -191,6 +213,7 @@ mod tests {
             keyframe: key,
             send_time_ms: t,
             presentation_time_ms: t,
+            timing_extension: false,
             data: Bytes::from(vec![stream; len]),
         }
     }
@@ -207,7 +230,9 @@ mod tests {
         let mut at = PACKET_HEADER_LEN;
         let mut out = Vec::new();
         for _ in 0..count {
-            let len = usize::from(u16::from_le_bytes([p[at + 15], p[at + 16]]));
+            let rep = usize::from(p[at + 6]);
+            let len_at = at + 7 + rep;
+            let len = usize::from(u16::from_le_bytes([p[len_at], p[len_at + 1]]));
             let offset = u32::from_le_bytes(p[at + 2..at + 6].try_into().expect("4"));
             let size = u32::from_le_bytes(p[at + 7..at + 11].try_into().expect("4"));
             out.push((
@@ -218,7 +243,7 @@ mod tests {
                 size,
                 len,
             ));
-            at += PAYLOAD_HEADER_LEN + len;
+            at = len_at + 2 + len;
         }
         assert_eq!(
             at + padding,
@@ -292,6 +317,23 @@ mod tests {
         assert_eq!((a.random_access, a.send_time_ms), (false, 100));
         // Send time never goes backwards.
         assert_eq!((b.random_access, b.send_time_ms), (true, 100));
+    }
+
+    #[test]
+    fn timing_extension_carries_the_presentation_time() {
+        let mut pk = Packetizer::new(MIN_PACKET_SIZE);
+        let mut o = obj(1, true, 40, 300);
+        o.timing_extension = true;
+        o.presentation_time_ms = 120;
+        pk.push(&o, true);
+        pk.finish();
+        let p = pk.poll_packet().expect("packet");
+        let at = PACKET_HEADER_LEN;
+        assert_eq!(p.data[at + 6], 32, "replicated data: 8 + 24 bytes");
+        let pts = u64::from_le_bytes(p.data[at + 7 + 16..at + 7 + 24].try_into().expect("8"));
+        assert_eq!(pts, 1_200_000, "100 ns units");
+        // Room for one payload: 256 - 14 - 17 - 24 = 201 bytes.
+        assert_eq!(parse(&p.data), vec![(1, true, 0, 0, 300, 201)]);
     }
 
     #[test]

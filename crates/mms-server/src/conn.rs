@@ -1,0 +1,234 @@
+//! One MMST connection: socket in, [`mms::mmst::ServerSession`] in the middle, socket out.
+
+use std::io::IoSlice;
+use std::net::SocketAddr;
+
+use bus::Bus;
+use mms::mmst::{MmstError, ServerSession, SessionEvent, NS_E_FILE_NOT_FOUND};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::from_bus::{self, FeedItem, Viewer};
+use crate::{mapping, Options};
+
+/// Why a connection ended, for the teardown log line.
+#[derive(Debug)]
+enum End {
+    ClientClosed,
+    Malformed(MmstError),
+    Io(std::io::Error),
+    Idle,
+    BroadcastOver,
+    Shutdown,
+}
+
+struct Conn {
+    peer: SocketAddr,
+    session: ServerSession,
+    viewer: Option<Viewer>,
+    key: Option<String>,
+}
+
+/// Serves one MMST client until it closes, misbehaves, or the broadcast ends.
+pub async fn serve(
+    mut socket: TcpStream,
+    peer: SocketAddr,
+    bus: Bus,
+    opts: Options,
+    shutdown: CancellationToken,
+) {
+    let _ = socket.set_nodelay(true);
+    let mut c = Conn {
+        peer,
+        session: ServerSession::new(),
+        viewer: None,
+        key: None,
+    };
+    let end = c.run(&mut socket, &bus, &opts, &shutdown).await;
+    let dropped = c.viewer.as_ref().map_or(0, |v| v.dropped());
+    match &end {
+        End::Malformed(e) => {
+            tracing::warn!(%peer, stream = ?c.key, error = %e, "MMST: malformed command, closing the connection")
+        }
+        End::Io(e) => {
+            tracing::info!(%peer, stream = ?c.key, error = %e, dropped, "MMST: connection lost")
+        }
+        _ => {
+            tracing::info!(%peer, stream = ?c.key, reason = ?end, dropped, "MMST: connection closed")
+        }
+    }
+    let _ = socket.shutdown().await;
+}
+
+impl Conn {
+    async fn run(
+        &mut self,
+        socket: &mut TcpStream,
+        bus: &Bus,
+        opts: &Options,
+        shutdown: &CancellationToken,
+    ) -> End {
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let playing = self.session.is_playing() && self.viewer.is_some();
+            tokio::select! {
+                _ = shutdown.cancelled() => {
+                    self.session.end_of_stream();
+                    let _ = self.flush(socket).await;
+                    return End::Shutdown;
+                }
+                read = read_some(socket, &mut buf, (!playing).then_some(opts.command_timeout)) => {
+                    let n = match read {
+                        Err(e) => return End::Io(e),
+                        Ok(None) => return End::Idle,
+                        Ok(Some(0)) => return End::ClientClosed,
+                        Ok(Some(n)) => n,
+                    };
+                    if let Some(end) = self.on_input(&buf[..n], bus, opts).await { return end; }
+                    if let Err(e) = self.flush(socket).await { return End::Io(e); }
+                }
+                item = next_item(&mut self.viewer), if playing => {
+                    if let Err(e) = self.on_item(item, socket).await { return e; }
+                }
+            }
+        }
+    }
+
+    /// Feeds client bytes to the session and acts on its events.
+    async fn on_input(&mut self, data: &[u8], bus: &Bus, opts: &Options) -> Option<End> {
+        if let Err(e) = self.session.handle_input(data) {
+            return Some(End::Malformed(e));
+        }
+        while let Some(ev) = self.session.poll_event() {
+            match ev {
+                SessionEvent::Connected { player } => {
+                    tracing::debug!(peer = %self.peer, %player, "MMST: client connected")
+                }
+                SessionEvent::OpenFile { path } => {
+                    if let Err(e) = self.open(&path, bus, opts).await {
+                        return Some(End::Malformed(e));
+                    }
+                }
+                SessionEvent::StreamSwitch { streams } => {
+                    // Packets are shared and interleave both tracks, so every viewer gets all
+                    // streams; clients simply ignore the ones they did not select.
+                    tracing::debug!(peer = %self.peer, ?streams, "MMST: stream selection");
+                }
+                SessionEvent::Play => {
+                    tracing::info!(peer = %self.peer, stream = ?self.key, "MMST: play");
+                }
+                SessionEvent::Stop => {}
+                SessionEvent::Close => return Some(End::ClientClosed),
+                SessionEvent::Ignored { mid } => {
+                    tracing::debug!(peer = %self.peer, mid, "MMST: command ignored")
+                }
+            }
+        }
+        None
+    }
+
+    /// Answers OpenFile: the stream's header, or NS_E_FILE_NOT_FOUND.
+    async fn open(&mut self, path: &str, bus: &Bus, opts: &Options) -> Result<(), MmstError> {
+        let target = mapping::resolve(opts, path);
+        let stream = target
+            .as_ref()
+            .and_then(|t| bus.stream(&t.key))
+            .filter(|s| s.is_live());
+        let (Some(target), Some(stream)) = (target, stream) else {
+            tracing::info!(peer = %self.peer, %path, "MMST: unknown publishing point");
+            return self.session.reject_open(NS_E_FILE_NOT_FOUND);
+        };
+        let mut viewer = from_bus::join(bus, &stream, opts);
+        let Some(header) = viewer.header(opts.header_timeout).await else {
+            tracing::warn!(peer = %self.peer, stream = %target.key, "MMST: no ASF header in time (no H.264/AAC track?)");
+            return self.session.reject_open(NS_E_FILE_NOT_FOUND);
+        };
+        self.viewer = Some(viewer);
+        self.key = Some(target.key);
+        self.session.accept_open(
+            header,
+            opts.packet_size
+                .clamp(asf::MIN_PACKET_SIZE, asf::MAX_PACKET_SIZE) as u32,
+        )
+    }
+
+    async fn on_item(&mut self, item: Option<FeedItem>, socket: &mut TcpStream) -> Result<(), End> {
+        match item {
+            Some(FeedItem::Packet(p)) => {
+                let prefix = self.session.media_prefix(p.data.len());
+                write_all_vectored(socket, &[&prefix, &p.data])
+                    .await
+                    .map_err(End::Io)
+            }
+            // A new header means the codecs changed; ending lets the client reconnect to it.
+            Some(FeedItem::Header(_)) | Some(FeedItem::End) | None => {
+                self.session.end_of_stream();
+                let _ = self.flush(socket).await;
+                Err(End::BroadcastOver)
+            }
+        }
+    }
+
+    async fn flush(&mut self, socket: &mut TcpStream) -> std::io::Result<()> {
+        while let Some(b) = self.session.poll_transmit() {
+            socket.write_all(&b).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads what is there; `Ok(None)` if `timeout` passed first. Before play a client must keep
+/// talking; while playing it may stay silent for as long as it likes.
+async fn read_some(
+    socket: &mut TcpStream,
+    buf: &mut [u8],
+    timeout: Option<std::time::Duration>,
+) -> std::io::Result<Option<usize>> {
+    match timeout {
+        Some(t) => match tokio::time::timeout(t, socket.read(buf)).await {
+            Ok(r) => r.map(Some),
+            Err(_) => Ok(None),
+        },
+        None => socket.read(buf).await.map(Some),
+    }
+}
+
+async fn next_item(viewer: &mut Option<Viewer>) -> Option<FeedItem> {
+    match viewer {
+        Some(v) => v.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Writes all slices with as few system calls as the socket allows: the 8-byte prefix and the
+/// shared packet go out together without copying the packet.
+async fn write_all_vectored<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    parts: &[&[u8]],
+) -> std::io::Result<()> {
+    let total: usize = parts.iter().map(|p| p.len()).sum();
+    let mut written = 0;
+    while written < total {
+        let mut skip = written;
+        let slices: Vec<IoSlice<'_>> = parts
+            .iter()
+            .filter_map(|p| {
+                if skip >= p.len() {
+                    skip -= p.len();
+                    None
+                } else {
+                    let s = IoSlice::new(&p[skip..]);
+                    skip = 0;
+                    Some(s)
+                }
+            })
+            .collect();
+        let n = w.write_vectored(&slices).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        written += n;
+    }
+    Ok(())
+}

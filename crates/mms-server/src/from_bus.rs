@@ -1,0 +1,287 @@
+//! One ASF muxer per stream, shared by every MMS viewer of it.
+//!
+//! Architecture Invariant: a stream is remuxed to ASF once, by one task holding one bus
+//! subscriber, however many MMSH and MMST viewers it has. Viewers receive the same `Bytes`
+//! packets through a bounded broadcast ring; a viewer that falls a whole ring behind skips to the
+//! next packet where decoding can start (a video keyframe) instead of slowing anyone down.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use asf::{DataPacket, FlvAsfMuxer, MuxEvent, MuxerOptions, TagKind, TagRef};
+use bus::{Bus, Event, Protocol, Stream, Tag, ViewerGuard};
+use bytes::Bytes;
+use tokio::sync::broadcast::{self, error::RecvError};
+
+use crate::Options;
+
+/// What a viewer receives.
+#[derive(Debug, Clone)]
+pub enum FeedItem {
+    /// The ASF header; after the first one, a new header means the codecs changed.
+    Header(Bytes),
+    Packet(DataPacket),
+    /// The publisher left: the broadcast is over.
+    End,
+}
+
+/// The per-stream attachment.
+pub struct Feed {
+    state: Mutex<FeedState>,
+    tx: broadcast::Sender<FeedItem>,
+}
+
+#[derive(Default)]
+struct FeedState {
+    running: bool,
+    header: Option<Bytes>,
+    /// Packets since the last random-access packet, for viewers that join now.
+    gop: VecDeque<DataPacket>,
+    gop_bytes: usize,
+    /// The cache overflowed: wait for the next random-access packet before caching again.
+    gop_invalid: bool,
+}
+
+impl Feed {
+    fn new(queue: usize) -> Feed {
+        let (tx, _) = broadcast::channel(queue.max(16));
+        Feed {
+            state: Mutex::new(FeedState::default()),
+            tx,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, FeedState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Joins the stream's ASF feed, starting its muxer task if this is the first viewer.
+pub fn join(bus: &Bus, stream: &Arc<Stream>, opts: &Options) -> Viewer {
+    let feed = stream.attachment(|| Feed::new(opts.queue_packets));
+    let mut st = feed.lock();
+    if !st.running {
+        *st = FeedState {
+            running: true,
+            ..FeedState::default()
+        };
+        tokio::spawn(run_muxer(
+            bus.clone(),
+            stream.key().to_owned(),
+            Arc::clone(&feed),
+            opts.clone(),
+        ));
+    }
+    let mut pending = VecDeque::new();
+    if let Some(h) = &st.header {
+        pending.push_back(FeedItem::Header(h.clone()));
+        pending.extend(st.gop.iter().cloned().map(FeedItem::Packet));
+    }
+    let rx = feed.tx.subscribe();
+    drop(st);
+    Viewer {
+        rx,
+        pending,
+        resync: false,
+        dropped: 0,
+        last_warn: None,
+        key: stream.key().to_owned(),
+        _guard: stream.viewer_guard(Protocol::Mms),
+    }
+}
+
+/// The muxer task: one bus subscriber in, ASF out, until the publisher leaves or nobody has
+/// watched for [`Options::idle_feed_timeout`].
+async fn run_muxer(bus: Bus, key: String, feed: Arc<Feed>, opts: Options) {
+    let mut muxer = FlvAsfMuxer::new(MuxerOptions {
+        packet_size: opts.packet_size,
+        preroll_ms: opts.preroll_ms,
+        max_packet_delay_ms: opts.max_packet_delay_ms,
+        file_id: file_id(&key),
+    });
+    let mut log = MuxLog::default();
+    let mut watched = Instant::now();
+    if let Some(mut sub) = bus.subscribe(&key, Protocol::Internal) {
+        tracing::info!(stream = %key, "MMS: ASF muxer started");
+        loop {
+            match sub.recv().await {
+                Some(Event::Tag(tag)) => {
+                    muxer.push_tag(tag_ref(&tag));
+                    publish(&feed, &mut muxer, &mut log, &key, &opts);
+                }
+                Some(Event::PublisherJoined) => {}
+                Some(Event::PublisherLeft) | Some(Event::Closed) | None => break,
+            }
+            if feed.tx.receiver_count() > 0 {
+                watched = Instant::now();
+            } else if watched.elapsed() > opts.idle_feed_timeout && stop_if_unwatched(&feed) {
+                tracing::info!(stream = %key, "MMS: ASF muxer stopped, no viewers");
+                return;
+            }
+        }
+        muxer.flush();
+        publish(&feed, &mut muxer, &mut log, &key, &opts);
+    }
+    let mut st = feed.lock();
+    *st = FeedState::default();
+    let _ = feed.tx.send(FeedItem::End);
+    drop(st);
+    tracing::info!(stream = %key, "MMS: ASF muxer stopped, the publisher left");
+}
+
+/// Stops the feed if still nobody watches, atomically with respect to [`join`].
+fn stop_if_unwatched(feed: &Feed) -> bool {
+    let mut st = feed.lock();
+    if feed.tx.receiver_count() > 0 {
+        return false;
+    }
+    *st = FeedState::default();
+    true
+}
+
+fn tag_ref(tag: &Tag) -> TagRef<'_> {
+    let kind = match tag.kind {
+        bus::TagKind::Audio => TagKind::Audio,
+        bus::TagKind::Video => TagKind::Video,
+        bus::TagKind::Script => TagKind::Script,
+    };
+    TagRef {
+        kind,
+        timestamp_ms: tag.timestamp,
+        data: &tag.data,
+    }
+}
+
+/// A file id that differs per stream key, so players do not confuse two streams' caches.
+fn file_id(key: &str) -> [u8; 16] {
+    use std::hash::{Hash, Hasher};
+    let mut out = [0u8; 16];
+    for (i, half) in out.chunks_mut(8).enumerate() {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (i, key).hash(&mut h);
+        half.copy_from_slice(&h.finish().to_le_bytes());
+    }
+    out
+}
+
+/// Rate-limits the muxer's complaints about malformed tags.
+#[derive(Default)]
+struct MuxLog {
+    malformed: u64,
+    last: Option<Instant>,
+}
+
+fn publish(feed: &Feed, muxer: &mut FlvAsfMuxer, log: &mut MuxLog, key: &str, opts: &Options) {
+    while let Some(ev) = muxer.poll_event() {
+        match ev {
+            MuxEvent::Header(h) => {
+                let mut st = feed.lock();
+                tracing::info!(stream = %key, header_bytes = h.len(), "MMS: ASF header built");
+                st.header = Some(h.clone());
+                st.gop.clear();
+                st.gop_bytes = 0;
+                let _ = feed.tx.send(FeedItem::Header(h));
+            }
+            MuxEvent::Packet(p) => cache_and_send(feed, p, opts.gop_cache_max_bytes),
+            MuxEvent::Unsupported { track, codec } => tracing::warn!(
+                stream = %key, ?track, %codec,
+                "MMS: ASF clients cannot play this codec; the track is skipped, the other track still plays"
+            ),
+            MuxEvent::Malformed { track, reason } => {
+                log.malformed += 1;
+                if log
+                    .last
+                    .is_none_or(|t| t.elapsed() > Duration::from_secs(1))
+                {
+                    log.last = Some(Instant::now());
+                    tracing::warn!(stream = %key, ?track, %reason, total = log.malformed, "MMS: malformed tag skipped");
+                }
+            }
+        }
+    }
+}
+
+fn cache_and_send(feed: &Feed, p: DataPacket, max_bytes: usize) {
+    let mut st = feed.lock();
+    if p.random_access {
+        st.gop.clear();
+        st.gop_bytes = 0;
+        st.gop_invalid = false;
+    }
+    if !st.gop_invalid {
+        st.gop_bytes += p.data.len();
+        st.gop.push_back(p.clone());
+        if st.gop_bytes > max_bytes {
+            st.gop.clear();
+            st.gop_bytes = 0;
+            st.gop_invalid = true;
+        }
+    }
+    // Sent under the lock so a joining viewer sees each packet exactly once: in its snapshot
+    // or on its receiver.
+    let _ = feed.tx.send(FeedItem::Packet(p));
+}
+
+/// One viewer's bounded view of a feed.
+pub struct Viewer {
+    rx: broadcast::Receiver<FeedItem>,
+    pending: VecDeque<FeedItem>,
+    resync: bool,
+    dropped: u64,
+    last_warn: Option<Instant>,
+    key: String,
+    _guard: ViewerGuard,
+}
+
+impl Viewer {
+    /// Waits for the ASF header (the stream may not have sent a frame yet).
+    pub async fn header(&mut self, timeout: Duration) -> Option<Bytes> {
+        let wait = async {
+            loop {
+                match self.next().await? {
+                    FeedItem::Header(h) => return Some(h),
+                    FeedItem::End => return None,
+                    FeedItem::Packet(_) => {}
+                }
+            }
+        };
+        tokio::time::timeout(timeout, wait).await.ok().flatten()
+    }
+
+    /// The next item; `None` if the feed is gone.
+    pub async fn next(&mut self) -> Option<FeedItem> {
+        loop {
+            if let Some(item) = self.pending.pop_front() {
+                return Some(item);
+            }
+            match self.rx.recv().await {
+                Ok(FeedItem::Packet(p)) if self.resync && !p.random_access => self.dropped += 1,
+                Ok(FeedItem::Packet(p)) => {
+                    self.resync = false;
+                    return Some(FeedItem::Packet(p));
+                }
+                Ok(other) => return Some(other),
+                Err(RecvError::Lagged(n)) => self.lagged(n),
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    /// Packets this viewer skipped because it was too slow.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    fn lagged(&mut self, n: u64) {
+        self.resync = true;
+        self.dropped += n;
+        if self
+            .last_warn
+            .is_none_or(|t| t.elapsed() > Duration::from_secs(1))
+        {
+            self.last_warn = Some(Instant::now());
+            tracing::warn!(stream = %self.key, dropped = self.dropped, "MMS viewer too slow; skipping to the next keyframe");
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! MMSH on the gateway's HTTP listener: an axum middleware that takes the requests of Windows
+//! Media clients (and `.asx` playlist requests) before the other routes see them.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::connect_info::ConnectInfo;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use bus::Bus;
+use bytes::Bytes;
+use mms::mmsh::{self, RequestKind};
+
+use crate::from_bus::{self, FeedItem, Viewer};
+use crate::{asx, mapping, Options};
+
+/// The state of the MMSH middleware: the bus and the MMS options.
+#[derive(Clone)]
+pub struct MmshState {
+    bus: Bus,
+    opts: Arc<Options>,
+    client_ids: Arc<AtomicU32>,
+}
+
+impl MmshState {
+    pub fn new(bus: Bus, opts: Options) -> MmshState {
+        MmshState {
+            bus,
+            opts: Arc::new(opts),
+            client_ids: Arc::new(AtomicU32::new(1)),
+        }
+    }
+}
+
+/// The axum middleware: serves `.asx` playlists of resolvable names and every request from a
+/// Windows Media client; passes anything else to `next`.
+///
+/// Use with `axum::middleware::from_fn_with_state(MmshState::new(bus, opts), mmsh_middleware)`.
+pub async fn mmsh_middleware(State(state): State<MmshState>, req: Request, next: Next) -> Response {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return next.run(req).await;
+    }
+    let path = req.uri().path();
+    if let Some(stem) = strip_asx(path) {
+        if let Some(target) = mapping::resolve(&state.opts, stem) {
+            return asx_response(&state.opts, req.headers(), &target.name);
+        }
+        return next.run(req).await;
+    }
+    let pragmas = pragma_values(req.headers());
+    let ua = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    if !mmsh::is_windows_media_client(ua, pragmas.iter().map(String::as_str)) {
+        return next.run(req).await;
+    }
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    serve_mmsh(&state, path, &pragmas, peer).await
+}
+
+fn strip_asx(path: &str) -> Option<&str> {
+    let n = path.len().checked_sub(4)?;
+    path.get(n..)
+        .filter(|ext| ext.eq_ignore_ascii_case(".asx"))
+        .and_then(|_| path.get(..n))
+}
+
+fn pragma_values(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::PRAGMA)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .take(32)
+        .map(str::to_owned)
+        .collect()
+}
+
+fn asx_response(opts: &Options, headers: &HeaderMap, name: &str) -> Response {
+    let host_header = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
+    let (host, port) = asx::split_host(host_header, 80);
+    let host = opts.public_host.clone().unwrap_or(host);
+    let body = asx::playlist(name, &host, port, opts.mmst_port);
+    ([(header::CONTENT_TYPE, "video/x-ms-asf")], body).into_response()
+}
+
+async fn serve_mmsh(
+    state: &MmshState,
+    path: &str,
+    pragmas: &[String],
+    peer: Option<SocketAddr>,
+) -> Response {
+    let request = mmsh::parse_request(pragmas.iter().map(String::as_str));
+    let target = mapping::resolve(&state.opts, path);
+    let stream = target
+        .as_ref()
+        .and_then(|t| state.bus.stream(&t.key))
+        .filter(|s| s.is_live());
+    let (Some(target), Some(stream)) = (target, stream) else {
+        tracing::info!(?peer, %path, "MMSH: unknown publishing point");
+        return (
+            StatusCode::NOT_FOUND,
+            format!("No publishing point or live stream at {path}\n"),
+        )
+            .into_response();
+    };
+    let mut viewer = from_bus::join(&state.bus, &stream, &state.opts);
+    let Some(header) = viewer.header(state.opts.header_timeout).await else {
+        tracing::warn!(?peer, stream = %target.key, "MMSH: no ASF header in time (no H.264/AAC track?)");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The stream has no track Windows Media clients can play yet\n",
+        )
+            .into_response();
+    };
+    let header_chunk = match mmsh::header_chunk(&header) {
+        Ok(c) => c,
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    };
+    let client_id = state.client_ids.fetch_add(1, Ordering::Relaxed);
+    let mut headers = HeaderMap::new();
+    for (name, value) in mmsh::response_headers(request.kind, client_id) {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.append(name, v);
+        }
+    }
+    match request.kind {
+        RequestKind::Describe => {
+            tracing::debug!(?peer, stream = %target.key, "MMSH: describe");
+            (headers, header_chunk).into_response()
+        }
+        RequestKind::Play => {
+            tracing::info!(?peer, stream = %target.key, "MMSH: play");
+            let session = Session {
+                viewer,
+                peer,
+                key: target.key,
+                location_id: 0,
+                sent_header: false,
+                ended: false,
+                queued: None,
+            };
+            let body = futures_util::stream::unfold((session, header_chunk), next_chunk);
+            (headers, Body::from_stream(body)).into_response()
+        }
+    }
+}
+
+/// One playing MMSH viewer; dropping it (the client went away) logs the teardown.
+struct Session {
+    viewer: Viewer,
+    peer: Option<SocketAddr>,
+    key: String,
+    location_id: u32,
+    sent_header: bool,
+    ended: bool,
+    queued: Option<Bytes>,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        tracing::info!(peer = ?self.peer, stream = %self.key, dropped = self.viewer.dropped(), "MMSH: viewer left");
+    }
+}
+
+type ChunkState = (Session, Bytes);
+
+/// Produces the body: `$H`, then each packet as a `$D` prefix and the shared packet bytes,
+/// then `$E` when the broadcast ends.
+async fn next_chunk(
+    (mut s, header): ChunkState,
+) -> Option<(Result<Bytes, Infallible>, ChunkState)> {
+    if s.ended {
+        return None;
+    }
+    if let Some(packet) = s.queued.take() {
+        return Some((Ok(packet), (s, header)));
+    }
+    if !s.sent_header {
+        s.sent_header = true;
+        return Some((Ok(header.clone()), (s, header)));
+    }
+    match s.viewer.next().await {
+        Some(FeedItem::Packet(p)) => {
+            let Ok(prefix) = mmsh::data_chunk_prefix(s.location_id, p.data.len()) else {
+                return None;
+            };
+            s.location_id = s.location_id.wrapping_add(1);
+            // The packet follows as its own body frame: shared, never copied per viewer.
+            s.queued = Some(p.data);
+            Some((Ok(Bytes::copy_from_slice(&prefix)), (s, header)))
+        }
+        // A changed header (new codecs) or the publisher leaving ends this response; clients
+        // reconnect and get the new header.
+        Some(FeedItem::Header(_)) | Some(FeedItem::End) | None => {
+            s.ended = true;
+            Some((Ok(Bytes::copy_from_slice(&mmsh::end_chunk(0))), (s, header)))
+        }
+    }
+}

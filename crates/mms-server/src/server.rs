@@ -1,0 +1,37 @@
+//! The MMST listener: accept, spawn one task per connection, stop on shutdown.
+
+use bus::Bus;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{conn, Options};
+
+/// Serves MMST (MMS over TCP, default port 1755) on an already-bound listener until `shutdown`
+/// is cancelled. Each connection runs in its own task; one client's failure never touches
+/// another's.
+pub async fn run(
+    listener: TcpListener,
+    bus: Bus,
+    opts: Options,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    tracing::info!(addr = ?listener.local_addr().ok(), "MMST listening");
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            accepted = listener.accept() => {
+                let (socket, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of descriptors and the like: keep serving the others.
+                        tracing::warn!(error = %e, "MMST accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                tracing::info!(%peer, "MMST: connection");
+                tokio::spawn(conn::serve(socket, peer, bus.clone(), opts.clone(), shutdown.child_token()));
+            }
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! Shared set-up: a bus fed in real time from an FLV file, the MMST listener and the MMSH router.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use bus::{Bus, BusOptions, Protocol, PublisherInfo, Tag, TagKind};
+use bytes::Bytes;
+use mms_server::{Options, PublishingPoint};
+use tokio::net::TcpListener;
+use tokio::process::Command;
+use tokio_util::sync::CancellationToken;
+
+/// The published stream: what clients must report.
+pub const WIDTH: u32 = 320;
+pub const HEIGHT: u32 = 240;
+pub const FPS: u32 = 25;
+pub const SAMPLE_RATE: u32 = 44_100;
+pub const KEY: &str = "live/test";
+
+/// True if `tool` runs; otherwise panics under CI and returns false after printing SKIPPED.
+pub async fn have_tool(tool: &str) -> bool {
+    let ok = Command::new(tool)
+        .arg("-version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .is_ok();
+    if !ok {
+        if std::env::var_os("CI").is_some() {
+            panic!("{tool} is required in CI");
+        }
+        println!("SKIPPED: {tool} not installed");
+    }
+    ok
+}
+
+/// Makes the test stream with ffmpeg: testsrc + sine, H.264 Main with B-frames (so presentation
+/// and decode times differ), AAC LC, one keyframe a second.
+pub async fn make_fixture(dir: &Path) -> PathBuf {
+    let out = dir.join("av.flv");
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc=size={WIDTH}x{HEIGHT}:rate={FPS}"))
+        .args(["-f", "lavfi", "-i"])
+        .arg(format!("sine=frequency=440:sample_rate={SAMPLE_RATE}"))
+        .args([
+            "-t",
+            "4",
+            "-c:v",
+            "libx264",
+            "-profile:v",
+            "main",
+            "-bf",
+            "2",
+            "-g",
+            "25",
+        ])
+        .args([
+            "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k", "-f", "flv",
+        ])
+        .arg(&out)
+        .status()
+        .await
+        .expect("ffmpeg runs");
+    assert!(status.success(), "ffmpeg made the fixture");
+    out
+}
+
+/// A running gateway slice: bus, publisher task, MMST and MMSH listeners.
+pub struct Harness {
+    pub bus: Bus,
+    pub mmst: SocketAddr,
+    pub http: SocketAddr,
+    pub shutdown: CancellationToken,
+    _dir: TempDir,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn options() -> Options {
+    Options {
+        publishing_points: vec![PublishingPoint {
+            name: "LiveEvents".into(),
+            stream: KEY.into(),
+        }],
+        ..Options::default()
+    }
+}
+
+pub async fn start() -> Harness {
+    let dir =
+        std::env::temp_dir().join(format!("mms-test-{}-{}", std::process::id(), rand_suffix()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let fixture = make_fixture(&dir).await;
+    let bus = Bus::new(BusOptions::default());
+    let shutdown = CancellationToken::new();
+    tokio::spawn(publish_loop(bus.clone(), fixture, shutdown.clone()));
+    let mmst_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind mmst");
+    let mmst = mmst_listener.local_addr().expect("addr");
+    tokio::spawn(mms_server::run(
+        mmst_listener,
+        bus.clone(),
+        options(),
+        shutdown.clone(),
+    ));
+    let http_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind http");
+    let http = http_listener.local_addr().expect("addr");
+    let app = mms_server::router(bus.clone(), options());
+    let token = shutdown.clone();
+    tokio::spawn(async move {
+        let svc = app.into_make_service_with_connect_info::<SocketAddr>();
+        let _ = axum::serve(http_listener, svc)
+            .with_graceful_shutdown(token.cancelled_owned())
+            .await;
+    });
+    // Let the publisher deliver the first GOP.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    Harness {
+        bus,
+        mmst,
+        http,
+        shutdown,
+        _dir: TempDir(dir),
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u8(0);
+    h.finish()
+}
+
+/// Publishes the fixture in a loop, paced to its timestamps, until shutdown.
+async fn publish_loop(bus: Bus, fixture: PathBuf, shutdown: CancellationToken) {
+    let data = Bytes::from(tokio::fs::read(&fixture).await.expect("fixture"));
+    let file = flv::parse_file(&data).expect("fixture parses");
+    let info = PublisherInfo {
+        protocol: Protocol::Internal,
+        peer: None,
+        query: None,
+    };
+    let mut publisher = bus.publish(KEY, info).expect("publish");
+    let start = tokio::time::Instant::now();
+    let mut offset = 0u64;
+    let mut first_loop = true;
+    loop {
+        let mut last = 0u64;
+        for t in &file.tags {
+            let Some(tag) = to_bus_tag(t, offset) else {
+                continue;
+            };
+            if tag.sequence_header && !first_loop {
+                continue;
+            }
+            last = last.max(tag.timestamp);
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep_until(start + Duration::from_millis(tag.timestamp)) => {}
+            }
+            publisher.push(tag);
+        }
+        first_loop = false;
+        offset = last + 1000 / u64::from(FPS);
+    }
+}
+
+fn to_bus_tag(t: &flv::FlvTag, offset: u64) -> Option<Tag> {
+    let kind = match t.tag_type {
+        8 => TagKind::Audio,
+        9 => TagKind::Video,
+        18 => TagKind::Script,
+        _ => return None,
+    };
+    let flags = t.flags();
+    let composition_time = if kind == TagKind::Video && t.body.len() >= 5 {
+        (i32::from_be_bytes([0, t.body[2], t.body[3], t.body[4]]) << 8) >> 8
+    } else {
+        0
+    };
+    Some(Tag {
+        kind,
+        timestamp: u64::from(t.timestamp) + offset,
+        composition_time,
+        keyframe: flags.keyframe,
+        sequence_header: flags.sequence_header,
+        data: t.body.clone(),
+    })
+}
+
+/// Runs a tool with a deadline; returns (success, stdout, stderr).
+pub async fn run_tool(tool: &str, args: &[&str], deadline: Duration) -> (bool, String, String) {
+    let child = Command::new(tool)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("tool spawns");
+    let out = tokio::time::timeout(deadline, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("{tool} {args:?} did not finish within {deadline:?}"))
+        .expect("tool output");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
