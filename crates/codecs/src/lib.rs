@@ -34,6 +34,36 @@
 //! | [`nal`] | ISO/IEC 14496-15, ITU-T H.264 Annex B | length-prefixed samples, start codes |
 //! | RFC 6381 | codec strings | `avc1.PPCCLL`, `hvc1.…`, `mp4a.40.N` |
 
+//! # Example
+//!
+//! ```
+//! use bytes::{Bytes, BytesMut};
+//! use codecs::{avc, AudioSpecificConfig, AvcDecoderConfig};
+//!
+//! // An FLV AVC sequence header's payload (after the 5-byte tag header): libx264 High 3.0.
+//! let avcc = Bytes::from_static(&[
+//!     0x01, 0x64, 0x00, 0x1e, 0xff, 0xe1, 0x00, 0x1a, 0x67, 0x64, 0x00, 0x1e, 0xac, 0xd9,
+//!     0x40, 0xa0, 0x2f, 0xf9, 0x70, 0x11, 0x00, 0x00, 0x03, 0x00, 0x01, 0x00, 0x00, 0x03,
+//!     0x00, 0x32, 0x0f, 0x16, 0x2d, 0x96, 0x01, 0x00, 0x06, 0x68, 0xeb, 0xe3, 0xcb, 0x22,
+//!     0xc0, 0xfd, 0xf8, 0xf8, 0x00,
+//! ]);
+//! let config = AvcDecoderConfig::parse_bytes(&avcc)?;
+//! let sps = config.sps_info()?;
+//! assert_eq!((sps.width, sps.height, sps.frame_rate), (640, 360, Some(25.0)));
+//! assert_eq!(config.codec_string(), "avc1.64001e");
+//!
+//! // A key frame's payload (after the tag header) becomes an Annex B access unit for TS.
+//! let sample = Bytes::from_static(&[0, 0, 0, 2, 0x65, 0x88]);
+//! let mut es = BytesMut::new();
+//! let info = avc::access_unit_to_annex_b(&sample, &config, &mut es)?;
+//! assert!(info.idr && info.inserted_parameter_sets); // AUD, SPS, PPS, IDR
+//!
+//! // AAC: the AudioSpecificConfig gives each raw frame its ADTS header.
+//! let asc = AudioSpecificConfig::parse(&[0x12, 0x10])?;
+//! assert_eq!(asc.adts_header(100)?, [0xff, 0xf1, 0x50, 0x80, 0x0d, 0x7f, 0xfc]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -35,6 +35,37 @@
 //! Not implemented: E-RTMP multitrack packets (reported as `Other`), unpacking of
 //! encrypted (`Filter`) bodies, AMF3 script tags.
 
+//! # Example
+//!
+//! ```
+//! use bytes::{Bytes, BytesMut};
+//!
+//! // Ingest: classify each tag once and find where its codec payload starts.
+//! let body = Bytes::from_static(&[0x17, 0x01, 0x00, 0x00, 0x50, 0, 0, 0, 1, 0x65]);
+//! let flags = flv::classify(flv::TAG_TYPE_VIDEO, &body);
+//! assert!(flags.keyframe && !flags.sequence_header);
+//! let h = flv::VideoTagHeader::parse(&body)?;
+//! assert_eq!((h.codec, h.composition_time, h.header_len), (flv::VideoCodec::Avc, 80, 5));
+//!
+//! // HTTP-FLV: the file header once, then header, shared body and trailer per tag.
+//! let size = body.len() as u32;
+//! let mut out = BytesMut::new();
+//! out.extend_from_slice(&flv::file_header(true, true));
+//! out.extend_from_slice(&flv::tag_header(flv::TAG_TYPE_VIDEO, size, 40));
+//! out.extend_from_slice(&body);
+//! out.extend_from_slice(&flv::previous_tag_size(flv::writer::tag_size(size)));
+//!
+//! // Reading it back, whole or incrementally.
+//! let file = flv::parse_file(&out.clone().freeze())?;
+//! assert_eq!((file.tags[0].timestamp, &file.tags[0].body), (40, &body));
+//! let mut reader = flv::FlvReader::new();
+//! reader.push(&out[..20]);
+//! assert_eq!(reader.next_tag()?, None); // need more bytes
+//! reader.push(&out[20..]);
+//! assert_eq!(reader.next_tag()?.map(|t| t.body), Some(body));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
