@@ -26,12 +26,20 @@ async fn main() -> std::io::Result<()> {
     let server = TcpListener::bind("127.0.0.1:0").await?;
     let server_addr = server.local_addr()?;
     let shutdown = CancellationToken::new();
-    tokio::spawn(rtmp_server::run(server, bus::Bus::default(), Default::default(), shutdown.clone()));
+    tokio::spawn(rtmp_server::run(
+        server,
+        bus::Bus::default(),
+        Default::default(),
+        shutdown.clone(),
+    ));
     let proxy = TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("rtmp://{}/live/capture", proxy.local_addr()?);
     let recorder = tokio::spawn(record_one(proxy, server_addr));
     let cmd_args: Vec<String> = rest.iter().map(|a| a.replace("{url}", &url)).collect();
-    let status = tokio::process::Command::new(program).args(&cmd_args).status().await?;
+    let status = tokio::process::Command::new(program)
+        .args(&cmd_args)
+        .status()
+        .await?;
     eprintln!("{program} exited with {status}");
     let recorded = recorder.await.expect("recorder task does not panic")?;
     std::fs::write(out, &recorded)?;

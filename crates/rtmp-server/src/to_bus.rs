@@ -125,3 +125,129 @@ impl Ingest {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bus::{Bus, Protocol, PublisherInfo};
+
+    fn ingest(bus: &Bus, key: &str) -> Ingest {
+        let info = PublisherInfo {
+            protocol: Protocol::Rtmp,
+            peer: None,
+            query: None,
+        };
+        Ingest::new(bus.publish(key, info).expect("key is free"))
+    }
+
+    /// (tag body, codec name, keyframe, sequence header) for the video
+    /// header forms publishers send.
+    #[test]
+    fn video_flags_and_codec_for_each_header_form() {
+        let cases: &[(&str, &[u8], &str, bool, bool)] = &[
+            (
+                "AVC sequence header",
+                &[0x17, 0, 0, 0, 0, 1, 0x4d, 0, 0x1e],
+                "h264",
+                false,
+                true,
+            ),
+            (
+                "AVC keyframe",
+                &[0x17, 1, 0, 0, 0x28, 0, 0, 0, 1, 0x65],
+                "",
+                true,
+                false,
+            ),
+            (
+                "AVC inter frame",
+                &[0x27, 1, 0, 0, 0x28, 0, 0, 0, 1, 0x41],
+                "",
+                false,
+                false,
+            ),
+            (
+                "legacy HEVC id 12 sequence header",
+                &[0x1c, 0, 0, 0, 0, 1],
+                "h265",
+                false,
+                true,
+            ),
+            (
+                "legacy HEVC id 12 keyframe",
+                &[0x1c, 1, 0, 0, 0, 0, 0, 0, 1, 0x26],
+                "",
+                true,
+                false,
+            ),
+            (
+                "enhanced hvc1 sequence start",
+                &[0x90, b'h', b'v', b'c', b'1', 1],
+                "h265",
+                false,
+                true,
+            ),
+            (
+                "enhanced hvc1 coded frames",
+                &[0x91, b'h', b'v', b'c', b'1', 0, 0, 0, 0, 0, 0, 1],
+                "",
+                true,
+                false,
+            ),
+            (
+                "enhanced av01 sequence start",
+                &[0x90, b'a', b'v', b'0', b'1', 0x81],
+                "av1",
+                false,
+                true,
+            ),
+            (
+                "enhanced vp09 coded frames X",
+                &[0xa3, b'v', b'p', b'0', b'9', 0x82],
+                "",
+                false,
+                false,
+            ),
+        ];
+        for (i, (name, body, codec, key, seq)) in cases.iter().enumerate() {
+            let bus = Bus::default();
+            let key_name = format!("live/{i}");
+            let mut ing = ingest(&bus, &key_name);
+            let mut sub = bus.subscribe(&key_name, Protocol::Internal).expect("live");
+            ing.video(40, Bytes::copy_from_slice(body));
+            let Some(bus::Event::Tag(tag)) = sub.try_recv() else {
+                panic!("{name}: no tag")
+            };
+            assert_eq!((tag.keyframe, tag.sequence_header), (*key, *seq), "{name}");
+            assert_eq!(&tag.data[..], *body, "{name}: payload untouched");
+            let info = bus.stream(&key_name).expect("stream").media_info();
+            if !codec.is_empty() {
+                assert_eq!(info.video_codec.as_deref(), Some(*codec), "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn aac_and_mp3_fill_audio_info() {
+        let bus = Bus::default();
+        let mut ing = ingest(&bus, "live/a");
+        // AAC LC, 44.1 kHz (index 4), stereo.
+        ing.audio(0, Bytes::from_static(&[0xaf, 0, 0x12, 0x10]));
+        let info = bus.stream("live/a").expect("stream").media_info();
+        assert_eq!(
+            (info.audio_codec.as_deref(), info.sample_rate, info.channels),
+            (Some("aac"), Some(44100), Some(2))
+        );
+        let mut ing = ingest(&bus, "live/m");
+        // MPEG-1 Layer III, 128 kbit/s, 44.1 kHz, joint stereo.
+        ing.audio(
+            0,
+            Bytes::from_static(&[0x2f, 0xff, 0xfb, 0x90, 0x64, 0, 0, 0]),
+        );
+        let info = bus.stream("live/m").expect("stream").media_info();
+        assert_eq!(
+            (info.audio_codec.as_deref(), info.sample_rate),
+            (Some("mp3"), Some(44100))
+        );
+    }
+}

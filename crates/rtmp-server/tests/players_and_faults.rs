@@ -230,3 +230,78 @@ async fn malformed_input_closes_only_that_connection() {
         "publisher still live"
     );
 }
+
+/// A client that never finishes its handshake is dropped after the timeout.
+#[tokio::test]
+async fn silent_client_is_dropped_after_the_handshake_timeout() {
+    let opts = rtmp_server::Options {
+        handshake_timeout: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let server = start_server(opts).await;
+    assert!(
+        server_closes_after(server.addr, &[3u8], false).await,
+        "server kept a silent client"
+    );
+}
+
+/// A waiting player whose publisher never comes gets StreamNotFound when
+/// the wait ends.
+#[tokio::test]
+async fn waiting_player_gets_stream_not_found_when_no_publisher_comes() {
+    let opts = rtmp_server::Options {
+        wait_for_publisher: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let server = start_server(opts).await;
+    let mut c = Client::connect(server.addr, "live").await;
+    c.play("later").await;
+    let status = tokio::time::timeout(Duration::from_secs(3), c.next_status())
+        .await
+        .expect("answered in time");
+    assert_eq!(status.as_deref(), Some("NetStream.Play.StreamNotFound"));
+}
+
+/// A waiting player starts (Play.Reset, Play.Start) when the publisher
+/// arrives, and receives what it publishes.
+#[tokio::test]
+async fn waiting_player_starts_when_the_publisher_arrives() {
+    let opts = rtmp_server::Options {
+        wait_for_publisher: Duration::from_secs(5),
+        ..Default::default()
+    };
+    let server = start_server(opts).await;
+    let mut player = Client::connect(server.addr, "live").await;
+    player.play("soon").await;
+    let mut publisher = Client::connect(server.addr, "live").await;
+    publisher.publish("soon?token=x").await;
+    assert_eq!(
+        publisher.next_status().await.as_deref(),
+        Some("NetStream.Publish.Start")
+    );
+    let seq = Bytes::from_static(&[0x17, 0, 0, 0, 0, 1, 0x4d, 0, 0x1e, 0xff]);
+    publisher.send_media(type_id::VIDEO, 0, seq.clone()).await;
+    assert_eq!(
+        player.next_status().await.as_deref(),
+        Some("NetStream.Play.Reset")
+    );
+    assert_eq!(
+        player.next_status().await.as_deref(),
+        Some("NetStream.Play.Start")
+    );
+    let media = first_media(&mut player, 2).await;
+    let video = media
+        .iter()
+        .find(|m| m.type_id == type_id::VIDEO)
+        .expect("video arrives");
+    assert_eq!(video.payload, seq);
+    let stats = server
+        .bus
+        .stream("live/soon")
+        .expect("stream exists")
+        .stats();
+    assert_eq!(
+        stats.publisher.and_then(|p| p.query).as_deref(),
+        Some("token=x")
+    );
+}
