@@ -43,7 +43,7 @@ impl Default for MuxerOptions {
         MuxerOptions {
             packet_size: 4096,
             preroll_ms: 0,
-            max_packet_delay_ms: 100,
+            max_packet_delay_ms: 250,
             file_id: [0; 16],
         }
     }
@@ -300,7 +300,9 @@ impl FlvAsfMuxer {
 
     fn push_object(&mut self, stream: u8, key: bool, dts: u64, pts: u64, data: Bytes, ra: bool) {
         if let Some(open) = self.packetizer.open_since_ms() {
-            if (dts as u32).wrapping_sub(open) > self.opts.max_packet_delay_ms && !ra {
+            // Signed: interleaving may put an audio frame slightly before the open packet.
+            let age = (dts as u32).wrapping_sub(open) as i32;
+            if age > self.opts.max_packet_delay_ms as i32 && !ra {
                 self.packetizer.finish();
             }
         }

@@ -78,12 +78,14 @@ pub fn join(bus: &Bus, stream: &Arc<Stream>, opts: &Options) -> Viewer {
         pending.push_back(FeedItem::Header(h.clone()));
         pending.extend(st.gop.iter().cloned().map(FeedItem::Packet));
     }
+    // Without a cached packet to start from, wait for the next place where decoding can start.
+    let resync = st.gop.front().is_none_or(|p| !p.random_access);
     let rx = feed.tx.subscribe();
     drop(st);
     Viewer {
         rx,
         pending,
-        resync: false,
+        resync,
         dropped: 0,
         last_warn: None,
         key: stream.key().to_owned(),

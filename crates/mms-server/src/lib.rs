@@ -78,7 +78,7 @@ impl Default for Options {
             publishing_points: Vec::new(),
             packet_size: 4096,
             preroll_ms: 0,
-            max_packet_delay_ms: 100,
+            max_packet_delay_ms: 250,
             queue_packets: 1024,
             gop_cache_max_bytes: 8 * 1024 * 1024,
             header_timeout: Duration::from_secs(5),
