@@ -67,6 +67,8 @@ struct StreamJson {
     uptime_secs: u64,
     /// Publishing protocol, such as "rtmp".
     publisher: Option<&'static str>,
+    /// Tags skipped by viewers that fell behind, over the stream's life.
+    dropped_tags: u64,
     viewers: Viewers,
     urls: Urls,
 }
@@ -142,6 +144,7 @@ fn describe(stream: &Arc<Stream>, base: &UrlBase) -> StreamJson {
         bitrate_kbps: stats.bitrate_bps / 1000,
         uptime_secs: stats.uptime.map_or(0, |d| d.as_secs()),
         publisher: stats.publisher.as_ref().map(|p| p.protocol.as_str()),
+        dropped_tags: stats.dropped_tags,
         viewers: Viewers {
             rtmp: stats.viewers_of(Protocol::Rtmp),
             http_flv: stats.viewers_of(Protocol::HttpFlv),

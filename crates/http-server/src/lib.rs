@@ -23,8 +23,21 @@
 //! | RFC 6455 (WebSocket) | WebSocket-FLV, as mpegts.js's `WebSocketLoader` expects |
 //! | Fetch standard, CORS protocol | players on other origins |
 //!
-//! Reserved names: the app names `api` and `vendor` cannot be played over HTTP-FLV, because
-//! those first path segments belong to the API and the player libraries.
+//! Behaviour worth knowing:
+//!
+//! - Each HTTP-FLV viewer is one bus [`bus::Subscriber`]. Its body is a stream of `Bytes`
+//!   frames: a 13-byte file header, then per tag an 11-byte header, the tag body (the bus's shared
+//!   `Bytes`, never copied) and a 4-byte `PreviousTagSize`. hyper queues the frames and writes
+//!   them with vectored writes. Timestamps are rebased so each viewer starts at zero.
+//! - A viewer that cannot keep up is handled by the bus: its bounded queue drops to the next
+//!   keyframe (counted in the stream's `dropped_tags`). Nothing here buffers without limit.
+//! - The body ends when the publisher leaves ([`bus::Event::PublisherLeft`]), not after the
+//!   bus's grace period: flv.js and mpegts.js treat the end of the body as the end of the stream
+//!   and reconnect, and the new response starts with the new publisher's headers, which a codec
+//!   change inside one FLV body could not carry. A stream removed from the bus also ends it.
+//! - WebSocket-FLV viewers count as `http_flv` viewers (the bus has one protocol for both).
+//! - The app names `api` and `vendor` cannot be played over HTTP-FLV: those first path segments
+//!   belong to the API and the player libraries.
 
 mod api;
 mod flv_http;

@@ -57,6 +57,13 @@ async fn api_lists_live_streams_with_codecs_counters_and_urls() {
     assert_eq!(one["key"], KEY);
     let res = request(addr, "GET", "/api/streams/live/nobody", &[]).await;
     assert_eq!(res.status, 404);
+
+    // A viewer that disconnects stops being counted (its subscription is dropped with the body).
+    drop(viewer);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let mut res = request(addr, "GET", "/api/streams/live/test", &[]).await;
+    let one: serde_json::Value = serde_json::from_str(&body_text(&mut res).await).expect("JSON");
+    assert_eq!(one["viewers"]["http_flv"], 0);
     stop.cancel();
 }
 

@@ -73,12 +73,6 @@ pub fn av_media_info() -> MediaInfo {
     }
 }
 
-/// Like [`fixture`], at about 2.5 Mbit/s, for load measurements.
-pub fn fixture_2500k() -> &'static Path {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| make_fixture("av2500k", "2400k"))
-}
-
 fn make_fixture(name: &str, video_bitrate: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("http-server-tests-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir is writable");
