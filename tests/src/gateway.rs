@@ -1,0 +1,114 @@
+//! The gateway under test, started in-process on loopback ports chosen by the kernel.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use gateway::Gateway;
+use gateway_config::Config;
+
+use crate::tools::workspace_root;
+
+/// The stream key every interop cell publishes to (`rtmp://host/live/test`).
+pub const APP: &str = "live";
+pub const STREAM: &str = "test";
+
+/// A gateway running on its own tokio runtime; shut down (gracefully, then the runtime is
+/// dropped) when this is dropped, so a failing test cannot leave it serving.
+pub struct TestGateway {
+    gateway: Option<Gateway>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl TestGateway {
+    /// Starts a gateway on the default configuration with every listener on 127.0.0.1:0.
+    pub fn start() -> TestGateway {
+        TestGateway::start_with(|_| {})
+    }
+
+    /// As [`TestGateway::start`], letting `edit` change the configuration first.
+    pub fn start_with(edit: impl FnOnce(&mut Config)) -> TestGateway {
+        let mut config = loopback_config();
+        edit(&mut config);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .thread_name("gateway-under-test")
+            .build()
+            .expect("a tokio runtime can be built");
+        let gateway = runtime
+            .block_on(Gateway::start(&config))
+            .unwrap_or_else(|e| panic!("the gateway did not start: {e}"));
+        TestGateway {
+            gateway: Some(gateway),
+            runtime,
+        }
+    }
+
+    fn gateway(&self) -> &Gateway {
+        self.gateway.as_ref().expect("present until drop")
+    }
+
+    /// The gateway's media bus (to wait for a publisher to arrive, or to inspect stream state).
+    pub fn bus(&self) -> &bus::Bus {
+        self.gateway().bus()
+    }
+
+    pub fn rtmp_addr(&self) -> SocketAddr {
+        self.gateway().rtmp_addr()
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.gateway().http_addr()
+    }
+
+    pub fn rtsp_addr(&self) -> Option<SocketAddr> {
+        self.gateway().rtsp_addr()
+    }
+
+    pub fn mms_addr(&self) -> Option<SocketAddr> {
+        self.gateway().mms_addr()
+    }
+
+    /// `rtmp://127.0.0.1:PORT/<key>`, e.g. `rtmp_url("live/test")`.
+    pub fn rtmp_url(&self, key: &str) -> String {
+        format!("rtmp://{}/{key}", self.rtmp_addr())
+    }
+
+    /// `http://127.0.0.1:PORT<path>`; `path` starts with `/`.
+    pub fn http_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http_addr())
+    }
+
+    /// True once a publisher is live on `key` ("app/stream"), polling until `timeout`.
+    pub fn wait_live(&self, key: &str, timeout: Duration) -> bool {
+        crate::wait_until(timeout, || {
+            self.bus().stream(key).is_some_and(|s| s.is_live())
+        })
+    }
+
+    /// Runs a future on the gateway's runtime (for async clients such as retina).
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.runtime.block_on(f)
+    }
+}
+
+impl Drop for TestGateway {
+    fn drop(&mut self) {
+        if let Some(gateway) = self.gateway.take() {
+            self.runtime.block_on(gateway.shutdown());
+        }
+    }
+}
+
+/// The default configuration with every listener on 127.0.0.1:0 (tests run in parallel, so no
+/// fixed port may be used) and the web root found from the repository, not the working directory.
+pub fn loopback_config() -> Config {
+    let mut c = Config::default();
+    let any = "127.0.0.1:0".to_owned();
+    c.rtmp.listen = any.clone();
+    c.http.listen = any.clone();
+    c.rtsp.listen = any.clone();
+    c.mms.listen = any;
+    c.http.web_root = workspace_root().join("web").to_string_lossy().into_owned();
+    c
+}

@@ -1,0 +1,260 @@
+//! GStreamer pipelines through `gst-launch-1.0`: publishers (rtmp2sink, rtmpsink) and players
+//! that decode inside GStreamer and report every decoded buffer through a named `fakesink`.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::media::{Expect, Kind, MediaReport, StreamReport};
+use crate::process::{run_with_timeout, timed_out, ChildGuard, TempDir};
+
+/// Names of the sinks and parsers in [`Gst::decode_pipeline`] that [`parse_decode_log`] reads.
+const VIDEO_SINK: &str = "vsink";
+const AUDIO_SINK: &str = "asink";
+const VIDEO_PARSE: &str = "vparse";
+const AUDIO_PARSE: &str = "aparse";
+
+/// A running `gst-launch-1.0` pipeline, stopped by PID on drop.
+pub struct Gst {
+    guard: ChildGuard,
+    _dir: TempDir,
+}
+
+impl Gst {
+    /// Starts `gst-launch-1.0 -e <pipeline>`.
+    pub fn spawn(pipeline: &str) -> Gst {
+        let dir = TempDir::new("gst");
+        let mut cmd = Command::new("gst-launch-1.0");
+        cmd.arg("-e").args(words(pipeline));
+        let guard = ChildGuard::spawn("gst-launch-1.0", cmd, dir.join("gst.log"));
+        Gst { guard, _dir: dir }
+    }
+
+    /// A live H.264 (x264enc, Main, GOP 50) + AAC (avenc_aac) test signal muxed to FLV and sent to
+    /// `sink` (for example `rtmp2sink location=...`). `video`/`audio` select the tracks.
+    pub fn encoder_to(sink: &str, video: bool, audio: bool) -> String {
+        let mut p = String::from("flvmux name=m streamable=true ! ");
+        p.push_str(sink);
+        if video {
+            p.push_str(
+                " videotestsrc is-live=true pattern=ball ! video/x-raw,width=640,height=360,framerate=25/1 \
+                 ! x264enc tune=zerolatency speed-preset=veryfast bitrate=400 key-int-max=50 \
+                 ! video/x-h264,profile=main ! h264parse ! queue ! m.",
+            );
+        }
+        if audio {
+            p.push_str(
+                " audiotestsrc is-live=true wave=sine freq=440 ! audio/x-raw,rate=44100,channels=2 \
+                 ! audioconvert ! avenc_aac ! aacparse ! queue ! m.",
+            );
+        }
+        p
+    }
+
+    /// A player pipeline: `source` (producing FLV) is demuxed, every expected track is parsed and
+    /// decoded, and each decoder ends with EOS after enough buffers for `expect.min_secs`.
+    pub fn decode_pipeline(source: &str, expect: &Expect) -> String {
+        let mut p = format!("{source} ! flvdemux name=d");
+        if let Some((_, _, _, fps)) = expect.video {
+            let n = (fps * expect.min_secs).ceil() as u64 + 2;
+            p.push_str(&format!(
+                " d.video ! queue ! h264parse name={VIDEO_PARSE} ! avdec_h264 ! videoconvert \
+                 ! identity eos-after={n} ! fakesink name={VIDEO_SINK} silent=false sync=false"
+            ));
+        }
+        if let Some((codec, fps)) = expect.audio {
+            let n = (fps * expect.min_secs).ceil() as u64 + 2;
+            let (parse, dec) = match codec {
+                "mp3" => ("mpegaudioparse", "avdec_mp3"),
+                _ => ("aacparse", "avdec_aac"),
+            };
+            p.push_str(&format!(
+                " d.audio ! queue ! {parse} name={AUDIO_PARSE} ! {dec} ! audioconvert \
+                 ! identity eos-after={n} ! fakesink name={AUDIO_SINK} silent=false sync=false"
+            ));
+        }
+        p
+    }
+
+    /// Runs a pipeline from [`Gst::decode_pipeline`] to EOS (or `timeout`) with `-v` and reports
+    /// what was decoded. A pipeline that did not reach EOS reports the error in `errors`.
+    pub fn decode(pipeline: &str, timeout: Duration) -> MediaReport {
+        let mut cmd = Command::new("gst-launch-1.0");
+        cmd.arg("-v").args(words(pipeline));
+        let out = run_with_timeout(cmd, timeout);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let mut report = parse_decode_log(&stdout);
+        if timed_out(&out) {
+            report.errors.push(format!("no EOS within {timeout:?}"));
+        } else if !out.status.success() {
+            report
+                .errors
+                .push(format!("gst-launch-1.0 failed ({})", out.status));
+        }
+        if !report.errors.is_empty() {
+            let tail: Vec<&str> = stdout
+                .lines()
+                .filter(|l| !l.contains("last-message"))
+                .collect();
+            let tail = tail[tail.len().saturating_sub(15)..].join("\n");
+            report.errors.push(format!(
+                "pipeline: {pipeline}\noutput tail:\n{tail}\nstderr:\n{stderr}"
+            ));
+        }
+        report.errors.extend(
+            stdout
+                .lines()
+                .chain(stderr.lines())
+                .filter(|l| l.starts_with("ERROR") || l.contains("CRITICAL"))
+                .map(str::to_owned),
+        );
+        report
+    }
+
+    /// Panics with gst-launch's output if the pipeline has exited.
+    pub fn assert_running(&mut self) {
+        self.guard.assert_running();
+    }
+
+    pub fn log(&self) -> String {
+        self.guard.log()
+    }
+}
+
+/// Splits a pipeline description into gst-launch arguments. gst-launch quotes every argument that
+/// contains a space (gst_parse_launchv), so a whole pipeline passed as one argument is a syntax
+/// error; property values in our pipelines never contain spaces.
+fn words(pipeline: &str) -> Vec<&str> {
+    pipeline.split_whitespace().collect()
+}
+
+/// Builds a report from `gst-launch-1.0 -v` output of a [`Gst::decode_pipeline`]: buffers seen by
+/// each named fakesink, their PTS, the decoded size from the sink caps, and the codec from the
+/// parser's caps.
+pub fn parse_decode_log(log: &str) -> MediaReport {
+    let mut streams = Vec::new();
+    for (kind, sink, parse) in [
+        (Kind::Video, VIDEO_SINK, VIDEO_PARSE),
+        (Kind::Audio, AUDIO_SINK, AUDIO_PARSE),
+    ] {
+        let chain = format!(":{sink}: last-message = chain");
+        let pts: Vec<f64> = log
+            .lines()
+            .filter(|l| l.contains(&chain))
+            .filter_map(|l| clock_after(l, "pts: "))
+            .collect();
+        let sink_caps = caps_of(log, &format!(":{sink}.GstPad:sink: caps = "));
+        let parse_caps = caps_of(log, &format!(":{parse}.GstPad:src: caps = "));
+        if pts.is_empty() && parse_caps.is_none() {
+            continue;
+        }
+        let sink_caps = sink_caps.unwrap_or_default();
+        streams.push(StreamReport {
+            kind,
+            codec: codec_from_caps(parse_caps.unwrap_or_default()),
+            width: caps_int(sink_caps, "width"),
+            height: caps_int(sink_caps, "height"),
+            frames: pts.len(),
+            keyframes: 0,
+            first_pts: pts.iter().copied().fold(f64::INFINITY, f64::min),
+            last_pts: pts.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        });
+    }
+    MediaReport {
+        streams,
+        errors: Vec::new(),
+    }
+}
+
+/// The last caps printed for a pad (`-v` prints them again on renegotiation).
+fn caps_of<'a>(log: &'a str, marker: &str) -> Option<&'a str> {
+    log.lines()
+        .rev()
+        .find_map(|l| l.split_once(marker).map(|(_, caps)| caps))
+}
+
+fn caps_int(caps: &str, field: &str) -> u32 {
+    let key = format!("{field}=(int)");
+    caps.split_once(&key)
+        .and_then(|(_, rest)| {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+        .unwrap_or(0)
+}
+
+/// Maps parser output caps to ffprobe's codec names.
+fn codec_from_caps(caps: &str) -> String {
+    let media = caps.split(',').next().unwrap_or("").trim();
+    let name = match media {
+        "video/x-h264" => "h264",
+        "video/x-h265" => "hevc",
+        "audio/mpeg" if caps.contains("mpegversion=(int)1") => "mp3",
+        "audio/mpeg" => "aac",
+        other => other,
+    };
+    name.to_owned()
+}
+
+/// Parses a GStreamer clock time `H:MM:SS.nnnnnnnnn` following `key` in `line`, in seconds.
+fn clock_after(line: &str, key: &str) -> Option<f64> {
+    let (_, rest) = line.split_once(key)?;
+    let t = rest.split([',', ' ']).next()?;
+    let mut parts = t.split(':');
+    let h: f64 = parts.next()?.parse().ok()?;
+    let m: f64 = parts.next()?.parse().ok()?;
+    let s: f64 = parts.next()?.parse().ok()?;
+    Some(h * 3600.0 + m * 60.0 + s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOG: &str = "\
+/GstPipeline:pipeline0/GstH264Parse:vparse.GstPad:src: caps = video/x-h264, stream-format=(string)avc, width=(int)640, height=(int)360
+/GstPipeline:pipeline0/GstFakeSink:vsink.GstPad:sink: caps = video/x-raw, format=(string)I420, width=(int)640, height=(int)360, framerate=(fraction)0/1
+/GstPipeline:pipeline0/GstFakeSink:vsink: last-message = chain   ******* (vsink:sink) (345600 bytes, dts: none, pts: 0:00:00.080000000, duration: 0:00:00.040000000, offset: -1, flags: 00004040 discont tag-memory , meta: none) 0x7f
+/GstPipeline:pipeline0/GstFakeSink:vsink: last-message = chain   ******* (vsink:sink) (345600 bytes, dts: none, pts: 0:00:10.040000000, duration: 0:00:00.040000000, offset: -1, flags: 00000000 , meta: none) 0x7f
+/GstPipeline:pipeline0/GstAacParse:aparse.GstPad:src: caps = audio/mpeg, framed=(boolean)true, mpegversion=(int)4, rate=(int)44100
+/GstPipeline:pipeline0/GstFakeSink:asink: last-message = chain   ******* (asink:sink) (4096 bytes, dts: none, pts: 0:00:01.500000000, duration: none, offset: -1, flags: 00000000 , meta: none) 0x7f
+Got EOS from element \"pipeline0\".
+";
+
+    #[test]
+    fn decode_log_is_read_per_sink() {
+        let r = parse_decode_log(LOG);
+        let v = r.stream(Kind::Video).unwrap();
+        assert_eq!(
+            (v.codec.as_str(), v.width, v.height, v.frames),
+            ("h264", 640, 360, 2)
+        );
+        assert!((v.span() - 9.96).abs() < 1e-9, "{}", v.span());
+        let a = r.stream(Kind::Audio).unwrap();
+        assert_eq!((a.codec.as_str(), a.frames), ("aac", 1));
+        assert_eq!(a.first_pts, 1.5);
+    }
+
+    #[test]
+    fn codecs_from_caps() {
+        for (caps, want) in [
+            ("video/x-h264, stream-format=(string)avc", "h264"),
+            ("video/x-h265, stream-format=(string)hvc1", "hevc"),
+            ("audio/mpeg, mpegversion=(int)4, rate=(int)44100", "aac"),
+            ("audio/mpeg, mpegversion=(int)1, layer=(int)3", "mp3"),
+            ("", ""),
+        ] {
+            assert_eq!(codec_from_caps(caps), want, "{caps}");
+        }
+    }
+
+    #[test]
+    fn clock_times_parse() {
+        assert_eq!(
+            clock_after("pts: 1:02:03.500000000, x", "pts: "),
+            Some(3723.5)
+        );
+        assert_eq!(clock_after("pts: none, x", "pts: "), None);
+        assert_eq!(clock_after("no key", "pts: "), None);
+    }
+}

@@ -1,0 +1,41 @@
+//! Harness for the gateway's end-to-end tests: the gateway runs in-process on loopback ports
+//! chosen by the kernel, and real third-party clients (ffmpeg/ffprobe, GStreamer, VLC, rtmpdump,
+//! Chromium) are the oracle for what a user would see.
+//!
+//! What it is: helpers to find fixtures and tools, start and bound external processes, publish a
+//! fixture, and turn what a client decoded into a [`MediaReport`] that [`assert_media`] checks
+//! (codecs, picture size, and at least N seconds of frames decoded without errors).
+//! What it is not: a protocol implementation; the only protocol code here is a 40-line HTTP
+//! listener for browser result beacons.
+//!
+//! Rules every test follows:
+//!
+//! | rule | how |
+//! |---|---|
+//! | tests run in parallel | every gateway and helper binds `127.0.0.1:0` |
+//! | a missing tool never passes silently | [`require_tool`]: panics under `CI`, else prints `SKIPPED: <test> needs <tool>` |
+//! | no client can hang the run | every process runs under [`run_with_timeout`] or a [`ChildGuard`] |
+//! | processes are stopped by their own id | process groups created per child; never by name |
+//!
+//! The integration tests live in `tests/tests/*.rs`, one file per protocol, named after
+//! behaviours.
+
+pub mod chromium;
+pub mod clients;
+pub mod ffmpeg;
+pub mod gateway;
+pub mod gst;
+pub mod media;
+pub mod process;
+pub mod tools;
+
+pub use chromium::{require_chromium, Beacon, Chromium};
+pub use clients::{rtmpdump_record, vlc_record};
+pub use ffmpeg::{ffmpeg_record, ffprobe_decode, ffprobe_json, Ffmpeg};
+pub use gateway::{loopback_config, TestGateway};
+pub use gst::Gst;
+pub use media::{assert_media, check_media, Expect, Kind, MediaReport};
+pub use process::{run_with_timeout, timed_out, wait_until, ChildGuard, TempDir};
+pub use tools::{
+    find_on_path, fixture, in_ci, require_gst_element, require_tool, skip, workspace_root,
+};
