@@ -40,6 +40,7 @@
         grid.appendChild(card);
       }
       card.urls = stream.urls || {};
+      card.querySelector('[data-field="copy-hls"]').hidden = !card.urls.hls;
       Gateway.fill(card, { key: stream.key, ...Gateway.factsOf(stream) });
     }
     for (const [key, card] of cards) {

@@ -141,7 +141,14 @@
       const s = await Gateway.getJson(`/api/streams/${key}`);
       const first = urls === null;
       urls = s.urls;
-      if (first) renderUrls(urls);
+      if (first) {
+        renderUrls(urls);
+        // A gateway without HLS: offer only HTTP-FLV.
+        if (!urls.hls) {
+          document.querySelector('[data-tech="hls"]').hidden = true;
+          if (tech === "hls") selectTech("flv");
+        }
+      }
       Gateway.fill(facts, Gateway.factsOf(s));
       showOverlay("");
     } catch (e) {
