@@ -337,9 +337,19 @@ pub struct HevcSpsInfo {
     pub bit_depth_luma: u32,
     /// Chroma bit depth.
     pub bit_depth_chroma: u32,
+    /// VUI timing: `vui_num_units_in_tick` and `vui_time_scale`, when present and
+    /// non-zero. Read best-effort: a problem after the bit depths leaves this `None`.
+    pub timing: Option<(u32, u32)>,
 }
 
 impl HevcSpsInfo {
+    /// Returns the frame rate from VUI timing (`time_scale / num_units_in_tick`; unlike
+    /// H.264 there is no factor of two, H.265 E.3.1).
+    pub fn frame_rate(&self) -> Option<f64> {
+        self.timing
+            .map(|(units, scale)| f64::from(scale) / f64::from(units))
+    }
+
     /// Parses an SPS NAL unit (two-byte header included, emulation prevention still in).
     pub fn parse(nal: &[u8]) -> Result<Self, HevcError> {
         if nal.len() < 2 {
@@ -395,7 +405,164 @@ fn parse_sps_rbsp(r: &mut BitReader<'_>) -> Result<HevcSpsInfo, HevcError> {
         height,
         bit_depth_luma,
         bit_depth_chroma,
+        timing: read_sps_tail_timing(r, max_sub_layers_minus1)
+            .ok()
+            .flatten(),
     })
+}
+
+/// The largest `num_short_term_ref_pic_sets` (H.265 7.4.3.2.1).
+const MAX_SHORT_TERM_REF_PIC_SETS: u32 = 64;
+/// The largest `num_long_term_ref_pics_sps`.
+const MAX_LONG_TERM_REF_PICS_SPS: u32 = 32;
+/// The largest number of pictures one short-term RPS may list (`sps_max_dec_pic_buffering`).
+const MAX_DELTA_POCS: u32 = 16;
+
+/// Walks the SPS from `log2_max_pic_order_cnt_lsb_minus4` to the VUI timing info
+/// (H.265 7.3.2.2.1, E.2.1) and returns it when present.
+fn read_sps_tail_timing(
+    r: &mut BitReader<'_>,
+    max_sub_layers_minus1: u8,
+) -> Result<Option<(u32, u32)>, HevcError> {
+    let log2_max_poc_lsb = r.read_ue()?.saturating_add(4);
+    let ordering_info_for_all = r.read_bit()?;
+    let first = if ordering_info_for_all {
+        0
+    } else {
+        max_sub_layers_minus1
+    };
+    for _ in first..=max_sub_layers_minus1 {
+        for _ in 0..3 {
+            r.read_ue()?; // max_dec_pic_buffering, max_num_reorder, max_latency_increase
+        }
+    }
+    for _ in 0..6 {
+        r.read_ue()?; // coding/transform block sizes and hierarchy depths
+    }
+    if r.read_bit()? && r.read_bit()? {
+        skip_scaling_list_data(r)?;
+    }
+    r.skip(2)?; // amp_enabled_flag, sample_adaptive_offset_enabled_flag
+    if r.read_bit()? {
+        r.skip(8)?; // pcm sample bit depths
+        r.read_ue()?;
+        r.read_ue()?;
+        r.skip(1)?;
+    }
+    skip_short_term_ref_pic_sets(r)?;
+    if r.read_bit()? {
+        let n = bounded(
+            r.read_ue()?,
+            MAX_LONG_TERM_REF_PICS_SPS,
+            "num_long_term_ref_pics_sps",
+        )?;
+        for _ in 0..n {
+            r.skip(log2_max_poc_lsb as usize + 1)?; // lt_ref_pic_poc_lsb_sps, used flag
+        }
+    }
+    r.skip(2)?; // sps_temporal_mvp_enabled_flag, strong_intra_smoothing_enabled_flag
+    if !r.read_bit()? {
+        return Ok(None);
+    }
+    read_vui_timing(r)
+}
+
+fn bounded(value: u32, max: u32, field: &'static str) -> Result<u32, HevcError> {
+    if value > max {
+        return Err(HevcError::SpsRange { field, value });
+    }
+    Ok(value)
+}
+
+/// Skips `scaling_list_data()` (H.265 7.3.4).
+fn skip_scaling_list_data(r: &mut BitReader<'_>) -> Result<(), HevcError> {
+    for size_id in 0..4 {
+        let step = if size_id == 3 { 3 } else { 1 };
+        for _ in (0..6).step_by(step) {
+            if !r.read_bit()? {
+                r.read_ue()?; // scaling_list_pred_matrix_id_delta
+                continue;
+            }
+            let coefs = 64.min(1 << (4 + (size_id << 1)));
+            if size_id > 1 {
+                r.read_se()?; // scaling_list_dc_coef_minus8
+            }
+            for _ in 0..coefs {
+                r.read_se()?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Skips the SPS's `st_ref_pic_set(i)` list (H.265 7.3.7), tracking each set's
+/// `NumDeltaPocs`, which inter-RPS prediction of the next set depends on.
+fn skip_short_term_ref_pic_sets(r: &mut BitReader<'_>) -> Result<(), HevcError> {
+    let count = bounded(
+        r.read_ue()?,
+        MAX_SHORT_TERM_REF_PIC_SETS,
+        "num_short_term_ref_pic_sets",
+    )?;
+    let mut num_delta_pocs: Vec<u32> = Vec::with_capacity(count as usize);
+    for idx in 0..count as usize {
+        let predicted = idx != 0 && r.read_bit()?;
+        let n = if predicted {
+            r.skip(1)?; // delta_rps_sign
+            r.read_ue()?; // abs_delta_rps_minus1
+                          // In the SPS the reference set is always the previous one (delta_idx = 1).
+            let reference = num_delta_pocs.last().copied().unwrap_or(0);
+            let mut n = 0;
+            for _ in 0..=reference {
+                let used = r.read_bit()?;
+                if used || r.read_bit()? {
+                    n += 1;
+                }
+            }
+            n
+        } else {
+            let negative = bounded(r.read_ue()?, MAX_DELTA_POCS, "num_negative_pics")?;
+            let positive = bounded(r.read_ue()?, MAX_DELTA_POCS, "num_positive_pics")?;
+            for _ in 0..negative + positive {
+                r.read_ue()?; // delta_poc_s*_minus1
+                r.skip(1)?; // used_by_curr_pic_s*_flag
+            }
+            negative + positive
+        };
+        num_delta_pocs.push(n);
+    }
+    Ok(())
+}
+
+/// Reads `vui_parameters()` up to the timing info (H.265 E.2.1).
+fn read_vui_timing(r: &mut BitReader<'_>) -> Result<Option<(u32, u32)>, HevcError> {
+    if r.read_bit()? && r.read_u8(8)? == 255 {
+        r.skip(32)?; // sar_width, sar_height
+    }
+    if r.read_bit()? {
+        r.skip(1)?; // overscan_appropriate_flag
+    }
+    if r.read_bit()? {
+        r.skip(4)?; // video_format, video_full_range_flag
+        if r.read_bit()? {
+            r.skip(24)?; // colour description
+        }
+    }
+    if r.read_bit()? {
+        r.read_ue()?;
+        r.read_ue()?;
+    }
+    r.skip(3)?; // neutral_chroma_indication, field_seq, frame_field_info_present
+    if r.read_bit()? {
+        for _ in 0..4 {
+            r.read_ue()?; // default display window offsets
+        }
+    }
+    if !r.read_bit()? {
+        return Ok(None);
+    }
+    let units = r.read_bits(32)?;
+    let scale = r.read_bits(32)?;
+    Ok((units != 0 && scale != 0).then_some((units, scale)))
 }
 
 /// Reads `profile_tier_level(1, max_sub_layers_minus1)` (H.265 7.3.3) and returns the
@@ -627,7 +794,33 @@ mod tests {
                 case.name
             );
             assert_eq!(config.codec_string(), case.codec_string, "{}", case.name);
+            // trace_headers: vui_num_units_in_tick 1, vui_time_scale 25.
+            assert_eq!(sps.timing, Some((1, 25)), "{}", case.name);
+            assert_eq!(sps.frame_rate(), Some(25.0), "{}", case.name);
         }
+    }
+
+    #[test]
+    fn sps_with_scaling_lists_and_short_term_rps() {
+        // The x265_main.hvcC SPS with explicit scaling_list_data() and two short-term RPSs
+        // (the second inter-predicted) spliced in by testdata/splice_hevc_sps.py, because
+        // x265 writes neither in the SPS. ffmpeg's trace_headers reads it through to
+        // vui_num_units_in_tick 1 / vui_time_scale 25, which is only reachable by skipping
+        // both structures exactly.
+        let sps = "42010101600000030090000003000003003fa00502016965959a493e4fffec9fffd93fff\
+             ac9fffffffffffffffd93fffffffffffffffb27fffffffffffffff8827ffffffffffffff\
+             f6209fffffffffffffffd8827fffffffffffffff58827fffffffffffffff4dad6b4bc05a\
+             020000030002000003003210";
+        let hex: String = sps.split_whitespace().collect();
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("test hex is valid"))
+            .collect();
+        let info = HevcSpsInfo::parse(&bytes).expect("spliced SPS parses");
+        assert_eq!(
+            (info.width, info.height, info.timing),
+            (640, 360, Some((1, 25)))
+        );
     }
 
     #[test]
