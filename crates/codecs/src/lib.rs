@@ -6,7 +6,7 @@
 //! - Parsers for decoder configuration records (`avcC`, `hvcC`, AudioSpecificConfig) as
 //!   carried in FLV sequence headers, returning parameter sets as zero-copy [`bytes::Bytes`].
 //! - Just enough of the H.264 and H.265 sequence parameter sets to report picture size,
-//!   profile, level and (H.264) frame rate, for SDP, HLS `CODECS`/`RESOLUTION` and stats.
+//!   profile, level, bit depth and VUI frame rate, for SDP, HLS `CODECS`/`RESOLUTION` and stats.
 //! - NAL unit framing: iterating length-prefixed samples, converting to and from Annex B,
 //!   and inserting AUD and parameter sets before key frames for MPEG-TS.
 //! - ADTS header construction for AAC in MPEG-TS, and MPEG audio frame header parsing.
@@ -27,8 +27,8 @@
 //! | [`avc`] | ISO/IEC 14496-15 (AVC file format) | 5.3.3.1 AVCDecoderConfigurationRecord (5.2.4.1 in the 2004 edition) |
 //! | [`avc`] | ITU-T H.264 | 7.3.1 NAL unit header, 7.3.2.1.1 SPS (incl. scaling lists), E.1.1 VUI timing, 7.4.2.1.1 cropping, Annex B byte stream |
 //! | [`hevc`] | ISO/IEC 14496-15 | 8.3.3.1 HEVCDecoderConfigurationRecord, Annex E codec string |
-//! | [`hevc`] | ITU-T H.265 | 7.3.1.2 NAL unit header, 7.3.2.2.1 SPS (through bit depths), 7.3.3 profile_tier_level, conformance window |
-//! | [`aac`] | ISO/IEC 14496-3 | 1.6.2.1 AudioSpecificConfig (escape object type, explicit rate, explicit SBR/PS), 1.A.2.2 ADTS |
+//! | [`hevc`] | ITU-T H.265 | 7.3.1.2 NAL unit header, 7.3.2.2.1 SPS (size, conformance window, bit depths; walked to VUI timing through 7.3.4 scaling_list_data and 7.3.7 st_ref_pic_set), 7.3.3 profile_tier_level, E.2.1 VUI timing |
+//! | [`aac`] | ISO/IEC 14496-3 | 1.6.2.1 AudioSpecificConfig (escape object type, explicit rate, explicit and backward-compatible SBR/PS signalling, 1.6.5.2), 4.4.1 GASpecificConfig head, 1.A.2.2 ADTS |
 //! | [`aac`] | ISO/IEC 13818-7 | 6.2 ADTS fixed and variable header |
 //! | [`mp3`] | ISO/IEC 11172-3, 13818-3 | 2.4.1.3 frame header, bitrate and sampling tables; MPEG 2.5 (de facto) |
 //! | [`nal`] | ISO/IEC 14496-15, ITU-T H.264 Annex B | length-prefixed samples, start codes |
