@@ -80,8 +80,8 @@ struct Shared {
     tracks: Vec<TrackState>,
     /// Units since the last video keyframe, for sessions that start.
     gop: Vec<Arc<MediaUnit>>,
-    /// (wall clock, media ms) of the latest tag: one mapping for every track so that receivers
-    /// can synchronise audio and video from the Sender Reports.
+    /// (wall clock, media ms) of one tag: the single media-to-wall-clock mapping of every track,
+    /// so that receivers can synchronise audio and video from the Sender Reports.
     anchor: Option<(SystemTime, i64)>,
 }
 
@@ -131,9 +131,27 @@ impl StreamRtp {
     }
 
     /// Starts a playback: the GOP snapshot and the live receiver are taken atomically.
+    ///
+    /// The snapshot opens with a Sender Report per track. Receivers then map every track to the
+    /// wall clock from their first packet on: ffmpeg otherwise aligns the tracks' first packets
+    /// until the first SR arrives, and a video keyframe's PTS lies a few frames (its composition
+    /// offset) after the audio that follows it, so its timestamps would step back at that SR.
     pub fn play(&self, tracks: &[usize]) -> Playback {
         let shared = self.lock();
-        let snapshot = shared.gop.clone();
+        let now = SystemTime::now();
+        let mut snapshot: Vec<Arc<MediaUnit>> = tracks
+            .iter()
+            .filter_map(|&track| {
+                let info = sender_info(&shared, track, now)?;
+                let packets = vec![rtp::rtcp::sender_report(&info, CNAME)];
+                Some(Arc::new(MediaUnit {
+                    track,
+                    kind: UnitKind::Rtcp,
+                    packets,
+                }))
+            })
+            .collect();
+        snapshot.extend(shared.gop.iter().cloned());
         let rx = self.tx.subscribe();
         let rtp_info = tracks
             .iter()
@@ -165,16 +183,19 @@ impl StreamRtp {
 
     /// The sender information of a track at `now`, for Sender Reports and BYE.
     pub fn sender_info(&self, track: usize, now: SystemTime) -> Option<SenderInfo> {
-        let shared = self.lock();
-        let t = shared.tracks.get(track)?;
-        Some(SenderInfo {
-            ssrc: t.ssrc,
-            ntp: ntp_timestamp(now),
-            rtp_timestamp: rtp_time_at(&shared, t, now),
-            packet_count: t.packets,
-            octet_count: t.octets,
-        })
+        sender_info(&self.lock(), track, now)
     }
+}
+
+fn sender_info(shared: &Shared, track: usize, now: SystemTime) -> Option<SenderInfo> {
+    let t = shared.tracks.get(track)?;
+    Some(SenderInfo {
+        ssrc: t.ssrc,
+        ntp: ntp_timestamp(now),
+        rtp_timestamp: rtp_time_at(shared, t, now),
+        packet_count: t.packets,
+        octet_count: t.octets,
+    })
 }
 
 fn rtp_time_at(shared: &Shared, t: &TrackState, now: SystemTime) -> u32 {
@@ -516,7 +537,7 @@ fn on_tag(rtp: &StreamRtp, p: &mut Packetizers, tag: &Tag) {
         packets,
     });
     let mut shared = rtp.lock();
-    shared.anchor = Some((SystemTime::now(), ms));
+    reanchor(&mut shared, SystemTime::now(), ms);
     if let Some(t) = shared.tracks.get_mut(track) {
         let w = packetizer.writer();
         (t.packets, t.octets) = w.counts();
@@ -526,6 +547,22 @@ fn on_tag(rtp: &StreamRtp, p: &mut Packetizers, tag: &Tag) {
     // An error only means no session is playing right now.
     let _ = rtp.tx.send(unit);
 }
+
+/// Moves the media-to-wall-clock mapping only when the stream drifted from it by more than
+/// [`REANCHOR_MS`] (a publisher stall or clock drift). A mapping that followed every tag would jitter
+/// by milliseconds from one Sender Report to the next, and receivers that time packets from SRs
+/// (ffmpeg) would see timestamps step back and forth.
+fn reanchor(shared: &mut Shared, now: SystemTime, ms: i64) {
+    let predicted = shared
+        .anchor
+        .map(|(wall, at)| at + now.duration_since(wall).unwrap_or_default().as_millis() as i64);
+    if predicted.is_none_or(|p| (p - ms).abs() > REANCHOR_MS) {
+        shared.anchor = Some((now, ms));
+    }
+}
+
+/// How far (ms) the stream may drift from the wall-clock mapping before it is re-anchored.
+const REANCHOR_MS: i64 = 1000;
 
 /// Keeps the units since the last keyframe; an audio-only stream keeps nothing (any unit starts).
 fn record_gop(shared: &mut Shared, unit: &Arc<MediaUnit>, audio_only: bool) {

@@ -114,7 +114,8 @@ pub async fn feed(bus: Bus, tags: Vec<Tag>, stop: CancellationToken) {
         .publish(KEY, info)
         .expect("test stream is not yet published");
     let start = Instant::now();
-    let span = u64::from(FIXTURE_SECS) * 1000;
+    // One video frame past the last tag, so the next lap continues the timeline without overlap.
+    let span = tags.iter().map(|t| t.timestamp).max().unwrap_or(0) + 1000 / u64::from(FPS);
     for lap in 0u64.. {
         for tag in &tags {
             if lap > 0 && (tag.sequence_header || tag.kind == TagKind::Script) {
