@@ -8,44 +8,29 @@ use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// ffprobe's view of the streams: (codec, width, height, sample rate) per stream.
-async fn probe(url: &str) -> Vec<(String, u32, u32, u32)> {
-    let args = [
-        "-v",
-        "error",
-        "-show_entries",
-        "stream=codec_name,width,height,sample_rate",
-        "-of",
-        "csv=p=0",
-        url,
-    ];
+/// ffprobe's view of the streams: one map of field name to value per stream.
+async fn probe(url: &str) -> Vec<std::collections::HashMap<String, String>> {
+    let entries = "stream=codec_name,width,height,sample_rate,r_frame_rate";
+    let args = ["-v", "error", "-show_entries", entries, "-of", "compact=p=0", url];
     let (ok, out, err) = run_tool("ffprobe", &args, Duration::from_secs(40)).await;
     assert!(ok, "ffprobe {url} failed: {err}");
     out.lines()
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            let num = |i: usize| f.get(i).and_then(|s| s.parse().ok()).unwrap_or(0);
-            (
-                f[0].to_owned(),
-                num(1),
-                num(2),
-                num(if f[0] == "aac" { 1 } else { 3 }),
-            )
-        })
+        .map(|l| l.split('|').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
         .collect()
 }
 
-fn check_probe(url: &str, streams: &[(String, u32, u32, u32)]) {
-    let video = streams
-        .iter()
-        .find(|s| s.0 == "h264")
-        .unwrap_or_else(|| panic!("{url}: no h264 in {streams:?}"));
-    assert_eq!((video.1, video.2), (WIDTH, HEIGHT), "{url}: dimensions");
-    let audio = streams
-        .iter()
-        .find(|s| s.0 == "aac")
-        .unwrap_or_else(|| panic!("{url}: no aac in {streams:?}"));
-    assert_eq!(audio.3, SAMPLE_RATE, "{url}: sample rate");
+fn check_probe(url: &str, streams: &[std::collections::HashMap<String, String>]) {
+    let find = |codec: &str| {
+        streams
+            .iter()
+            .find(|s| s.get("codec_name").map(String::as_str) == Some(codec))
+            .unwrap_or_else(|| panic!("{url}: no {codec} in {streams:?}"))
+    };
+    let video = find("h264");
+    let dims = (video["width"].as_str(), video["height"].as_str());
+    assert_eq!(dims, (WIDTH.to_string().as_str(), HEIGHT.to_string().as_str()), "{url}: dimensions");
+    assert_eq!(video["r_frame_rate"], format!("{FPS}/1"), "{url}: frame rate");
+    assert_eq!(find("aac")["sample_rate"], SAMPLE_RATE.to_string(), "{url}: sample rate");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
