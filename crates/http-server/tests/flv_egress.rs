@@ -347,3 +347,97 @@ async fn header_flags_are_true_to_the_stream() {
         );
     }
 }
+
+/// Publishes synthetic H.264-shaped tags fast (`tag_bytes` every 10 ms, a keyframe every 10th)
+/// so that a viewer's socket buffers fill within a second.
+fn spawn_fast_feeder(bus: &Bus, tag_bytes: usize, stop: CancellationToken) {
+    let info = bus::PublisherInfo {
+        protocol: bus::Protocol::Rtmp,
+        peer: None,
+        query: None,
+    };
+    let mut publisher = bus.publish(KEY, info).expect("the key is free");
+    let header = bytes::Bytes::from_static(&[0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f]);
+    publisher.push(bus::Tag {
+        keyframe: true,
+        sequence_header: true,
+        ..bus::Tag::new(bus::TagKind::Video, 0, header)
+    });
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(10));
+        for i in 0u64.. {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let key = i % 10 == 0;
+            let mut body = vec![0u8; tag_bytes];
+            body[..5].copy_from_slice(&[if key { 0x17 } else { 0x27 }, 1, 0, 0, 0]);
+            let tag = bus::Tag {
+                keyframe: key,
+                ..bus::Tag::new(bus::TagKind::Video, i * 10, body.into())
+            };
+            publisher.push(tag);
+        }
+    });
+}
+
+/// Video timestamps of `flv` where the stream jumps by more than one tag interval, paired with
+/// whether the tag after the jump is a keyframe.
+fn gaps(flv: &FlvParser) -> Vec<(u32, bool)> {
+    let video: Vec<_> = flv
+        .tags
+        .iter()
+        .filter(|t| t.kind == 9 && !t.is_header())
+        .collect();
+    video
+        .windows(2)
+        .filter(|w| w[1].timestamp - w[0].timestamp > 10)
+        .map(|w| (w[1].timestamp, w[1].is_video_keyframe()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_viewer_resumes_on_a_keyframe_and_others_lose_nothing() {
+    // A 128-tag ring is 1.3 s of this 5 MB/s stream.
+    let bus = Bus::new(bus::BusOptions {
+        queue_tags: 128,
+        ..Default::default()
+    });
+    let stop = CancellationToken::new();
+    spawn_fast_feeder(&bus, 50_000, stop.clone());
+    let addr = common::serve(&bus, stop.clone()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let path = format!("/{KEY}.flv");
+    let mut stalled = request(addr, "GET", &path, &[]).await;
+    let mut steady = request(addr, "GET", &path, &[]).await;
+    let mut steady_flv = FlvParser::default();
+    let mut stalled_flv = FlvParser::default();
+    // The steady viewer reads for 4 s while the other reads nothing.
+    let until = Instant::now() + Duration::from_secs(4);
+    while Instant::now() < until {
+        steady_flv.feed(&steady.read_some().await);
+    }
+    // Then the stalled one catches up on what is buffered and live for another second.
+    let until = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < until {
+        stalled_flv.feed(&stalled.read_some().await);
+    }
+    let mut res = request(addr, "GET", &format!("/api/streams/{KEY}"), &[]).await;
+    let api: serde_json::Value =
+        serde_json::from_str(&common::body_text(&mut res).await).expect("JSON");
+    stop.cancel();
+
+    assert_eq!(gaps(&steady_flv), [], "the steady viewer lost nothing");
+    let stalled_gaps = gaps(&stalled_flv);
+    assert!(!stalled_gaps.is_empty(), "the stalled viewer skipped tags");
+    assert!(
+        stalled_gaps.iter().all(|&(_, key)| key),
+        "every skip ends on a keyframe: {stalled_gaps:?}"
+    );
+    assert!(
+        api["dropped_tags"].as_u64().is_some_and(|d| d > 0),
+        "drops are counted: {api}"
+    );
+}
