@@ -81,7 +81,7 @@ async fn play(
     req: Request,
 ) -> Response {
     let Some(key) = stream_key(&app, &file) else {
-        return not_found(&format!("/{app}/{file}"));
+        return (StatusCode::NOT_FOUND, "not found\n").into_response();
     };
     let Some(sub) = state.bus.subscribe(&key, Protocol::HttpFlv) else {
         return not_found(&format!("stream {key}"));

@@ -19,6 +19,10 @@ const VENDOR_FILES: &[(&str, &str)] = &[
     ("mpegts.js.map", "mpegts.js/dist/mpegts.js.map"),
 ];
 
+/// Extensions of the page's own files; anything else in the web root (`package.json`, the
+/// README) is not served.
+const PAGE_EXTENSIONS: &[&str] = &["html", "css", "js", "svg", "png", "ico", "webmanifest"];
+
 /// `/` and `/{file}` from the web root, `/vendor/{file}` from its `node_modules`.
 ///
 /// The page keeps its files in one flat directory so that each route has a fixed depth: a
@@ -29,11 +33,36 @@ pub(crate) fn routes(web_root: &FsPath) -> Router {
     let modules = web_root.join("node_modules");
     Router::new()
         .route_service("/", dir.clone())
-        .route_service("/{file}", dir)
+        .route(
+            "/{file}",
+            get(move |path, req| page_file(dir.clone(), path, req)),
+        )
         .route(
             "/vendor/{file}",
             get(move |path, req| vendor(modules.clone(), path, req)),
         )
+}
+
+/// One of the page's files. `ServeDir` resolves the request path itself and refuses `..`; the
+/// extension check only keeps non-page files private.
+async fn page_file(mut dir: ServeDir, Path(file): Path<String>, req: Request) -> Response {
+    let allowed = FsPath::new(&file)
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| PAGE_EXTENSIONS.contains(&e));
+    if !allowed || file.starts_with('.') {
+        return (StatusCode::NOT_FOUND, "not found\n").into_response();
+    }
+    match dir.try_call(req).await {
+        Ok(res) => res.into_response(),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            (StatusCode::NOT_FOUND, "not found\n").into_response()
+        }
+        Err(err) => {
+            tracing::warn!(%file, %err, "cannot read a web page file");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }
 
 async fn vendor(modules: PathBuf, Path(file): Path<String>, req: Request) -> Response {
@@ -41,11 +70,11 @@ async fn vendor(modules: PathBuf, Path(file): Path<String>, req: Request) -> Res
         return (StatusCode::NOT_FOUND, "no such player library\n").into_response();
     };
     match ServeFile::new(modules.join(relative)).try_call(req).await {
-        Ok(res) if res.status() == StatusCode::NOT_FOUND => {
-            tracing::warn!(file = %relative, "player library missing; run `npm ci` in the web root");
-            res.into_response()
-        }
         Ok(res) => res.into_response(),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            tracing::warn!(file = %relative, "player library missing; run `npm ci` in the web root");
+            (StatusCode::NOT_FOUND, "player library not installed\n").into_response()
+        }
         Err(err) => {
             tracing::warn!(file = %relative, %err, "cannot read player library");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()

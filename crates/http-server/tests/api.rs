@@ -94,8 +94,15 @@ async fn the_web_page_and_its_player_libraries_are_served() {
             "{path}"
         );
     }
-    let res = request(addr, "GET", "/package.json.missing", &[]).await;
-    assert_eq!(res.status, 404);
+    for private in [
+        "/package.json",
+        "/README.md",
+        "/no-such-page.html",
+        "/%2E%2E%2FCargo.toml",
+    ] {
+        let res = request(addr, "GET", private, &[]).await;
+        assert_eq!(res.status, 404, "{private}");
+    }
     let res = request(addr, "GET", "/vendor/not-a-library.js", &[]).await;
     assert_eq!(res.status, 404);
 
@@ -116,5 +123,23 @@ async fn the_web_page_and_its_player_libraries_are_served() {
             "{path} is the library"
         );
     }
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_web_root_without_node_modules_answers_404_for_the_libraries() {
+    let bus = Bus::default();
+    let stop = CancellationToken::new();
+    let empty = std::env::temp_dir().join(format!("http-server-empty-web-{}", std::process::id()));
+    std::fs::create_dir_all(&empty).expect("temp dir is writable");
+    let opts = http_server::Options {
+        web_root: empty,
+        ..Default::default()
+    };
+    let addr = common::serve_router(http_server::router(bus, opts), stop.clone()).await;
+    let res = request(addr, "GET", "/vendor/hls.min.js", &[]).await;
+    assert_eq!(res.status, 404);
+    let res = request(addr, "GET", "/", &[]).await;
+    assert_eq!(res.status, 404);
     stop.cancel();
 }
