@@ -34,7 +34,7 @@ const Gateway = (() => {
   }
 
   function describeVideo(s) {
-    if (!s.video_codec) return "none";
+    if (!s.video_codec) return "—";
     const parts = [codecLabel(s.video_codec)];
     if (s.width && s.height) parts.push(`${s.width}×${s.height}`);
     if (s.fps) parts.push(`${Number(s.fps).toFixed(s.fps % 1 ? 2 : 0)} fps`);
@@ -42,7 +42,7 @@ const Gateway = (() => {
   }
 
   function describeAudio(s) {
-    if (!s.audio_codec) return "none";
+    if (!s.audio_codec) return "—";
     const parts = [codecLabel(s.audio_codec)];
     if (s.sample_rate) parts.push(`${(s.sample_rate / 1000).toFixed(1).replace(/\.0$/, "")} kHz`);
     if (s.channels) parts.push(s.channels === 1 ? "mono" : s.channels === 2 ? "stereo" : `${s.channels} ch`);
