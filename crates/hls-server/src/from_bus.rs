@@ -1,0 +1,225 @@
+//! The per-stream muxer task: one bus subscriber in, shared HLS snapshots out.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bus::{Event, Protocol, Subscriber, ViewerGuard};
+use bytes::Bytes;
+use dashmap::DashMap;
+use hls::{Encryption, InputTag, Segmenter, SegmenterOptions, TagKind};
+use tokio::sync::watch;
+
+use crate::Options;
+
+/// The most distinct HLS clients tracked per stream; beyond it new clients are not counted
+/// (the count is a statistic, never a reason to grow memory without bound).
+const MAX_CLIENTS: usize = 10_000;
+/// How often the task checks for idleness and expires viewers.
+const TICK: Duration = Duration::from_secs(1);
+
+/// The running muxers, by bus key.
+pub(crate) type Registry = Arc<DashMap<String, Arc<StreamHls>>>;
+
+/// What every request sees of a stream's HLS output; replaced whole when a segment finishes.
+#[derive(Debug, Default)]
+pub(crate) struct Snapshot {
+    pub playlist: Bytes,
+    pub has_segments: bool,
+    pub segments: Vec<(u64, Bytes)>,
+    pub keys: Vec<(u64, [u8; 16])>,
+}
+
+/// One stream's HLS state shared between its task and the request handlers.
+pub(crate) struct StreamHls {
+    pub key: String,
+    /// Segment and key names start with this (`{token}-`).
+    pub prefix: String,
+    pub snapshot: watch::Receiver<Arc<Snapshot>>,
+    started: Instant,
+    last_access_ms: AtomicU64,
+    clients: Mutex<HashMap<u64, (Instant, ViewerGuard)>>,
+    stream: Arc<bus::Stream>,
+}
+
+impl StreamHls {
+    /// Notes a request from `client` (a hash of its address and User-Agent).
+    pub(crate) fn touch(&self, client: u64) {
+        let now = self.started.elapsed().as_millis() as u64;
+        self.last_access_ms.store(now, Ordering::Relaxed);
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(entry) = clients.get_mut(&client) {
+            entry.0 = Instant::now();
+        } else if clients.len() < MAX_CLIENTS {
+            clients.insert(
+                client,
+                (Instant::now(), self.stream.viewer_guard(Protocol::Hls)),
+            );
+        }
+    }
+
+    fn idle_for(&self) -> Duration {
+        let now = self.started.elapsed().as_millis() as u64;
+        Duration::from_millis(now.saturating_sub(self.last_access_ms.load(Ordering::Relaxed)))
+    }
+
+    fn expire_clients(&self, older_than: Duration) {
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        clients.retain(|_, (seen, _)| seen.elapsed() < older_than);
+    }
+}
+
+/// Starts the muxer task for `sub`'s stream and returns its shared state.
+pub(crate) fn start(
+    sub: Subscriber,
+    opts: &Options,
+    app: &str,
+    registry: Registry,
+) -> Arc<StreamHls> {
+    let prefix = format!("{:08x}-", rand::random::<u32>());
+    let (tx, rx) = watch::channel(Arc::new(Snapshot::default()));
+    let hls = Arc::new(StreamHls {
+        key: sub.stream().key().to_owned(),
+        prefix: prefix.clone(),
+        snapshot: rx,
+        started: Instant::now(),
+        last_access_ms: AtomicU64::new(0),
+        clients: Mutex::new(HashMap::new()),
+        stream: Arc::clone(sub.stream()),
+    });
+    let seg_opts = SegmenterOptions {
+        target_duration_ms: opts.target_duration.as_millis() as u64,
+        window: opts.window,
+        retain_after_window: opts.retain_after_window,
+        audio_batch_ms: opts.audio_batch_ms,
+        encryption: opts.encrypts(app).then(|| Encryption {
+            secret: rand::random(),
+            key_rotation: opts.key_rotation,
+        }),
+        uri_prefix: prefix,
+        ..Default::default()
+    };
+    let task = MuxTask {
+        hls: Arc::clone(&hls),
+        sub,
+        segmenter: Segmenter::new(seg_opts),
+        tx,
+        opts: opts.clone(),
+        last_warn: None,
+        registry,
+    };
+    tokio::spawn(task.run());
+    hls
+}
+
+struct MuxTask {
+    hls: Arc<StreamHls>,
+    sub: Subscriber,
+    segmenter: Segmenter,
+    tx: watch::Sender<Arc<Snapshot>>,
+    opts: Options,
+    last_warn: Option<Instant>,
+    registry: Registry,
+}
+
+impl MuxTask {
+    async fn run(mut self) {
+        tracing::info!(stream = %self.hls.key, "hls muxer started");
+        let mut tick = tokio::time::interval(TICK);
+        let mut dropped = 0;
+        loop {
+            tokio::select! {
+                ev = self.sub.recv() => {
+                    let Some(ev) = ev else { break };
+                    if self.sub.dropped() != dropped {
+                        // The bus skipped us to the next keyframe: the timeline has a hole.
+                        dropped = self.sub.dropped();
+                        self.segmenter.discontinuity();
+                    }
+                    if self.on_event(ev) {
+                        self.publish();
+                    }
+                }
+                _ = tick.tick() => {
+                    if !self.opts.always_on && self.hls.idle_for() > self.opts.idle_timeout {
+                        break;
+                    }
+                    let window = self.opts.target_duration * (2 * self.opts.window.max(1) as u32);
+                    self.hls.expire_clients(window);
+                }
+            }
+        }
+        self.hls.expire_clients(Duration::ZERO);
+        self.registry
+            .remove_if(&self.hls.key, |_, v| Arc::ptr_eq(v, &self.hls));
+        tracing::info!(stream = %self.hls.key, stats = ?self.segmenter.stats(), "hls muxer stopped");
+    }
+
+    /// Handles one bus event; returns true when a segment finished.
+    fn on_event(&mut self, ev: Event) -> bool {
+        match ev {
+            Event::Tag(tag) => match self.segmenter.push(input_tag(tag), unix_ms()) {
+                Ok(closed) => closed.is_some(),
+                Err(e) => {
+                    self.warn_skipped(&e);
+                    false
+                }
+            },
+            Event::PublisherLeft => self.segmenter.flush().is_some(),
+            Event::PublisherJoined => self.segmenter.publisher_restarted().is_some(),
+            _ => false,
+        }
+    }
+
+    fn warn_skipped(&mut self, e: &hls::HlsError) {
+        if self
+            .last_warn
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+        {
+            self.last_warn = Some(Instant::now());
+            let skipped = self.segmenter.stats().skipped_tags;
+            tracing::warn!(stream = %self.hls.key, error = %e, skipped, "hls: tag skipped");
+        }
+    }
+
+    fn publish(&self) {
+        let s = &self.segmenter;
+        let mut keys: Vec<(u64, [u8; 16])> = Vec::new();
+        for id in s.segments().filter_map(|seg| seg.entry.key_id) {
+            if keys.last().is_none_or(|(last, _)| *last != id) {
+                keys.extend(s.key(id).map(|k| (id, k)));
+            }
+        }
+        let snapshot = Snapshot {
+            playlist: s.playlist(),
+            has_segments: s.has_segments(),
+            segments: s
+                .segments()
+                .map(|seg| (seg.entry.sequence, seg.data.clone()))
+                .collect(),
+            keys,
+        };
+        self.tx.send_replace(Arc::new(snapshot));
+    }
+}
+
+fn input_tag(tag: bus::Tag) -> InputTag {
+    InputTag {
+        kind: match tag.kind {
+            bus::TagKind::Audio => TagKind::Audio,
+            bus::TagKind::Video => TagKind::Video,
+            bus::TagKind::Script => TagKind::Script,
+        },
+        timestamp: tag.timestamp,
+        composition_time: tag.composition_time,
+        keyframe: tag.keyframe,
+        data: tag.data,
+    }
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

@@ -1,0 +1,302 @@
+//! HTTP handlers: playlist, segments, keys; CORS and caching headers.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use bus::{Bus, Protocol};
+use bytes::Bytes;
+
+use crate::from_bus::{self, Registry, StreamHls};
+use crate::Options;
+
+/// The playlist file name inside a stream's directory.
+pub const PLAYLIST_NAME: &str = "index.m3u8";
+/// How often the always-on watcher looks for newly published streams.
+const ALWAYS_ON_POLL: Duration = Duration::from_secs(1);
+
+#[derive(Clone)]
+struct AppState {
+    bus: Bus,
+    opts: Arc<Options>,
+    registry: Registry,
+}
+
+/// The HLS routes with their state applied, ready to merge onto the gateway's HTTP router.
+///
+/// The second path segment is named `{file}` so that this router merges with routes shaped
+/// `/{app}/{file}` (HTTP-FLV): the router requires one parameter name per position.
+pub fn router(bus: Bus, opts: Options) -> Router {
+    let state = AppState {
+        bus,
+        opts: Arc::new(opts),
+        registry: Registry::default(),
+    };
+    if state.opts.always_on {
+        spawn_always_on(state.clone());
+    }
+    Router::new()
+        .route("/{app}/{file}/{name}", get(serve).options(preflight))
+        .with_state(state)
+}
+
+/// Starts a muxer for every live stream as it appears, so playlists are full from the first
+/// request.
+fn spawn_always_on(state: AppState) {
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        tracing::warn!(
+            "hls: always_on needs a tokio runtime when the router is built; muxing on demand"
+        );
+        return;
+    };
+    handle.spawn(async move {
+        loop {
+            for stream in state.bus.streams() {
+                if stream.is_live() && !state.registry.contains_key(stream.key()) {
+                    let app = stream
+                        .key()
+                        .split('/')
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
+                    get_or_start(&state, stream.key(), &app);
+                }
+            }
+            tokio::time::sleep(ALWAYS_ON_POLL).await;
+        }
+    });
+}
+
+/// The muxer of `key`, started if the stream is live and has none yet.
+fn get_or_start(state: &AppState, key: &str, app: &str) -> Option<Arc<StreamHls>> {
+    if let Some(hls) = state.registry.get(key) {
+        return Some(Arc::clone(hls.value()));
+    }
+    let entry = state.registry.entry(key.to_owned());
+    if let dashmap::Entry::Occupied(e) = &entry {
+        return Some(Arc::clone(e.get()));
+    }
+    let sub = state.bus.subscribe(key, Protocol::Internal)?;
+    let hls = from_bus::start(sub, &state.opts, app, Arc::clone(&state.registry));
+    entry.insert(Arc::clone(&hls));
+    Some(hls)
+}
+
+enum File {
+    Playlist,
+    Segment(u64),
+    Key(u64),
+}
+
+/// Parses `index.m3u8`, `{prefix}{seq}.ts` and `{prefix}{id}.key`.
+fn classify(name: &str, prefix: &str) -> Option<File> {
+    if name == PLAYLIST_NAME {
+        return Some(File::Playlist);
+    }
+    let rest = name.strip_prefix(prefix)?;
+    if let Some(seq) = rest.strip_suffix(".ts") {
+        return seq.parse().ok().map(File::Segment);
+    }
+    rest.strip_suffix(".key")?.parse().ok().map(File::Key)
+}
+
+async fn serve(
+    State(state): State<AppState>,
+    Path((app, stream, name)): Path<(String, String, String)>,
+    req: Request,
+) -> Response {
+    let key = format!("{app}/{stream}");
+    let Some(hls) = get_or_start(&state, &key, &app) else {
+        return text(&state.opts, StatusCode::NOT_FOUND, "stream not live\n");
+    };
+    hls.touch(client_id(&req));
+    match classify(&name, &hls.prefix) {
+        Some(File::Playlist) => playlist(&state.opts, &hls).await,
+        Some(File::Segment(seq)) => segment(&state.opts, &hls, seq),
+        Some(File::Key(id)) => key_file(&state.opts, &hls, id),
+        None => text(&state.opts, StatusCode::NOT_FOUND, "no such segment\n"),
+    }
+}
+
+/// Serves the playlist, waiting up to `playlist_wait` for the first segment of a stream that
+/// has just started.
+async fn playlist(opts: &Options, hls: &StreamHls) -> Response {
+    let mut rx = hls.snapshot.clone();
+    let ready = tokio::time::timeout(opts.playlist_wait, rx.wait_for(|s| s.has_segments)).await;
+    match ready {
+        Ok(Ok(snapshot)) => {
+            let body = snapshot.playlist.clone();
+            drop(snapshot);
+            bytes(opts, "application/vnd.apple.mpegurl", "no-cache", body)
+        }
+        Ok(Err(_)) => text(opts, StatusCode::NOT_FOUND, "stream ended\n"),
+        Err(_) => {
+            let mut resp = text(
+                opts,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no segment yet, retry\n",
+            );
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            resp
+        }
+    }
+}
+
+fn segment(opts: &Options, hls: &StreamHls, seq: u64) -> Response {
+    let data = hls
+        .snapshot
+        .borrow()
+        .segments
+        .iter()
+        .find(|(s, _)| *s == seq)
+        .map(|(_, d)| d.clone());
+    match data {
+        Some(d) => {
+            let cache = format!(
+                "public, max-age={}, immutable",
+                opts.segment_max_age.as_secs()
+            );
+            bytes(opts, "video/mp2t", &cache, d)
+        }
+        None => text(opts, StatusCode::NOT_FOUND, "no such segment\n"),
+    }
+}
+
+fn key_file(opts: &Options, hls: &StreamHls, id: u64) -> Response {
+    let key = hls
+        .snapshot
+        .borrow()
+        .keys
+        .iter()
+        .find(|(k, _)| *k == id)
+        .map(|(_, k)| *k);
+    match key {
+        // A content key must not sit in shared caches.
+        Some(k) => bytes(
+            opts,
+            "application/octet-stream",
+            "private, no-store",
+            Bytes::copy_from_slice(&k),
+        ),
+        None => text(opts, StatusCode::NOT_FOUND, "no such key\n"),
+    }
+}
+
+async fn preflight(State(state): State<AppState>) -> Response {
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    add_cors(&state.opts, &mut resp);
+    resp.headers_mut().insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("86400"),
+    );
+    resp
+}
+
+fn bytes(opts: &Options, content_type: &'static str, cache: &str, body: Bytes) -> Response {
+    let mut resp = Response::new(Body::from(body));
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(cache) {
+        h.insert(header::CACHE_CONTROL, v);
+    }
+    add_cors(opts, &mut resp);
+    resp
+}
+
+fn text(opts: &Options, status: StatusCode, body: &'static str) -> Response {
+    let mut resp = bytes(
+        opts,
+        "text/plain; charset=utf-8",
+        "no-cache",
+        Bytes::from_static(body.as_bytes()),
+    );
+    *resp.status_mut() = status;
+    resp
+}
+
+fn add_cors(opts: &Options, resp: &mut Response) {
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&opts.cors_origin) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+    }
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, HEAD, OPTIONS"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("Range, Origin, Accept"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("Content-Length"),
+    );
+}
+
+/// Identifies a viewer for the HLS viewer count: peer address (or the first X-Forwarded-For hop
+/// behind a proxy) plus User-Agent.
+fn client_id(req: &Request) -> u64 {
+    let mut h = DefaultHasher::new();
+    let headers = req.headers();
+    match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(xff) => xff
+            .split(',')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .hash(&mut h),
+        None => req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+            .hash(&mut h),
+    }
+    headers
+        .get(header::USER_AGENT)
+        .map(|v| v.as_bytes())
+        .hash(&mut h);
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merges_with_http_flv_shaped_routes() {
+        let bus = Bus::new(bus::BusOptions::default());
+        let flv: Router = Router::new().route("/{app}/{file}", get(|| async { "flv" }));
+        let _merged = flv.merge(router(bus, Options::default()));
+    }
+
+    #[test]
+    fn file_names() {
+        let p = "0badf00d-";
+        let table = [
+            ("index.m3u8", Some("p")),
+            ("0badf00d-12.ts", Some("s12")),
+            ("0badf00d-3.key", Some("k3")),
+            ("deadbeef-12.ts", None),
+            ("0badf00d-x.ts", None),
+            ("0badf00d-12.mp4", None),
+            ("", None),
+        ];
+        for (name, want) in table {
+            let got = classify(name, p).map(|f| match f {
+                File::Playlist => "p".to_owned(),
+                File::Segment(s) => format!("s{s}"),
+                File::Key(k) => format!("k{k}"),
+            });
+            assert_eq!(got.as_deref(), want, "{name}");
+        }
+    }
+}
