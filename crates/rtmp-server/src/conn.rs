@@ -33,6 +33,9 @@ pub enum ConnError {
     /// The peer closed the socket in the middle of the handshake.
     #[error("peer closed the connection during the handshake (truncated handshake)")]
     TruncatedHandshake,
+    /// The peer stopped reading: a write made no progress for the idle timeout.
+    #[error("write stalled for {0:?} (peer not reading)")]
+    WriteStalled(Duration),
     /// No traffic for the idle timeout.
     #[error("idle for {0:?}")]
     Idle(Duration),
@@ -113,6 +116,12 @@ impl Connection {
         loop {
             let idle_at = self.last_activity + self.opts.idle_timeout;
             let wait_at = self.player.as_ref().and_then(|p| p.wait_deadline);
+            // A paused player and a player waiting for its publisher are
+            // silent by design; the wait has its own deadline.
+            let idle_applies = !self
+                .player
+                .as_ref()
+                .is_some_and(|p| p.paused || p.wait_deadline.is_some());
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
                 n = self.socket.read(&mut self.buf) => {
@@ -132,7 +141,7 @@ impl Connection {
                     }
                 }
                 _ = sleep_until(wait_at.unwrap_or(idle_at)), if wait_at.is_some() => self.give_up_waiting().await?,
-                _ = sleep_until(idle_at) => return Err(ConnError::Idle(self.opts.idle_timeout)),
+                _ = sleep_until(idle_at), if idle_applies => return Err(ConnError::Idle(self.opts.idle_timeout)),
             }
         }
     }
@@ -155,7 +164,10 @@ impl Connection {
     async fn flush_session(&mut self) -> Result<(), ConnError> {
         if self.session.has_output() {
             let out = self.session.take_output();
-            self.socket.write_all(&out).await?;
+            let limit = self.opts.idle_timeout;
+            tokio::time::timeout(limit, self.socket.write_all(&out))
+                .await
+                .map_err(|_| ConnError::WriteStalled(limit))??;
         }
         Ok(())
     }
@@ -369,7 +381,12 @@ impl Connection {
             };
             player.queue_event(&mut self.session, &mut batch, &ev);
         }
-        batch.write_to(&mut self.socket).await?;
+        // A viewer that stops reading would block this task forever; the bus
+        // already skips it ahead, so give up on the socket after the idle time.
+        let limit = self.opts.idle_timeout;
+        tokio::time::timeout(limit, batch.write_to(&mut self.socket))
+            .await
+            .map_err(|_| ConnError::WriteStalled(limit))??;
         Ok(true)
     }
 }

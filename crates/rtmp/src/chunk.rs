@@ -69,6 +69,12 @@ pub enum ChunkError {
     /// More simultaneously used chunk streams than [`MAX_CHUNK_STREAMS`].
     #[error("more than {MAX_CHUNK_STREAMS} chunk streams in use")]
     TooManyChunkStreams,
+    /// Partial messages on all chunk streams together exceed the budget.
+    #[error("partial messages exceed {limit} bytes across chunk streams")]
+    TooMuchBuffered {
+        /// The budget in bytes (twice the maximum message size).
+        limit: usize,
+    },
     /// A protocol control message whose body is too short.
     #[error("protocol control message type {0} too short")]
     ShortControlMessage(u8),
@@ -122,6 +128,8 @@ pub struct ChunkDecoder {
     chunk_size: u32,
     max_message_size: u32,
     streams: HashMap<u32, ChunkStreamState>,
+    /// Bytes held in partial messages across all chunk streams.
+    buffered: usize,
 }
 
 impl Default for ChunkDecoder {
@@ -137,6 +145,7 @@ impl ChunkDecoder {
             chunk_size: DEFAULT_CHUNK_SIZE,
             max_message_size,
             streams: HashMap::new(),
+            buffered: 0,
         }
     }
 
@@ -157,6 +166,7 @@ impl ChunkDecoder {
     /// Drops the partial message on `csid` (Abort Message, 5.4.2).
     pub fn abort(&mut self, csid: u32) {
         if let Some(s) = self.streams.get_mut(&csid) {
+            self.buffered -= s.partial.len();
             s.partial.clear();
             s.in_progress = false;
         }
@@ -258,15 +268,24 @@ impl ChunkDecoder {
             s.in_progress = false;
             return Ok(Some(finish(h.csid, s, data.freeze())));
         }
+        // Partial messages on all chunk streams together may hold at most
+        // twice the largest message, so interleaving many half-sent messages
+        // cannot multiply the per-message limit.
+        let budget = 2 * self.max_message_size as usize;
+        if self.buffered + data.len() > budget {
+            return Err(ChunkError::TooMuchBuffered { limit: budget });
+        }
         if s.partial.capacity() == 0 {
             s.partial.reserve((s.length as usize).min(INITIAL_RESERVE));
         }
         s.partial.extend_from_slice(&data);
+        self.buffered += data.len();
         if s.partial.len() < s.length as usize {
             s.in_progress = true;
             return Ok(None);
         }
         s.in_progress = false;
+        self.buffered -= s.partial.len();
         let payload = s.partial.split().freeze();
         Ok(Some(finish(h.csid, s, payload)))
     }
@@ -788,6 +807,26 @@ mod tests {
                 max: 1000
             })
         );
+    }
+
+    #[test]
+    fn interleaved_partial_messages_share_one_budget() {
+        let mut d = ChunkDecoder::new(1000);
+        d.set_chunk_size(600).expect("valid size");
+        let mut wire = BytesMut::new();
+        for csid in 4..8 {
+            let c = MessageChunking::new(csid, 0, 9, 1, 1000, 600);
+            wire.extend_from_slice(c.first.as_ref());
+            wire.extend_from_slice(&[0u8; 600]);
+        }
+        let got = loop {
+            match d.decode(&mut wire) {
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("no error"),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(got, ChunkError::TooMuchBuffered { limit: 2000 });
     }
 
     #[test]
