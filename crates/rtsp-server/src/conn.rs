@@ -81,6 +81,11 @@ struct Conn {
 /// Serves one accepted connection until it closes.
 pub async fn serve(ctx: Arc<Ctx>, socket: TcpStream, peer: SocketAddr) {
     let _ = socket.set_nodelay(true);
+    if let Some(size) = ctx.opts.tcp_send_buffer {
+        if let Err(e) = socket2::SockRef::from(&socket).set_send_buffer_size(size) {
+            tracing::warn!(%peer, error = %e, "could not set the TCP send buffer size");
+        }
+    }
     let (rd, wr) = socket.into_split();
     let (out, out_rx) = mpsc::channel(OUT_QUEUE);
     let writer_done = CancellationToken::new();

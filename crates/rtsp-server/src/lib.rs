@@ -50,6 +50,10 @@ pub struct Options {
     pub queue_units: usize,
     /// How long a stream's packetizer outlives its last session (so a reconnecting viewer starts fast).
     pub stream_linger: Duration,
+    /// SO_SNDBUF of RTSP connections; `None` keeps the kernel's autotuning. A smaller buffer makes a
+    /// stalled TCP viewer fall behind (and skip to a keyframe) sooner instead of queueing seconds of
+    /// media in the kernel.
+    pub tcp_send_buffer: Option<usize>,
     /// The `Server` header value.
     pub server_name: String,
 }
@@ -65,6 +69,7 @@ impl Default for Options {
             sender_report_interval: Duration::from_secs(5),
             queue_units: 512,
             stream_linger: Duration::from_secs(10),
+            tcp_send_buffer: None,
             server_name: "media-gateway".to_owned(),
         }
     }

@@ -175,12 +175,16 @@ pub async fn start(opts: rtsp_server::Options) -> Option<Harness> {
     Some(Harness { addr, bus, stop })
 }
 
-/// Test options: a port range unique to this process so parallel test binaries do not collide.
+/// The first of 40 UDP ports this test process may use, so parallel test binaries do not collide.
+pub fn port_base() -> u16 {
+    40_000 + (std::process::id() % 500) as u16 * 40
+}
+
+/// Test options: UDP ports from the first half of this process's range.
 pub fn options() -> rtsp_server::Options {
-    let base = 40_000 + (std::process::id() % 500) as u16 * 40;
     rtsp_server::Options {
-        udp_port_min: base,
-        udp_port_max: base + 39,
+        udp_port_min: port_base(),
+        udp_port_max: port_base() + 19,
         ..Default::default()
     }
 }
@@ -217,6 +221,11 @@ impl RawResponse {
 impl RawClient {
     pub async fn connect(addr: SocketAddr) -> RawClient {
         let stream = TcpStream::connect(addr).await.expect("server accepts");
+        RawClient::from_stream(stream)
+    }
+
+    /// Wraps an already connected stream.
+    pub fn from_stream(stream: TcpStream) -> RawClient {
         RawClient {
             stream,
             buf: Vec::new(),
@@ -317,5 +326,26 @@ impl RawClient {
             let _ = self.take_response();
         }
         self.frames.len() - before
+    }
+
+    /// Reads until a frame on `channel` arrives; returns how long that took.
+    pub async fn first_frame_on(&mut self, channel: u8, limit: Duration) -> Option<Duration> {
+        let start = Instant::now();
+        let mut chunk = vec![0u8; 65536];
+        while !self.frames.iter().any(|(ch, _)| *ch == channel) {
+            let n = tokio::time::timeout(
+                limit.saturating_sub(start.elapsed()),
+                self.stream.read(&mut chunk),
+            )
+            .await
+            .ok()?
+            .ok()?;
+            if n == 0 {
+                return None;
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+            let _ = self.take_response();
+        }
+        Some(start.elapsed())
     }
 }
