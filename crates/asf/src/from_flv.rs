@@ -257,7 +257,9 @@ impl FlvAsfMuxer {
                         codec_private: private.freeze(),
                     },
                     avg_time_per_frame,
-                    timing_extension: true,
+                    // Only streams that may reorder frames need explicit presentation times for
+                    // ffmpeg; Baseline (profile 66) has no B-frames (H.264 A.2.1).
+                    timing_extension: cfg.profile_indication != 66,
                 });
             }
         }
@@ -290,6 +292,14 @@ impl FlvAsfMuxer {
         self.push_object(VIDEO_STREAM, keyframe, dts, pts, annexb.freeze(), keyframe);
     }
 
+    /// The video track's profile may use B-frames, so its header declares the timing extension.
+    fn video_reorders(&self) -> bool {
+        self.video
+            .config
+            .as_ref()
+            .is_some_and(|c| c.profile_indication != 66)
+    }
+
     fn audio_frame(&mut self, ts: u64, body: Bytes) {
         let Some((has_video, true)) = self.muxing else {
             return;
@@ -311,7 +321,7 @@ impl FlvAsfMuxer {
             keyframe: key,
             send_time_ms: dts as u32,
             presentation_time_ms: (pts as u32).wrapping_add(self.opts.preroll_ms),
-            timing_extension: stream == VIDEO_STREAM,
+            timing_extension: stream == VIDEO_STREAM && self.video_reorders(),
             data,
         };
         self.packetizer.push(&obj, ra);
@@ -551,6 +561,11 @@ mod tests {
         };
         assert!(p.random_access);
         assert_eq!(p.data.len(), 4096);
+        assert_eq!(
+            p.data[14 + 6],
+            8,
+            "Baseline: no timing extension in the replicated data"
+        );
     }
 
     #[test]

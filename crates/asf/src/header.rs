@@ -19,10 +19,11 @@ pub const FLAG_BROADCAST: u32 = 0x01;
 
 /// `wFormatTag` for AAC in WAVEFORMATEX.
 ///
-/// 0x00FF ("raw AAC") carries the AudioSpecificConfig itself as the `cbSize` extra data, which
-/// is what ffmpeg's riff reader hands to its AAC decoder verbatim and what ffmpeg's own ASF muxer
-/// writes. 0x1610 (WAVE_FORMAT_MPEG_HEAAC) would put a 12-byte HEAACWAVEINFO before the
-/// AudioSpecificConfig, which ffmpeg's reader does not strip, so it is not used.
+/// 0x00FF ("raw AAC") carries the AudioSpecificConfig itself as the `cbSize` extra data: ffmpeg's
+/// riff reader maps it to AAC and hands the extra data to the decoder verbatim, and ffmpeg's own
+/// ASF muxer writes the same. 0x1610 (WAVE_FORMAT_MPEG_HEAAC) is not used: ffmpeg 5.1 does not map
+/// it at all (ffprobe reports the stream as codec "unknown"; checked by patching the tag in
+/// `tests/fixtures/mms/av-3s.asf`), and it would need a 12-byte HEAACWAVEINFO before the config.
 pub const WAVE_FORMAT_RAW_AAC: u16 = 0x00FF;
 
 /// What one ASF stream carries.
@@ -260,8 +261,10 @@ fn extended_stream_properties(s: &StreamDesc) -> BytesMut {
 
 fn put_data_object_header(out: &mut BytesMut, file_id: &[u8; 16]) {
     out.put_slice(&guid::DATA_OBJECT.0);
-    // Object size and packet count are unknown for a broadcast; 0 tells readers so.
-    out.put_u64_le(0);
+    // The size of a broadcast's Data Object is unknown. Windows Media servers write the size of
+    // the object header alone (50), which is what VLC's ASF reader needs (it rejects objects
+    // under 24 bytes); ffmpeg ignores the size when the broadcast flag is set.
+    out.put_u64_le(DATA_OBJECT_HEADER_LEN as u64);
     out.put_slice(file_id);
     out.put_u64_le(0);
     out.put_u8(0x01);

@@ -170,11 +170,15 @@ impl Conn {
         }
     }
 
+    /// Writes everything the session queued in one vectored write.
+    ///
+    /// Interop: VLC's MMST reader (modules/access/mms/mmstu.c) parses each `recv` on its own and
+    /// reports "truncated packet (header incomplete)" when a data packet's 8-byte prefix arrives in
+    /// a different segment from its payload, so prefixes and payloads must leave together.
     async fn flush(&mut self, socket: &mut TcpStream) -> std::io::Result<()> {
-        while let Some(b) = self.session.poll_transmit() {
-            socket.write_all(&b).await?;
-        }
-        Ok(())
+        let parts: Vec<_> = std::iter::from_fn(|| self.session.poll_transmit()).collect();
+        let slices: Vec<&[u8]> = parts.iter().map(|b| b.as_ref()).collect();
+        write_all_vectored(socket, &slices).await
     }
 }
 

@@ -11,11 +11,24 @@ use tokio::net::TcpStream;
 /// ffprobe's view of the streams: one map of field name to value per stream.
 async fn probe(url: &str) -> Vec<std::collections::HashMap<String, String>> {
     let entries = "stream=codec_name,width,height,sample_rate,r_frame_rate";
-    let args = ["-v", "error", "-show_entries", entries, "-of", "compact=p=0", url];
+    let args = [
+        "-v",
+        "error",
+        "-show_entries",
+        entries,
+        "-of",
+        "compact=p=0",
+        url,
+    ];
     let (ok, out, err) = run_tool("ffprobe", &args, Duration::from_secs(40)).await;
     assert!(ok, "ffprobe {url} failed: {err}");
     out.lines()
-        .map(|l| l.split('|').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
+        .map(|l| {
+            l.split('|')
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect()
+        })
         .collect()
 }
 
@@ -28,9 +41,21 @@ fn check_probe(url: &str, streams: &[std::collections::HashMap<String, String>])
     };
     let video = find("h264");
     let dims = (video["width"].as_str(), video["height"].as_str());
-    assert_eq!(dims, (WIDTH.to_string().as_str(), HEIGHT.to_string().as_str()), "{url}: dimensions");
-    assert_eq!(video["r_frame_rate"], format!("{FPS}/1"), "{url}: frame rate");
-    assert_eq!(find("aac")["sample_rate"], SAMPLE_RATE.to_string(), "{url}: sample rate");
+    assert_eq!(
+        dims,
+        (WIDTH.to_string().as_str(), HEIGHT.to_string().as_str()),
+        "{url}: dimensions"
+    );
+    assert_eq!(
+        video["r_frame_rate"],
+        format!("{FPS}/1"),
+        "{url}: frame rate"
+    );
+    assert_eq!(
+        find("aac")["sample_rate"],
+        SAMPLE_RATE.to_string(),
+        "{url}: sample rate"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

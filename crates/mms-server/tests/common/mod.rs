@@ -160,12 +160,18 @@ async fn publish_loop(bus: Bus, fixture: PathBuf, shutdown: CancellationToken) {
     let mut publisher = bus.publish(KEY, info).expect("publish");
     let start = tokio::time::Instant::now();
     // Each loop is exactly as long as its video, so frames stay on the 1/FPS grid across loops.
-    let frames = file.tags.iter().filter(|t| t.tag_type == 9 && !t.flags().sequence_header).count() as u64;
+    let frames = file
+        .tags
+        .iter()
+        .filter(|t| t.tag_type == 9 && !t.flags().sequence_header)
+        .count() as u64;
     let loop_ms = frames * 1000 / u64::from(FPS);
     let mut offset = 0u64;
     loop {
         for t in &file.tags {
-            let Some(tag) = to_bus_tag(t, offset) else { continue };
+            let Some(tag) = to_bus_tag(t, offset) else {
+                continue;
+            };
             if tag.sequence_header && offset > 0 {
                 continue;
             }
