@@ -1,6 +1,6 @@
-// The player page: /player.html?stream=<app>/<name>[&tech=hls|flv].
+// The player page: /player.html?stream=<app>/<name>[&tech=hls|flv|ws].
 // HLS plays through hls.js where Media Source Extensions exist and natively where the browser
-// plays HLS itself (Safari); HTTP-FLV plays through mpegts.js.
+// plays HLS itself (Safari); HTTP-FLV and WebSocket-FLV play through mpegts.js.
 "use strict";
 
 (() => {
@@ -13,7 +13,8 @@
   const stateLine = document.getElementById("playback-state");
   const facts = document.getElementById("facts");
 
-  let tech = params.get("tech") === "flv" ? "flv" : "hls";
+  const TECH_NAMES = { hls: "HLS", flv: "HTTP-FLV", ws: "WebSocket-FLV" };
+  let tech = TECH_NAMES[params.get("tech")] ? params.get("tech") : "hls";
   let urls = null;       // the public URLs from the API, once known
   let engine = null;     // { destroy() } of the running hls.js / mpegts.js / native player
   let retryTimer = null;
@@ -34,9 +35,11 @@
   // viewer behind a proxy or port mapping may not reach the same way.
   function playbackUrls() {
     const http = `${location.protocol}//${location.host}`;
+    const ws = `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}`;
     return {
       hls: `${http}/${key}/index.m3u8`,
-      http_flv: `${http}/${key}.flv`,
+      flv: `${http}/${key}.flv`,
+      ws: `${ws}/${key}.flv`,
     };
   }
 
@@ -97,13 +100,13 @@
   function start() {
     stop();
     const u = playbackUrls();
-    engine = tech === "flv" ? startFlv(u.http_flv) : startHls(u.hls);
+    engine = tech === "hls" ? startHls(u.hls) : startFlv(u[tech]);
     if (!engine) {
-      showOverlay(`This browser cannot play ${tech === "flv" ? "HTTP-FLV" : "HLS"}.`);
+      showOverlay(`This browser cannot play ${TECH_NAMES[tech]}.`);
       return;
     }
     window.gatewayPlayer.engine = engine.name;
-    setState(`Playing over ${tech === "flv" ? "HTTP-FLV" : "HLS"} with ${engine.name}.`);
+    setState(`Playing over ${TECH_NAMES[tech]} with ${engine.name}.`);
     const attempt = video.play();
     if (attempt && attempt.catch) attempt.catch(() => { /* autoplay may wait for a click */ });
   }

@@ -424,3 +424,62 @@ pub async fn body_text(res: &mut Response) -> String {
     }
     String::from_utf8(all).expect("UTF-8 body")
 }
+
+/// Debian's Chromium, driven by playwright-core from `web/node_modules`.
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// True when node, Chromium and playwright-core are there; otherwise panics under CI or skips.
+pub fn have_browser() -> bool {
+    let web = web_root();
+    let missing = if !Path::new(CHROMIUM).exists() {
+        Some(format!("{CHROMIUM} is not installed"))
+    } else if !web.join("node_modules/playwright-core").exists() {
+        Some("web/node_modules is missing; run `npm ci` in web/".to_owned())
+    } else if !have_tool("node") {
+        Some("node is not installed".to_owned())
+    } else {
+        None
+    };
+    if let Some(why) = missing {
+        assert!(std::env::var_os("CI").is_none(), "{why}");
+        println!("SKIPPED: {why}");
+        return false;
+    }
+    true
+}
+
+/// Runs the browser script against `base` and returns its JSON report; panics if it failed.
+pub async fn play_in_chromium(base: &str, tech: &str) -> serde_json::Value {
+    let mut cmd = tokio::process::Command::new("node");
+    cmd.current_dir(web_root())
+        .args([
+            "tests/browser.mjs",
+            "--base",
+            base,
+            "--stream",
+            KEY,
+            "--tech",
+            tech,
+        ])
+        .args(["--seconds", "5", "--chromium", CHROMIUM]);
+    // Set BROWSER_SCREENSHOTS=<dir> to keep screenshots of the list and the player.
+    if let Some(dir) = std::env::var_os("BROWSER_SCREENSHOTS") {
+        cmd.arg("--screenshots").arg(dir);
+    }
+    let out = cmd.kill_on_drop(true).output().await.expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("browser report: {stdout}");
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "browser script printed no report ({e}); stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(out.status.success(), "browser check failed: {report}");
+    assert_eq!(
+        report["consoleErrors"],
+        serde_json::json!([]),
+        "the page logged errors"
+    );
+    report
+}
