@@ -121,8 +121,9 @@ async fn ffmpeg_decodes_ten_seconds_without_errors_while_others_misbehave() {
         h.mmst
     )));
     tokio::time::sleep(Duration::from_secs(2)).await;
-    // Meanwhile: a viewer that leaves mid-stream, a malformed MMST command, unknown names.
+    // Meanwhile: viewers that leave mid-stream, a malformed MMST command, unknown names.
     mmsh_viewer_disconnects_mid_stream(&h).await;
+    mmst_viewer_is_killed_mid_stream(&h).await;
     malformed_mmst_command_is_closed(&h).await;
     unknown_publishing_point_is_refused(&h).await;
     for (name, task) in [("mmsh", mmsh), ("mmst", mmst)] {
@@ -167,6 +168,21 @@ async fn mmsh_viewer_disconnects_mid_stream(h: &Harness) {
         "play content type: {head}"
     );
     drop(s);
+}
+
+async fn mmst_viewer_is_killed_mid_stream(h: &Harness) {
+    let url = format!("mmst://{}/LiveEvents", h.mmst);
+    let mut child = tokio::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i", &url, "-f", "null", "-"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("ffmpeg spawns");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(child.try_wait().expect("status").is_none(), "the MMST viewer was still playing");
+    child.kill().await.expect("kill our ffmpeg");
 }
 
 async fn malformed_mmst_command_is_closed(h: &Harness) {

@@ -39,36 +39,10 @@ pub async fn have_tool(tool: &str) -> bool {
     ok
 }
 
-/// Makes the test stream with ffmpeg: testsrc + sine, H.264 Main with B-frames (so presentation
-/// and decode times differ), AAC LC, one keyframe a second.
-pub async fn make_fixture(dir: &Path) -> PathBuf {
-    let out = dir.join("av.flv");
-    let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg(format!("testsrc=size={WIDTH}x{HEIGHT}:rate={FPS}"))
-        .args(["-f", "lavfi", "-i"])
-        .arg(format!("sine=frequency=440:sample_rate={SAMPLE_RATE}"))
-        .args([
-            "-t",
-            "4",
-            "-c:v",
-            "libx264",
-            "-profile:v",
-            "main",
-            "-bf",
-            "2",
-            "-g",
-            "25",
-        ])
-        .args([
-            "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k", "-f", "flv",
-        ])
-        .arg(&out)
-        .status()
-        .await
-        .expect("ffmpeg runs");
-    assert!(status.success(), "ffmpeg made the fixture");
-    out
+/// The published stream: `tests/fixtures/mms/av-3s.flv` (H.264 Main with B-frames, so
+/// presentation and decode times differ; AAC LC stereo; one keyframe a second), looped.
+pub fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/mms/av-3s.flv")
 }
 
 /// A running gateway slice: bus, publisher task, MMST and MMSH listeners.
@@ -77,20 +51,11 @@ pub struct Harness {
     pub mmst: SocketAddr,
     pub http: SocketAddr,
     pub shutdown: CancellationToken,
-    _dir: TempDir,
 }
 
 impl Drop for Harness {
     fn drop(&mut self) {
         self.shutdown.cancel();
-    }
-}
-
-pub struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -105,10 +70,7 @@ pub fn options() -> Options {
 }
 
 pub async fn start() -> Harness {
-    let dir =
-        std::env::temp_dir().join(format!("mms-test-{}-{}", std::process::id(), rand_suffix()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let fixture = make_fixture(&dir).await;
+    let fixture = fixture();
     let bus = Bus::new(BusOptions::default());
     let shutdown = CancellationToken::new();
     tokio::spawn(publish_loop(bus.clone(), fixture, shutdown.clone()));
@@ -137,15 +99,7 @@ pub async fn start() -> Harness {
         mmst,
         http,
         shutdown,
-        _dir: TempDir(dir),
     }
-}
-
-fn rand_suffix() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u8(0);
-    h.finish()
 }
 
 /// Publishes the fixture in a loop, paced to its timestamps, until shutdown.
