@@ -278,3 +278,224 @@ fn audio_only_segments_are_structurally_valid() {
     }
     assert_eq!(checker.pes_count.get(&VIDEO_PID), None);
 }
+
+/// Writes `segments` back to back into a file and returns ffprobe's
+/// `codec_name,width,height,sample_rate` lines and ffmpeg's error output when decoding it.
+fn probe_and_decode(name: &str, segments: &[Bytes]) -> (Vec<String>, String) {
+    let path = std::env::temp_dir()
+        .join(format!("hls-test-{}", std::process::id()))
+        .join(name);
+    let joined: Vec<u8> = segments.iter().flat_map(|s| s.iter().copied()).collect();
+    std::fs::write(&path, joined).expect("write joined segments");
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name,width,height,sample_rate",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&path)
+        .output()
+        .expect("ffprobe runs");
+    let mut lines: Vec<String> = String::from_utf8_lossy(&probe.stdout)
+        .lines()
+        .map(|l| l.trim().to_owned())
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines.sort();
+    lines.dedup();
+    let decode = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(&path)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    (lines, String::from_utf8_lossy(&decode.stderr).into_owned())
+}
+
+#[test]
+fn av_segments_decode_cleanly_in_ffmpeg() {
+    let Some(flv) = make_flv("av2.flv", &av_args()) else {
+        return;
+    };
+    let (streams, errors) = probe_and_decode("av.ts", &segment(input_tags(&flv)));
+    assert_eq!(streams, vec!["aac,44100", "h264,640,360"]);
+    assert_eq!(errors, "");
+}
+
+/// MP3 in FLV (SoundFormat 2): MPEG-1 at 44.1 kHz is stream type 0x03, MPEG-2 at 22.05 kHz
+/// is 0x04; ffmpeg decodes both.
+#[test]
+fn mp3_segments_decode_cleanly_in_ffmpeg() {
+    for (rate, stream_type) in [("44100", 0x03u8), ("22050", 0x04)] {
+        let input = format!("sine=frequency=440:sample_rate={rate}:duration=5");
+        let args = [
+            "-f",
+            "lavfi",
+            "-i",
+            &input,
+            "-c:a",
+            "libmp3lame",
+            "-b:a",
+            "64k",
+            "-f",
+            "flv",
+        ];
+        let Some(flv) = make_flv(&format!("mp3-{rate}.flv"), &args) else {
+            return;
+        };
+        let segments = segment(input_tags(&flv));
+        let pmt = Packet::new(&segments[0][188..376]);
+        let section = pmt.payload().expect("PMT payload");
+        // pointer(1) + table header(12) puts the first ES entry's stream_type at byte 13.
+        assert_eq!(section[13], stream_type, "stream type at {rate} Hz");
+        let (streams, errors) = probe_and_decode(&format!("mp3-{rate}.ts"), &segments);
+        assert_eq!(streams, vec![format!("mp3,{rate}")]);
+        assert_eq!(errors, "");
+    }
+}
+
+/// H.265: ffmpeg 5.1 cannot write HEVC into FLV, so the tags are built here from a raw x265
+/// stream (legacy CodecID 12, as Chinese CDNs and OBS forks send it): the muxer must put
+/// VPS/SPS/PPS before every IRAP and mark the stream as type 0x24.
+#[test]
+fn hevc_segments_decode_cleanly_in_ffmpeg() {
+    let dir = std::env::temp_dir().join(format!("hls-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("v.hevc");
+    let status = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=640x360:rate=25:duration=5",
+        ])
+        .args([
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-x265-params",
+            "aud=1:bframes=0:keyint=50:min-keyint=50:log-level=error",
+        ])
+        .args(["-pix_fmt", "yuv420p", "-f", "hevc"])
+        .arg(&path)
+        .status();
+    match status {
+        Ok(s) => assert!(s.success(), "ffmpeg made the HEVC stream"),
+        Err(e) if std::env::var_os("CI").is_some() => panic!("ffmpeg is required in CI: {e}"),
+        Err(e) => return println!("SKIPPED: ffmpeg not available: {e}"),
+    }
+    let es = std::fs::read(&path).expect("read HEVC");
+    let mut s = Segmenter::new(SegmenterOptions {
+        window: 100,
+        ..Default::default()
+    });
+    let mut config_sent = false;
+    for (i, au) in hevc_access_units(&es).into_iter().enumerate() {
+        let ts = i as u64 * 40;
+        if !config_sent {
+            let mut body = vec![0x1C, 0, 0, 0, 0];
+            body.extend(fake_hvcc(&au.params));
+            s.push(tag(TagKind::Video, 0, false, body), 0)
+                .expect("config");
+            config_sent = true;
+        }
+        let mut body = vec![if au.irap { 0x1C } else { 0x2C }, 1, 0, 0, 0];
+        for nal in &au.slices {
+            body.extend((nal.len() as u32).to_be_bytes());
+            body.extend_from_slice(nal);
+        }
+        s.push(tag(TagKind::Video, ts, au.irap, body), ts)
+            .expect("frame");
+    }
+    s.flush();
+    let segments: Vec<Bytes> = s.segments().map(|s| s.data.clone()).collect();
+    assert!(segments.len() >= 2);
+    let section = Packet::new(&segments[0][188..376])
+        .payload()
+        .expect("PMT")
+        .to_vec();
+    assert_eq!(section[13], 0x24, "H.265 stream type");
+    let (streams, errors) = probe_and_decode("hevc.ts", &segments);
+    assert_eq!(streams, vec!["hevc,640,360"]);
+    assert_eq!(errors, "");
+}
+
+fn tag(kind: TagKind, timestamp: u64, keyframe: bool, body: Vec<u8>) -> InputTag {
+    InputTag {
+        kind,
+        timestamp,
+        composition_time: 0,
+        keyframe,
+        data: Bytes::from(body),
+    }
+}
+
+struct AccessUnit<'a> {
+    irap: bool,
+    params: Vec<&'a [u8]>,
+    slices: Vec<&'a [u8]>,
+}
+
+/// Splits an Annex B HEVC stream (written with AUDs) into access units.
+fn hevc_access_units(es: &[u8]) -> Vec<AccessUnit<'_>> {
+    let mut starts = Vec::new();
+    let mut i = 0;
+    while i + 3 <= es.len() {
+        if es[i..i + 3] == [0, 0, 1] {
+            starts.push(i + 3);
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    let mut aus: Vec<AccessUnit<'_>> = Vec::new();
+    for (k, &start) in starts.iter().enumerate() {
+        let mut end = starts.get(k + 1).map_or(es.len(), |n| n - 3);
+        while end > start && es[end - 1] == 0 {
+            end -= 1; // The zero byte of a 4-byte start code belongs to the next NAL.
+        }
+        let nal = &es[start..end];
+        let t = (nal[0] >> 1) & 0x3F;
+        if t == 35 || aus.is_empty() {
+            aus.push(AccessUnit {
+                irap: false,
+                params: vec![],
+                slices: vec![],
+            });
+        }
+        let au = aus.last_mut().expect("pushed above");
+        match t {
+            35 => {}
+            32..=34 => au.params.push(nal),
+            16..=23 => {
+                au.irap = true;
+                au.slices.push(nal);
+            }
+            _ => au.slices.push(nal),
+        }
+    }
+    aus.retain(|a| !a.slices.is_empty());
+    aus
+}
+
+/// An hvcC with only what the muxer reads: lengthSizeMinusOne = 3 and the parameter sets.
+fn fake_hvcc(params: &[&[u8]]) -> Vec<u8> {
+    let mut rec = vec![1u8];
+    rec.extend([0u8; 20]);
+    rec.push(0xFF); // lengthSizeMinusOne = 3 in the low bits
+    rec.push(params.len() as u8);
+    for p in params {
+        rec.push((p[0] >> 1) & 0x3F);
+        rec.extend(1u16.to_be_bytes());
+        rec.extend((p.len() as u16).to_be_bytes());
+        rec.extend_from_slice(p);
+    }
+    rec
+}
