@@ -233,6 +233,11 @@ impl Segmenter {
         codec: VideoCodec,
         record: Bytes,
     ) -> Result<Option<u64>, HlsError> {
+        // Validate before keeping it, so a bad record never replaces a good one.
+        match codec {
+            VideoCodec::H264 => ts_mux::parse_avcc(&record)?,
+            VideoCodec::H265 => ts_mux::parse_hvcc(&record)?,
+        };
         let mut closed = None;
         let tracks = self.muxer.as_ref().map(TsMuxer::tracks);
         if !self.probing && tracks.is_some_and(|t| t.video.is_some_and(|v| v != codec)) {
