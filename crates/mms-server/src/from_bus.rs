@@ -287,3 +287,100 @@ impl Viewer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bus::PublisherInfo;
+
+    /// Pushes the kept fixture `rounds` times, back to back, without pacing.
+    fn push_fixture(publisher: &mut bus::Publisher, rounds: u64) {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/mms/av-3s.flv"
+        );
+        let data = Bytes::from(std::fs::read(path).expect("fixture"));
+        let file = flv::parse_file(&data).expect("fixture parses");
+        for round in 0..rounds {
+            for t in &file.tags {
+                let kind = match t.tag_type {
+                    8 => bus::TagKind::Audio,
+                    9 => bus::TagKind::Video,
+                    _ => bus::TagKind::Script,
+                };
+                let flags = t.flags();
+                if flags.sequence_header && round > 0 {
+                    continue;
+                }
+                let mut tag = Tag::new(kind, u64::from(t.timestamp) + round * 3000, t.body.clone());
+                tag.keyframe = flags.keyframe;
+                tag.sequence_header = flags.sequence_header;
+                publisher.push(tag);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lagging_viewer_resumes_at_a_random_access_packet() {
+        let bus = Bus::default();
+        let info = PublisherInfo {
+            protocol: Protocol::Internal,
+            peer: None,
+            query: None,
+        };
+        let mut publisher = bus.publish("live/lag", info).expect("publish");
+        let stream = bus.stream("live/lag").expect("stream exists");
+        let opts = Options {
+            queue_packets: 16,
+            ..Options::default()
+        };
+        let mut viewer = join(&bus, &stream, &opts);
+        push_fixture(&mut publisher, 1);
+        let header = viewer.header(Duration::from_secs(5)).await;
+        assert!(header.is_some(), "the header arrives");
+        // Five more rounds while this viewer reads nothing: far more than 16 packets.
+        push_fixture(&mut publisher, 5);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut first_after_lag = None;
+        while viewer.dropped() == 0 {
+            match tokio::time::timeout(Duration::from_secs(1), viewer.next()).await {
+                Ok(Some(FeedItem::Packet(p))) if viewer.dropped() > 0 => first_after_lag = Some(p),
+                Ok(Some(_)) => {}
+                other => panic!(
+                    "the viewer should lag, got {:?}",
+                    other.map(|o| o.is_some())
+                ),
+            }
+        }
+        let p = first_after_lag.expect("a packet after the lag");
+        assert!(p.random_access, "resumes where decoding can start");
+    }
+
+    #[tokio::test]
+    async fn a_late_viewer_starts_from_the_cached_keyframe() {
+        let bus = Bus::default();
+        let info = PublisherInfo {
+            protocol: Protocol::Internal,
+            peer: None,
+            query: None,
+        };
+        let mut publisher = bus.publish("live/late", info).expect("publish");
+        let stream = bus.stream("live/late").expect("stream exists");
+        let opts = Options::default();
+        let mut first = join(&bus, &stream, &opts);
+        push_fixture(&mut publisher, 1);
+        assert!(first.header(Duration::from_secs(5)).await.is_some());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut late = join(&bus, &stream, &opts);
+        assert!(
+            matches!(late.next().await, Some(FeedItem::Header(_))),
+            "header first"
+        );
+        match late.next().await {
+            Some(FeedItem::Packet(p)) => {
+                assert!(p.random_access, "then the cached keyframe packet")
+            }
+            other => panic!("expected a packet, got {}", other.is_some()),
+        }
+    }
+}

@@ -181,7 +181,10 @@ async fn mmst_viewer_is_killed_mid_stream(h: &Harness) {
         .spawn()
         .expect("ffmpeg spawns");
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert!(child.try_wait().expect("status").is_none(), "the MMST viewer was still playing");
+    assert!(
+        child.try_wait().expect("status").is_none(),
+        "the MMST viewer was still playing"
+    );
     child.kill().await.expect("kill our ffmpeg");
 }
 

@@ -51,6 +51,8 @@ pub struct Harness {
     pub mmst: SocketAddr,
     pub http: SocketAddr,
     pub shutdown: CancellationToken,
+    /// Cancelling it makes the publisher leave (the servers keep running).
+    pub publisher: CancellationToken,
 }
 
 impl Drop for Harness {
@@ -73,7 +75,8 @@ pub async fn start() -> Harness {
     let fixture = fixture();
     let bus = Bus::new(BusOptions::default());
     let shutdown = CancellationToken::new();
-    tokio::spawn(publish_loop(bus.clone(), fixture, shutdown.clone()));
+    let publisher = shutdown.child_token();
+    tokio::spawn(publish_loop(bus.clone(), fixture, publisher.clone()));
     let mmst_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind mmst");
     let mmst = mmst_listener.local_addr().expect("addr");
     tokio::spawn(mms_server::run(
@@ -99,6 +102,7 @@ pub async fn start() -> Harness {
         mmst,
         http,
         shutdown,
+        publisher,
     }
 }
 
