@@ -72,11 +72,15 @@ pub fn options() -> Options {
 }
 
 pub async fn start() -> Harness {
-    let fixture = fixture();
+    start_with(fixture(), KEY).await
+}
+
+/// Like [`start`], publishing `fixture` at `key`.
+pub async fn start_with(fixture: PathBuf, key: &'static str) -> Harness {
     let bus = Bus::new(BusOptions::default());
     let shutdown = CancellationToken::new();
     let publisher = shutdown.child_token();
-    tokio::spawn(publish_loop(bus.clone(), fixture, publisher.clone()));
+    tokio::spawn(publish_loop(bus.clone(), fixture, key, publisher.clone()));
     let mmst_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind mmst");
     let mmst = mmst_listener.local_addr().expect("addr");
     tokio::spawn(mms_server::run(
@@ -107,7 +111,7 @@ pub async fn start() -> Harness {
 }
 
 /// Publishes the fixture in a loop, paced to its timestamps, until shutdown.
-async fn publish_loop(bus: Bus, fixture: PathBuf, shutdown: CancellationToken) {
+async fn publish_loop(bus: Bus, fixture: PathBuf, key: &str, shutdown: CancellationToken) {
     let data = Bytes::from(tokio::fs::read(&fixture).await.expect("fixture"));
     let file = flv::parse_file(&data).expect("fixture parses");
     let info = PublisherInfo {
@@ -115,7 +119,7 @@ async fn publish_loop(bus: Bus, fixture: PathBuf, shutdown: CancellationToken) {
         peer: None,
         query: None,
     };
-    let mut publisher = bus.publish(KEY, info).expect("publish");
+    let mut publisher = bus.publish(key, info).expect("publish");
     let start = tokio::time::Instant::now();
     // Each loop is exactly as long as its video, so frames stay on the 1/FPS grid across loops.
     let frames = file
