@@ -15,7 +15,7 @@
 //! | RFC 8216 4.3.2 (media segment tags) | EXTINF (milliseconds), EXT-X-DISCONTINUITY, EXT-X-PROGRAM-DATE-TIME, EXT-X-KEY |
 //! | RFC 8216 5.2, 4.3.2.4 | AES-128-CBC with PKCS7 over whole segments; IV = media sequence number; key rotation |
 //! | RFC 8216 6.2.1, 6.2.2 | segments start on keyframes; removed segments stay available for a grace period |
-//! | FLV 10.1 E.4.2/E.4.3, Enhanced RTMP v1 | audio/video tag bodies (AVC, legacy HEVC id 12, `avc1`/`hvc1` FourCC, AAC, MP3) |
+//! | FLV 10.1 E.4.2/E.4.3, Enhanced RTMP (via the `flv` crate) | audio/video tag bodies: AVC, HEVC (legacy id 12 or `hvc1`), AAC, MP3 |
 
 mod crypto;
 mod flv_body;
@@ -31,8 +31,11 @@ pub use segmenter::{
 /// Why a tag was skipped. None of these is fatal: the segmenter counts the tag and goes on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HlsError {
-    /// The FLV tag body is malformed.
-    #[error("bad FLV tag body: {0}")]
+    /// The FLV tag header is malformed.
+    #[error("bad FLV tag header: {0}")]
+    TagHeader(#[from] flv::TagHeaderError),
+    /// The tag cannot be muxed as it is.
+    #[error("bad FLV tag: {0}")]
     BadTag(&'static str),
     /// The muxer rejected the frame or configuration.
     #[error(transparent)]

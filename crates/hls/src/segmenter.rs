@@ -408,7 +408,7 @@ impl Segmenter {
                     dts_ms: tag.timestamp,
                     cts_ms: tag.composition_time,
                     keyframe: tag.keyframe,
-                    data,
+                    data: tag.data.slice_ref(data),
                 };
                 muxer.write_video(&frame, &mut open.buf)?;
             }

@@ -3,8 +3,9 @@
 //! It takes FLV-style elementary frames (length-prefixed H.264/H.265 access units plus their
 //! decoder configuration records, raw AAC frames plus the AudioSpecificConfig, MPEG audio
 //! frames) and writes 188-byte transport stream packets into a caller-owned `BytesMut`. The
-//! packet layer (PAT, PMT, PES headers, adaptation fields) is the `mpeg2ts` crate; this crate
-//! decides what goes into each packet.
+//! packet layer (PAT, PMT, PES headers, adaptation fields) is the `mpeg2ts` crate and codec
+//! parsing (avcC, hvcC, AudioSpecificConfig, ADTS, MPEG audio headers, NAL framing) is the
+//! `codecs` crate; this crate decides what goes into each packet.
 //!
 //! What it is not: it does no I/O, reads no clock, does not decide where segments start (the
 //! `hls` crate does, calling [`TsMuxer::write_tables`] at every segment start), and it does not
@@ -25,8 +26,7 @@ mod codec;
 mod muxer;
 
 pub use codec::{
-    adts_header, mpeg_audio_stream_type, parse_audio_specific_config, parse_avcc, parse_hvcc,
-    AacConfig, LengthPrefixedNals, ParamSets,
+    mpeg_audio_stream_type, parse_audio_specific_config, parse_avcc, parse_hvcc, ParamSets,
 };
 pub use muxer::{
     AudioCodec, AudioFrame, Tracks, TsMuxer, VideoCodec, VideoFrame, AUDIO_PID, PMT_PID,
@@ -38,12 +38,12 @@ pub use muxer::{
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MuxError {
     /// A decoder configuration record is malformed or uses a feature TS cannot carry.
-    #[error("bad {codec} decoder configuration: {what}")]
+    #[error("bad {codec} decoder configuration: {reason}")]
     BadConfig {
         /// The codec whose configuration was rejected ("avc", "hevc", "aac").
         codec: &'static str,
         /// What is wrong with it.
-        what: &'static str,
+        reason: String,
     },
     /// A coded frame is malformed.
     #[error("bad frame: {0}")]

@@ -1,6 +1,6 @@
 //! The muxer: one program, up to one video and one audio elementary stream.
 
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use mpeg2ts::es::{StreamId, StreamType};
 use mpeg2ts::pes::PesHeader;
 use mpeg2ts::time::{ClockReference, Timestamp};
@@ -11,7 +11,9 @@ use mpeg2ts::ts::{
     WriteTsPacket,
 };
 
-use crate::codec::{self, AacConfig, LengthPrefixedNals, ParamSets, START_CODE};
+use codecs::AudioSpecificConfig;
+
+use crate::codec::{self, ParamSets, START_CODE};
 use crate::MuxError;
 
 /// The PID carrying the program map table.
@@ -74,8 +76,8 @@ pub struct Tracks {
 }
 
 /// One video access unit as carried in FLV: length-prefixed NAL units.
-#[derive(Debug, Clone, Copy)]
-pub struct VideoFrame<'a> {
+#[derive(Debug, Clone)]
+pub struct VideoFrame {
     /// Decode time in milliseconds.
     pub dts_ms: u64,
     /// Composition offset in milliseconds (PTS = DTS + this).
@@ -83,7 +85,7 @@ pub struct VideoFrame<'a> {
     /// Whether the publisher marked this frame as a keyframe (random access point).
     pub keyframe: bool,
     /// The NAL units, each prefixed by its length as the decoder configuration says.
-    pub data: &'a [u8],
+    pub data: Bytes,
 }
 
 /// One audio frame: a raw AAC access unit or a whole MPEG audio frame.
@@ -111,7 +113,7 @@ pub struct TsMuxer {
     pmt_version: VersionNumber,
     counters: [ContinuityCounter; 4],
     video_params: Option<ParamSets>,
-    aac: Option<AacConfig>,
+    aac: Option<AudioSpecificConfig>,
     audio: AudioBatch,
     audio_batch_ms: u64,
 }
@@ -159,11 +161,6 @@ impl TsMuxer {
     pub fn set_aac_config(&mut self, asc: &[u8]) -> Result<(), MuxError> {
         self.aac = Some(codec::parse_audio_specific_config(asc)?);
         Ok(())
-    }
-
-    /// The parsed AAC configuration, once known.
-    pub fn aac_config(&self) -> Option<AacConfig> {
-        self.aac
     }
 
     /// Writes a PAT and a PMT (the start of every segment).
@@ -225,11 +222,7 @@ impl TsMuxer {
 
     /// Writes one video access unit as a PES: an access unit delimiter first, and the parameter
     /// sets before every random access point that does not carry its own.
-    pub fn write_video(
-        &mut self,
-        frame: &VideoFrame<'_>,
-        out: &mut BytesMut,
-    ) -> Result<(), MuxError> {
+    pub fn write_video(&mut self, frame: &VideoFrame, out: &mut BytesMut) -> Result<(), MuxError> {
         let codec = self.tracks.video.ok_or(MuxError::NoSuchTrack("video"))?;
         let params = self
             .video_params
@@ -261,7 +254,10 @@ impl TsMuxer {
         let adts = match codec {
             AudioCodec::Aac => {
                 let cfg = self.aac.as_ref().ok_or(MuxError::MissingConfig("audio"))?;
-                Some(codec::adts_header(cfg, frame.data.len())?)
+                let header = cfg.adts_header(frame.data.len());
+                Some(header.map_err(|_| {
+                    MuxError::BadFrame("AAC frame longer than an ADTS frame can be")
+                })?)
             }
             AudioCodec::Mp3 | AudioCodec::Mp3Lsf => None,
         };
@@ -453,7 +449,7 @@ const H265_RULES: NalRules = NalRules {
 fn annex_b(
     codec: VideoCodec,
     params: &ParamSets,
-    frame: &VideoFrame<'_>,
+    frame: &VideoFrame,
 ) -> Result<BytesMut, MuxError> {
     let rules = match codec {
         VideoCodec::H264 => &H264_RULES,
@@ -461,8 +457,10 @@ fn annex_b(
     };
     let mut has_params = false;
     let mut has_rap = false;
-    for nal in LengthPrefixedNals::new(frame.data, params.nal_length_size) {
-        let t = (rules.nal_type)(nal?);
+    for nal in codecs::nal_units(&frame.data, params.nal_length_size) {
+        let nal =
+            nal.map_err(|_| MuxError::BadFrame("NAL length prefixes do not match the frame"))?;
+        let t = (rules.nal_type)(&nal);
         has_params |= (rules.is_param)(t);
         has_rap |= (rules.is_rap)(t);
     }
@@ -476,10 +474,10 @@ fn annex_b(
         }
     }
     // Input AUDs are dropped: the one written above must be the only one (H.264 7.4.1.2.3).
-    for nal in LengthPrefixedNals::new(frame.data, params.nal_length_size).flatten() {
-        if !nal.is_empty() && (rules.nal_type)(nal) != rules.aud_type {
+    for nal in codecs::nal_units(&frame.data, params.nal_length_size).flatten() {
+        if (rules.nal_type)(&nal) != rules.aud_type {
             out.extend_from_slice(&START_CODE);
-            out.extend_from_slice(nal);
+            out.extend_from_slice(&nal);
         }
     }
     Ok(out)

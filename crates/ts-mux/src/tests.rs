@@ -28,11 +28,11 @@ fn packets(ts: &[u8]) -> Vec<TsPacket> {
     std::iter::from_fn(|| r.read_ts_packet().unwrap()).collect()
 }
 
-fn idr(len: usize) -> Vec<u8> {
+fn idr(len: usize) -> bytes::Bytes {
     let mut f = (len as u32 + 1).to_be_bytes().to_vec();
     f.push(0x65);
     f.extend(std::iter::repeat_n(0xAB, len));
-    f
+    f.into()
 }
 
 #[test]
@@ -46,7 +46,7 @@ fn segment_starts_with_pat_pmt_and_keyframe_carries_pcr_and_params() {
             dts_ms: 0,
             cts_ms: 80,
             keyframe: true,
-            data: &frame,
+            data: frame,
         },
         &mut out,
     )
@@ -92,7 +92,7 @@ fn continuity_counters_continue_across_segments() {
                 dts_ms: seg * 1200 + i * 40,
                 cts_ms: 0,
                 keyframe: i == 0,
-                data: &frame,
+                data: frame,
             };
             m.write_video(&vf, &mut all).unwrap();
             let af = AudioFrame {
@@ -170,7 +170,7 @@ fn errors_leave_the_muxer_usable() {
         dts_ms: 0,
         cts_ms: 0,
         keyframe: true,
-        data: &frame,
+        data: frame,
     };
     assert_eq!(
         m.write_video(&vf, &mut out),
@@ -186,10 +186,9 @@ fn errors_leave_the_muxer_usable() {
         )
         .is_err());
     m.set_video_config(AVCC).unwrap();
-    let truncated = [0, 0, 0, 50, 0x65];
     let bad = VideoFrame {
-        data: &truncated,
-        ..vf
+        data: bytes::Bytes::from_static(&[0, 0, 0, 50, 0x65]),
+        ..vf.clone()
     };
     assert!(matches!(
         m.write_video(&bad, &mut out),
@@ -204,7 +203,7 @@ fn errors_leave_the_muxer_usable() {
 fn hevc_and_mp3_stream_types() {
     let tracks = Tracks {
         video: Some(VideoCodec::H265),
-        audio: AudioCodec::from_mpeg_audio_frame(&[0xFF, 0xF3]),
+        audio: AudioCodec::from_mpeg_audio_frame(&[0xFF, 0xF3, 0x90, 0x64]),
     };
     let mut m = TsMuxer::new(tracks, 0);
     let mut out = BytesMut::new();
