@@ -22,7 +22,7 @@ pub enum FeedItem {
     /// The ASF header; after the first one, a new header means the codecs changed.
     Header(Bytes),
     Packet(DataPacket),
-    /// The publisher left: the broadcast is over.
+    /// The stream was removed from the bus: the broadcast is over.
     End,
 }
 
@@ -93,8 +93,9 @@ pub fn join(bus: &Bus, stream: &Arc<Stream>, opts: &Options) -> Viewer {
     }
 }
 
-/// The muxer task: one bus subscriber in, ASF out, until the publisher leaves or nobody has
-/// watched for [`Options::idle_feed_timeout`].
+/// The muxer task: one bus subscriber in, ASF out, until the stream is removed from the bus (its
+/// publisher left and did not come back within the grace period) or nobody has watched for
+/// [`Options::idle_feed_timeout`].
 async fn run_muxer(bus: Bus, key: String, feed: Arc<Feed>, opts: Options) {
     let mut muxer = FlvAsfMuxer::new(MuxerOptions {
         packet_size: opts.packet_size,
@@ -112,8 +113,15 @@ async fn run_muxer(bus: Bus, key: String, feed: Arc<Feed>, opts: Options) {
                     muxer.push_tag(tag_ref(&tag));
                     publish(&feed, &mut muxer, &mut log, &key, &opts);
                 }
+                // The stream outlives its publisher for the bus's grace period: viewers stay, and
+                // if the publisher comes back with the same codec configuration the ASF stream
+                // simply continues (a changed one yields a new header, which ends viewers).
+                Some(Event::PublisherLeft) => {
+                    muxer.flush();
+                    publish(&feed, &mut muxer, &mut log, &key, &opts);
+                }
                 Some(Event::PublisherJoined) => {}
-                Some(Event::PublisherLeft) | Some(Event::Closed) | None => break,
+                Some(Event::Closed) | None => break,
             }
             if feed.tx.receiver_count() > 0 {
                 watched = Instant::now();
@@ -129,7 +137,7 @@ async fn run_muxer(bus: Bus, key: String, feed: Arc<Feed>, opts: Options) {
     *st = FeedState::default();
     let _ = feed.tx.send(FeedItem::End);
     drop(st);
-    tracing::info!(stream = %key, "MMS: ASF muxer stopped, the publisher left");
+    tracing::info!(stream = %key, "MMS: ASF muxer stopped, the stream ended");
 }
 
 /// Stops the feed if still nobody watches, atomically with respect to [`join`].

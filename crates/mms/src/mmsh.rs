@@ -183,11 +183,9 @@ pub fn response_headers(kind: RequestKind, client_id: u32) -> Vec<(&'static str,
         ("Pragma", "no-cache".to_owned()),
         ("Pragma", format!("client-id={client_id}")),
         ("Pragma", "features=\"broadcast\"".to_owned()),
-        (
-            "Supported",
-            "com.microsoft.wm.srvppair, com.microsoft.wm.sswitch, com.microsoft.wm.startupprofile"
-                .to_owned(),
-        ),
+        // Only stream switching is claimed: packet-pair bandwidth tests (srvppair) and startup
+        // profiles are not implemented, so clients must not be invited to use them.
+        ("Supported", "com.microsoft.wm.sswitch".to_owned()),
     ]
 }
 

@@ -77,7 +77,10 @@ pub async fn start() -> Harness {
 
 /// Like [`start`], publishing `fixture` at `key`.
 pub async fn start_with(fixture: PathBuf, key: &'static str) -> Harness {
-    let bus = Bus::new(BusOptions::default());
+    let bus = Bus::new(BusOptions {
+        unpublish_grace: Duration::from_secs(1),
+        ..BusOptions::default()
+    });
     let shutdown = CancellationToken::new();
     let publisher = shutdown.child_token();
     tokio::spawn(publish_loop(bus.clone(), fixture, key, publisher.clone()));
@@ -111,7 +114,7 @@ pub async fn start_with(fixture: PathBuf, key: &'static str) -> Harness {
 }
 
 /// Publishes the fixture in a loop, paced to its timestamps, until shutdown.
-async fn publish_loop(bus: Bus, fixture: PathBuf, key: &str, shutdown: CancellationToken) {
+pub async fn publish_loop(bus: Bus, fixture: PathBuf, key: &str, shutdown: CancellationToken) {
     let data = Bytes::from(tokio::fs::read(&fixture).await.expect("fixture"));
     let file = flv::parse_file(&data).expect("fixture parses");
     let info = PublisherInfo {
