@@ -171,3 +171,47 @@ async fn gstreamer_over_tcp_plays_ten_seconds() {
 async fn gstreamer_over_udp_plays_ten_seconds() {
     gstreamer_plays("udp").await;
 }
+
+/// An H.264 + MP3 stream: the MP3 track is sent as MPA (RFC 2250) and decodes cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mp3_audio_is_served_as_mpa() {
+    if !common::have_tool("ffprobe") {
+        return;
+    }
+    let Some(h) = common::start_with(common::options(), common::Audio::Mp3).await else {
+        return;
+    };
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-rtsp_transport",
+            "tcp",
+            "-show_entries",
+            "stream=codec_name,sample_rate",
+            "-of",
+            "compact",
+        ])
+        .arg(h.url())
+        .output()
+        .await
+        .expect("ffprobe runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("stream|codec_name=mp3|sample_rate=44100"),
+        "ffprobe saw: {stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-rtsp_transport", "udp", "-i"])
+        .arg(h.url())
+        .args(["-t", "5", "-f", "null", "-"])
+        .output()
+        .await
+        .expect("ffmpeg runs");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "",
+        "ffmpeg reported errors"
+    );
+}

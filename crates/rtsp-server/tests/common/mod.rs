@@ -42,17 +42,36 @@ pub fn have_tool(tool: &str) -> bool {
     ok
 }
 
+/// The audio codec of a generated fixture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audio {
+    /// AAC-LC, 44.1 kHz stereo.
+    Aac,
+    /// MP3 (LAME), 44.1 kHz stereo.
+    Mp3,
+}
+
 /// Generates (once per test binary) a 24 s H.264 (B-frames, 2 s GOP, 2.5 Mbit/s) + AAC FLV with
 /// ffmpeg's lavfi test sources. `None` when ffmpeg is missing.
 pub fn fixture() -> Option<&'static Path> {
-    static PATH: OnceLock<Option<PathBuf>> = OnceLock::new();
-    PATH.get_or_init(|| {
+    fixture_for(Audio::Aac)
+}
+
+/// Like [`fixture`] with the given audio codec.
+pub fn fixture_for(audio: Audio) -> Option<&'static Path> {
+    static AAC: OnceLock<Option<PathBuf>> = OnceLock::new();
+    static MP3: OnceLock<Option<PathBuf>> = OnceLock::new();
+    let (cell, codec, name) = match audio {
+        Audio::Aac => (&AAC, "aac", "av.flv"),
+        Audio::Mp3 => (&MP3, "libmp3lame", "av-mp3.flv"),
+    };
+    cell.get_or_init(|| {
         if !have_tool("ffmpeg") {
             return None;
         }
         let dir = std::env::temp_dir().join(format!("rtsp-server-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir is writable");
-        let path = dir.join("av.flv");
+        let path = dir.join(name);
         let status = std::process::Command::new("ffmpeg")
             .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
             .arg(format!("testsrc=size={WIDTH}x{HEIGHT}:rate={FPS}"))
@@ -64,7 +83,7 @@ pub fn fixture() -> Option<&'static Path> {
                 "50",
             ])
             .args(["-b:v", "2500k", "-maxrate", "2500k", "-bufsize", "2500k"])
-            .args(["-c:a", "aac", "-ac", "2", "-b:a", "128k", "-f", "flv"])
+            .args(["-c:a", codec, "-ac", "2", "-b:a", "128k", "-f", "flv"])
             .arg(&path)
             .status()
             .expect("ffmpeg runs");
@@ -113,6 +132,17 @@ pub async fn feed(bus: Bus, tags: Vec<Tag>, stop: CancellationToken) {
     let mut publisher = bus
         .publish(KEY, info)
         .expect("test stream is not yet published");
+    let mp3 = tags.iter().any(|t| {
+        t.kind == TagKind::Audio
+            && flv::AudioTagHeader::parse(&t.data).is_ok_and(|h| h.codec == flv::AudioCodec::Mp3)
+    });
+    if mp3 {
+        // What RTMP ingest records for MP3, which has no sequence header.
+        publisher.set_media_info(bus::MediaInfo {
+            audio_codec: Some("mp3".into()),
+            ..Default::default()
+        });
+    }
     let start = Instant::now();
     // One video frame past the last tag, so the next lap continues the timeline without overlap.
     let span = tags.iter().map(|t| t.timestamp).max().unwrap_or(0) + 1000 / u64::from(FPS);
@@ -155,7 +185,12 @@ impl Drop for Harness {
 
 /// Starts the server on 127.0.0.1:0 and the feeder; waits until the stream is live. `None` without ffmpeg.
 pub async fn start(opts: rtsp_server::Options) -> Option<Harness> {
-    let tags = fixture_tags(fixture()?);
+    start_with(opts, Audio::Aac).await
+}
+
+/// Like [`start`] with the given audio codec.
+pub async fn start_with(opts: rtsp_server::Options, audio: Audio) -> Option<Harness> {
+    let tags = fixture_tags(fixture_for(audio)?);
     let _ = tracing_subscriber::fmt()
         .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
         .with_test_writer()
@@ -166,10 +201,12 @@ pub async fn start(opts: rtsp_server::Options) -> Option<Harness> {
     let stop = CancellationToken::new();
     tokio::spawn(rtsp_server::run(listener, bus.clone(), opts, stop.clone()));
     tokio::spawn(feed(bus.clone(), tags, stop.clone()));
-    while bus
-        .stream(KEY)
-        .is_none_or(|s| s.video_sequence_header().is_none() || s.audio_sequence_header().is_none())
-    {
+    let ready = |s: &bus::Stream| {
+        s.video_sequence_header().is_some()
+            && (s.audio_sequence_header().is_some()
+                || s.media_info().audio_codec.as_deref() == Some("mp3"))
+    };
+    while bus.stream(KEY).is_none_or(|s| !ready(&s)) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     Some(Harness { addr, bus, stop })
