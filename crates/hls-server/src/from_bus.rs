@@ -31,6 +31,20 @@ pub(crate) struct Snapshot {
     pub keys: Vec<(u64, [u8; 16])>,
 }
 
+/// Who made a request: a hash of its address and User-Agent, and the address for logs.
+pub(crate) struct Client {
+    pub id: u64,
+    pub peer: String,
+}
+
+/// A counted HLS viewer.
+struct Viewer {
+    seen: Instant,
+    peer: String,
+    /// Keeps the viewer counted on the bus stream until it expires.
+    _guard: ViewerGuard,
+}
+
 /// One stream's HLS state shared between its task and the request handlers.
 pub(crate) struct StreamHls {
     pub key: String,
@@ -39,23 +53,27 @@ pub(crate) struct StreamHls {
     pub snapshot: watch::Receiver<Arc<Snapshot>>,
     started: Instant,
     last_access_ms: AtomicU64,
-    clients: Mutex<HashMap<u64, (Instant, ViewerGuard)>>,
+    clients: Mutex<HashMap<u64, Viewer>>,
     stream: Arc<bus::Stream>,
 }
 
 impl StreamHls {
-    /// Notes a request from `client` (a hash of its address and User-Agent).
-    pub(crate) fn touch(&self, client: u64) {
+    /// Notes a request from `client`; a client not seen within the viewer window counts as a
+    /// new HLS viewer (logged once, with its address).
+    pub(crate) fn touch(&self, client: &Client) {
         let now = self.started.elapsed().as_millis() as u64;
         self.last_access_ms.store(now, Ordering::Relaxed);
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(entry) = clients.get_mut(&client) {
-            entry.0 = Instant::now();
+        if let Some(entry) = clients.get_mut(&client.id) {
+            entry.seen = Instant::now();
         } else if clients.len() < MAX_CLIENTS {
-            clients.insert(
-                client,
-                (Instant::now(), self.stream.viewer_guard(Protocol::Hls)),
-            );
+            tracing::info!(stream = %self.key, peer = %client.peer, "hls viewer joined");
+            let viewer = Viewer {
+                seen: Instant::now(),
+                peer: client.peer.clone(),
+                _guard: self.stream.viewer_guard(Protocol::Hls),
+            };
+            clients.insert(client.id, viewer);
         }
     }
 
@@ -66,7 +84,13 @@ impl StreamHls {
 
     fn expire_clients(&self, older_than: Duration) {
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        clients.retain(|_, (seen, _)| seen.elapsed() < older_than);
+        clients.retain(|_, v| {
+            let keep = v.seen.elapsed() < older_than;
+            if !keep {
+                tracing::info!(stream = %self.key, peer = %v.peer, "hls viewer left");
+            }
+            keep
+        });
     }
 }
 

@@ -14,7 +14,7 @@ use axum::Router;
 use bus::{Bus, Protocol};
 use bytes::Bytes;
 
-use crate::from_bus::{self, Registry, StreamHls};
+use crate::from_bus::{self, Client, Registry, StreamHls};
 use crate::Options;
 
 /// The playlist file name inside a stream's directory.
@@ -116,7 +116,7 @@ async fn serve(
     let Some(hls) = get_or_start(&state, &key, &app) else {
         return text(&state.opts, StatusCode::NOT_FOUND, "stream not live\n");
     };
-    hls.touch(client_id(&req));
+    hls.touch(&client(&req));
     match classify(&name, &hls.prefix) {
         Some(File::Playlist) => playlist(&state.opts, &hls).await,
         Some(File::Segment(seq)) => segment(&state.opts, &hls, seq),
@@ -244,27 +244,25 @@ fn add_cors(opts: &Options, resp: &mut Response) {
 
 /// Identifies a viewer for the HLS viewer count: peer address (or the first X-Forwarded-For hop
 /// behind a proxy) plus User-Agent.
-fn client_id(req: &Request) -> u64 {
-    let mut h = DefaultHasher::new();
+fn client(req: &Request) -> Client {
     let headers = req.headers();
-    match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(xff) => xff
-            .split(',')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .hash(&mut h),
+    let peer = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(xff) => xff.split(',').next().unwrap_or_default().trim().to_owned(),
         None => req
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip())
-            .hash(&mut h),
-    }
+            .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string()),
+    };
+    let mut h = DefaultHasher::new();
+    peer.hash(&mut h);
     headers
         .get(header::USER_AGENT)
         .map(|v| v.as_bytes())
         .hash(&mut h);
-    h.finish()
+    Client {
+        id: h.finish(),
+        peer,
+    }
 }
 
 #[cfg(test)]
