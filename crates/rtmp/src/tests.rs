@@ -399,3 +399,204 @@ proptest! {
         }
     }
 }
+
+/// Sends one AMF0 (or AMF3, type 17) command on `stream_id` and returns the
+/// events and the names + codes of the replies.
+fn command_exchange(
+    p: &mut Pair,
+    type_id: u8,
+    stream_id: u32,
+    values: &[amf::Amf0Value],
+) -> (Vec<ServerSessionEvent>, Vec<String>) {
+    let mut body = encode_values(values).to_vec();
+    if type_id == crate::message::type_id::COMMAND_AMF3 {
+        body.insert(0, 0);
+    }
+    let mut wire = BytesMut::new();
+    ChunkEncoder::default().write(3, 0, type_id, stream_id, &body, &mut wire);
+    p.server.feed(&wire).expect("feeds");
+    let mut events = Vec::new();
+    while let Some(ev) = p.server.poll_event().expect("valid command") {
+        events.push(ev);
+    }
+    let out = p.server.take_output();
+    let mut d = ChunkDecoder::default();
+    d.set_chunk_size(p.server.out_chunk_size())
+        .expect("valid size");
+    let mut buf = BytesMut::from(&out[..]);
+    let mut replies = Vec::new();
+    while let Some(m) = d.decode(&mut buf).expect("server output decodes") {
+        if m.type_id != type_id::COMMAND_AMF0 {
+            continue;
+        }
+        if let Ok(c) = crate::command::Command::decode(m.type_id, &m.payload) {
+            let code = c
+                .args
+                .first()
+                .and_then(|a| a.get("code"))
+                .and_then(amf::Amf0Value::as_str);
+            replies.push(match code {
+                Some(code) => format!("{} {code}", c.name),
+                None => c.name,
+            });
+        }
+    }
+    (events, replies)
+}
+
+#[test]
+fn command_replies_and_events() {
+    use amf::Amf0Value as V;
+    let mut p = Pair::new(false);
+    let id = p.connect_and_create();
+    let n = |x: f64| V::Number(x);
+    // (name, message type, message stream, values, wanted events, wanted replies)
+    type Case = (
+        &'static str,
+        u8,
+        u32,
+        Vec<V>,
+        Vec<ServerSessionEvent>,
+        Vec<&'static str>,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "releaseStream",
+            20,
+            0,
+            vec!["releaseStream".into(), n(5.0), V::Null, "cam".into()],
+            vec![],
+            vec!["_result"],
+        ),
+        (
+            "FCPublish",
+            20,
+            0,
+            vec!["FCPublish".into(), n(6.0), V::Null, "cam".into()],
+            vec![],
+            vec!["_result", "onFCPublish NetStream.Publish.Start"],
+        ),
+        (
+            "getStreamLength",
+            20,
+            id,
+            vec!["getStreamLength".into(), n(7.0), V::Null, "cam".into()],
+            vec![],
+            vec!["_result"],
+        ),
+        (
+            "play2 in an AMF3 command message",
+            17,
+            id,
+            vec![
+                "play2".into(),
+                n(0.0),
+                V::Null,
+                V::object([("streamName", V::from("cam?x=1"))]),
+            ],
+            vec![ServerSessionEvent::PlayRequested {
+                stream_id: id,
+                app: "live".into(),
+                name: "cam".into(),
+                query: Some("x=1".into()),
+                start: -2.0,
+                duration: -1.0,
+                reset: false,
+            }],
+            vec!["onStatus NetStream.Play.Start"],
+        ),
+        (
+            "pause",
+            20,
+            id,
+            vec!["pause".into(), n(0.0), V::Null, true.into(), n(100.0)],
+            vec![ServerSessionEvent::Paused {
+                stream_id: id,
+                paused: true,
+            }],
+            vec!["onStatus NetStream.Pause.Notify"],
+        ),
+        (
+            "unpause",
+            20,
+            id,
+            vec!["pause".into(), n(0.0), V::Null, false.into(), n(100.0)],
+            vec![ServerSessionEvent::Paused {
+                stream_id: id,
+                paused: false,
+            }],
+            vec!["onStatus NetStream.Unpause.Notify"],
+        ),
+        (
+            "receiveVideo",
+            20,
+            id,
+            vec!["receiveVideo".into(), n(0.0), V::Null, false.into()],
+            vec![ServerSessionEvent::ReceiveMedia {
+                stream_id: id,
+                type_id: 9,
+                enabled: false,
+            }],
+            vec![],
+        ),
+        (
+            "closeStream",
+            20,
+            id,
+            vec!["closeStream".into(), n(0.0), V::Null],
+            vec![ServerSessionEvent::PlayStopped { stream_id: id }],
+            vec![],
+        ),
+        (
+            "unknown without reply",
+            20,
+            0,
+            vec!["onBWCheck".into(), n(0.0), V::Null],
+            vec![ServerSessionEvent::UnknownCommand {
+                name: "onBWCheck".into(),
+            }],
+            vec![],
+        ),
+        (
+            "unknown with reply",
+            20,
+            0,
+            vec!["secureToken".into(), n(9.0), V::Null],
+            vec![ServerSessionEvent::UnknownCommand {
+                name: "secureToken".into(),
+            }],
+            vec!["_error NetConnection.Call.Failed"],
+        ),
+    ];
+    for (name, type_id, stream_id, values, want_events, want_replies) in cases {
+        let (events, mut replies) = command_exchange(&mut p, type_id, stream_id, &values);
+        for ev in &events {
+            if let ServerSessionEvent::PlayRequested { stream_id, .. } = ev {
+                p.server.accept_play(*stream_id);
+                replies.extend(command_exchange(&mut p, 20, 0, &[]).1);
+            }
+        }
+        assert_eq!(events, want_events, "{name}: events");
+        assert_eq!(replies, want_replies, "{name}: replies");
+    }
+}
+
+#[test]
+fn connect_echoes_object_encoding_and_strips_app_query() {
+    let mut p = Pair::new(false);
+    p.pump();
+    let obj = amf::Amf0Value::object([
+        ("app", amf::Amf0Value::from("live/?vhost=a")),
+        ("objectEncoding", amf::Amf0Value::Number(3.0)),
+    ]);
+    let (events, replies) = command_exchange(&mut p, 20, 0, &["connect".into(), 1.0.into(), obj]);
+    assert_eq!(
+        events,
+        vec![ServerSessionEvent::Connected {
+            app: "live".into(),
+            tc_url: None,
+            object_encoding: 3.0
+        }]
+    );
+    assert_eq!(replies, vec!["_result NetConnection.Connect.Success"]);
+}

@@ -145,3 +145,25 @@ fn gstreamer_rtmp2sink_capture_replays() {
     assert!(c.metadata > 1, "{c:?}");
     assert_eq!((c.video, c.audio, c.unpublished), (78, 130, 1), "{c:?}");
 }
+
+/// ffmpeg sends the digest C1 (scheme 0, Flash Player 9 version bytes), so
+/// the loopback tests with ffmpeg exercise the digest reply that ffmpeg then
+/// verifies; rtmp2sink sends a plain C1.
+#[test]
+fn captured_handshakes_take_the_expected_form() {
+    use rtmp::handshake::{HandshakeKind, ServerHandshake};
+    for (capture, want) in [
+        (
+            "ffmpeg-publish.c2s.bin",
+            Some(HandshakeKind::Digest { scheme: 0 }),
+        ),
+        ("gst-rtmp2sink-publish.c2s.bin", Some(HandshakeKind::Plain)),
+    ] {
+        let wire = std::fs::read(fixture_dir().join(capture)).expect("capture fixture present");
+        let mut hs = ServerHandshake::new(0, 0);
+        let mut buf = bytes::BytesMut::from(&wire[..1537]);
+        hs.feed(&mut buf, &mut bytes::BytesMut::new())
+            .expect("valid C0 C1");
+        assert_eq!(hs.kind(), want, "{capture}");
+    }
+}
