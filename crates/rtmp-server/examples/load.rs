@@ -20,7 +20,13 @@ struct Stats {
     media: u64,
 }
 
-async fn player(host: String, app: String, name: String, seconds: u64, seed: u64) -> std::io::Result<Stats> {
+async fn player(
+    host: String,
+    app: String,
+    name: String,
+    seconds: u64,
+    seed: u64,
+) -> std::io::Result<Stats> {
     let mut socket = TcpStream::connect(&host).await?;
     let mut s = ClientSession::new(seed, false);
     let mut buf = vec![0u8; 64 * 1024];
@@ -57,7 +63,10 @@ async fn player(host: String, app: String, name: String, seconds: u64, seed: u64
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let url = args.first().cloned().unwrap_or_else(|| "rtmp://127.0.0.1:1935/live/load".into());
+    let url = args
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "rtmp://127.0.0.1:1935/live/load".into());
     let players: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(100);
     let seconds: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(30);
     let rest = url.strip_prefix("rtmp://").expect("an rtmp:// URL");
@@ -67,7 +76,15 @@ async fn main() {
         _ => panic!("URL must be rtmp://host:port/app/stream"),
     };
     let tasks: Vec<_> = (0..players)
-        .map(|i| tokio::spawn(player(host.clone(), app.clone(), name.clone(), seconds, i as u64)))
+        .map(|i| {
+            tokio::spawn(player(
+                host.clone(),
+                app.clone(),
+                name.clone(),
+                seconds,
+                i as u64,
+            ))
+        })
         .collect();
     let mut all = Vec::new();
     for t in tasks {

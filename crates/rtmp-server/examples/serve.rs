@@ -13,7 +13,9 @@ async fn main() -> std::io::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
         .init();
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:1935".into());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:1935".into());
     let listener = TcpListener::bind(&addr).await?;
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();

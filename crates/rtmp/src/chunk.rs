@@ -654,6 +654,34 @@ mod tests {
                 ],
             ),
             (
+                "fmt1 with an extended timestamp delta",
+                [
+                    &[0x04, 0, 0, 10, 0, 0, 1, 8, 1, 0, 0, 0, 1][..],
+                    &[0x44, 0xff, 0xff, 0xff, 0, 0, 1, 8],
+                    &0x0100_0000u32.to_be_bytes(),
+                    &[2],
+                ]
+                .concat(),
+                vec![msg(4, 10, 8, 1, &[1]), msg(4, 0x0100_000A, 8, 1, &[2])],
+            ),
+            (
+                "fmt0 restating the header mid-message",
+                [
+                    &[0x04, 0, 0, 5, 0, 0, 130, 9, 1, 0, 0, 0][..],
+                    &[0xAA; 128],
+                    &[0x04, 0, 0, 5, 0, 0, 130, 9, 1, 0, 0, 0],
+                    &[0xBB; 2],
+                ]
+                .concat(),
+                vec![msg(
+                    4,
+                    5,
+                    9,
+                    1,
+                    &[[0xAA; 128].as_slice(), &[0xBB; 2]].concat(),
+                )],
+            ),
+            (
                 "extended timestamp repeated on continuation",
                 [
                     &[0x04, 0xff, 0xff, 0xff, 0, 0, 130, 9, 1, 0, 0, 0][..],
