@@ -321,7 +321,8 @@ impl FlvAsfMuxer {
             keyframe: key,
             send_time_ms: dts as u32,
             presentation_time_ms: (pts as u32).wrapping_add(self.opts.preroll_ms),
-            timing_extension: stream == VIDEO_STREAM && self.video_reorders(),
+            timing_extension_dts_ms: (stream == VIDEO_STREAM && self.video_reorders())
+                .then(|| (dts as u32).wrapping_add(self.opts.preroll_ms)),
             data,
         };
         self.packetizer.push(&obj, ra);

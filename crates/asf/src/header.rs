@@ -49,7 +49,7 @@ pub enum StreamFormat {
 }
 
 /// Bytes of the DVR-MS timing payload extension in each payload's replicated data.
-pub const TIMING_EXT_LEN: usize = 24;
+pub const TIMING_EXT_LEN: usize = 48;
 
 /// One stream of the header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,11 +229,14 @@ fn header_extension(streams: &[StreamDesc]) -> BytesMut {
 /// Extended Stream Properties (section 4.1), declaring the DVR-MS timing payload extension when
 /// asked.
 ///
-/// Interop: ffmpeg's `asfdec_f.c` takes the replicated-data presentation time as a *decode*
-/// time unless a payload extension of type 0x2A (the first GUID byte of DVR-MS timing) gives
-/// the presentation time explicitly. With B-frames, presentation times are not monotonic, so
-/// without the extension ffmpeg and ffprobe see out-of-order DTS; with it they get exact PTS.
-/// Windows Media clients ignore extension systems they do not use.
+/// Interop: both open ASF demuxers take the replicated-data "presentation time" of a video
+/// payload as its *decode* time: ffmpeg's `asfdec_f.c` sets only the packet DTS from it (unless a
+/// payload extension of type 0x2A, the first GUID byte of DVR-MS timing, gives the presentation
+/// time), and VLC's `asfpacket.c` ignores it as PTS for video. With B-frames, presentation times
+/// are not monotonic, so streams that may reorder frames put the decode time in that field (as
+/// monotonic as the send time) and the exact presentation time in the DVR-MS timing extension,
+/// which ffmpeg reads and VLC accepts (it checks the 48-byte size). Streams without B-frames
+/// (H.264 Baseline) need none of this: their decode and presentation times are equal.
 fn extended_stream_properties(s: &StreamDesc) -> BytesMut {
     let mut b = BytesMut::with_capacity(88);
     b.put_u64_le(0); // start time

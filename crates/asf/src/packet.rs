@@ -61,15 +61,17 @@ pub struct MediaObject {
     pub send_time_ms: u32,
     /// Presentation time in milliseconds, preroll included.
     pub presentation_time_ms: u32,
-    /// The stream declared the DVR-MS timing payload extension.
-    pub timing_extension: bool,
+    /// Set when the stream declared the DVR-MS timing payload extension: the decode time in
+    /// milliseconds, preroll included. The replicated-data time field then carries this decode
+    /// time and the extension carries the presentation time (see [`crate::header`] for why).
+    pub timing_extension_dts_ms: Option<u32>,
     pub data: Bytes,
 }
 
 impl MediaObject {
     fn payload_header_len(&self) -> usize {
         PAYLOAD_HEADER_LEN
-            + if self.timing_extension {
+            + if self.timing_extension_dts_ms.is_some() {
                 TIMING_EXT_LEN
             } else {
                 0
@@ -190,17 +192,27 @@ impl Packetizer {
         self.body
             .put_u8((obj.payload_header_len() - PAYLOAD_HEADER_LEN + 8) as u8);
         self.body.put_u32_le(obj.data.len() as u32);
-        self.body.put_u32_le(obj.presentation_time_ms);
-        if obj.timing_extension {
-            self.body.put_u64_le(0);
-            self.body
-                .put_u64_le(u64::from(obj.presentation_time_ms) * 10_000);
-            self.body.put_i64_le(-1);
+        match obj.timing_extension_dts_ms {
+            None => self.body.put_u32_le(obj.presentation_time_ms),
+            Some(dts) => {
+                self.body.put_u32_le(dts);
+                put_timing_extension(&mut self.body, obj.presentation_time_ms);
+            }
         }
         self.body.put_u16_le(take as u16);
         self.body.put_slice(&obj.data[offset..offset + take]);
         self.payloads += 1;
     }
+}
+
+/// DVR-MS timing rep data (48 bytes): a reserved 64-bit field, the presentation time in 100 ns
+/// units, an end time (-1: unknown), and 24 reserved bytes. ffmpeg reads the second field; VLC
+/// checks the size.
+fn put_timing_extension(out: &mut BytesMut, presentation_time_ms: u32) {
+    out.put_u64_le(0);
+    out.put_u64_le(u64::from(presentation_time_ms) * 10_000);
+    out.put_i64_le(-1);
+    out.put_bytes(0, TIMING_EXT_LEN - 24);
 }
 
 #[cfg(test)]
@@ -213,7 +225,7 @@ mod tests {
             keyframe: key,
             send_time_ms: t,
             presentation_time_ms: t,
-            timing_extension: false,
+            timing_extension_dts_ms: None,
             data: Bytes::from(vec![stream; len]),
         }
     }
@@ -323,17 +335,22 @@ mod tests {
     fn timing_extension_carries_the_presentation_time() {
         let mut pk = Packetizer::new(MIN_PACKET_SIZE);
         let mut o = obj(1, true, 40, 300);
-        o.timing_extension = true;
+        o.timing_extension_dts_ms = Some(40);
         o.presentation_time_ms = 120;
         pk.push(&o, true);
         pk.finish();
         let p = pk.poll_packet().expect("packet");
         let at = PACKET_HEADER_LEN;
-        assert_eq!(p.data[at + 6], 32, "replicated data: 8 + 24 bytes");
+        assert_eq!(p.data[at + 6], 56, "replicated data: 8 + 48 bytes");
+        let time_field = u32::from_le_bytes(p.data[at + 11..at + 15].try_into().expect("4"));
+        assert_eq!(time_field, 40, "the time field carries the decode time");
         let pts = u64::from_le_bytes(p.data[at + 7 + 16..at + 7 + 24].try_into().expect("8"));
-        assert_eq!(pts, 1_200_000, "100 ns units");
-        // Room for one payload: 256 - 14 - 17 - 24 = 201 bytes.
-        assert_eq!(parse(&p.data), vec![(1, true, 0, 0, 300, 201)]);
+        assert_eq!(
+            pts, 1_200_000,
+            "the extension carries the presentation time in 100 ns"
+        );
+        // Room for one payload: 256 - 14 - 17 - 48 = 177 bytes.
+        assert_eq!(parse(&p.data), vec![(1, true, 0, 0, 300, 177)]);
     }
 
     #[test]
