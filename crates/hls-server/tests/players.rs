@@ -338,3 +338,47 @@ async fn idle_muxer_stops_and_restarts_on_demand() {
     assert_ne!(name(&before), name(&after), "a new session token");
     feeder.abort();
 }
+
+/// A second, independent HLS client: GStreamer's hlsdemux/tsdemux plays the stream for 8 s
+/// (in real time) without an error or warning message on the bus.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gstreamer_plays_the_playlist() {
+    if !have("ffmpeg") || !have("gst-launch-1.0") {
+        return;
+    }
+    let bus = bus();
+    let addr = serve(bus.clone(), hls_server::Options::default()).await;
+    let feeder = tokio::spawn(feed(bus.clone(), "live/gst", fixture(Kind::AudioVideo), 4));
+    first_playlist(addr, "/live/gst/index.m3u8").await;
+    let uri = format!("uri={}", playlist_url(addr, "live/gst"));
+    let mut child = tokio::process::Command::new("gst-launch-1.0")
+        .args([
+            "-m",
+            "playbin",
+            &uri,
+            "video-sink=fakesink sync=true",
+            "audio-sink=fakesink sync=true",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("gst-launch-1.0 starts");
+    let exited = tokio::time::timeout(Duration::from_secs(8), child.wait()).await;
+    assert!(exited.is_err(), "gst-launch-1.0 stopped early: {exited:?}");
+    child.start_kill().expect("stop gst-launch-1.0");
+    let out = child.wait_with_output().await.expect("gst output");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("(async-done)") || text.contains("ASYNC_DONE") || text.contains("async-done"),
+        "{text}"
+    );
+    for bad in ["(error)", "(warning)", "ERROR"] {
+        assert!(!text.contains(bad), "GStreamer reported {bad}: {text}");
+    }
+    feeder.abort();
+}
