@@ -305,3 +305,66 @@ async fn waiting_player_starts_when_the_publisher_arrives() {
         Some("token=x")
     );
 }
+
+/// A viewer that stops reading neither slows the publisher nor the other
+/// viewers, and is disconnected once its writes stall for the idle timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_viewer_does_not_hold_back_anyone() {
+    if !have_tool("ffmpeg", "-version") {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let fixture = fixture(tmp.path());
+    let opts = rtmp_server::Options {
+        idle_timeout: Duration::from_secs(1),
+        wait_for_publisher: Duration::from_secs(10),
+        ..Default::default()
+    };
+    let server = start_server(opts).await;
+    // The stalled viewer: a tiny receive buffer, plays, then never reads again.
+    let mut stalled = Client::connect(server.addr, "live").await;
+    stalled.play("stall").await;
+    let mut healthy = Client::connect(server.addr, "live").await;
+    healthy.play("stall").await;
+    // Publish 11 copies of the fixture (about 7 MB) as fast as ffmpeg can.
+    let publisher = tokio::process::Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-stream_loop",
+            "10",
+            "-i",
+        ])
+        .arg(&fixture)
+        .args(["-c", "copy", "-f", "flv"])
+        .arg(url(server.addr, "live/stall"))
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn ffmpeg");
+    let started = tokio::time::Instant::now();
+    let received = healthy.count_media(Duration::from_secs(4)).await;
+    assert!(
+        received > 500,
+        "healthy viewer received only {received} messages"
+    );
+    let status = wait_child(publisher, Duration::from_secs(30), "fast publisher").await;
+    assert!(status.success(), "publisher failed: {status}");
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "publisher was held back"
+    );
+    // The server gave up on the stalled viewer: draining its socket ends in EOF or reset.
+    let mut buf = vec![0u8; 1 << 20];
+    let closed = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match stalled.socket.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "stalled viewer was never disconnected");
+}
