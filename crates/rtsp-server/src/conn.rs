@@ -89,7 +89,12 @@ pub async fn serve(ctx: Arc<Ctx>, socket: TcpStream, peer: SocketAddr) {
     let (rd, wr) = socket.into_split();
     let (out, out_rx) = mpsc::channel(OUT_QUEUE);
     let writer_done = CancellationToken::new();
-    let writer = tokio::spawn(writer_task(wr, out_rx, writer_done.clone()));
+    let writer = tokio::spawn(writer_task(
+        wr,
+        out_rx,
+        writer_done.clone(),
+        ctx.opts.write_timeout,
+    ));
     let rtsp = ServerConnection::new(
         rand::random(),
         ctx.opts.session_timeout.as_secs() as u32,
@@ -406,14 +411,19 @@ impl Conn {
 }
 
 /// Owns the write half: writes responses in order and, for a TCP session, its media.
-async fn writer_task(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Out>, done: CancellationToken) {
+async fn writer_task(
+    mut wr: OwnedWriteHalf,
+    mut rx: mpsc::Receiver<Out>,
+    done: CancellationToken,
+    write_timeout: Duration,
+) {
     let mut playing: Option<(UnitSource, Vec<TcpChannels>)> = None;
     loop {
         let result = tokio::select! {
             biased;
             cmd = rx.recv() => match cmd {
                 None => break,
-                Some(Out::Bytes(b)) => wr.write_all(&b).await,
+                Some(Out::Bytes(b)) => timed(write_timeout, wr.write_all(&b)).await,
                 Some(Out::Play(source, channels)) => {
                     playing = Some((source, channels));
                     Ok(())
@@ -425,7 +435,7 @@ async fn writer_task(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Out>, done: 
             },
             unit = next_unit(&mut playing) => match unit {
                 Some(unit) => match playing.as_ref().and_then(|(_, chs)| chs.iter().find(|c| c.track == unit.track)) {
-                    Some(ch) => session::write_interleaved(&mut wr, &unit, ch).await,
+                    Some(ch) => timed(write_timeout, session::write_interleaved(&mut wr, &unit, ch)).await,
                     None => Ok(()),
                 },
                 None => {
@@ -440,6 +450,17 @@ async fn writer_task(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Out>, done: 
     }
     done.cancel();
     let _ = wr.shutdown().await;
+}
+
+/// Fails a write that makes no progress for `limit`: the client stopped reading altogether, and its
+/// connection is closed rather than held open forever.
+async fn timed(
+    limit: Duration,
+    write: impl std::future::Future<Output = std::io::Result<()>>,
+) -> std::io::Result<()> {
+    tokio::time::timeout(limit, write)
+        .await
+        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
 }
 
 async fn next_unit(

@@ -461,17 +461,17 @@ async fn run_stream(
     let opts = Arc::clone(&registry.opts);
     let mut sr = tokio::time::interval(opts.sender_report_interval);
     let mut idle_since: Option<Instant> = None;
-    let generation = sub.stream().generation();
     tracing::debug!(stream = %rtp.key, "rtp packetizer started");
     loop {
         tokio::select! {
             ev = sub.recv() => match ev {
-                Some(Event::Tag(tag)) => on_tag(&rtp, &mut p, &tag),
-                Some(Event::PublisherJoined) if sub.stream().generation() != generation => {
-                    // A new publisher may bring other codecs; sessions end and clients re-DESCRIBE.
-                    tracing::info!(stream = %rtp.key, "publisher changed; ending RTSP sessions");
+                Some(Event::Tag(tag)) if !fits(&p, &tag) => {
+                    // A (re)publish with other codecs: the SDP no longer holds, so sessions end and
+                    // clients DESCRIBE again. Same codecs carry on, new parameter sets in-band.
+                    tracing::info!(stream = %rtp.key, "stream codecs changed; ending RTSP sessions");
                     break;
                 }
+                Some(Event::Tag(tag)) => on_tag(&rtp, &mut p, &tag),
                 Some(_) => {}
                 None => break,
             },
@@ -656,6 +656,32 @@ fn nals(payload: &Bytes, len: u8, key: &str) -> Vec<Bytes> {
         }
     }
     out
+}
+
+/// Returns whether a tag can go to the stream's existing tracks (same codec, same audio clock).
+fn fits(p: &Packetizers, tag: &Tag) -> bool {
+    match tag.kind {
+        TagKind::Video => match (flv_body::video(&tag.data), &p.video) {
+            (Some(b), Some((_, Packetizer::H264(..)))) => b.codec == VideoCodec::H264,
+            (Some(b), Some((_, Packetizer::H265(..)))) => b.codec == VideoCodec::H265,
+            (Some(b), None) => !b.sequence_header,
+            _ => true,
+        },
+        TagKind::Audio => match (flv_body::audio(&tag.data), &p.audio) {
+            (Some(AudioBody::AacConfig(c)), Some((_, Packetizer::Aac(pk)))) => {
+                codecs::AudioSpecificConfig::parse(&c)
+                    .is_ok_and(|asc| asc.sampling_frequency == pk.clock_rate())
+            }
+            (
+                Some(AudioBody::AacConfig(_) | AudioBody::AacFrame(_)),
+                Some((_, Packetizer::Mpa(_))),
+            ) => false,
+            (Some(AudioBody::Mp3(_)), Some((_, Packetizer::Aac(_)))) => false,
+            (Some(AudioBody::AacConfig(_)), None) => false,
+            _ => true,
+        },
+        TagKind::Script => true,
+    }
 }
 
 /// Packetizes an audio tag; returns whether packets were produced.

@@ -54,6 +54,9 @@ pub struct Options {
     /// stalled TCP viewer fall behind (and skip to a keyframe) sooner instead of queueing seconds of
     /// media in the kernel.
     pub tcp_send_buffer: Option<usize>,
+    /// A write to an RTSP connection that makes no progress for this long closes the connection
+    /// (the client stopped reading; a merely slow one skips to keyframes long before).
+    pub write_timeout: Duration,
     /// The `Server` header value.
     pub server_name: String,
 }
@@ -70,6 +73,7 @@ impl Default for Options {
             queue_units: 512,
             stream_linger: Duration::from_secs(10),
             tcp_send_buffer: None,
+            write_timeout: Duration::from_secs(10),
             server_name: "media-gateway".to_owned(),
         }
     }
