@@ -256,17 +256,13 @@ impl Conn {
         };
         transport.ssrc = rtp.ssrc(track);
         let out = match transport.lower {
-            Lower::Udp {
-                client_port,
-                server_port,
-            } => {
+            Lower::Udp { client_port, .. } => {
                 let Some(pair) = self.ctx.ports.allocate() else {
                     tracing::warn!(peer = %self.peer, "no free UDP port pair in the configured range");
                     return self
                         .rtsp
                         .reject(453, "no free UDP ports on the server; try RTP/AVP/TCP");
                 };
-                let _ = server_port;
                 transport.lower = Lower::Udp {
                     client_port,
                     server_port: Some((pair.port, pair.port + 1)),

@@ -351,3 +351,87 @@ async fn a_stalled_tcp_viewer_skips_to_a_keyframe_without_delaying_others() {
         &pkt.payload[..4]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_stops_media_and_play_resumes_on_a_keyframe() {
+    let Some(h) = common::start(common::options()).await else {
+        return;
+    };
+    let mut c = RawClient::connect(h.addr).await;
+    play(&mut c, &h.url(), &TCP_BOTH.map(String::from)).await;
+    assert!(c.pump_frames(Duration::from_millis(500)).await > 0);
+    let r = c.request("PAUSE", &format!("{}/", h.url()), "").await;
+    assert_eq!(r.status, 200, "{r:?}");
+    c.pump_frames(Duration::from_millis(200)).await;
+    assert_eq!(
+        c.pump_frames(Duration::from_millis(1000)).await,
+        0,
+        "no media while paused"
+    );
+    c.frames.clear();
+    let r = c.request("PLAY", &format!("{}/", h.url()), "").await;
+    assert_eq!(r.status, 200, "{r:?}");
+    c.first_frame_on(0, Duration::from_secs(3))
+        .await
+        .expect("media after PLAY");
+    let first = &c.frames.iter().find(|(ch, _)| *ch == 0).expect("video").1;
+    let pkt = rtp::RtpPacketRef::parse(first).expect("valid RTP");
+    assert!(
+        starts_keyframe(pkt.payload),
+        "resumed on {:02x?}",
+        &pkt.payload[..4]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_end_sends_bye_and_closes_the_session() {
+    let Some(path) = common::fixture() else {
+        return;
+    };
+    let tags = common::fixture_tags(path);
+    let bus = bus::Bus::new(bus::BusOptions {
+        unpublish_grace: Duration::from_millis(300),
+        ..Default::default()
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind port 0");
+    let addr = listener.local_addr().expect("bound");
+    let (server_stop, feed_stop) = (
+        tokio_util::sync::CancellationToken::new(),
+        tokio_util::sync::CancellationToken::new(),
+    );
+    let _guard = server_stop.clone().drop_guard();
+    tokio::spawn(rtsp_server::run(
+        listener,
+        bus.clone(),
+        common::options(),
+        server_stop.clone(),
+    ));
+    tokio::spawn(common::feed(bus.clone(), tags, feed_stop.clone()));
+    while bus
+        .stream(common::KEY)
+        .is_none_or(|s| s.audio_sequence_header().is_none())
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let url = format!("rtsp://{addr}/{}", common::KEY);
+    let mut c = RawClient::connect(addr).await;
+    play(&mut c, &url, &TCP_BOTH.map(String::from)).await;
+    assert!(c.pump_frames(Duration::from_millis(500)).await > 0);
+    feed_stop.cancel();
+    assert!(
+        c.read_response().await.is_none(),
+        "the server closes the connection when the stream ends"
+    );
+    let byes = c.frames.iter().filter(|(ch, f)| {
+        *ch % 2 == 1
+            && rtp::rtcp::parse_compound(f).is_ok_and(|p| p.contains(&rtp::rtcp::RtcpPacket::Bye))
+    });
+    assert_eq!(byes.count(), 2, "one BYE per track");
+    let again = RawClient::connect(addr)
+        .await
+        .request("DESCRIBE", &url, "")
+        .await;
+    assert_eq!(again.status, 404, "the ended stream is no longer described");
+}
