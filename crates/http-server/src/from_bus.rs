@@ -6,7 +6,8 @@
 //!
 //! Nothing here copies a payload. Per tag, a viewer allocates one 15-byte buffer (the 11-byte tag
 //! header and the 4-byte `PreviousTagSize` that follows the body); the body itself is the bus's
-//! shared `Bytes`, and hyper writes the three frames with one vectored write.
+//! shared `Bytes`. hyper sends each frame as one HTTP chunk (a few bytes of chunk framing per
+//! frame) and queues them into vectored writes, so the body is never copied into a buffer.
 
 use std::collections::VecDeque;
 
