@@ -254,6 +254,17 @@ impl Conn {
                 )
             }
         };
+        let udp = matches!(transport.lower, Lower::Udp { .. });
+        if self
+            .media
+            .as_ref()
+            .is_some_and(|m| !m.tracks.is_empty() && m.is_udp() != udp)
+        {
+            return self.rtsp.reject(
+                461,
+                "all tracks of a session must use the same transport (UDP or TCP)",
+            );
+        }
         transport.ssrc = rtp.ssrc(track);
         let out = match transport.lower {
             Lower::Udp { client_port, .. } => {

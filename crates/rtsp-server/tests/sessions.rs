@@ -295,6 +295,24 @@ async fn bad_requests_get_clear_errors_while_others_keep_playing() {
         "aggregate SETUP of a two-track stream: {r:?}"
     );
 
+    let mut mixed = RawClient::connect(h.addr).await;
+    let r = mixed
+        .request(
+            "SETUP",
+            &format!("{url}/trackID=0"),
+            "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n",
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = mixed
+        .request(
+            "SETUP",
+            &format!("{url}/trackID=1"),
+            "Transport: RTP/AVP;unicast;client_port=5000-5001\r\n",
+        )
+        .await;
+    assert_eq!(r.status, 461, "UDP and TCP mixed in one session: {r:?}");
+
     let before = viewer.frames.len();
     assert!(
         viewer.pump_frames(Duration::from_secs(1)).await > 20,

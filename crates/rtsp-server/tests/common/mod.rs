@@ -301,7 +301,7 @@ impl RawClient {
             if let Some(r) = self.take_response() {
                 return Some(r);
             }
-            let mut chunk = [0u8; 65536];
+            let mut chunk = vec![0u8; 65536];
             let n = tokio::time::timeout(Duration::from_secs(10), self.stream.read(&mut chunk))
                 .await
                 .ok()?
