@@ -26,7 +26,7 @@ pub fn rtmpdump_record(url: &str, secs: f64, out: &Path) -> String {
 pub fn vlc_record(url: &str, secs: f64, out: &Path) -> std::process::Output {
     let dir = out.parent().expect("the recording path has a directory");
     let run_time = format!("--run-time={}", secs.ceil());
-    let sout = format!("#std{{access=file,mux=ts,dst={}}}", out.display());
+    let sout = format!("#std{{access=file,mux=mkv,dst={}}}", out.display());
     let mut cmd = if is_root() {
         let mut c = Command::new("setpriv");
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "cvlc"]);

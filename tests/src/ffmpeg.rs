@@ -103,15 +103,18 @@ pub fn ffprobe_json_within(url: &str, extra_args: &[&str], timeout: Duration) ->
     (json, stderr)
 }
 
-/// Decodes `secs` seconds of a live URL (or all of a file) with ffprobe and reports what it saw:
+/// Decodes the first `secs` seconds of a live URL or a file with ffprobe and reports what it saw:
 /// codecs, sizes, frames per stream and presentation-time span, and any decoder errors.
+///
+/// `secs = f64::INFINITY` decodes a whole file. Recordings should be a little longer than `secs`: a recorder stopped by a deadline may leave a
+/// truncated last frame, which is the recorder's artefact, not the gateway's.
 pub fn ffprobe_decode(url_or_file: &str, secs: f64) -> MediaReport {
     let interval = format!("%+{secs}");
     let mut args = vec!["-show_entries", FRAME_ENTRIES];
-    if url_or_file.contains("://") {
+    if secs.is_finite() {
         args.extend(["-read_intervals", &interval]);
     }
-    let timeout = Duration::from_secs_f64(secs * 2.0 + 30.0);
+    let timeout = Duration::from_secs_f64(secs.min(60.0) * 2.0 + 30.0);
     let (json, stderr) = ffprobe_json_within(url_or_file, &args, timeout);
     MediaReport::from_ffprobe(&json, &stderr)
 }

@@ -112,3 +112,81 @@ pub fn loopback_config() -> Config {
     c.http.web_root = workspace_root().join("web").to_string_lossy().into_owned();
     c
 }
+
+/// Something publishing into the gateway: an ffmpeg or a GStreamer process.
+pub enum Publisher {
+    Ffmpeg(crate::Ffmpeg),
+    Gst(crate::Gst),
+}
+
+impl Publisher {
+    /// Panics with the publisher's output if it has exited.
+    pub fn assert_running(&mut self) {
+        match self {
+            Publisher::Ffmpeg(p) => p.assert_running(),
+            Publisher::Gst(p) => p.assert_running(),
+        }
+    }
+
+    pub fn log(&self) -> String {
+        match self {
+            Publisher::Ffmpeg(p) => p.log(),
+            Publisher::Gst(p) => p.log(),
+        }
+    }
+}
+
+/// A gateway with a live stream on `live/test`: the starting point of every egress cell.
+/// The publisher is stopped before the gateway shuts down.
+pub struct Live {
+    pub publisher: Publisher,
+    pub gateway: TestGateway,
+}
+
+/// How long a publisher gets to connect and send its first tags (x264enc and ffmpeg start-up
+/// included; two cores shared by parallel tests).
+pub const LIVE_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Live {
+    /// The bus key of the live stream.
+    pub const KEY: &'static str = "live/test";
+
+    /// Starts a gateway and an ffmpeg publishing the fixture `name` in a loop over RTMP.
+    pub fn ffmpeg(name: &str) -> Live {
+        let gateway = TestGateway::start();
+        let url = gateway.rtmp_url(Live::KEY);
+        let publisher = Publisher::Ffmpeg(crate::Ffmpeg::publish(&crate::fixture(name), &url));
+        Live::wait(gateway, publisher)
+    }
+
+    /// Starts a gateway and a GStreamer pipeline built by `pipeline(rtmp_url)`.
+    pub fn gst(pipeline: impl FnOnce(&str) -> String) -> Live {
+        let gateway = TestGateway::start();
+        let url = gateway.rtmp_url(Live::KEY);
+        let publisher = Publisher::Gst(crate::Gst::spawn(&pipeline(&url)));
+        Live::wait(gateway, publisher)
+    }
+
+    fn wait(gateway: TestGateway, mut publisher: Publisher) -> Live {
+        if !gateway.wait_live(Live::KEY, LIVE_TIMEOUT) {
+            publisher.assert_running();
+            panic!(
+                "{} did not become live within {LIVE_TIMEOUT:?}; publisher output:\n{}",
+                Live::KEY,
+                publisher.log()
+            );
+        }
+        Live { publisher, gateway }
+    }
+
+    /// `rtmp://127.0.0.1:PORT/live/test`.
+    pub fn rtmp_url(&self) -> String {
+        self.gateway.rtmp_url(Live::KEY)
+    }
+
+    /// Panics if the publisher died while a client was playing: the client's result would then
+    /// say nothing about the gateway.
+    pub fn assert_publishing(&mut self) {
+        self.publisher.assert_running();
+    }
+}

@@ -58,7 +58,7 @@ impl Gst {
             let n = (fps * expect.min_secs).ceil() as u64 + 2;
             p.push_str(&format!(
                 " d.video ! queue ! h264parse name={VIDEO_PARSE} ! avdec_h264 ! videoconvert \
-                 ! identity eos-after={n} ! fakesink name={VIDEO_SINK} silent=false sync=false"
+                 ! identity eos-after={n} ! fakesink name={VIDEO_SINK} sync=false"
             ));
         }
         if let Some((codec, fps)) = expect.audio {
@@ -69,7 +69,7 @@ impl Gst {
             };
             p.push_str(&format!(
                 " d.audio ! queue ! {parse} name={AUDIO_PARSE} ! {dec} ! audioconvert \
-                 ! identity eos-after={n} ! fakesink name={AUDIO_SINK} silent=false sync=false"
+                 ! identity eos-after={n} ! fakesink name={AUDIO_SINK} sync=false"
             ));
         }
         p
@@ -79,27 +79,23 @@ impl Gst {
     /// what was decoded. A pipeline that did not reach EOS reports the error in `errors`.
     pub fn decode(pipeline: &str, timeout: Duration) -> MediaReport {
         let mut cmd = Command::new("gst-launch-1.0");
-        cmd.arg("-v").args(words(pipeline));
+        // Buffers are counted from basesink's DEBUG log, which is written synchronously, one line
+        // per buffer; fakesink's `last-message` notifications printed by `-v` are coalesced
+        // under load and undercount. `-v` is still used for the negotiated caps.
+        cmd.env("GST_DEBUG", "basesink:5")
+            .env("GST_DEBUG_NO_COLOR", "1")
+            .arg("-v")
+            .args(words(pipeline));
         let out = run_with_timeout(cmd, timeout);
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let mut report = parse_decode_log(&stdout);
+        let mut report = parse_decode_log(&stdout, &stderr);
         if timed_out(&out) {
             report.errors.push(format!("no EOS within {timeout:?}"));
         } else if !out.status.success() {
             report
                 .errors
                 .push(format!("gst-launch-1.0 failed ({})", out.status));
-        }
-        if !report.errors.is_empty() {
-            let tail: Vec<&str> = stdout
-                .lines()
-                .filter(|l| !l.contains("last-message"))
-                .collect();
-            let tail = tail[tail.len().saturating_sub(15)..].join("\n");
-            report.errors.push(format!(
-                "pipeline: {pipeline}\noutput tail:\n{tail}\nstderr:\n{stderr}"
-            ));
         }
         report.errors.extend(
             stdout
@@ -108,6 +104,13 @@ impl Gst {
                 .filter(|l| l.starts_with("ERROR") || l.contains("CRITICAL"))
                 .map(str::to_owned),
         );
+        if !report.errors.is_empty() {
+            report.errors.push(format!(
+                "pipeline: {pipeline}\noutput tail:\n{}\nstderr tail:\n{}",
+                tail(&stdout, |_| true),
+                tail(&stderr, |l| !l.contains(" basesink "))
+            ));
+        }
         report
     }
 
@@ -128,20 +131,26 @@ fn words(pipeline: &str) -> Vec<&str> {
     pipeline.split_whitespace().collect()
 }
 
-/// Builds a report from `gst-launch-1.0 -v` output of a [`Gst::decode_pipeline`]: buffers seen by
-/// each named fakesink, their PTS, the decoded size from the sink caps, and the codec from the
-/// parser's caps.
-pub fn parse_decode_log(log: &str) -> MediaReport {
+/// The last 15 lines of `text` that pass `keep`, for failure messages.
+fn tail(text: &str, keep: impl Fn(&str) -> bool) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| keep(l)).collect();
+    lines[lines.len().saturating_sub(15)..].join("\n")
+}
+
+/// Builds a report from a [`Gst::decode_pipeline`] run: `caps_log` is gst-launch's `-v` output
+/// (codec from the parser's caps, decoded size from the sink's caps) and `debug_log` its stderr
+/// with `GST_DEBUG=basesink:5` (one `got times start:` line per buffer rendered by each sink).
+pub fn parse_decode_log(caps_log: &str, debug_log: &str) -> MediaReport {
+    let log = caps_log;
     let mut streams = Vec::new();
     for (kind, sink, parse) in [
         (Kind::Video, VIDEO_SINK, VIDEO_PARSE),
         (Kind::Audio, AUDIO_SINK, AUDIO_PARSE),
     ] {
-        let chain = format!(":{sink}: last-message = chain");
-        let pts: Vec<f64> = log
+        let chain = format!("chain_unlocked:<{sink}> got times start: ");
+        let pts: Vec<f64> = debug_log
             .lines()
-            .filter(|l| l.contains(&chain))
-            .filter_map(|l| clock_after(l, "pts: "))
+            .filter_map(|l| clock_after(l, &chain))
             .collect();
         let sink_caps = caps_of(log, &format!(":{sink}.GstPad:sink: caps = "));
         let parse_caps = caps_of(log, &format!(":{parse}.GstPad:src: caps = "));
@@ -149,16 +158,9 @@ pub fn parse_decode_log(log: &str) -> MediaReport {
             continue;
         }
         let sink_caps = sink_caps.unwrap_or_default();
-        streams.push(StreamReport {
-            kind,
-            codec: codec_from_caps(parse_caps.unwrap_or_default()),
-            width: caps_int(sink_caps, "width"),
-            height: caps_int(sink_caps, "height"),
-            frames: pts.len(),
-            keyframes: 0,
-            first_pts: pts.iter().copied().fold(f64::INFINITY, f64::min),
-            last_pts: pts.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-        });
+        let codec = codec_from_caps(parse_caps.unwrap_or_default());
+        let size = (caps_int(sink_caps, "width"), caps_int(sink_caps, "height"));
+        streams.push(StreamReport::from_times(kind, codec, size, pts));
     }
     MediaReport {
         streams,
@@ -214,16 +216,21 @@ mod tests {
     const LOG: &str = "\
 /GstPipeline:pipeline0/GstH264Parse:vparse.GstPad:src: caps = video/x-h264, stream-format=(string)avc, width=(int)640, height=(int)360
 /GstPipeline:pipeline0/GstFakeSink:vsink.GstPad:sink: caps = video/x-raw, format=(string)I420, width=(int)640, height=(int)360, framerate=(fraction)0/1
-/GstPipeline:pipeline0/GstFakeSink:vsink: last-message = chain   ******* (vsink:sink) (345600 bytes, dts: none, pts: 0:00:00.080000000, duration: 0:00:00.040000000, offset: -1, flags: 00004040 discont tag-memory , meta: none) 0x7f
-/GstPipeline:pipeline0/GstFakeSink:vsink: last-message = chain   ******* (vsink:sink) (345600 bytes, dts: none, pts: 0:00:10.040000000, duration: 0:00:00.040000000, offset: -1, flags: 00000000 , meta: none) 0x7f
 /GstPipeline:pipeline0/GstAacParse:aparse.GstPad:src: caps = audio/mpeg, framed=(boolean)true, mpegversion=(int)4, rate=(int)44100
-/GstPipeline:pipeline0/GstFakeSink:asink: last-message = chain   ******* (asink:sink) (4096 bytes, dts: none, pts: 0:00:01.500000000, duration: none, offset: -1, flags: 00000000 , meta: none) 0x7f
 Got EOS from element \"pipeline0\".
+";
+
+    const DEBUG: &str = "\
+0:00:00.211640936 30560 0x5652fe51e180 DEBUG basesink gstbasesink.c:3826:gst_base_sink_chain_unlocked:<vsink> got times start: 0:00:00.080000000, end: 0:00:00.120000000
+0:00:00.211646955 30560 0x5652fe51e180 DEBUG basesink gstbasesink.c:2166:gst_base_sink_get_sync_times:<vsink> got times start: 0:00:00.080000000, stop: 0:00:00.120000000, do_sync 1
+0:00:00.211953631 30560 0x5652fe51e180 DEBUG basesink gstbasesink.c:3944:gst_base_sink_chain_unlocked:<vsink> rendering object 0x7f5a6c003000
+0:00:00.213081090 30560 0x5652fe51e180 DEBUG basesink gstbasesink.c:3826:gst_base_sink_chain_unlocked:<vsink> got times start: 0:00:10.040000000, end: 0:00:10.080000000
+0:00:00.213081090 30560 0x5652fe51e180 DEBUG basesink gstbasesink.c:3826:gst_base_sink_chain_unlocked:<asink> got times start: 0:00:01.500000000, end: 0:00:01.523000000
 ";
 
     #[test]
     fn decode_log_is_read_per_sink() {
-        let r = parse_decode_log(LOG);
+        let r = parse_decode_log(LOG, DEBUG);
         let v = r.stream(Kind::Video).unwrap();
         assert_eq!(
             (v.codec.as_str(), v.width, v.height, v.frames),

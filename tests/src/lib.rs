@@ -32,7 +32,7 @@ pub mod tools;
 pub use chromium::{require_chromium, Beacon, Chromium};
 pub use clients::{rtmpdump_record, vlc_record};
 pub use ffmpeg::{ffmpeg_record, ffprobe_decode, ffprobe_json, Ffmpeg};
-pub use gateway::{loopback_config, TestGateway};
+pub use gateway::{loopback_config, Live, Publisher, TestGateway};
 pub use gst::Gst;
 pub use media::{assert_media, check_media, Expect, Kind, MediaReport};
 pub use process::{run_with_timeout, timed_out, wait_until, ChildGuard, TempDir};

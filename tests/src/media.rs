@@ -18,8 +18,10 @@ pub struct StreamReport {
     pub codec: String,
     pub width: u32,
     pub height: u32,
-    /// Frames decoded.
+    /// Frames decoded in the longest run of continuous presentation times.
     pub frames: usize,
+    /// Frames decoded outside that run (a timestamp jump; see [`MAX_PTS_GAP_SECS`]).
+    pub outliers: usize,
     /// Keyframes among them (video only).
     pub keyframes: usize,
     /// Presentation time of the first and last decoded frame, in seconds.
@@ -27,7 +29,36 @@ pub struct StreamReport {
     pub last_pts: f64,
 }
 
+/// Two frames of one stream whose presentation times are further apart than this are on either
+/// side of a timestamp discontinuity (frames are 23 to 40 ms apart in every fixture).
+pub const MAX_PTS_GAP_SECS: f64 = 1.0;
+
 impl StreamReport {
+    /// Builds a report from the presentation times of every decoded frame: `frames`, `first_pts`
+    /// and `last_pts` describe the longest continuous run, and the rest are `outliers`.
+    pub fn from_times(
+        kind: Kind,
+        codec: String,
+        size: (u32, u32),
+        mut pts: Vec<f64>,
+    ) -> StreamReport {
+        pts.retain(|t| t.is_finite());
+        pts.sort_by(f64::total_cmp);
+        let (start, len) = longest_run(&pts);
+        let run = &pts[start..start + len];
+        StreamReport {
+            kind,
+            codec,
+            width: size.0,
+            height: size.1,
+            frames: len,
+            outliers: pts.len() - len,
+            keyframes: 0,
+            first_pts: run.first().copied().unwrap_or(f64::INFINITY),
+            last_pts: run.last().copied().unwrap_or(f64::NEG_INFINITY),
+        }
+    }
+
     /// Seconds of media decoded: first to last presentation time.
     pub fn span(&self) -> f64 {
         self.last_pts - self.first_pts
@@ -82,19 +113,28 @@ fn stream_from_ffprobe(s: &Value, frames: &[Value]) -> Option<StreamReport> {
             .and_then(|v| u32::try_from(v).ok())
             .unwrap_or(0)
     };
-    Some(StreamReport {
-        kind,
-        codec: s["codec_name"].as_str().unwrap_or("").to_owned(),
-        width: dim("width"),
-        height: dim("height"),
-        frames: mine.len(),
-        keyframes: mine
-            .iter()
-            .filter(|f| f["key_frame"].as_u64() == Some(1))
-            .count(),
-        first_pts: pts.iter().copied().fold(f64::INFINITY, f64::min),
-        last_pts: pts.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-    })
+    let codec = s["codec_name"].as_str().unwrap_or("").to_owned();
+    let mut report = StreamReport::from_times(kind, codec, (dim("width"), dim("height")), pts);
+    report.keyframes = mine
+        .iter()
+        .filter(|f| f["key_frame"].as_u64() == Some(1))
+        .count();
+    Some(report)
+}
+
+/// The start and length of the longest run in sorted `pts` without a gap over
+/// [`MAX_PTS_GAP_SECS`].
+fn longest_run(pts: &[f64]) -> (usize, usize) {
+    let (mut best, mut start) = ((0, 0), 0);
+    for i in 0..pts.len() {
+        if i > 0 && pts[i] - pts[i - 1] > MAX_PTS_GAP_SECS {
+            start = i;
+        }
+        if i + 1 - start > best.1 {
+            best = (start, i + 1 - start);
+        }
+    }
+    best
 }
 
 /// A frame's presentation time: `pts_time`, or ffprobe's best-effort guess when pts is unset.
@@ -123,6 +163,9 @@ pub struct Expect {
     pub audio: Option<(&'static str, f64)>,
     /// Seconds of media that must decode.
     pub min_secs: f64,
+    /// Frames per stream allowed outside the continuous run (0 unless a client is known to
+    /// mistime a few frames; each use cites the client).
+    pub max_outliers: usize,
 }
 
 /// AAC-LC at 44.1 kHz: 1024 samples per frame.
@@ -137,6 +180,7 @@ impl Expect {
             video: Some(("h264", 640, 360, 25.0)),
             audio: Some(("aac", AAC_44K_FPS)),
             min_secs: secs,
+            max_outliers: 0,
         }
     }
 
@@ -197,7 +241,7 @@ pub fn check_media(report: &MediaReport, expect: &Expect) -> Vec<String> {
                     v.codec, v.width, v.height
                 ));
             }
-            check_amount(&mut problems, v, fps, expect.min_secs);
+            check_amount(&mut problems, v, fps, expect);
         }
         (None, None) => {}
     }
@@ -208,14 +252,21 @@ pub fn check_media(report: &MediaReport, expect: &Expect) -> Vec<String> {
             if a.codec != codec {
                 problems.push(format!("audio is {}, expected {codec}", a.codec));
             }
-            check_amount(&mut problems, a, fps, expect.min_secs);
+            check_amount(&mut problems, a, fps, expect);
         }
         (None, None) => {}
     }
     problems
 }
 
-fn check_amount(problems: &mut Vec<String>, s: &StreamReport, fps: f64, secs: f64) {
+fn check_amount(problems: &mut Vec<String>, s: &StreamReport, fps: f64, expect: &Expect) {
+    let secs = expect.min_secs;
+    if s.outliers > expect.max_outliers {
+        problems.push(format!(
+            "{:?}: {} frames outside the continuous run (timestamp jump over {MAX_PTS_GAP_SECS} s)",
+            s.kind, s.outliers
+        ));
+    }
     let want_frames = (fps * secs * FRAME_SHARE).floor() as usize;
     if s.frames < want_frames {
         problems.push(format!(
@@ -280,6 +331,7 @@ mod tests {
             width,
             height,
             frames,
+            outliers: 0,
             keyframes: 0,
             first_pts: 1.0,
             last_pts: 1.0 + span,
@@ -361,6 +413,32 @@ mod tests {
         for (r, e, want) in cases {
             check(&r, e, want);
         }
+    }
+
+    #[test]
+    fn a_timestamp_jump_leaves_outliers() {
+        let mut pts: Vec<f64> = (0..250).map(|i| 2000.0 + i as f64 * 0.04).collect();
+        pts.extend([0.0, 0.08]);
+        let s = StreamReport::from_times(Kind::Video, "h264".into(), (640, 360), pts);
+        assert_eq!((s.frames, s.outliers), (250, 2));
+        assert!((s.span() - 9.96).abs() < 1e-9);
+        let r = report(vec![s], &[]);
+        check(&r, Expect::video_only(9.9), Some("2 frames outside"));
+        check(
+            &r,
+            Expect {
+                max_outliers: 2,
+                ..Expect::video_only(9.9)
+            },
+            None,
+        );
+        let empty = StreamReport::from_times(Kind::Audio, "aac".into(), (0, 0), vec![]);
+        assert_eq!((empty.frames, empty.outliers), (0, 0));
+        check(
+            &report(vec![empty], &[]),
+            Expect::audio_only(1.0),
+            Some("decoded 0 frames"),
+        );
     }
 
     #[test]
