@@ -10,15 +10,10 @@ use bytes::Bytes;
 use crate::writer::{PacketWriter, TrackParams};
 use crate::{ms_to_rtp, Error, VIDEO_CLOCK_RATE};
 
-const NAL_IDR: u8 = 5;
-const NAL_SPS: u8 = 7;
-const NAL_AUD: u8 = 9;
+use codecs::avc::{is_aud, is_idr, is_sps};
+
 const STAP_A: u8 = 24;
 const FU_A: u8 = 28;
-
-fn nal_type(nal: &[u8]) -> u8 {
-    nal.first().map_or(0, |b| b & 0x1f)
-}
 
 /// Packetizes H.264 access units for one track.
 #[derive(Debug, Clone)]
@@ -63,11 +58,9 @@ impl H264Packetizer {
         let ticks = ms_to_rtp(pts_ms, VIDEO_CLOCK_RATE);
         let nals: Vec<&Bytes> = nals
             .iter()
-            .filter(|n| !n.is_empty() && nal_type(n) != NAL_AUD)
+            .filter(|n| !n.is_empty() && !is_aud(n))
             .collect();
-        let has_idr = nals.iter().any(|n| nal_type(n) == NAL_IDR);
-        let has_sps = nals.iter().any(|n| nal_type(n) == NAL_SPS);
-        if has_idr && !has_sps {
+        if nals.iter().any(|n| is_idr(n)) && !nals.iter().any(|n| is_sps(n)) {
             self.write_parameter_sets(ticks, out);
         }
         let last = nals.len().saturating_sub(1);
@@ -80,47 +73,33 @@ impl H264Packetizer {
         let sets: Vec<Bytes> = self
             .sps
             .iter()
-            .chain(self.pps.iter())
+            .chain(&self.pps)
             .filter(|s| !s.is_empty())
             .cloned()
             .collect();
-        let size: usize = 1 + sets.iter().map(|s| 2 + s.len()).sum::<usize>();
-        if sets.len() < 2 || size > self.writer.max_payload() {
-            for set in &sets {
-                self.write_nal(ticks, set, false, out);
-            }
-            return;
-        }
         // The STAP-A NRI is the highest NRI of the aggregated units (RFC 6184 §5.7).
         let nri = sets.iter().map(|s| s[0] & 0x60).max().unwrap_or(0x60);
-        let mut payload = Vec::with_capacity(size);
-        payload.push(nri | STAP_A);
-        for set in &sets {
-            payload.extend_from_slice(&(set.len() as u16).to_be_bytes());
-            payload.extend_from_slice(set);
+        let stap = (sets.len() >= 2)
+            .then(|| self.writer.emit_aggregate(ticks, &[nri | STAP_A], &sets))
+            .flatten();
+        match stap {
+            Some(packet) => out.push(packet),
+            None => sets
+                .iter()
+                .for_each(|set| self.write_nal(ticks, set, false, out)),
         }
-        out.push(self.writer.emit(false, ticks, &[&payload]));
     }
 
     fn write_nal(&mut self, ticks: u32, nal: &[u8], last: bool, out: &mut Vec<Bytes>) {
-        let max = self.writer.max_payload();
-        if nal.len() <= max {
+        if nal.len() <= self.writer.max_payload() {
             out.push(self.writer.emit(last, ticks, &[nal]));
             return;
         }
         let indicator = (nal[0] & 0xe0) | FU_A;
         let kind = nal[0] & 0x1f;
-        let mut chunks = nal[1..].chunks(max - 2).peekable();
-        let mut first = true;
-        while let Some(chunk) = chunks.next() {
-            let end = chunks.peek().is_none();
-            let header = (u8::from(first) << 7) | (u8::from(end) << 6) | kind;
-            out.push(
-                self.writer
-                    .emit(last && end, ticks, &[&[indicator, header], chunk]),
-            );
-            first = false;
-        }
+        let fu = |start: bool, end: bool| (u8::from(start) << 7) | (u8::from(end) << 6) | kind;
+        self.writer
+            .emit_fragments(ticks, last, &[indicator], fu, &nal[1..], out);
     }
 }
 

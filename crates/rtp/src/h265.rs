@@ -9,16 +9,11 @@ use bytes::Bytes;
 use crate::writer::{PacketWriter, TrackParams};
 use crate::{ms_to_rtp, Error, VIDEO_CLOCK_RATE};
 
-const NAL_IRAP_FIRST: u8 = 16;
-const NAL_IRAP_LAST: u8 = 23;
+use codecs::hevc::{is_aud, is_irap, nal_type};
+
 const NAL_VPS: u8 = 32;
-const NAL_AUD: u8 = 35;
 const NAL_AP: u8 = 48;
 const NAL_FU: u8 = 49;
-
-fn nal_type(nal: &[u8]) -> u8 {
-    nal.first().map_or(0, |b| (b >> 1) & 0x3f)
-}
 
 /// The parameter sets of an H.265 stream, each a list of NAL units.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -66,15 +61,8 @@ impl H265Packetizer {
     /// Appends the packets of one access unit; the marker bit is set on the last (RFC 7798 §4.1).
     pub fn packetize(&mut self, pts_ms: i64, nals: &[Bytes], out: &mut Vec<Bytes>) {
         let ticks = ms_to_rtp(pts_ms, VIDEO_CLOCK_RATE);
-        let nals: Vec<&Bytes> = nals
-            .iter()
-            .filter(|n| n.len() >= 2 && nal_type(n) != NAL_AUD)
-            .collect();
-        let irap = nals
-            .iter()
-            .any(|n| (NAL_IRAP_FIRST..=NAL_IRAP_LAST).contains(&nal_type(n)));
-        let has_vps = nals.iter().any(|n| nal_type(n) == NAL_VPS);
-        if irap && !has_vps {
+        let nals: Vec<&Bytes> = nals.iter().filter(|n| n.len() >= 2 && !is_aud(n)).collect();
+        if nals.iter().any(|n| is_irap(n)) && !nals.iter().any(|n| nal_type(n) == Some(NAL_VPS)) {
             self.write_parameter_sets(ticks, out);
         }
         let last = nals.len().saturating_sub(1);
@@ -93,42 +81,29 @@ impl H265Packetizer {
             .filter(|n| n.len() >= 2)
             .cloned()
             .collect();
-        let size: usize = 2 + sets.iter().map(|s| 2 + s.len()).sum::<usize>();
-        if sets.len() < 2 || size > self.writer.max_payload() {
-            for set in &sets {
-                self.write_nal(ticks, set, false, out);
-            }
-            return;
-        }
         // Layer 0, TemporalId 0 (TID field 1), as every parameter set of a single-layer stream.
-        let mut payload = Vec::with_capacity(size);
-        payload.extend_from_slice(&[NAL_AP << 1, 1]);
-        for set in &sets {
-            payload.extend_from_slice(&(set.len() as u16).to_be_bytes());
-            payload.extend_from_slice(set);
+        let ap = (sets.len() >= 2)
+            .then(|| self.writer.emit_aggregate(ticks, &[NAL_AP << 1, 1], &sets))
+            .flatten();
+        match ap {
+            Some(packet) => out.push(packet),
+            None => sets
+                .iter()
+                .for_each(|set| self.write_nal(ticks, set, false, out)),
         }
-        out.push(self.writer.emit(false, ticks, &[&payload]));
     }
 
     fn write_nal(&mut self, ticks: u32, nal: &[u8], last: bool, out: &mut Vec<Bytes>) {
-        let max = self.writer.max_payload();
-        if nal.len() <= max {
+        if nal.len() <= self.writer.max_payload() {
             out.push(self.writer.emit(last, ticks, &[nal]));
             return;
         }
+        // The payload header keeps F, LayerId and TID and takes type 49 (RFC 7798 §4.4.3).
         let header = [(nal[0] & 0x81) | (NAL_FU << 1), nal[1]];
-        let kind = nal_type(nal);
-        let mut chunks = nal[2..].chunks(max - 3).peekable();
-        let mut first = true;
-        while let Some(chunk) = chunks.next() {
-            let end = chunks.peek().is_none();
-            let fu = (u8::from(first) << 7) | (u8::from(end) << 6) | kind;
-            out.push(
-                self.writer
-                    .emit(last && end, ticks, &[&header, &[fu], chunk]),
-            );
-            first = false;
-        }
+        let kind = (nal[0] >> 1) & 0x3f;
+        let fu = |start: bool, end: bool| (u8::from(start) << 7) | (u8::from(end) << 6) | kind;
+        self.writer
+            .emit_fragments(ticks, last, &header, fu, &nal[2..], out);
     }
 }
 

@@ -90,4 +90,41 @@ impl PacketWriter {
         self.octet_count = self.octet_count.wrapping_add(len as u32);
         Bytes::from(out)
     }
+
+    /// Emits one aggregation packet (H.264 STAP-A, H.265 AP): `header`, then each unit behind its
+    /// 16-bit size. Returns `None`, emitting nothing, when the units do not fit one packet.
+    pub fn emit_aggregate(&mut self, ticks: u32, header: &[u8], units: &[Bytes]) -> Option<Bytes> {
+        let size = header.len() + units.iter().map(|u| 2 + u.len()).sum::<usize>();
+        if size > self.max_payload() || units.iter().any(|u| u.len() > usize::from(u16::MAX)) {
+            return None;
+        }
+        let mut payload = Vec::with_capacity(size);
+        payload.extend_from_slice(header);
+        for unit in units {
+            payload.extend_from_slice(&(unit.len() as u16).to_be_bytes());
+            payload.extend_from_slice(unit);
+        }
+        Some(self.emit(false, ticks, &[&payload]))
+    }
+
+    /// Emits `data` split over as many packets as needed, each prefixed by `header` and the
+    /// fragment header `fu(start, end)` (H.264 FU-A, H.265 FU). `marker` goes on the last fragment.
+    pub fn emit_fragments(
+        &mut self,
+        ticks: u32,
+        marker: bool,
+        header: &[u8],
+        fu: impl Fn(bool, bool) -> u8,
+        data: &[u8],
+        out: &mut Vec<Bytes>,
+    ) {
+        let room = self.max_payload() - header.len() - 1;
+        let mut chunks = data.chunks(room).peekable();
+        let mut start = true;
+        while let Some(chunk) = chunks.next() {
+            let end = chunks.peek().is_none();
+            out.push(self.emit(marker && end, ticks, &[header, &[fu(start, end)], chunk]));
+            start = false;
+        }
+    }
 }
