@@ -297,14 +297,24 @@ impl Conn {
                 })
             }
         };
-        let media = self.media.get_or_insert_with(|| Media {
-            stream: rtp,
-            tracks: Vec::new(),
-            stats: Arc::new(SessionStats::new()),
-            session_cancel: CancellationToken::new(),
-            pump_cancel: None,
-            started: Instant::now(),
-        });
+        if self.media.is_none() {
+            let stats = Arc::new(SessionStats::new(self.peer, udp));
+            if let Some(table) = self.ctx.registry.session_table(rtp.key()) {
+                table.insert(&stats);
+            }
+            self.media = Some(Media {
+                stream: rtp,
+                tracks: Vec::new(),
+                stats,
+                session_cancel: CancellationToken::new(),
+                pump_cancel: None,
+                started: Instant::now(),
+            });
+        }
+        let media = self
+            .media
+            .as_mut()
+            .expect("the session's media exists after its first SETUP");
         if let TrackOut::Udp { dest, .. } = &out {
             tokio::spawn(session::udp_listen(
                 dest.clone(),
@@ -405,6 +415,9 @@ impl Conn {
             }
         }
         media.session_cancel.cancel();
+        if let Some(table) = self.ctx.registry.session_table(media.stream.key()) {
+            table.remove(&media.stats);
+        }
         tracing::info!(
             peer = %self.peer,
             stream = %media.stream.key(),

@@ -226,6 +226,15 @@ impl Registry {
         }
     }
 
+    /// The session table of a bus stream, for the stats API; `None` once the stream is gone.
+    pub fn session_table(&self, key: &str) -> Option<Arc<crate::session::SessionTable>> {
+        Some(
+            self.bus
+                .stream(key)?
+                .attachment(crate::session::SessionTable::default),
+        )
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<StreamRtp>>> {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }

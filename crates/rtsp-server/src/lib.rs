@@ -27,6 +27,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use session::{SessionInfo, TrackReport};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -111,4 +112,9 @@ pub async fn run(
             _ = shutdown.cancelled() => return Ok(()),
         }
     }
+}
+
+/// The RTSP sessions playing a bus stream, with their receiver-report figures, for the stats API.
+pub fn sessions(stream: &bus::Stream) -> Vec<SessionInfo> {
+    stream.attachment(session::SessionTable::default).snapshot()
 }

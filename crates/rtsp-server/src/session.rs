@@ -24,6 +24,8 @@ const MAX_DATAGRAM: usize = 2048;
 /// Liveness and receiver statistics of one session, shared with its UDP listeners.
 #[derive(Debug)]
 pub struct SessionStats {
+    peer: SocketAddr,
+    udp: bool,
     epoch: Instant,
     last_activity_ms: AtomicU64,
     /// The latest report block per track, and how many RRs arrived.
@@ -34,8 +36,10 @@ pub struct SessionStats {
 
 impl SessionStats {
     /// Creates statistics with the session alive now.
-    pub fn new() -> Self {
+    pub fn new(peer: SocketAddr, udp: bool) -> Self {
         SessionStats {
+            peer,
+            udp,
             epoch: Instant::now(),
             last_activity_ms: AtomicU64::new(0),
             reports: Mutex::default(),
@@ -73,20 +77,48 @@ impl SessionStats {
         }
     }
 
+    /// The latest receiver report of each track.
+    pub fn track_reports(&self) -> Vec<TrackReport> {
+        let reports = self.reports.lock().unwrap_or_else(|p| p.into_inner());
+        reports
+            .iter()
+            .map(|(track, b, n)| TrackReport {
+                track: *track,
+                receiver_reports: *n,
+                fraction_lost: f64::from(b.fraction_lost) / 256.0,
+                cumulative_lost: b.cumulative_lost,
+                jitter: b.jitter,
+            })
+            .collect()
+    }
+
+    /// A snapshot for the stats API.
+    pub fn info(&self) -> SessionInfo {
+        SessionInfo {
+            peer: self.peer,
+            transport: if self.udp { "udp" } else { "tcp" },
+            duration: self.epoch.elapsed(),
+            dropped_units: self.dropped_units.load(Ordering::Relaxed),
+            tracks: self.track_reports(),
+        }
+    }
+
     /// A one-line summary for the session-end log: per track, fraction lost, cumulative lost, jitter.
     pub fn summary(&self) -> String {
-        let reports = self.reports.lock().unwrap_or_else(|p| p.into_inner());
+        let reports = self.track_reports();
         if reports.is_empty() {
             return "no receiver reports".to_owned();
         }
         let parts: Vec<String> = reports
             .iter()
-            .map(|(t, b, n)| {
+            .map(|r| {
                 format!(
-                    "track {t}: {n} RRs, fraction lost {:.1}%, cumulative lost {}, jitter {}",
-                    f64::from(b.fraction_lost) * 100.0 / 256.0,
-                    b.cumulative_lost,
-                    b.jitter
+                    "track {}: {} RRs, fraction lost {:.1}%, cumulative lost {}, jitter {}",
+                    r.track,
+                    r.receiver_reports,
+                    r.fraction_lost * 100.0,
+                    r.cumulative_lost,
+                    r.jitter
                 )
             })
             .collect();
@@ -94,9 +126,67 @@ impl SessionStats {
     }
 }
 
-impl Default for SessionStats {
-    fn default() -> Self {
-        Self::new()
+/// What a client's latest RTCP receiver report says about one track (RFC 3550 §6.4.1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackReport {
+    /// The track index (`trackID`).
+    pub track: usize,
+    /// Receiver reports received for this track.
+    pub receiver_reports: u64,
+    /// Fraction of packets lost since the previous report (0.0 to 1.0).
+    pub fraction_lost: f64,
+    /// Cumulative packets lost.
+    pub cumulative_lost: i32,
+    /// Interarrival jitter in RTP timestamp units.
+    pub jitter: u32,
+}
+
+/// One playing RTSP session, for the stats API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionInfo {
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// `"udp"` or `"tcp"` (interleaved).
+    pub transport: &'static str,
+    /// Time since SETUP.
+    pub duration: Duration,
+    /// Access units skipped because the session fell behind.
+    pub dropped_units: u64,
+    /// Receiver-report figures per track.
+    pub tracks: Vec<TrackReport>,
+}
+
+/// The RTSP sessions of one bus stream, kept in a [`bus::Stream::attachment`].
+#[derive(Debug, Default)]
+pub struct SessionTable {
+    sessions: Mutex<Vec<Arc<SessionStats>>>,
+}
+
+impl SessionTable {
+    /// Adds a session.
+    pub fn insert(&self, stats: &Arc<SessionStats>) {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Arc::clone(stats));
+    }
+
+    /// Removes a session.
+    pub fn remove(&self, stats: &Arc<SessionStats>) {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|s| !Arc::ptr_eq(s, stats));
+    }
+
+    /// Snapshots every session.
+    pub fn snapshot(&self) -> Vec<SessionInfo> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|s| s.info())
+            .collect()
     }
 }
 

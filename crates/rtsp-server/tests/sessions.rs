@@ -201,6 +201,19 @@ async fn receiver_reports_keep_a_session_alive_and_a_silent_one_is_reaped() {
         alive > 0,
         "the session kept alive only by receiver reports still plays"
     );
+    let stream = h.bus.stream(common::KEY).expect("live");
+    let listed = rtsp_server::sessions(&stream);
+    assert_eq!(
+        listed.len(),
+        1,
+        "only the kept session is listed: {listed:?}"
+    );
+    let track = listed[0].tracks.first().expect("receiver reports recorded");
+    assert!(track.receiver_reports >= 3, "{track:?}");
+    assert_eq!(
+        (track.fraction_lost, track.cumulative_lost, track.jitter),
+        (16.0 / 256.0, 3, 7)
+    );
     // The freed pair is handed out again.
     let (_next, _, _, next_port) = udp_session(&h).await;
     assert_eq!(
