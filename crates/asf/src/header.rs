@@ -17,6 +17,15 @@ pub const DATA_OBJECT_HEADER_LEN: usize = 50;
 /// counts are then invalid and clients read until the server ends the stream.
 pub const FLAG_BROADCAST: u32 = 0x01;
 
+/// The Data Object size written for a live broadcast: 0, since the size is unknown (section 5.1:
+/// the field is invalid when the broadcast flag is set).
+///
+/// Interop, measured with VLC 3.0.24: its own ASF reader rejects an object under 24 bytes and then
+/// plays the stream through its libavformat demuxer, reliably. Any non-zero size (50, 2^56,
+/// `u64::MAX` were tried) lets its own reader take the stream, which then often reaches a
+/// premature end of stream within a second. ffmpeg ignores the size of a broadcast.
+pub const BROADCAST_DATA_OBJECT_SIZE: u64 = 0;
+
 /// `wFormatTag` for AAC in WAVEFORMATEX.
 ///
 /// 0x00FF ("raw AAC") carries the AudioSpecificConfig itself as the `cbSize` extra data: ffmpeg's
@@ -264,10 +273,7 @@ fn extended_stream_properties(s: &StreamDesc) -> BytesMut {
 
 fn put_data_object_header(out: &mut BytesMut, file_id: &[u8; 16]) {
     out.put_slice(&guid::DATA_OBJECT.0);
-    // The size of a broadcast's Data Object is unknown. Windows Media servers write the size of
-    // the object header alone (50), which is what VLC's ASF reader needs (it rejects objects
-    // under 24 bytes); ffmpeg ignores the size when the broadcast flag is set.
-    out.put_u64_le(DATA_OBJECT_HEADER_LEN as u64);
+    out.put_u64_le(BROADCAST_DATA_OBJECT_SIZE);
     out.put_slice(file_id);
     out.put_u64_le(0);
     out.put_u8(0x01);

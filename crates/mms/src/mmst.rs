@@ -79,6 +79,9 @@ pub mod report {
 pub const NS_E_FILE_NOT_FOUND: u32 = 0xC00D_001A;
 /// HRESULT for a command out of sequence: E_FAIL.
 pub const E_FAIL: u32 = 0x8000_4005;
+/// ReportOpenFile filePacketCount for a broadcast: unknown, so 0 (clients go by the broadcast
+/// attribute).
+const BROADCAST_PACKET_COUNT: u64 = 0;
 /// ReportOpenFile fileAttributes: a broadcast (live) publishing point that cannot seek.
 const FILE_ATTRIBUTES_BROADCAST: u32 = 0x0240_0000;
 
@@ -501,7 +504,7 @@ fn open_file_report(hr: u32, incarnation: u32, packet_size: u32, header_size: u3
     b.put_u32_le(0); // fileBlocks
     b.put_bytes(0, 16); // unused1
     b.put_u32_le(packet_size);
-    b.put_u64_le(0); // filePacketCount
+    b.put_u64_le(BROADCAST_PACKET_COUNT); // filePacketCount
     b.put_u32_le(0); // fileBitRate
     b.put_u32_le(header_size);
     b.put_bytes(0, 36); // unused2
