@@ -25,6 +25,7 @@ enum End {
 
 struct Conn {
     peer: SocketAddr,
+    write_timeout: std::time::Duration,
     session: ServerSession,
     viewer: Option<Viewer>,
     key: Option<String>,
@@ -41,6 +42,7 @@ pub async fn serve(
     let _ = socket.set_nodelay(true);
     let mut c = Conn {
         peer,
+        write_timeout: opts.write_timeout,
         session: ServerSession::new(),
         viewer: None,
         key: None,
@@ -157,7 +159,7 @@ impl Conn {
         match item {
             Some(FeedItem::Packet(p)) => {
                 let prefix = self.session.media_prefix(p.data.len());
-                write_all_vectored(socket, &[&prefix, &p.data])
+                self.write(socket, &[&prefix, &p.data])
                     .await
                     .map_err(End::Io)
             }
@@ -178,7 +180,19 @@ impl Conn {
     async fn flush(&mut self, socket: &mut TcpStream) -> std::io::Result<()> {
         let parts: Vec<_> = std::iter::from_fn(|| self.session.poll_transmit()).collect();
         let slices: Vec<&[u8]> = parts.iter().map(|b| b.as_ref()).collect();
-        write_all_vectored(socket, &slices).await
+        self.write(socket, &slices).await
+    }
+
+    /// A write that gives up after [`Options::write_timeout`]: a client that stopped reading
+    /// must not hold its connection task forever (its feed position is already bounded).
+    async fn write(&self, socket: &mut TcpStream, parts: &[&[u8]]) -> std::io::Result<()> {
+        match tokio::time::timeout(self.write_timeout, write_all_vectored(socket, parts)).await {
+            Ok(r) => r,
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("the client read nothing for {:?}", self.write_timeout),
+            )),
+        }
     }
 }
 

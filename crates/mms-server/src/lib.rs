@@ -64,6 +64,9 @@ pub struct Options {
     pub header_timeout: Duration,
     /// An MMST client that sends no command for this long before playing is disconnected.
     pub command_timeout: Duration,
+    /// An MMST write that cannot complete for this long (the client stopped reading) ends the
+    /// connection.
+    pub write_timeout: Duration,
     /// The per-stream ASF muxer stops after this long without viewers.
     pub idle_feed_timeout: Duration,
     /// Host name written into ASX playlists; `None`: the request's `Host` without its port.
@@ -83,6 +86,7 @@ impl Default for Options {
             gop_cache_max_bytes: 8 * 1024 * 1024,
             header_timeout: Duration::from_secs(5),
             command_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(30),
             idle_feed_timeout: Duration::from_secs(30),
             public_host: None,
             mmst_port: 1755,
