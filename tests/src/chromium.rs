@@ -175,6 +175,62 @@ fn serve_one(mut stream: TcpStream) -> Option<BeaconHit> {
     })
 }
 
+/// True if the web page's browser check can run: node, Chromium and `web/node_modules` with
+/// playwright-core (installed by `npm ci --prefix web`); otherwise the skip rule.
+pub fn require_browser_check() -> bool {
+    if !crate::require_tool("node") || !require_chromium() {
+        return false;
+    }
+    let web = crate::workspace_root().join("web");
+    web.join("node_modules/playwright-core").is_dir()
+        || crate::skip("needs web/node_modules (run `npm ci --prefix web`)")
+}
+
+/// Plays `key` in the gateway's own player page (`/player.html`) in headless Chromium through
+/// `web/tests/browser.mjs` (playwright-core), with `tech` = `hls`, `flv` or `ws`, until the video
+/// has played `seconds`. Returns the script's JSON report; panics if it failed or the page
+/// logged errors.
+pub fn browser_play(base: &str, key: &str, tech: &str, seconds: u32) -> serde_json::Value {
+    let binary = Chromium::binary().expect("require_browser_check() was checked first");
+    let chromium = crate::find_on_path(binary).expect("found on PATH a moment ago");
+    let timeout = seconds + 40;
+    let mut cmd = Command::new("node");
+    cmd.current_dir(crate::workspace_root().join("web"))
+        .args([
+            "tests/browser.mjs",
+            "--base",
+            base,
+            "--stream",
+            key,
+            "--tech",
+            tech,
+        ])
+        .args([
+            "--seconds",
+            &seconds.to_string(),
+            "--timeout",
+            &timeout.to_string(),
+        ])
+        .arg("--chromium")
+        .arg(chromium);
+    let out = crate::run_with_timeout(cmd, Duration::from_secs(u64::from(timeout) + 30));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!("the browser check printed no report ({e}); stdout:\n{stdout}\nstderr:\n{stderr}")
+    });
+    assert!(
+        out.status.success(),
+        "browser playback over {tech} failed: {report}\nstderr:\n{stderr}"
+    );
+    assert_eq!(
+        report["consoleErrors"],
+        serde_json::json!([]),
+        "the page logged errors: {report}"
+    );
+    report
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -190,3 +190,38 @@ impl Live {
         self.publisher.assert_running();
     }
 }
+
+impl Live {
+    /// `http://127.0.0.1:PORT<path>` on the gateway's HTTP listener.
+    pub fn http_url(&self, path: &str) -> String {
+        self.gateway.http_url(path)
+    }
+
+    /// Requests the HLS playlist of the live stream until it lists at least `segments` segments
+    /// (the HLS muxer starts on the first request and needs a keyframe-to-keyframe run to cut
+    /// the first segment). Returns the playlist URL; panics with the last answer on timeout.
+    pub fn wait_hls(&mut self, segments: usize, timeout: Duration) -> String {
+        let url = self.http_url(&format!("/{}/index.m3u8", Live::KEY));
+        let mut last = String::from("no answer");
+        let ready = crate::wait_until(timeout, || {
+            match crate::http_get(&url, Duration::from_secs(5)) {
+                Ok(r) => {
+                    let text = r.text();
+                    let n = text.matches("#EXTINF").count();
+                    last = format!("{} {text}", r.status);
+                    r.status == 200 && n >= segments
+                }
+                Err(e) => {
+                    last = e;
+                    false
+                }
+            }
+        });
+        self.assert_publishing();
+        assert!(
+            ready,
+            "{url} did not list {segments} segments within {timeout:?}; last answer: {last}"
+        );
+        url
+    }
+}

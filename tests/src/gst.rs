@@ -50,14 +50,20 @@ impl Gst {
         p
     }
 
-    /// A player pipeline: `source` (producing FLV) is demuxed, every expected track is parsed and
-    /// decoded, and each decoder ends with EOS after enough buffers for `expect.min_secs`.
-    pub fn decode_pipeline(source: &str, expect: &Expect) -> String {
-        let mut p = format!("{source} ! flvdemux name=d");
-        if let Some((_, _, _, fps)) = expect.video {
+    /// A player pipeline: `source` is followed by `demux` (for example `flvdemux`, or
+    /// `hlsdemux ! tsdemux`), every expected track is parsed and decoded, and each decoder ends
+    /// with EOS after enough buffers for `expect.min_secs`. Tracks are linked by caps
+    /// (`d. ! h264parse`), so the demuxer's pad names do not matter.
+    pub fn decode_pipeline(source: &str, demux: &str, expect: &Expect) -> String {
+        let mut p = format!("{source} ! {demux} name=d");
+        if let Some((codec, _, _, fps)) = expect.video {
             let n = (fps * expect.min_secs).ceil() as u64 + 2;
+            let (parse, dec) = match codec {
+                "hevc" => ("h265parse", "avdec_h265"),
+                _ => ("h264parse", "avdec_h264"),
+            };
             p.push_str(&format!(
-                " d.video ! queue ! h264parse name={VIDEO_PARSE} ! avdec_h264 ! videoconvert \
+                " d. ! {parse} name={VIDEO_PARSE} ! queue ! {dec} ! videoconvert \
                  ! identity eos-after={n} ! fakesink name={VIDEO_SINK} sync=false"
             ));
         }
@@ -68,7 +74,7 @@ impl Gst {
                 _ => ("aacparse", "avdec_aac"),
             };
             p.push_str(&format!(
-                " d.audio ! queue ! {parse} name={AUDIO_PARSE} ! {dec} ! audioconvert \
+                " d. ! {parse} name={AUDIO_PARSE} ! queue ! {dec} ! audioconvert \
                  ! identity eos-after={n} ! fakesink name={AUDIO_SINK} sync=false"
             ));
         }
@@ -122,6 +128,47 @@ impl Gst {
     pub fn log(&self) -> String {
         self.guard.log()
     }
+}
+
+/// True if GStreamer has the parsers and decoders a [`Gst::decode_pipeline`] for `expect` uses,
+/// plus `extra` elements (the source and demuxer); otherwise the skip rule.
+pub fn require_gst_player(expect: &Expect, extra: &[&str]) -> bool {
+    let mut elements = vec![
+        "videoconvert",
+        "audioconvert",
+        "identity",
+        "fakesink",
+        "queue",
+    ];
+    elements.extend_from_slice(extra);
+    if expect.video.is_some() {
+        elements.extend(["h264parse", "avdec_h264"]);
+    }
+    match expect.audio {
+        Some(("mp3", _)) => elements.extend(["mpegaudioparse", "avdec_mp3"]),
+        Some(_) => elements.extend(["aacparse", "avdec_aac"]),
+        None => {}
+    }
+    elements.iter().all(|e| crate::require_gst_element(e))
+}
+
+/// True if GStreamer has what [`Gst::encoder_to`] uses plus `sink`; otherwise the skip rule.
+pub fn require_gst_encoder(sink: &str) -> bool {
+    [
+        "videotestsrc",
+        "x264enc",
+        "audiotestsrc",
+        "avenc_aac",
+        "flvmux",
+        sink,
+    ]
+    .iter()
+    .all(|e| crate::require_gst_element(e))
+}
+
+/// How long a GStreamer player gets to reach EOS after [`crate::CELL_SECS`] of decoded media.
+pub fn gst_timeout() -> Duration {
+    Duration::from_secs_f64(crate::CELL_SECS * 2.0 + 30.0)
 }
 
 /// Splits a pipeline description into gst-launch arguments. gst-launch quotes every argument that

@@ -25,17 +25,30 @@ pub mod clients;
 pub mod ffmpeg;
 pub mod gateway;
 pub mod gst;
+pub mod http;
 pub mod media;
 pub mod process;
 pub mod tools;
 
-pub use chromium::{require_chromium, Beacon, Chromium};
+pub use chromium::{browser_play, require_browser_check, require_chromium, Beacon, Chromium};
 pub use clients::{rtmpdump_record, vlc_record};
 pub use ffmpeg::{ffmpeg_record, ffprobe_decode, ffprobe_json, Ffmpeg};
 pub use gateway::{loopback_config, Live, Publisher, TestGateway};
-pub use gst::Gst;
+pub use gst::{gst_timeout, require_gst_encoder, require_gst_player, Gst};
+pub use http::{http_get, HttpResponse};
 pub use media::{assert_media, check_media, Expect, Kind, MediaReport};
 pub use process::{run_with_timeout, timed_out, wait_until, ChildGuard, TempDir};
 pub use tools::{
     find_on_path, fixture, in_ci, require_gst_element, require_tool, skip, workspace_root,
 };
+
+/// Seconds of media every interop cell must decode.
+pub const CELL_SECS: f64 = 10.0;
+
+/// What a live player is asked to decode: a little more than [`CELL_SECS`], because a live
+/// capture may lose a frame or two at each end.
+pub const PLAY_SECS: f64 = CELL_SECS + 0.5;
+
+/// What a recorder records; the recording is then decoded for [`PLAY_SECS`], which leaves out a
+/// last frame the recorder may have truncated when it was stopped.
+pub const RECORD_SECS: f64 = CELL_SECS + 1.5;
