@@ -15,24 +15,12 @@ async fn ffprobe(transport: &str) {
     let Some(h) = common::start(common::options()).await else {
         return;
     };
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-rtsp_transport",
-            transport,
-            "-show_entries",
-            "stream=codec_name,width,height,sample_rate,channels",
-            "-of",
-            "compact",
-        ])
-        .arg(h.url())
-        .output()
-        .await
-        .expect("ffprobe runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "ffprobe failed: {stderr}");
+    let (stdout, _) = common::ffprobe_streams(
+        &h.url(),
+        transport,
+        "codec_name,width,height,sample_rate,channels",
+    )
+    .await;
     assert!(
         stdout.contains("stream|codec_name=h264|width=640|height=360"),
         "ffprobe saw: {stdout}"
@@ -61,22 +49,7 @@ async fn ffmpeg_decodes_silently(transport: &str) {
     let Some(h) = common::start(common::options()).await else {
         return;
     };
-    let out = Command::new("ffmpeg")
-        .args([
-            "-nostdin",
-            "-v",
-            "error",
-            "-rtsp_transport",
-            transport,
-            "-i",
-        ])
-        .arg(h.url())
-        .args(["-t", "10", "-f", "null", "-"])
-        .output()
-        .await
-        .expect("ffmpeg runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "ffmpeg failed: {stderr}");
+    let stderr = common::ffmpeg_decode(&h.url(), transport, 10).await;
     assert_eq!(stderr, "", "ffmpeg reported errors");
 }
 
@@ -181,37 +154,11 @@ async fn mp3_audio_is_served_as_mpa() {
     let Some(h) = common::start_with(common::options(), common::Audio::Mp3).await else {
         return;
     };
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-rtsp_transport",
-            "tcp",
-            "-show_entries",
-            "stream=codec_name,sample_rate",
-            "-of",
-            "compact",
-        ])
-        .arg(h.url())
-        .output()
-        .await
-        .expect("ffprobe runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let (stdout, stderr) = common::ffprobe_streams(&h.url(), "tcp", "codec_name,sample_rate").await;
     assert!(
         stdout.contains("stream|codec_name=mp3|sample_rate=44100"),
-        "ffprobe saw: {stdout} {}",
-        String::from_utf8_lossy(&out.stderr)
+        "ffprobe saw: {stdout} {stderr}"
     );
-    let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-rtsp_transport", "udp", "-i"])
-        .arg(h.url())
-        .args(["-t", "5", "-f", "null", "-"])
-        .output()
-        .await
-        .expect("ffmpeg runs");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stderr),
-        "",
-        "ffmpeg reported errors"
-    );
+    let stderr = common::ffmpeg_decode(&h.url(), "udp", 5).await;
+    assert_eq!(stderr, "", "ffmpeg reported errors");
 }

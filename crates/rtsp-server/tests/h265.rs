@@ -9,33 +9,19 @@ use std::time::Duration;
 use bus::{Bus, Tag, TagKind};
 use bytes::Bytes;
 use tokio::net::TcpListener;
-use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
-
-/// Removes emulation-prevention bytes (H.265 §7.4.2) so fixed-position SPS fields can be read.
-fn unescape(nal: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(nal.len());
-    let mut zeros = 0;
-    for &b in nal {
-        if zeros >= 2 && b == 3 {
-            zeros = 0;
-            continue;
-        }
-        zeros = if b == 0 { zeros + 1 } else { 0 };
-        out.push(b);
-    }
-    out
-}
 
 /// Builds an HEVCDecoderConfigurationRecord (ISO 14496-15 §8.3.3.1) for one VPS, SPS and PPS.
 fn hvcc(vps: &[u8], sps: &[u8], pps: &[u8]) -> Vec<u8> {
-    let raw = unescape(sps);
-    // profile_tier_level follows the 2-byte NAL header and one byte of ids and flags.
-    let ptl = raw
-        .get(3..15)
-        .expect("SPS holds a general profile_tier_level");
+    let info = codecs::HevcSpsInfo::parse(sps).expect("x265 writes a valid SPS");
+    // general_profile_space 0, tier, profile; the compatibility flag of that profile; no constraints.
+    let compatibility = 1u32 << (31 - u32::from(info.profile_idc & 31));
+    let mut ptl = vec![(u8::from(info.tier_flag) << 5) | info.profile_idc];
+    ptl.extend_from_slice(&compatibility.to_be_bytes());
+    ptl.extend_from_slice(&[0; 6]);
+    ptl.push(info.level_idc);
     let mut out = vec![1];
-    out.extend_from_slice(ptl);
+    out.extend_from_slice(&ptl);
     out.extend_from_slice(&[0xf0, 0x00, 0xfc, 0xfd, 0xf8, 0xf8, 0, 0, 0x0f, 3]);
     for (kind, nal) in [(32u8, vps), (33, sps), (34, pps)] {
         out.push(0x80 | kind);
@@ -143,44 +129,12 @@ async fn h265_plays_in_ffprobe_and_ffmpeg() {
     }
     let url = format!("rtsp://{addr}/{}", common::KEY);
     for transport in ["tcp", "udp"] {
-        let out = Command::new("ffprobe")
-            .args([
-                "-v",
-                "error",
-                "-rtsp_transport",
-                transport,
-                "-show_entries",
-                "stream=codec_name,width,height",
-                "-of",
-                "compact",
-            ])
-            .arg(&url)
-            .output()
-            .await
-            .expect("ffprobe runs");
-        let stdout = String::from_utf8_lossy(&out.stdout);
+        let (stdout, _) = common::ffprobe_streams(&url, transport, "codec_name,width,height").await;
         assert!(
             stdout.contains("stream|codec_name=hevc|width=640|height=360"),
             "{transport}: ffprobe saw {stdout}"
         );
-        let out = Command::new("ffmpeg")
-            .args([
-                "-nostdin",
-                "-v",
-                "error",
-                "-rtsp_transport",
-                transport,
-                "-i",
-            ])
-            .arg(&url)
-            .args(["-t", "5", "-f", "null", "-"])
-            .output()
-            .await
-            .expect("ffmpeg runs");
-        assert_eq!(
-            String::from_utf8_lossy(&out.stderr),
-            "",
-            "{transport}: ffmpeg reported errors"
-        );
+        let stderr = common::ffmpeg_decode(&url, transport, 5).await;
+        assert_eq!(stderr, "", "{transport}: ffmpeg reported errors");
     }
 }

@@ -386,3 +386,45 @@ impl RawClient {
         Some(start.elapsed())
     }
 }
+
+/// Runs `ffprobe -rtsp_transport T -show_entries stream=ENTRIES -of compact URL`; returns
+/// (stdout, stderr) after asserting that it succeeded.
+pub async fn ffprobe_streams(url: &str, transport: &str, entries: &str) -> (String, String) {
+    let out = tokio::process::Command::new("ffprobe")
+        .args(["-v", "error", "-rtsp_transport", transport, "-show_entries"])
+        .arg(format!("stream={entries}"))
+        .args(["-of", "compact", url])
+        .output()
+        .await
+        .expect("ffprobe runs");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(out.status.success(), "ffprobe failed: {stderr}");
+    (stdout, stderr)
+}
+
+/// Runs `ffmpeg -v error -rtsp_transport T -i URL -t SECS -f null -`; returns what it printed
+/// after asserting that it succeeded.
+pub async fn ffmpeg_decode(url: &str, transport: &str, secs: u32) -> String {
+    let out = tokio::process::Command::new("ffmpeg")
+        .args([
+            "-nostdin",
+            "-v",
+            "error",
+            "-rtsp_transport",
+            transport,
+            "-i",
+            url,
+            "-t",
+        ])
+        .arg(secs.to_string())
+        .args(["-f", "null", "-"])
+        .output()
+        .await
+        .expect("ffmpeg runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "ffmpeg failed: {stderr}");
+    stderr
+}
