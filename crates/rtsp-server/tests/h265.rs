@@ -63,6 +63,7 @@ fn hevc_tags() -> Option<Vec<Tag>> {
         .expect("ffmpeg runs");
     assert!(status.success(), "ffmpeg could not encode H.265");
     let stream = Bytes::from(std::fs::read(&path).expect("encoded file"));
+    let _ = std::fs::remove_file(&path);
     let nals: Vec<Bytes> = codecs::nal::annex_b_units(&stream).collect();
     let kind = |n: &Bytes| (n[0] >> 1) & 0x3f;
     let find = |k| {

@@ -69,9 +69,15 @@ pub fn fixture_for(audio: Audio) -> Option<&'static Path> {
         if !have_tool("ffmpeg") {
             return None;
         }
-        let dir = std::env::temp_dir().join(format!("rtsp-server-test-{}", std::process::id()));
+        // Generated once per machine and reused; written under a per-process name and renamed so
+        // that test binaries running in parallel never read a half-written file.
+        let dir = std::env::temp_dir().join("rtsp-server-fixtures-v1");
         std::fs::create_dir_all(&dir).expect("temp dir is writable");
         let path = dir.join(name);
+        if path.exists() {
+            return Some(path);
+        }
+        let partial = dir.join(format!("{name}.{}.partial.flv", std::process::id()));
         let status = std::process::Command::new("ffmpeg")
             .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
             .arg(format!("testsrc=size={WIDTH}x{HEIGHT}:rate={FPS}"))
@@ -84,10 +90,11 @@ pub fn fixture_for(audio: Audio) -> Option<&'static Path> {
             ])
             .args(["-b:v", "2500k", "-maxrate", "2500k", "-bufsize", "2500k"])
             .args(["-c:a", codec, "-ac", "2", "-b:a", "128k", "-f", "flv"])
-            .arg(&path)
+            .arg(&partial)
             .status()
             .expect("ffmpeg runs");
         assert!(status.success(), "ffmpeg could not generate the fixture");
+        std::fs::rename(&partial, &path).expect("rename within one directory");
         Some(path)
     })
     .as_deref()
