@@ -5,8 +5,10 @@
 //! crate needs nothing but `codecs` for the decoder configuration records.
 //!
 //! The muxer collects the decoder configurations first; the ASF header is built when the first
-//! media frame arrives (the bus always delivers sequence headers before frames). Tracks whose
-//! codec ASF clients cannot take (HEVC, AV1, VP9, MP3, Speex, ...) are reported once as
+//! media frame arrives (the bus always delivers sequence headers before frames), or, while the
+//! audio has not described itself yet (MP3 does so only with its first frame), up to
+//! [`AUDIO_WAIT_MS`] later, holding the frames meanwhile. Tracks whose
+//! codec ASF clients cannot take (HEVC, AV1, VP9, Speex, Nellymoser, ...) are reported once as
 //! [`MuxEvent::Unsupported`] and skipped; the other track still plays.
 
 use std::collections::VecDeque;
@@ -14,6 +16,7 @@ use std::collections::VecDeque;
 use bytes::{Bytes, BytesMut};
 use codecs::aac::AudioSpecificConfig;
 use codecs::avc::{access_unit_to_annex_b, AvcDecoderConfig};
+use codecs::mp3::{Layer, Mp3FrameHeader};
 use codecs::nal::write_annex_b;
 
 use crate::header::{build_header, HeaderParams, StreamDesc, StreamFormat};
@@ -99,7 +102,38 @@ struct VideoTrack {
 struct AudioTrack {
     config: Option<AudioSpecificConfig>,
     raw_config: Option<Bytes>,
+    /// MP3 has no sequence header: what the first frame header said.
+    mp3: Option<Mp3Info>,
     unsupported: bool,
+}
+
+impl AudioTrack {
+    fn known(&self) -> bool {
+        self.config.is_some() || self.mp3.is_some()
+    }
+}
+
+/// The stream parameters of an MP3 track, from its first frame header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Mp3Info {
+    sample_rate: u32,
+    channels: u8,
+    bitrate_kbps: u32,
+}
+
+/// How long (in media time) the header waits for an audio track that has not described itself
+/// yet. AAC describes itself before any frame; MP3 only with its first frame, which may follow
+/// the first video frames.
+pub const AUDIO_WAIT_MS: u64 = 1000;
+/// Tags held back while waiting; beyond this the oldest are dropped.
+const MAX_HELD_TAGS: usize = 512;
+
+/// A tag held back until the header can be built.
+#[derive(Debug)]
+struct Held {
+    kind: TagKind,
+    timestamp_ms: u64,
+    data: Bytes,
 }
 
 /// FLV tags in, ASF header and packets out.
@@ -110,6 +144,9 @@ pub struct FlvAsfMuxer {
     audio: AudioTrack,
     /// Set once the header is built; holds which tracks it declares.
     muxing: Option<(bool, bool)>,
+    /// Media frames that arrived before the header could be built, and the first one's time.
+    held: VecDeque<Held>,
+    first_frame_ms: Option<u64>,
     packetizer: Packetizer,
     out: VecDeque<MuxEvent>,
 }
@@ -122,6 +159,8 @@ impl FlvAsfMuxer {
             video: VideoTrack::default(),
             audio: AudioTrack::default(),
             muxing: None,
+            held: VecDeque::new(),
+            first_frame_ms: None,
             packetizer,
             out: VecDeque::new(),
         }
@@ -158,8 +197,9 @@ impl FlvAsfMuxer {
                 cts,
                 body,
             }) => {
-                self.start_if_ready();
-                self.video_frame(tag.timestamp_ms, keyframe, cts, &body);
+                if self.ready_for(tag) {
+                    self.video_frame(tag.timestamp_ms, keyframe, cts, &body);
+                }
             }
         }
     }
@@ -170,8 +210,15 @@ impl FlvAsfMuxer {
             Ok(AudioTag::Unsupported(codec)) => self.unsupported_audio(codec),
             Ok(AudioTag::Config(body)) => self.audio_config(body),
             Ok(AudioTag::Frame(body)) => {
-                self.start_if_ready();
-                self.audio_frame(tag.timestamp_ms, body);
+                if self.ready_for(tag) {
+                    self.audio_frame(tag.timestamp_ms, body);
+                }
+            }
+            Ok(AudioTag::Mp3(body)) => {
+                self.learn_mp3(&body);
+                if self.ready_for(tag) {
+                    self.audio_frame(tag.timestamp_ms, body);
+                }
             }
         }
     }
@@ -208,6 +255,73 @@ impl FlvAsfMuxer {
         }
     }
 
+    /// True if the header exists (building it now if it can be), so the frame in `tag` can be
+    /// muxed; otherwise the tag is held until it can.
+    ///
+    /// The header is built at the first media frame if every track has described itself, or
+    /// [`AUDIO_WAIT_MS`] after it if the audio has not (MP3 describes itself only with its first
+    /// frame; a stream without audio never does). Held frames are then muxed in order.
+    fn ready_for(&mut self, tag: TagRef<'_>) -> bool {
+        if self.muxing.is_some() {
+            return true;
+        }
+        let first = *self.first_frame_ms.get_or_insert(tag.timestamp_ms);
+        let waited = tag.timestamp_ms.saturating_sub(first) >= AUDIO_WAIT_MS;
+        if !(self.audio.known() || self.audio.unsupported || waited) {
+            self.hold(tag);
+            return false;
+        }
+        self.start_if_ready();
+        self.replay_held();
+        self.muxing.is_some()
+    }
+
+    fn hold(&mut self, tag: TagRef<'_>) {
+        if self.held.len() == MAX_HELD_TAGS {
+            self.held.pop_front();
+        }
+        self.held.push_back(Held {
+            kind: tag.kind,
+            timestamp_ms: tag.timestamp_ms,
+            data: tag.data.clone(),
+        });
+    }
+
+    fn replay_held(&mut self) {
+        let held = std::mem::take(&mut self.held);
+        if self.muxing.is_none() {
+            return; // nothing can be muxed: drop what was held
+        }
+        for h in held {
+            self.push_tag(TagRef {
+                kind: h.kind,
+                timestamp_ms: h.timestamp_ms,
+                data: &h.data,
+            });
+        }
+    }
+
+    /// Reads the MP3 parameters from a frame header; a change after the header restarts it.
+    fn learn_mp3(&mut self, body: &Bytes) {
+        let info = match Mp3FrameHeader::parse(body) {
+            Ok(h) if h.layer == Layer::Layer3 => Mp3Info {
+                sample_rate: h.sample_rate,
+                channels: h.channels,
+                bitrate_kbps: h.bitrate_kbps.unwrap_or(0),
+            },
+            Ok(h) => return self.unsupported_audio(format!("MPEG audio {:?}", h.layer)),
+            Err(e) => return self.malformed(Track::Audio, format!("MP3 frame header: {e}")),
+        };
+        let known = self.audio.mp3;
+        // The bitrate may change every frame (VBR); only the sampling parameters matter.
+        if known.is_none_or(|k| (k.sample_rate, k.channels) != (info.sample_rate, info.channels)) {
+            self.audio.mp3 = Some(info);
+            if known.is_some() {
+                self.restart_if_muxing();
+            }
+        }
+    }
+
     /// A configuration changed after the header was sent: a new header is needed.
     fn restart_if_muxing(&mut self) {
         if self.muxing.is_some() {
@@ -225,7 +339,7 @@ impl FlvAsfMuxer {
         if streams.is_empty() {
             return;
         }
-        let has = (self.video.config.is_some(), self.audio.config.is_some());
+        let has = (self.video.config.is_some(), self.audio.known());
         let header = build_header(&HeaderParams {
             packet_size: self.packetizer.packet_size() as u32,
             preroll_ms: self.opts.preroll_ms,
@@ -263,7 +377,18 @@ impl FlvAsfMuxer {
                 });
             }
         }
-        if let (Some(cfg), Some(raw)) = (&self.audio.config, &self.audio.raw_config) {
+        if let Some(mp3) = self.audio.mp3 {
+            streams.push(StreamDesc {
+                number: AUDIO_STREAM,
+                format: StreamFormat::Mp3 {
+                    sample_rate: mp3.sample_rate,
+                    channels: u16::from(mp3.channels),
+                    bitrate: mp3.bitrate_kbps * 1000,
+                },
+                avg_time_per_frame: 0,
+                timing_extension: false,
+            });
+        } else if let (Some(cfg), Some(raw)) = (&self.audio.config, &self.audio.raw_config) {
             streams.push(StreamDesc {
                 number: AUDIO_STREAM,
                 format: StreamFormat::Aac {
@@ -378,6 +503,8 @@ enum VideoTag {
 enum AudioTag {
     Config(Bytes),
     Frame(Bytes),
+    /// MP3 frames (FLV sound formats 2 and 14), which carry their own parameters.
+    Mp3(Bytes),
     Unsupported(String),
 }
 
@@ -426,6 +553,14 @@ fn video_codec_name(id: u8) -> String {
 fn parse_audio_tag(data: &Bytes) -> Result<AudioTag, String> {
     let first = *data.first().ok_or("empty audio tag")?;
     let format = first >> 4;
+    if format == 2 || format == 14 {
+        let body = data.slice(1..);
+        return if body.is_empty() {
+            Err("empty MP3 frame".into())
+        } else {
+            Ok(AudioTag::Mp3(body))
+        };
+    }
     if format != 10 {
         return Ok(AudioTag::Unsupported(audio_codec_name(format)));
     }
@@ -513,7 +648,12 @@ mod tests {
                 &[0xaf, 1, 0x21],
                 Ok(AudioTag::Frame(Bytes::from_static(&[0x21]))),
             ),
-            (&[0x2f, 0xff], Ok(AudioTag::Unsupported("MP3".into()))),
+            (
+                &[0x2f, 0xff],
+                Ok(AudioTag::Mp3(Bytes::from_static(&[0xff]))),
+            ),
+            (&[0x2f], Err("empty MP3 frame".into())),
+            (&[0x6f, 0], Ok(AudioTag::Unsupported("Nellymoser".into()))),
             (&[0xaf], Err("truncated AAC audio tag header".into())),
         ];
         for (bytes, expect) in cases {
@@ -597,5 +737,83 @@ mod tests {
         assert!(matches!(ev[1], MuxEvent::Header(ref h) if h[24] == 3));
         assert!(matches!(ev[2], MuxEvent::Packet(ref p) if p.random_access));
         assert_eq!(ev.len(), 3);
+    }
+
+    fn avc_config_tag() -> Bytes {
+        let mut cfg = vec![0x17, 0, 0, 0, 0];
+        cfg.extend_from_slice(AVCC);
+        Bytes::from(cfg)
+    }
+
+    const IDR: &[u8] = &[0x17, 1, 0, 0, 0, 0, 0, 0, 2, 0x65, 0x88];
+    const P_FRAME: &[u8] = &[0x27, 1, 0, 0, 0, 0, 0, 0, 2, 0x41, 0x9a];
+
+    #[test]
+    fn mp3_audio_is_described_by_its_first_frame() {
+        let mut m = FlvAsfMuxer::new(MuxerOptions::default());
+        m.push_tag(tag(TagKind::Video, 0, &avc_config_tag()));
+        m.push_tag(tag(TagKind::Video, 0, &Bytes::from_static(IDR)));
+        assert!(
+            events(&mut m).is_empty(),
+            "the first frame waits for the audio to describe itself"
+        );
+        // MPEG-1 Layer III, 128 kbit/s, 44.1 kHz, joint stereo.
+        let mp3 = Bytes::from_static(&[0x2f, 0xff, 0xfb, 0x90, 0x64, 0, 0, 0, 0]);
+        m.push_tag(tag(TagKind::Audio, 10, &mp3));
+        m.flush();
+        let ev = events(&mut m);
+        let MuxEvent::Header(h) = &ev[0] else {
+            panic!("header first: {ev:?}")
+        };
+        assert_eq!(h[24], 4, "file properties, two streams, header extension");
+        let wfx = [
+            0x55, 0x00, 0x02, 0x00, 0x44, 0xAC, 0x00, 0x00, 0x80, 0x3E, 0x00, 0x00,
+        ];
+        assert!(
+            h.windows(wfx.len()).any(|w| w == wfx),
+            "MP3 WAVEFORMATEX: tag, 2 ch, 44100 Hz, 16000 B/s"
+        );
+        let MuxEvent::Packet(p) = &ev[1] else {
+            panic!("then a packet: {ev:?}")
+        };
+        assert!(p.random_access, "the held keyframe comes first");
+        assert_eq!(p.data[14] & 0x7F, VIDEO_STREAM, "video payload first");
+    }
+
+    #[test]
+    fn video_only_streams_wait_at_most_audio_wait_ms() {
+        let mut m = FlvAsfMuxer::new(MuxerOptions::default());
+        m.push_tag(tag(TagKind::Video, 0, &avc_config_tag()));
+        m.push_tag(tag(TagKind::Video, 0, &Bytes::from_static(IDR)));
+        for t in (40..AUDIO_WAIT_MS).step_by(40) {
+            m.push_tag(tag(TagKind::Video, t, &Bytes::from_static(P_FRAME)));
+        }
+        assert!(events(&mut m).is_empty(), "still waiting for audio");
+        m.push_tag(tag(
+            TagKind::Video,
+            AUDIO_WAIT_MS,
+            &Bytes::from_static(P_FRAME),
+        ));
+        m.flush();
+        let ev = events(&mut m);
+        assert!(
+            matches!(ev[0], MuxEvent::Header(ref h) if h[24] == 3),
+            "video-only header"
+        );
+        let MuxEvent::Packet(p) = &ev[1] else {
+            panic!("then packets: {ev:?}")
+        };
+        assert!(p.random_access, "starting with the held keyframe");
+        let objects: usize = ev[1..]
+            .iter()
+            .map(|e| match e {
+                MuxEvent::Packet(p) => usize::from(p.data[13] & 0x3F),
+                _ => 0,
+            })
+            .sum();
+        assert_eq!(
+            objects, 26,
+            "every held frame was muxed, in one payload each"
+        );
     }
 }

@@ -55,6 +55,13 @@ pub enum StreamFormat {
         /// Nominal bitrate in bits per second, for `nAvgBytesPerSec`; 0 if unknown.
         bitrate: u32,
     },
+    /// MPEG-1/2 Layer III audio: an MPEGLAYER3WAVEFORMAT (WAVEFORMATEX tag 0x0055).
+    Mp3 {
+        sample_rate: u32,
+        channels: u16,
+        /// Bitrate in bits per second of the first frame.
+        bitrate: u32,
+    },
 }
 
 /// Bytes of the DVR-MS timing payload extension in each payload's replicated data.
@@ -144,7 +151,7 @@ fn stream_properties(s: &StreamDesc) -> BytesMut {
             guid::NO_ERROR_CORRECTION,
             Vec::new(),
         ),
-        StreamFormat::Aac { .. } => (
+        StreamFormat::Aac { .. } | StreamFormat::Mp3 { .. } => (
             guid::AUDIO_MEDIA,
             waveformatex(&s.format),
             guid::AUDIO_SPREAD,
@@ -187,27 +194,67 @@ fn video_type_specific(width: u32, height: u32, codec_private: &[u8]) -> Vec<u8>
     b
 }
 
-/// WAVEFORMATEX (section 9.1) for AAC.
+/// WAVEFORMATEX (section 9.1) for AAC or MP3.
 fn waveformatex(format: &StreamFormat) -> Vec<u8> {
-    let StreamFormat::Aac {
-        sample_rate,
-        channels,
-        audio_specific_config,
-        bitrate,
-    } = format
-    else {
-        return Vec::new();
-    };
-    let mut b = Vec::with_capacity(18 + audio_specific_config.len());
-    b.put_u16_le(WAVE_FORMAT_RAW_AAC);
-    b.put_u16_le(*channels);
-    b.put_u32_le(*sample_rate);
+    match format {
+        StreamFormat::Aac {
+            sample_rate,
+            channels,
+            audio_specific_config,
+            bitrate,
+        } => {
+            let mut b = Vec::with_capacity(18 + audio_specific_config.len());
+            put_wave_head(
+                &mut b,
+                WAVE_FORMAT_RAW_AAC,
+                *channels,
+                *sample_rate,
+                *bitrate,
+                16,
+            );
+            b.put_u16_le(audio_specific_config.len() as u16);
+            b.put_slice(audio_specific_config);
+            b
+        }
+        StreamFormat::Mp3 {
+            sample_rate,
+            channels,
+            bitrate,
+        } => {
+            let mut b = Vec::with_capacity(30);
+            put_wave_head(
+                &mut b,
+                WAVE_FORMAT_MPEGLAYER3,
+                *channels,
+                *sample_rate,
+                *bitrate,
+                0,
+            );
+            // MPEGLAYER3WAVEFORMAT: wID, fdwFlags, nBlockSize, nFramesPerBlock, nCodecDelay.
+            b.put_u16_le(12);
+            b.put_u16_le(1); // MPEGLAYER3_ID_MPEG
+            b.put_u32_le(2); // MPEGLAYER3_FLAG_PADDING_OFF
+            let block = (144 * u64::from(*bitrate) / u64::from((*sample_rate).max(1))) as u16;
+            b.put_u16_le(block.max(1));
+            b.put_u16_le(1);
+            b.put_u16_le(1393); // the decoder delay Windows' MP3 codec reports
+            b
+        }
+        StreamFormat::H264 { .. } => Vec::new(),
+    }
+}
+
+/// `wFormatTag` for MPEG Layer III in WAVEFORMATEX.
+pub const WAVE_FORMAT_MPEGLAYER3: u16 = 0x0055;
+
+/// The WAVEFORMATEX fields before `cbSize`.
+fn put_wave_head(b: &mut Vec<u8>, tag: u16, channels: u16, rate: u32, bitrate: u32, bits: u16) {
+    b.put_u16_le(tag);
+    b.put_u16_le(channels);
+    b.put_u32_le(rate);
     b.put_u32_le(bitrate / 8);
-    b.put_u16_le(1); // nBlockAlign: AAC frames have no fixed block
-    b.put_u16_le(16); // wBitsPerSample
-    b.put_u16_le(audio_specific_config.len() as u16);
-    b.put_slice(audio_specific_config);
-    b
+    b.put_u16_le(1); // nBlockAlign: compressed frames have no fixed block
+    b.put_u16_le(bits);
 }
 
 /// Audio Spread error correction data with a span of 1: no descrambling, as Windows Media
