@@ -22,7 +22,7 @@
 
 mod asx;
 mod conn;
-pub mod from_bus;
+mod from_bus;
 mod mapping;
 mod mmsh;
 mod server;
