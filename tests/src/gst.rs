@@ -1,11 +1,15 @@
 //! GStreamer pipelines through `gst-launch-1.0`: publishers (rtmp2sink, rtmpsink) and players
 //! that decode inside GStreamer and report every decoded buffer through a named `fakesink`.
 
-use std::process::Command;
-use std::time::Duration;
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use crate::media::{Expect, Kind, MediaReport, StreamReport};
-use crate::process::{run_with_timeout, timed_out, ChildGuard, TempDir};
+use crate::process::{drain, signal_group, stop, ChildGuard, TempDir};
 
 /// Names of the sinks and parsers in [`Gst::decode_pipeline`] that [`parse_decode_log`] reads.
 const VIDEO_SINK: &str = "vsink";
@@ -51,57 +55,73 @@ impl Gst {
     }
 
     /// A player pipeline: `source` is followed by `demux` (for example `flvdemux`, or
-    /// `hlsdemux ! tsdemux`), every expected track is parsed and decoded, and each decoder ends
-    /// with EOS after enough buffers for `expect.min_secs`. Tracks are linked by caps
-    /// (`d. ! h264parse`), so the demuxer's pad names do not matter.
+    /// `hlsdemux ! tsdemux`), and every expected track is parsed, decoded and rendered into a
+    /// named `fakesink`. Tracks are linked by caps (`d. ! h264parse`), so the demuxer's pad names
+    /// do not matter.
     pub fn decode_pipeline(source: &str, demux: &str, expect: &Expect) -> String {
         let mut p = format!("{source} ! {demux} name=d");
-        if let Some((codec, _, _, fps)) = expect.video {
-            let n = (fps * expect.min_secs).ceil() as u64 + 2;
+        if let Some((codec, _, _, _)) = expect.video {
             let (parse, dec) = match codec {
                 "hevc" => ("h265parse", "avdec_h265"),
                 _ => ("h264parse", "avdec_h264"),
             };
             p.push_str(&format!(
                 " d. ! {parse} name={VIDEO_PARSE} ! queue ! {dec} ! videoconvert \
-                 ! identity eos-after={n} ! fakesink name={VIDEO_SINK} sync=false"
+                 ! fakesink name={VIDEO_SINK} sync=false"
             ));
         }
-        if let Some((codec, fps)) = expect.audio {
-            let n = (fps * expect.min_secs).ceil() as u64 + 2;
+        if let Some((codec, _)) = expect.audio {
             let (parse, dec) = match codec {
                 "mp3" => ("mpegaudioparse", "avdec_mp3"),
                 _ => ("aacparse", "avdec_aac"),
             };
             p.push_str(&format!(
                 " d. ! {parse} name={AUDIO_PARSE} ! queue ! {dec} ! audioconvert \
-                 ! identity eos-after={n} ! fakesink name={AUDIO_SINK} sync=false"
+                 ! fakesink name={AUDIO_SINK} sync=false"
             ));
         }
         p
     }
 
-    /// Runs a pipeline from [`Gst::decode_pipeline`] to EOS (or `timeout`) with `-v` and reports
-    /// what was decoded. A pipeline that did not reach EOS reports the error in `errors`.
-    pub fn decode(pipeline: &str, timeout: Duration) -> MediaReport {
+    /// Runs a pipeline from [`Gst::decode_pipeline`] until every sink has rendered enough buffers
+    /// for `expect` (then stops it with SIGINT, on which `gst-launch-1.0 -e` sends EOS and exits
+    /// cleanly), or until `timeout`, and reports what was decoded.
+    ///
+    /// The pipeline is stopped from outside rather than by `identity eos-after` in each branch:
+    /// an EOS returned upstream by one branch makes some demuxers (hlsdemux with tsdemux) stop
+    /// feeding the other branches.
+    pub fn decode(pipeline: &str, expect: &Expect, timeout: Duration) -> MediaReport {
+        let quotas = quotas(expect);
         let mut cmd = Command::new("gst-launch-1.0");
         // Buffers are counted from basesink's DEBUG log, which is written synchronously, one line
         // per buffer; fakesink's `last-message` notifications printed by `-v` are coalesced
         // under load and undercount. `-v` is still used for the negotiated caps.
         cmd.env("GST_DEBUG", "basesink:5")
             .env("GST_DEBUG_NO_COLOR", "1")
-            .arg("-v")
-            .args(words(pipeline));
-        let out = run_with_timeout(cmd, timeout);
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
+            .args(["-e", "-v"])
+            .args(words(pipeline))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start gst-launch-1.0: {e}"));
+        let stdout = drain(child.stdout.take());
+        let (done_tx, done_rx) = mpsc::channel();
+        let stderr = watch_quotas(child.stderr.take(), quotas, done_tx);
+        let outcome = wait_for_quotas(&mut child, &done_rx, timeout);
+        let stdout = String::from_utf8_lossy(&stdout.join().unwrap_or_default()).into_owned();
+        let stderr = stderr.join().unwrap_or_default();
         let mut report = parse_decode_log(&stdout, &stderr);
-        if timed_out(&out) {
-            report.errors.push(format!("no EOS within {timeout:?}"));
-        } else if !out.status.success() {
-            report
+        match outcome {
+            Outcome::Done => {}
+            Outcome::Exited(status) => report.errors.push(format!(
+                "gst-launch-1.0 ended ({status}) before decoding enough"
+            )),
+            Outcome::TimedOut => report
                 .errors
-                .push(format!("gst-launch-1.0 failed ({})", out.status));
+                .push(format!("not enough decoded within {timeout:?}")),
         }
         report.errors.extend(
             stdout
@@ -176,6 +196,92 @@ pub fn gst_timeout() -> Duration {
 /// error; property values in our pipelines never contain spaces.
 fn words(pipeline: &str) -> Vec<&str> {
     pipeline.split_whitespace().collect()
+}
+
+/// How a [`Gst::decode`] run ended.
+enum Outcome {
+    /// Every sink reached its quota and the pipeline was stopped.
+    Done,
+    /// gst-launch exited by itself first.
+    Exited(ExitStatus),
+    TimedOut,
+}
+
+/// How long gst-launch gets to finish after SIGINT before it is killed.
+const INTERRUPT_GRACE: Duration = Duration::from_secs(10);
+
+/// The `(sink name, buffers)` each sink must render for `expect`.
+fn quotas(expect: &Expect) -> Vec<(&'static str, usize)> {
+    let n = |fps: f64| (fps * expect.min_secs).ceil() as usize + 1;
+    let mut q = Vec::new();
+    if let Some((_, _, _, fps)) = expect.video {
+        q.push((VIDEO_SINK, n(fps)));
+    }
+    if let Some((_, fps)) = expect.audio {
+        q.push((AUDIO_SINK, n(fps)));
+    }
+    q
+}
+
+/// Reads gst-launch's stderr to the end, counting rendered buffers per sink, and signals `done`
+/// once every quota is met. Returns the whole text.
+fn watch_quotas(
+    pipe: Option<ChildStderr>,
+    quotas: Vec<(&'static str, usize)>,
+    done: mpsc::Sender<()>,
+) -> thread::JoinHandle<String> {
+    thread::spawn(move || {
+        let mut text = String::new();
+        let Some(pipe) = pipe else { return text };
+        let markers: Vec<String> = quotas
+            .iter()
+            .map(|(sink, _)| format!("chain_unlocked:<{sink}> got times start: "))
+            .collect();
+        let mut counts = vec![0usize; quotas.len()];
+        let mut signalled = false;
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            if let Some(i) = markers.iter().position(|m| line.contains(m.as_str())) {
+                counts[i] += 1;
+            }
+            if !signalled && counts.iter().zip(&quotas).all(|(c, (_, q))| c >= q) {
+                signalled = true;
+                let _ = done.send(());
+            }
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    })
+}
+
+/// Waits until the quotas are met (then interrupts gst-launch), it exits, or `timeout` passes.
+fn wait_for_quotas(child: &mut Child, done: &mpsc::Receiver<()>, timeout: Duration) -> Outcome {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if done.recv_timeout(Duration::from_millis(50)).is_ok() {
+            signal_group(child, libc::SIGINT);
+            let grace = Instant::now() + INTERRUPT_GRACE;
+            while Instant::now() < grace {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return Outcome::Done;
+                }
+                thread::sleep(Duration::from_millis(50));
+            }
+            stop(child);
+            return Outcome::Done;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            // The quota may have been met by the last lines before exit.
+            return match done.recv_timeout(Duration::from_secs(2)) {
+                Ok(()) => Outcome::Done,
+                Err(_) => Outcome::Exited(status),
+            };
+        }
+        if Instant::now() >= deadline {
+            stop(child);
+            return Outcome::TimedOut;
+        }
+    }
 }
 
 /// The last 15 lines of `text` that pass `keep`, for failure messages.

@@ -60,7 +60,7 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 }
 
 /// Reads a child's pipe to the end on its own thread, so a chatty child never blocks on a full pipe.
-fn drain(pipe: Option<impl Read + Send + 'static>) -> thread::JoinHandle<Vec<u8>> {
+pub(crate) fn drain(pipe: Option<impl Read + Send + 'static>) -> thread::JoinHandle<Vec<u8>> {
     thread::spawn(move || {
         let mut buf = Vec::new();
         if let Some(mut p) = pipe {
@@ -83,7 +83,7 @@ fn wait_or_stop(child: &mut Child, timeout: Duration) -> ExitStatus {
 }
 
 /// Sends SIGTERM to the child's process group, then SIGKILL if it has not exited in time.
-fn stop(child: &mut Child) -> ExitStatus {
+pub(crate) fn stop(child: &mut Child) -> ExitStatus {
     signal_group(child, libc::SIGTERM);
     let deadline = Instant::now() + TERM_GRACE;
     while Instant::now() < deadline {
@@ -98,7 +98,7 @@ fn stop(child: &mut Child) -> ExitStatus {
         .unwrap_or_else(|_| ExitStatus::from_raw(libc::SIGKILL))
 }
 
-fn signal_group(child: &Child, signal: libc::c_int) {
+pub(crate) fn signal_group(child: &Child, signal: libc::c_int) {
     // The child was spawned with `process_group(0)`, so its pid is also its process-group id, and
     // the negative pid addresses exactly the processes it started (Chromium's helpers, for example).
     if let Ok(pid) = libc::pid_t::try_from(child.id()) {

@@ -79,8 +79,8 @@ fn gstreamer_decodes_the_fixture_files() {
     for name in ["av.flv", "video-only.flv", "audio-only.flv", "mp3.flv"] {
         let expect = Expect::for_fixture(name, secs);
         let source = format!("filesrc location={}", fixture(name).display());
-        let pipeline = Gst::decode_pipeline(&source, &expect);
-        let report = Gst::decode(&pipeline, Duration::from_secs(60));
+        let pipeline = Gst::decode_pipeline(&source, "flvdemux", &expect);
+        let report = Gst::decode(&pipeline, &expect, Duration::from_secs(60));
         assert_media(&format!("gst {name}"), &report, &expect);
     }
 }
