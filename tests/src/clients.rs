@@ -24,6 +24,11 @@ pub fn rtmpdump_record(url: &str, secs: f64, out: &Path) -> String {
 /// time. VLC refuses to run as root, so as root it is run as `nobody` through `setpriv`, with
 /// HOME in `out`'s directory (which must be writable by `nobody`, as [`crate::TempDir`] is).
 pub fn vlc_record(url: &str, secs: f64, out: &Path) -> std::process::Output {
+    vlc_record_with(url, secs, out, &[])
+}
+
+/// As [`vlc_record`], with extra VLC options such as `--rtsp-tcp`.
+pub fn vlc_record_with(url: &str, secs: f64, out: &Path, options: &[&str]) -> std::process::Output {
     let dir = out.parent().expect("the recording path has a directory");
     let run_time = format!("--run-time={}", secs.ceil());
     let sout = format!("#std{{access=file,mux=mkv,dst={}}}", out.display());
@@ -34,15 +39,10 @@ pub fn vlc_record(url: &str, secs: f64, out: &Path) -> std::process::Output {
     } else {
         Command::new("cvlc")
     };
-    cmd.env("HOME", dir).args([
-        "-q",
-        "--no-interact",
-        &run_time,
-        url,
-        "--sout",
-        &sout,
-        "vlc://quit",
-    ]);
+    cmd.env("HOME", dir)
+        .args(["-q", "--no-interact", &run_time])
+        .args(options)
+        .args([url, "--sout", &sout, "vlc://quit"]);
     run_with_timeout(cmd, Duration::from_secs_f64(secs * 2.0) + RECORD_SLACK * 5)
 }
 

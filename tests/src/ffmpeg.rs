@@ -109,8 +109,14 @@ pub fn ffprobe_json_within(url: &str, extra_args: &[&str], timeout: Duration) ->
 /// `secs = f64::INFINITY` decodes a whole file. Recordings should be a little longer than `secs`: a recorder stopped by a deadline may leave a
 /// truncated last frame, which is the recorder's artefact, not the gateway's.
 pub fn ffprobe_decode(url_or_file: &str, secs: f64) -> MediaReport {
+    ffprobe_decode_with(url_or_file, secs, &[])
+}
+
+/// As [`ffprobe_decode`], with input options such as `["-rtsp_transport", "udp"]`.
+pub fn ffprobe_decode_with(url_or_file: &str, secs: f64, input_args: &[&str]) -> MediaReport {
     let interval = format!("%+{secs}");
-    let mut args = vec!["-show_entries", FRAME_ENTRIES];
+    let mut args = input_args.to_vec();
+    args.extend(["-show_entries", FRAME_ENTRIES]);
     if secs.is_finite() {
         args.extend(["-read_intervals", &interval]);
     }

@@ -31,15 +31,16 @@ pub mod process;
 pub mod tools;
 
 pub use chromium::{browser_play, require_browser_check, require_chromium, Beacon, Chromium};
-pub use clients::{rtmpdump_record, vlc_record};
-pub use ffmpeg::{ffmpeg_record, ffprobe_decode, ffprobe_json, Ffmpeg};
+pub use clients::{rtmpdump_record, vlc_record, vlc_record_with};
+pub use ffmpeg::{ffmpeg_record, ffprobe_decode, ffprobe_decode_with, ffprobe_json, Ffmpeg};
 pub use gateway::{loopback_config, Live, Publisher, TestGateway};
 pub use gst::{gst_timeout, require_gst_encoder, require_gst_player, Gst};
 pub use http::{http_get, HttpResponse};
 pub use media::{assert_media, check_media, Expect, Kind, MediaReport};
 pub use process::{run_with_timeout, timed_out, wait_until, ChildGuard, TempDir};
 pub use tools::{
-    find_on_path, fixture, in_ci, require_gst_element, require_tool, skip, workspace_root,
+    find_on_path, fixture, in_ci, require_gst_element, require_tool, skip, skip_unsupported,
+    vlc_has_plugin, workspace_root,
 };
 
 /// Seconds of media every interop cell must decode.
