@@ -122,7 +122,7 @@ impl Gst {
             .unwrap_or_else(|e| panic!("cannot start gst-launch-1.0: {e}"));
         let stdout = drain(child.stdout.take());
         let (done_tx, done_rx) = mpsc::channel();
-        let stderr = watch_quotas(child.stderr.take(), quotas, done_tx);
+        let stderr = watch_quotas(child.stderr.take(), quotas, expect.min_secs, done_tx);
         let outcome = wait_for_quotas(&mut child, &done_rx, timeout);
         let stdout = String::from_utf8_lossy(&stdout.join().unwrap_or_default()).into_owned();
         let stderr = stderr.join().unwrap_or_default();
@@ -236,11 +236,14 @@ fn quotas(expect: &Expect) -> Vec<(&'static str, usize)> {
     q
 }
 
-/// Reads gst-launch's stderr to the end, counting rendered buffers per sink, and signals `done`
-/// once every quota is met. Returns the whole text.
+/// Reads gst-launch's stderr to the end, counting rendered buffers and tracking the PTS span per
+/// sink, and signals `done` once every sink has its quota of buffers and `min_secs` of span.
+/// Both are needed: a jitterbuffer that timestamps by arrival (rtspsrc) compresses the initial
+/// GOP burst, so a frame count alone can be reached before the span is. Returns the whole text.
 fn watch_quotas(
     pipe: Option<ChildStderr>,
     quotas: Vec<(&'static str, usize)>,
+    min_secs: f64,
     done: mpsc::Sender<()>,
 ) -> thread::JoinHandle<String> {
     thread::spawn(move || {
@@ -250,13 +253,19 @@ fn watch_quotas(
             .iter()
             .map(|(sink, _)| format!("chain_unlocked:<{sink}> got times start: "))
             .collect();
-        let mut counts = vec![0usize; quotas.len()];
+        let mut seen: Vec<Seen> = vec![Seen::default(); quotas.len()];
         let mut signalled = false;
         for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-            if let Some(i) = markers.iter().position(|m| line.contains(m.as_str())) {
-                counts[i] += 1;
+            for (i, marker) in markers.iter().enumerate() {
+                if let Some(pts) = clock_after(&line, marker) {
+                    seen[i].add(pts);
+                }
             }
-            if !signalled && counts.iter().zip(&quotas).all(|(c, (_, q))| c >= q) {
+            let met = seen
+                .iter()
+                .zip(&quotas)
+                .all(|(s, (_, q))| s.count >= *q && s.span() >= min_secs);
+            if !signalled && met {
                 signalled = true;
                 let _ = done.send(());
             }
@@ -265,6 +274,36 @@ fn watch_quotas(
         }
         text
     })
+}
+
+/// Buffers one sink has rendered so far.
+#[derive(Clone, Copy)]
+struct Seen {
+    count: usize,
+    first: f64,
+    last: f64,
+}
+
+impl Default for Seen {
+    fn default() -> Self {
+        Seen {
+            count: 0,
+            first: f64::INFINITY,
+            last: f64::NEG_INFINITY,
+        }
+    }
+}
+
+impl Seen {
+    fn add(&mut self, pts: f64) {
+        self.count += 1;
+        self.first = self.first.min(pts);
+        self.last = self.last.max(pts);
+    }
+
+    fn span(&self) -> f64 {
+        self.last - self.first
+    }
 }
 
 /// Waits until the quotas are met (then interrupts gst-launch), it exits, or `timeout` passes.
