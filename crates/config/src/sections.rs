@@ -181,8 +181,11 @@ pub struct HttpSection {
     pub listen: String,
     /// Directory holding the web page (index.html, player.html, node_modules for hls.js).
     pub web_root: String,
-    /// Host name or address put into the URLs the web page shows; empty = the request's Host.
+    /// Host name or address put into the RTMP/RTSP/MMS URLs the web page shows; empty = the
+    /// request's Host.
     pub public_host: String,
+    /// Base URL of this listener as viewers reach it (e.g. behind a proxy); empty = http:// + Host.
+    pub public_url: String,
 }
 
 impl Default for HttpSection {
@@ -191,13 +194,20 @@ impl Default for HttpSection {
             listen: "0.0.0.0:8080".into(),
             web_root: "web".into(),
             public_host: String::new(),
+            public_url: String::new(),
         }
     }
 }
 
 impl HttpSection {
     fn validate(&self) -> Result<(), Invalid> {
-        check_listen("http.listen", &self.listen, "0.0.0.0:8080")
+        check_listen("http.listen", &self.listen, "0.0.0.0:8080")?;
+        let url = &self.public_url;
+        if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
+            let problem = format!("must start with http:// or https://, got \"{url}\"");
+            return Err(("http.public_url".into(), problem));
+        }
+        Ok(())
     }
 }
 
@@ -208,6 +218,10 @@ pub struct HlsSection {
     pub enabled: bool,
     pub target_duration_ms: u64,
     pub window: usize,
+    /// Segments kept downloadable after they leave the playlist, for players that lag behind.
+    pub retain_after_window: usize,
+    /// How long a playlist request waits for a stream's first segment.
+    pub playlist_wait_ms: u64,
     pub always_on: bool,
     pub idle_timeout_secs: u64,
     /// Apps whose segments are AES-128 encrypted.
@@ -221,6 +235,8 @@ impl Default for HlsSection {
             enabled: true,
             target_duration_ms: 2000,
             window: 6,
+            retain_after_window: 3,
+            playlist_wait_ms: 5000,
             always_on: false,
             idle_timeout_secs: 30,
             encrypt_apps: Vec::new(),
@@ -238,6 +254,8 @@ impl HlsSection {
             60_000,
         )?;
         check_range("hls.window", self.window, 2, 100)?;
+        check_range("hls.retain_after_window", self.retain_after_window, 0, 100)?;
+        check_range("hls.playlist_wait_ms", self.playlist_wait_ms, 0, 60_000)?;
         check_range(
             "hls.key_rotation_segments",
             self.key_rotation_segments,
@@ -258,6 +276,10 @@ pub struct RtspSection {
     pub rtp_port_max: u16,
     pub mtu: usize,
     pub session_timeout_secs: u64,
+    /// Seconds between RTCP Sender Reports on each track.
+    pub sender_report_interval_secs: u64,
+    /// Access units a session may fall behind before it skips to the next keyframe.
+    pub queue_units: usize,
 }
 
 impl Default for RtspSection {
@@ -269,6 +291,8 @@ impl Default for RtspSection {
             rtp_port_max: 20999,
             mtu: 1400,
             session_timeout_secs: 60,
+            sender_report_interval_secs: 5,
+            queue_units: 512,
         }
     }
 }
@@ -289,7 +313,14 @@ impl RtspSection {
             self.session_timeout_secs,
             5,
             3600,
-        )
+        )?;
+        check_range(
+            "rtsp.sender_report_interval_secs",
+            self.sender_report_interval_secs,
+            1,
+            60,
+        )?;
+        check_range("rtsp.queue_units", self.queue_units, 16, 1 << 16)
     }
 }
 
@@ -299,6 +330,12 @@ impl RtspSection {
 pub struct MmsSection {
     pub enabled: bool,
     pub listen: String,
+    /// ASF data packet size in bytes.
+    pub packet_size: usize,
+    /// A partly filled packet is sent once media this much newer arrives (latency bound).
+    pub max_packet_delay_ms: u32,
+    /// ASF preroll (buffering hint for Windows Media Player), milliseconds.
+    pub preroll_ms: u32,
     #[serde(rename = "publishing_point")]
     pub publishing_points: Vec<PublishingPoint>,
 }
@@ -308,6 +345,9 @@ impl Default for MmsSection {
         MmsSection {
             enabled: true,
             listen: "0.0.0.0:1755".into(),
+            packet_size: 4096,
+            max_packet_delay_ms: 250,
+            preroll_ms: 0,
             publishing_points: Vec::new(),
         }
     }
@@ -316,6 +356,14 @@ impl Default for MmsSection {
 impl MmsSection {
     fn validate(&self) -> Result<(), Invalid> {
         check_listen("mms.listen", &self.listen, "0.0.0.0:1755")?;
+        check_range("mms.packet_size", self.packet_size, 256, 65000)?;
+        check_range(
+            "mms.max_packet_delay_ms",
+            self.max_packet_delay_ms,
+            10,
+            10_000,
+        )?;
+        check_range("mms.preroll_ms", self.preroll_ms, 0, 60_000)?;
         for p in &self.publishing_points {
             if p.name.is_empty() || p.name.contains('/') {
                 let problem = format!("must be a single path segment, got \"{}\"", p.name);

@@ -2,10 +2,15 @@
 //!
 //! This is the only place that knows every shell; the shells themselves meet only at the bus.
 
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use bus::{Bus, BusOptions};
-use gateway_config::{BusSection, Config};
+use gateway_config::{
+    BusSection, Config, HlsSection, HttpSection, MmsSection, RtmpSection, RtspSection,
+};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -29,6 +34,95 @@ pub(crate) fn bus_options(s: &BusSection) -> BusOptions {
     }
 }
 
+fn rtmp_options(s: &RtmpSection, bus: &BusSection) -> rtmp_server::Options {
+    rtmp_server::Options {
+        chunk_size: s.chunk_size,
+        max_message_size: s.max_message_size,
+        ack_window: s.ack_window,
+        wait_for_publisher: match s.wait_for_publisher {
+            true => Duration::from_secs(bus.wait_for_publisher_secs),
+            false => Duration::ZERO,
+        },
+        handshake_timeout: Duration::from_secs(s.handshake_timeout_secs),
+        idle_timeout: Duration::from_secs(s.idle_timeout_secs),
+        ..rtmp_server::Options::default()
+    }
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    (!s.trim().is_empty()).then(|| s.trim().to_owned())
+}
+
+/// The ports the web page and the API advertise are the ones actually bound (they differ from
+/// the configured ones when a port of 0 lets the kernel choose).
+fn http_options(s: &HttpSection, config: &Config, ports: &Ports) -> http_server::Options {
+    http_server::Options {
+        web_root: PathBuf::from(&s.web_root),
+        public_http_base: non_empty(&s.public_url).map(|u| u.trim_end_matches('/').to_owned()),
+        public_host: non_empty(&s.public_host),
+        rtmp_port: Some(ports.rtmp),
+        rtsp_port: ports.rtsp,
+        mms_port: ports.mms,
+        hls: config.hls.enabled,
+    }
+}
+
+fn hls_options(s: &HlsSection) -> hls_server::Options {
+    hls_server::Options {
+        target_duration: Duration::from_millis(s.target_duration_ms),
+        window: s.window,
+        retain_after_window: s.retain_after_window,
+        always_on: s.always_on,
+        idle_timeout: Duration::from_secs(s.idle_timeout_secs),
+        playlist_wait: Duration::from_millis(s.playlist_wait_ms),
+        encrypt_apps: s.encrypt_apps.clone(),
+        key_rotation: s.key_rotation_segments,
+        ..hls_server::Options::default()
+    }
+}
+
+fn rtsp_options(s: &RtspSection) -> rtsp_server::Options {
+    rtsp_server::Options {
+        mtu: s.mtu,
+        session_timeout: Duration::from_secs(s.session_timeout_secs),
+        udp_port_min: s.rtp_port_min,
+        udp_port_max: s.rtp_port_max,
+        sender_report_interval: Duration::from_secs(s.sender_report_interval_secs),
+        queue_units: s.queue_units,
+        server_name: format!("media-gateway/{}", env!("CARGO_PKG_VERSION")),
+        ..rtsp_server::Options::default()
+    }
+}
+
+fn mms_options(s: &MmsSection, http: &HttpSection, mmst_port: Option<u16>) -> mms_server::Options {
+    mms_server::Options {
+        publishing_points: s
+            .publishing_points
+            .iter()
+            .map(|p| mms_server::PublishingPoint {
+                name: p.name.clone(),
+                stream: p.stream.clone(),
+            })
+            .collect(),
+        packet_size: s.packet_size,
+        preroll_ms: s.preroll_ms,
+        max_packet_delay_ms: s.max_packet_delay_ms,
+        public_host: non_empty(&http.public_host),
+        mmst_port: mmst_port.unwrap_or(1755),
+        ..mms_server::Options::default()
+    }
+}
+
+struct Ports {
+    rtmp: u16,
+    rtsp: Option<u16>,
+    mms: Option<u16>,
+}
+
+fn port_of(l: &TcpListener) -> u16 {
+    l.local_addr().map(|a| a.port()).unwrap_or_default()
+}
+
 pub(crate) fn spawn_all(
     tasks: &mut JoinSet<()>,
     config: &Config,
@@ -36,15 +130,52 @@ pub(crate) fn spawn_all(
     listeners: Listeners,
     shutdown: &CancellationToken,
 ) {
-    let _ = (
-        config,
-        bus,
-        &listeners.rtmp,
-        &listeners.rtsp,
-        &listeners.mms,
-    );
-    let router = axum::Router::new();
-    spawn_http(tasks, listeners.http, router, shutdown.clone());
+    let ports = Ports {
+        rtmp: port_of(&listeners.rtmp),
+        rtsp: listeners.rtsp.as_ref().map(port_of),
+        mms: listeners.mms.as_ref().map(port_of),
+    };
+
+    let rtmp_opts = rtmp_options(&config.rtmp, &config.bus);
+    let run = rtmp_server::run(listeners.rtmp, bus.clone(), rtmp_opts, shutdown.clone());
+    spawn_shell(tasks, "RTMP", run);
+
+    if let Some(listener) = listeners.rtsp {
+        let opts = rtsp_options(&config.rtsp);
+        let run = rtsp_server::run(listener, bus.clone(), opts, shutdown.clone());
+        spawn_shell(tasks, "RTSP", run);
+    }
+
+    let mms_opts = mms_options(&config.mms, &config.http, ports.mms);
+    if let Some(listener) = listeners.mms {
+        let run = mms_server::run(listener, bus.clone(), mms_opts.clone(), shutdown.clone());
+        spawn_shell(tasks, "MMST", run);
+    }
+
+    let mut app = http_server::router(bus.clone(), http_options(&config.http, config, &ports));
+    if config.hls.enabled {
+        app = app.merge(hls_server::router(bus.clone(), hls_options(&config.hls)));
+    }
+    if config.mms.enabled {
+        // MMSH shares the HTTP port: Windows Media clients are recognised by their headers
+        // before any other route sees the request.
+        app = mms_server::mmsh_layer_or_router(app, bus.clone(), mms_opts);
+    }
+    spawn_http(tasks, listeners.http, app, shutdown.clone());
+}
+
+/// Runs one protocol shell; if it fails (its listener broke), the error is logged and the rest of
+/// the gateway keeps serving.
+fn spawn_shell(
+    tasks: &mut JoinSet<()>,
+    name: &'static str,
+    run: impl Future<Output = std::io::Result<()>> + Send + 'static,
+) {
+    tasks.spawn(async move {
+        if let Err(err) = run.await {
+            tracing::error!("{name} server stopped: {err}");
+        }
+    });
 }
 
 fn spawn_http(
@@ -54,7 +185,7 @@ fn spawn_http(
     shutdown: CancellationToken,
 ) {
     tasks.spawn(async move {
-        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(listener, service)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await;
