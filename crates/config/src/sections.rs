@@ -203,7 +203,7 @@ impl HttpSection {
     fn validate(&self) -> Result<(), Invalid> {
         check_listen("http.listen", &self.listen, "0.0.0.0:8080")?;
         let url = &self.public_url;
-        if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
+        if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
             let problem = format!("must start with http:// or https://, got \"{url}\"");
             return Err(("http.public_url".into(), problem));
         }
