@@ -10,7 +10,7 @@
 FROM rust:1-bookworm AS builder
 WORKDIR /src
 COPY . .
-RUN cargo build --release -p gateway \
+RUN cargo build --release --locked -p gateway \
     && cp target/release/gateway /usr/local/bin/gateway
 
 FROM node:20-bookworm-slim AS web
