@@ -101,3 +101,61 @@ fn vlc_records_over_tcp() {
     };
     assert_media("vlc rtsp/tcp record", &report, &expect);
 }
+
+/// The stats API lists a playing UDP session with the receiver reports ffmpeg sends for it.
+#[test]
+fn stats_api_shows_receiver_reports_of_a_udp_session() {
+    if !require_tool("ffmpeg") {
+        return;
+    }
+    let live = Live::ffmpeg("av.flv");
+    let url = rtsp_url(&live);
+    let player = gateway_tests::Ffmpeg::spawn(&[
+        "-rtsp_transport",
+        "udp",
+        "-i",
+        &url,
+        "-t",
+        "20",
+        "-f",
+        "null",
+        "-",
+    ]);
+    let api = live.http_url("/api/streams/live/test/rtsp");
+    let mut last = String::new();
+    let reported = gateway_tests::wait_until(std::time::Duration::from_secs(20), || {
+        let Ok(res) = gateway_tests::http_get(&api, std::time::Duration::from_secs(5)) else {
+            return false;
+        };
+        last = res.text();
+        let Ok(json) = serde_json::from_str::<serde_json::Value>(&last) else {
+            return false;
+        };
+        json["sessions"].as_array().is_some_and(|sessions| {
+            sessions.iter().any(|s| {
+                s["transport"] == "udp"
+                    && s["tracks"].as_array().is_some_and(|tracks| {
+                        tracks
+                            .iter()
+                            .any(|t| t["receiver_reports"].as_u64() > Some(0))
+                    })
+            })
+        })
+    });
+    drop(player);
+    assert!(
+        reported,
+        "no UDP session with receiver reports in {api}; last answer: {last}"
+    );
+    let gone = gateway_tests::http_get(
+        &live.http_url("/api/streams/live/nothing/rtsp"),
+        std::time::Duration::from_secs(5),
+    )
+    .expect("the API answers");
+    assert_eq!(
+        gone.status,
+        404,
+        "a stream that is not live: {}",
+        gone.text()
+    );
+}

@@ -4,6 +4,7 @@
 //! The binary (`src/main.rs`) and the end-to-end tests both start it through [`Gateway::start`];
 //! tests configure every listener as `127.0.0.1:0` and read the bound addresses back.
 
+mod api;
 mod wiring;
 
 use std::net::SocketAddr;

@@ -153,6 +153,9 @@ pub(crate) fn spawn_all(
     }
 
     let mut app = http_server::router(bus.clone(), http_options(&config.http, config, &ports));
+    if config.rtsp.enabled {
+        app = app.merge(crate::api::routes(bus.clone()));
+    }
     if config.hls.enabled {
         app = app.merge(hls_server::router(bus.clone(), hls_options(&config.hls)));
     }
