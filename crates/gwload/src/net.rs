@@ -1,0 +1,121 @@
+//! Socket helpers that keep a viewer cheap: reads land in one buffer per worker thread (not one
+//! per viewer), so thousands of idle viewers cost no read buffers at all.
+
+use std::cell::RefCell;
+use std::io::ErrorKind;
+
+use tokio::net::{TcpStream, UdpSocket};
+
+use crate::ViewError;
+
+/// Size of the per-thread read buffer; one read never returns more.
+const READ_BUF_LEN: usize = 64 * 1024;
+
+thread_local! {
+    static READ_BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_BUF_LEN].into_boxed_slice());
+}
+
+/// Waits for data on `sock` and hands one read of it to `f`; returns the count, 0 at EOF.
+///
+/// Cancel-safe: nothing is read until the socket is readable, and the read itself is
+/// synchronous. `f` must not await and must not call this function.
+pub async fn read_with<F>(sock: &TcpStream, mut f: F) -> Result<usize, ViewError>
+where
+    F: FnMut(&[u8]) -> Result<(), ViewError>,
+{
+    loop {
+        sock.readable().await?;
+        let got = READ_BUF.with(|b| {
+            let mut b = b.borrow_mut();
+            match sock.try_read(&mut b) {
+                Ok(n) => f(&b[..n]).map(|()| Some(n)),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        })?;
+        if let Some(n) = got {
+            return Ok(n);
+        }
+    }
+}
+
+/// As [`read_with`] for one datagram.
+pub async fn recv_with<F>(sock: &UdpSocket, mut f: F) -> Result<usize, ViewError>
+where
+    F: FnMut(&[u8]) -> Result<(), ViewError>,
+{
+    loop {
+        sock.readable().await?;
+        let got = READ_BUF.with(|b| {
+            let mut b = b.borrow_mut();
+            match sock.try_recv(&mut b) {
+                Ok(n) => f(&b[..n]).map(|()| Some(n)),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        })?;
+        if let Some(n) = got {
+            return Ok(n);
+        }
+    }
+}
+
+/// Writes all of `data` through a shared reference (so a task can write while it also waits
+/// for reads on the same socket).
+pub async fn write_all(sock: &TcpStream, mut data: &[u8]) -> Result<(), ViewError> {
+    while !data.is_empty() {
+        sock.writable().await?;
+        match sock.try_write(data) {
+            Ok(0) => return Err(ViewError::Closed),
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Splits `scheme://authority/rest` into the authority and `/rest`.
+pub fn split_url<'a>(url: &'a str, scheme: &str) -> Result<(&'a str, &'a str), ViewError> {
+    let rest = url
+        .strip_prefix(scheme)
+        .and_then(|r| r.strip_prefix("://"))
+        .ok_or_else(|| ViewError::Url(format!("{url}: expected a {scheme}:// URL")))?;
+    match rest.find('/') {
+        Some(i) if i > 0 => Ok((&rest[..i], &rest[i..])),
+        _ => Err(ViewError::Url(format!("{url}: no host or path"))),
+    }
+}
+
+/// Adds the default port when the authority has none.
+pub fn with_port(authority: &str, port: u16) -> String {
+    if authority
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
+        authority.to_owned()
+    } else {
+        format!("{authority}:{port}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_split_into_authority_and_path() {
+        let ok = [
+            ("rtmp://h:1935/live/a", "rtmp", "h:1935", "/live/a"),
+            ("http://h/live/a.flv", "http", "h", "/live/a.flv"),
+        ];
+        for (url, scheme, auth, path) in ok {
+            assert_eq!(split_url(url, scheme).ok(), Some((auth, path)), "{url}");
+        }
+        for bad in ["http://", "http:///x", "rtsp://h/x", "http://host"] {
+            assert!(split_url(bad, "http").is_err(), "{bad}");
+        }
+        assert_eq!(with_port("h", 80), "h:80");
+        assert_eq!(with_port("h:81", 80), "h:81");
+    }
+}

@@ -1,0 +1,177 @@
+//! The RTMP viewer (plain handshake, connect, createStream, play) on the sans-IO
+//! `rtmp::ClientSession`, and the HTTP-FLV viewer on [`FlvScanner`].
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use rtmp::{ClientSession, ClientSessionEvent};
+use tokio::net::TcpStream;
+
+use crate::flv_scan::{FlvScanner, HEAD_CAP};
+use crate::http::HttpConn;
+use crate::net::{read_with, split_url, with_port, write_all};
+use crate::sei;
+use crate::viewer::{Probe, Shared, ViewerStats};
+use crate::ViewError;
+
+/// RTMP message type ids (RTMP 7.1): audio and video.
+const TYPE_AUDIO: u8 = 8;
+const TYPE_VIDEO: u8 = 9;
+
+/// The parts of `rtmp://host[:port]/app/stream`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtmpUrl {
+    /// `host:port`.
+    pub authority: String,
+    /// Application name.
+    pub app: String,
+    /// Stream name (with any query).
+    pub stream: String,
+}
+
+impl RtmpUrl {
+    /// Parses an RTMP URL; the app is the first path segment, the stream the rest.
+    pub fn parse(url: &str) -> Result<RtmpUrl, ViewError> {
+        let (authority, path) = split_url(url, "rtmp")?;
+        let (app, stream) = path[1..]
+            .split_once('/')
+            .filter(|(a, s)| !a.is_empty() && !s.is_empty())
+            .ok_or_else(|| ViewError::Url(format!("{url}: expected rtmp://host/app/stream")))?;
+        Ok(RtmpUrl {
+            authority: with_port(authority, 1935),
+            app: app.to_owned(),
+            stream: stream.to_owned(),
+        })
+    }
+
+    /// The `tcUrl` for `connect`.
+    pub fn tc_url(&self) -> String {
+        format!("rtmp://{}/{}", self.authority, self.app)
+    }
+}
+
+/// Connects and completes the handshake, `connect` and `createStream`; returns the session
+/// and the message stream id.
+pub async fn open(url: &RtmpUrl, seed: u64) -> Result<(TcpStream, ClientSession, u32), ViewError> {
+    let sock = TcpStream::connect(&url.authority).await?;
+    sock.set_nodelay(true)?;
+    let mut s = ClientSession::new(seed, false);
+    let mut asked = false;
+    loop {
+        write_all(&sock, &s.take_output()).await?;
+        if read_with(&sock, |d: &[u8]| Ok(s.feed(d)?)).await? == 0 {
+            return Err(ViewError::Closed);
+        }
+        if !asked && s.is_handshake_done() {
+            s.connect(&url.app, &url.tc_url());
+            s.create_stream();
+            asked = true;
+        }
+        while let Some(ev) = s.poll_event()? {
+            match ev {
+                ClientSessionEvent::StreamCreated(id) => return Ok((sock, s, id)),
+                ClientSessionEvent::Status { level, code, .. } if level == "error" => {
+                    return Err(ViewError::Protocol(format!("RTMP connect: {code}")))
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Runs one RTMP viewer until cancelled or failed.
+pub async fn view(
+    url: &RtmpUrl,
+    seed: u64,
+    stats: Arc<ViewerStats>,
+    shared: Arc<Shared>,
+) -> Result<(), ViewError> {
+    let started = Instant::now();
+    let (sock, mut s, id) = open(url, seed).await?;
+    s.play(id, &url.stream);
+    let mut probe = Probe::default();
+    loop {
+        write_all(&sock, &s.take_output()).await?;
+        let mut failure = None;
+        let n = read_with(&sock, |d: &[u8]| {
+            s.feed(d)?;
+            while let Some(ev) = s.poll_event()? {
+                match ev {
+                    ClientSessionEvent::Media(m) if m.type_id == TYPE_VIDEO => {
+                        stats.add_bytes(m.payload.len());
+                        stats.add_frame(started);
+                        if probe.due() {
+                            let head = m.payload.get(..HEAD_CAP).unwrap_or(&m.payload);
+                            probe.record(&shared, sei::find(head));
+                        }
+                    }
+                    ClientSessionEvent::Media(m) if m.type_id == TYPE_AUDIO => {
+                        stats.add_bytes(m.payload.len());
+                    }
+                    ClientSessionEvent::Status { level, code, .. } if level == "error" => {
+                        failure = Some(code);
+                    }
+                    _ => {}
+                }
+            }
+            Ok(())
+        })
+        .await?;
+        if let Some(code) = failure {
+            return Err(ViewError::Protocol(format!("RTMP play: {code}")));
+        }
+        if n == 0 {
+            return Err(ViewError::Closed);
+        }
+    }
+}
+
+/// Runs one HTTP-FLV viewer until cancelled or failed.
+pub async fn view_flv(
+    url: &str,
+    stats: Arc<ViewerStats>,
+    shared: Arc<Shared>,
+) -> Result<(), ViewError> {
+    let started = Instant::now();
+    let (authority, path) = split_url(url, "http")?;
+    let mut conn = HttpConn::new(with_port(authority, 80));
+    let mut scanner = FlvScanner::default();
+    let mut probe = Probe::default();
+    let status = conn
+        .get(path, &mut |d: &[u8]| {
+            let (bytes, frames) = (scanner.media_bytes, scanner.video_tags);
+            scanner.want_stamp = probe.due();
+            scanner.feed(d)?;
+            stats.add_bytes((scanner.media_bytes - bytes) as usize);
+            for _ in frames..scanner.video_tags {
+                stats.add_frame(started);
+            }
+            if scanner.want_stamp {
+                probe.record(&shared, scanner.stamp.take());
+            }
+            Ok(())
+        })
+        .await?;
+    Err(match status {
+        200 => ViewError::Closed,
+        s => ViewError::Status(s, path.to_owned()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rtmp_urls_table() {
+        let u = RtmpUrl::parse("rtmp://h/live/s?k=v").expect("valid");
+        assert_eq!(
+            (u.authority.as_str(), u.app.as_str(), u.stream.as_str()),
+            ("h:1935", "live", "s?k=v")
+        );
+        assert_eq!(u.tc_url(), "rtmp://h:1935/live");
+        for bad in ["rtmp://h/live", "rtmp://h//s", "http://h/a/b"] {
+            assert!(RtmpUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
