@@ -33,7 +33,7 @@ pub fn rss_kb(pid: Option<u32>) -> Option<u64> {
 }
 
 /// Raises the soft RLIMIT_NOFILE to the hard limit; returns the new soft limit.
-pub fn raise_nofile() -> Option<u64> {
+pub fn raise_nofile() -> Option<libc::rlim_t> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -48,7 +48,7 @@ pub fn raise_nofile() -> Option<u64> {
             return None;
         }
     }
-    Some(lim.rlim_cur as u64)
+    Some(lim.rlim_cur)
 }
 
 #[cfg(test)]

@@ -30,6 +30,8 @@ struct PlanTag {
     timestamp: u64,
     body: Bytes,
     sequence_header: bool,
+    /// A video keyframe that is not a sequence header.
+    keyframe: bool,
     /// The AVC NAL length size when this is a stampable AVC NALU tag.
     stamp_length_size: Option<usize>,
 }
@@ -105,6 +107,7 @@ impl Plan {
                         timestamp: u64::from(t.timestamp - first_ts),
                         body: t.body.clone(),
                         sequence_header: flags.sequence_header,
+                        keyframe: flags.keyframe && !flags.sequence_header && t.tag_type == 9,
                         stamp_length_size: stamp,
                     });
                 }
@@ -126,13 +129,15 @@ impl Plan {
 }
 
 /// Publishes `plan` in a loop to `url` until cancelled; `ready` fires once the server has
-/// accepted the publish (NetStream.Publish.Start).
+/// accepted the publish (NetStream.Publish.Start) and the first keyframe is sent.
 pub async fn run(plan: &Plan, url: &RtmpUrl, ready: oneshot::Sender<()>) -> Result<(), ViewError> {
     let (sock, mut s, id) = open(url, 0x5eed).await?;
     s.set_chunk_size(CHUNK_SIZE);
     s.publish(id, &url.stream);
     wait_publish_start(&sock, &mut s).await?;
-    let _ = ready.send(());
+    // Viewers are released once the server holds the sequence headers and a keyframe: an
+    // RTSP server cannot answer DESCRIBE (the SDP needs SPS/PPS) before that.
+    let mut ready = Some(ready);
     if let Some(meta) = &plan.metadata {
         s.send_metadata(id, meta);
     }
@@ -152,6 +157,12 @@ pub async fn run(plan: &Plan, url: &RtmpUrl, ready: oneshot::Sender<()>) -> Resu
             };
             // RTMP timestamps are 32-bit and wrap (RTMP 5.3.1.3).
             s.send_media(id, tag.type_id, ts as u32, &body);
+            if tag.keyframe && ready.is_some() {
+                write_all(&sock, &s.take_output()).await?;
+                if let Some(tx) = ready.take() {
+                    let _ = tx.send(());
+                }
+            }
         }
     }
     Ok(())

@@ -355,7 +355,7 @@ impl Interleaved {
                     data = &data[n..];
                     if left == n {
                         let ch = self.header[1];
-                        if ch % 2 == 0 {
+                        if ch & 1 == 0 {
                             counter.packet(&self.head, total, Some(ch) == video_channel);
                         }
                         self.state = Frame::Start;

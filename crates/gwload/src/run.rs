@@ -18,6 +18,8 @@ use crate::{procstat, RunError, ViewError};
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 /// How long the publisher may take to be accepted.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(15);
+/// Pause between the publisher's first keyframe and the first viewer.
+const READY_GRACE: Duration = Duration::from_millis(300);
 /// A viewer keeps up when it receives at least this share of the stream rate.
 pub const KEEPING_UP: f64 = 0.9;
 
@@ -115,7 +117,11 @@ async fn start_publisher(opts: &Options) -> Result<Option<(Plan, JoinHandle<()>)
         }
     });
     match tokio::time::timeout(PUBLISH_TIMEOUT, rx).await {
-        Ok(Ok(())) => Ok(Some((plan, task))),
+        Ok(Ok(())) => {
+            // Let the server ingest the keyframe just written before the first viewer asks.
+            tokio::time::sleep(READY_GRACE).await;
+            Ok(Some((plan, task)))
+        }
         _ => {
             task.abort();
             Err(RunError::Publish(format!(

@@ -141,7 +141,7 @@ mod tests {
                 if af > 0 {
                     p[3] = 0x30;
                     p.push((af - 1) as u8);
-                    p.extend(std::iter::repeat(0xff).take(af - 1));
+                    p.extend(std::iter::repeat_n(0xff, af - 1));
                 }
             }
             let n = rest.len().min(PACKET_LEN - p.len());

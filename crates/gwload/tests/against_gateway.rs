@@ -1,0 +1,98 @@
+//! gwload against our gateway started in-process: for each protocol, publish the av.flv
+//! fixture with latency stamps, open 5 viewers, and check that every viewer played, kept up,
+//! and that stamps came through (so the SEI survives the gateway's remuxing).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use gateway::Gateway;
+use gateway_config::Config;
+use gwload::{Options, Protocol};
+
+const VIEWERS: usize = 5;
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn loopback_config() -> Config {
+    let mut c = Config::default();
+    let any = "127.0.0.1:0".to_owned();
+    c.rtmp.listen = any.clone();
+    c.http.listen = any.clone();
+    c.rtsp.listen = any.clone();
+    c.mms.listen = any;
+    c.http.web_root = workspace_root().join("web").to_string_lossy().into_owned();
+    c
+}
+
+fn check(protocol: Protocol, secs: u64) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime can be built");
+    let gw = runtime
+        .block_on(Gateway::start(&loopback_config()))
+        .unwrap_or_else(|e| panic!("the gateway did not start: {e}"));
+    let rtsp = gw.rtsp_addr().expect("RTSP is enabled by default");
+    let url = match protocol {
+        Protocol::Rtmp => format!("rtmp://{}/live/test", gw.rtmp_addr()),
+        Protocol::HttpFlv => format!("http://{}/live/test.flv", gw.http_addr()),
+        Protocol::Hls => format!("http://{}/live/test/index.m3u8", gw.http_addr()),
+        Protocol::RtspTcp | Protocol::RtspUdp => format!("rtsp://{rtsp}/live/test"),
+    };
+    let mut opts = Options::new(protocol, &url, VIEWERS);
+    opts.duration = Duration::from_secs(secs);
+    opts.warmup = Duration::from_secs(3);
+    opts.ramp = 50;
+    opts.publish = Some(workspace_root().join("tests/fixtures/av.flv"));
+    opts.publish_url = Some(format!("rtmp://{}/live/test", gw.rtmp_addr()));
+    let result = runtime.block_on(gwload::run(&opts));
+    runtime.block_on(gw.shutdown());
+    let report = result.unwrap_or_else(|e| panic!("{}: the run failed: {e}", protocol.name()));
+    let j = &report.json;
+    let table = report.table();
+    eprintln!("{}:\n{table}", protocol.name());
+    for key in ["viewers_connected", "viewers_keeping_up"] {
+        assert_eq!(j[key], VIEWERS, "{}: {key}\n{table}", protocol.name());
+    }
+    assert_eq!(j["viewers_failed"], 0, "{}\n{table}", protocol.name());
+    assert!(
+        j["latency_samples"].as_u64().is_some_and(|n| n > 0),
+        "{}: no latency stamp arrived\n{table}",
+        protocol.name()
+    );
+    assert!(
+        j["latency_ms_p50"].is_number(),
+        "{}\n{table}",
+        protocol.name()
+    );
+    assert!(j["ttff_ms_p50"].is_number(), "{}\n{table}", protocol.name());
+}
+
+#[test]
+fn rtmp_viewers_play_keep_up_and_see_stamps() {
+    check(Protocol::Rtmp, 8);
+}
+
+#[test]
+fn http_flv_viewers_play_keep_up_and_see_stamps() {
+    check(Protocol::HttpFlv, 8);
+}
+
+#[test]
+fn rtsp_tcp_viewers_play_keep_up_and_see_stamps() {
+    check(Protocol::RtspTcp, 8);
+}
+
+#[test]
+fn rtsp_udp_viewers_play_keep_up_and_see_stamps() {
+    check(Protocol::RtspUdp, 8);
+}
+
+#[test]
+fn hls_viewers_play_keep_up_and_see_stamps() {
+    // Segments are 2 s long: a longer window keeps the rate quantisation well under 10 %.
+    check(Protocol::Hls, 14);
+}
