@@ -17,6 +17,45 @@ use crate::ViewError;
 /// RTMP message type ids (RTMP 7.1): audio and video.
 const TYPE_AUDIO: u8 = 8;
 const TYPE_VIDEO: u8 = 9;
+/// Bytes received between our Acknowledgement messages (RTMP 5.4.3). `ClientSession` does not
+/// report the server's Window Acknowledgement Size, so we acknowledge at least this often,
+/// which is below the windows servers announce (ours 2.5 MB, nginx-rtmp 5 MB), so a server
+/// that throttles unacknowledging peers never waits for us.
+const ACK_EVERY: u64 = 1024 * 1024;
+/// A chunk stream id `ClientSession` does not use, so our own encoder's header compression
+/// state cannot clash with the session's.
+const ACK_CSID: u32 = 60;
+
+/// Sends Acknowledgement messages for a viewer.
+#[derive(Debug, Default)]
+struct Acker {
+    encoder: rtmp::ChunkEncoder,
+    received: u64,
+    acked: u64,
+}
+
+impl Acker {
+    /// Counts `n` received bytes; returns an Acknowledgement to send when one is due.
+    fn received(&mut self, n: usize) -> Option<bytes::BytesMut> {
+        self.received += n as u64;
+        if self.received - self.acked < ACK_EVERY {
+            return None;
+        }
+        self.acked = self.received;
+        // The sequence number is the byte count modulo 2^32 (5.4.3).
+        let seq = (self.received as u32).to_be_bytes();
+        let mut out = bytes::BytesMut::new();
+        self.encoder.write(
+            ACK_CSID,
+            0,
+            rtmp::message::type_id::ACKNOWLEDGEMENT,
+            0,
+            &seq,
+            &mut out,
+        );
+        Some(out)
+    }
+}
 
 /// The parts of `rtmp://host[:port]/app/stream`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,10 +129,13 @@ pub async fn view(
     let (sock, mut s, id) = open(url, seed).await?;
     s.play(id, &url.stream);
     let mut probe = Probe::default();
+    let mut acker = Acker::default();
     loop {
         write_all(&sock, &s.take_output()).await?;
         let mut failure = None;
+        let mut ack = None;
         let n = read_with(&sock, |d: &[u8]| {
+            ack = acker.received(d.len());
             s.feed(d)?;
             while let Some(ev) = s.poll_event()? {
                 match ev {
@@ -117,6 +159,9 @@ pub async fn view(
             Ok(())
         })
         .await?;
+        if let Some(ack) = ack {
+            write_all(&sock, &ack).await?;
+        }
         if let Some(code) = failure {
             return Err(ViewError::Protocol(format!("RTMP play: {code}")));
         }
@@ -161,6 +206,19 @@ pub async fn view_flv(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn acknowledgements_follow_the_byte_count() {
+        let mut a = Acker::default();
+        assert!(a.received(ACK_EVERY as usize - 1).is_none());
+        let ack = a.received(1).expect("a window's worth received");
+        // A type 0 chunk header on csid 60 (one byte), 11 bytes of message header, 4 of body.
+        assert_eq!(ack.len(), 1 + 11 + 4);
+        assert_eq!(ack[0], ACK_CSID as u8);
+        assert_eq!(ack[7], rtmp::message::type_id::ACKNOWLEDGEMENT);
+        assert_eq!(&ack[12..], &(ACK_EVERY as u32).to_be_bytes());
+        assert!(a.received(10).is_none());
+    }
 
     #[test]
     fn rtmp_urls_table() {
