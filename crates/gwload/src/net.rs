@@ -9,7 +9,7 @@ use tokio::net::{TcpStream, UdpSocket};
 use crate::ViewError;
 
 /// Size of the per-thread read buffer; one read never returns more.
-const READ_BUF_LEN: usize = 64 * 1024;
+pub const READ_BUF_LEN: usize = 64 * 1024;
 
 thread_local! {
     static READ_BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_BUF_LEN].into_boxed_slice());
@@ -56,6 +56,16 @@ where
         })?;
         if let Some(n) = got {
             return Ok(n);
+        }
+    }
+}
+
+/// After a read of `n` bytes that drained the socket, a paced viewer sleeps for `pace` so
+/// the next read collects several messages at once (see [`crate::viewer::READ_PACE`]).
+pub async fn pace_after(n: usize, pace: Option<std::time::Duration>) {
+    if let Some(p) = pace {
+        if n < READ_BUF_LEN {
+            tokio::time::sleep(p).await;
         }
     }
 }

@@ -9,7 +9,7 @@ use tokio::net::TcpStream;
 
 use crate::flv_scan::{FlvScanner, HEAD_CAP};
 use crate::http::HttpConn;
-use crate::net::{read_with, split_url, with_port, write_all};
+use crate::net::{pace_after, read_with, split_url, with_port, write_all};
 use crate::sei;
 use crate::viewer::{Probe, Shared, ViewerStats};
 use crate::ViewError;
@@ -122,6 +122,7 @@ pub async fn open(url: &RtmpUrl, seed: u64) -> Result<(TcpStream, ClientSession,
 pub async fn view(
     url: &RtmpUrl,
     seed: u64,
+    pace: Option<std::time::Duration>,
     stats: Arc<ViewerStats>,
     shared: Arc<Shared>,
 ) -> Result<(), ViewError> {
@@ -142,7 +143,7 @@ pub async fn view(
                     ClientSessionEvent::Media(m) if m.type_id == TYPE_VIDEO => {
                         stats.add_bytes(m.payload.len());
                         stats.add_frame(started);
-                        if probe.due() {
+                        if pace.is_none() && probe.due() {
                             let head = m.payload.get(..HEAD_CAP).unwrap_or(&m.payload);
                             probe.record(&shared, sei::find(head));
                         }
@@ -168,24 +169,27 @@ pub async fn view(
         if n == 0 {
             return Err(ViewError::Closed);
         }
+        pace_after(n, pace).await;
     }
 }
 
 /// Runs one HTTP-FLV viewer until cancelled or failed.
 pub async fn view_flv(
     url: &str,
+    pace: Option<std::time::Duration>,
     stats: Arc<ViewerStats>,
     shared: Arc<Shared>,
 ) -> Result<(), ViewError> {
     let started = Instant::now();
     let (authority, path) = split_url(url, "http")?;
     let mut conn = HttpConn::new(with_port(authority, 80));
+    conn.pace = pace;
     let mut scanner = FlvScanner::default();
     let mut probe = Probe::default();
     let status = conn
         .get(path, &mut |d: &[u8]| {
             let (bytes, frames) = (scanner.media_bytes, scanner.video_tags);
-            scanner.want_stamp = probe.due();
+            scanner.want_stamp = pace.is_none() && probe.due();
             scanner.feed(d)?;
             stats.add_bytes((scanner.media_bytes - bytes) as usize);
             for _ in frames..scanner.video_tags {

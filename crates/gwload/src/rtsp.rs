@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use memchr::memmem;
 use tokio::net::{TcpStream, UdpSocket};
 
-use crate::net::{read_with, recv_with, split_url, with_port, write_all};
+use crate::net::{pace_after, read_with, recv_with, split_url, with_port, write_all};
 use crate::sei;
 use crate::viewer::{Probe, Shared, ViewerStats};
 use crate::ViewError;
@@ -182,6 +182,7 @@ fn request_text(
 pub async fn view(
     url: &str,
     tcp: bool,
+    pace: Option<Duration>,
     stats: Arc<ViewerStats>,
     shared: Arc<Shared>,
 ) -> Result<(), ViewError> {
@@ -240,9 +241,10 @@ pub async fn view(
         shared,
         started,
         probe: Probe::default(),
+        probing: pace.is_none(),
     };
     if tcp {
-        interleaved(c, url, video_channel, counter).await
+        interleaved(c, url, video_channel, pace, counter).await
     } else {
         over_udp(c, url, udp, counter).await
     }
@@ -254,6 +256,7 @@ struct RtpCounter {
     shared: Arc<Shared>,
     started: Instant,
     probe: Probe,
+    probing: bool,
 }
 
 impl RtpCounter {
@@ -269,7 +272,7 @@ impl RtpCounter {
         if head.get(1).is_some_and(|b| b & 0x80 != 0) {
             self.stats.add_frame(self.started);
         }
-        if self.probe.due() {
+        if self.probing && self.probe.due() {
             let payload = head.get(offset..).unwrap_or_default();
             self.probe.record(&self.shared, sei::find(payload));
         }
@@ -399,6 +402,7 @@ async fn interleaved(
     c: Control,
     url: &str,
     video_channel: Option<u8>,
+    pace: Option<Duration>,
     mut counter: RtpCounter,
 ) -> Result<(), ViewError> {
     let mut framer = Interleaved {
@@ -419,9 +423,11 @@ async fn interleaved(
     loop {
         tokio::select! {
             n = read_with(&sock, |d: &[u8]| framer.feed(d, video_channel, &mut counter)) => {
-                if n? == 0 {
+                let n = n?;
+                if n == 0 {
                     return Err(ViewError::Closed);
                 }
+                pace_after(n, pace).await;
             }
             _ = tokio::time::sleep_until(keepalive) => {
                 let text = request_text(&mut cseq, session.as_deref(), "OPTIONS", url, "");

@@ -11,7 +11,7 @@ use crate::cli::{Options, Protocol};
 use crate::publish::Plan;
 use crate::report::{percentile, Report};
 use crate::rtmp_view::RtmpUrl;
-use crate::viewer::{Shared, ViewerStats};
+use crate::viewer::{pace_for, Shared, ViewerStats};
 use crate::{procstat, RunError, ViewError};
 
 /// How often a progress line is printed.
@@ -151,25 +151,34 @@ async fn spawn_viewers(
             rtmp_url.clone(),
         );
         let protocol = opts.protocol;
+        let pace = pace_for(i);
         handles.push(tokio::spawn(async move {
             let view = async {
                 match protocol {
                     Protocol::Rtmp => match &rtmp_url {
                         Some(u) => {
-                            crate::rtmp_view::view(u, i as u64, Arc::clone(&s), Arc::clone(&shared))
-                                .await
+                            crate::rtmp_view::view(
+                                u,
+                                i as u64,
+                                pace,
+                                Arc::clone(&s),
+                                Arc::clone(&shared),
+                            )
+                            .await
                         }
                         None => Err(ViewError::Url(format!("{url}: not rtmp://host/app/stream"))),
                     },
                     Protocol::HttpFlv => {
-                        crate::rtmp_view::view_flv(&url, Arc::clone(&s), Arc::clone(&shared)).await
+                        crate::rtmp_view::view_flv(&url, pace, Arc::clone(&s), Arc::clone(&shared))
+                            .await
                     }
                     Protocol::Hls => {
                         crate::hls::view(&url, Arc::clone(&s), Arc::clone(&shared)).await
                     }
                     Protocol::RtspTcp | Protocol::RtspUdp => {
                         let tcp = protocol == Protocol::RtspTcp;
-                        crate::rtsp::view(&url, tcp, Arc::clone(&s), Arc::clone(&shared)).await
+                        crate::rtsp::view(&url, tcp, pace, Arc::clone(&s), Arc::clone(&shared))
+                            .await
                     }
                 }
             };
