@@ -26,6 +26,30 @@ fn percentile_f(v: &[f64], p: f64) -> Option<f64> {
     v.get(rank.clamp(1, v.len()) - 1).copied()
 }
 
+/// The table's row order: the CLI contract's keys first, then the extras.
+const TABLE_ORDER: &[&str] = &[
+    "protocol",
+    "url",
+    "viewers_requested",
+    "viewers_connected",
+    "viewers_keeping_up",
+    "viewers_failed",
+    "duration_s",
+    "measured_s",
+    "stream_kbps_expected",
+    "kbps_per_viewer_p50",
+    "kbps_per_viewer_min",
+    "latency_ms_p50",
+    "latency_ms_p99",
+    "latency_samples",
+    "ttff_ms_p50",
+    "ttff_ms_p99",
+    "server_cpu_percent",
+    "server_rss_kb",
+    "server_rss_kb_before",
+    "loadtool_cpu_percent",
+];
+
 /// What a run measured.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -112,10 +136,8 @@ impl Report {
     pub fn table(&self) -> String {
         let mut out = String::new();
         if let Value::Object(map) = &self.json {
-            for (k, v) in map {
-                if k == "errors" {
-                    continue;
-                }
+            for k in TABLE_ORDER {
+                let Some(v) = map.get(*k) else { continue };
                 let v = match v {
                     Value::String(s) => s.clone(),
                     Value::Null => "-".to_owned(),
