@@ -17,6 +17,8 @@ const SEEN_CAP: usize = 64;
 /// Poll interval bounds, whatever the playlist says.
 const MIN_POLL: Duration = Duration::from_millis(200);
 const MAX_POLL: Duration = Duration::from_secs(5);
+/// How long a new viewer retries a playlist that answers 404.
+const FIRST_PLAYLIST_WAIT: Duration = Duration::from_secs(15);
 
 /// What a viewer needs from a playlist.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -106,6 +108,12 @@ pub async fn view(
                 Ok(())
             })
             .await?;
+        if status == 404 && next_seq.is_none() && started.elapsed() < FIRST_PLAYLIST_WAIT {
+            // A server that writes playlists to disk (nginx-rtmp) has none until its first
+            // segment is cut, a few seconds after the publisher starts.
+            tokio::time::sleep(MIN_POLL).await;
+            continue;
+        }
         if status != 200 {
             return Err(ViewError::Status(status, playlist_path));
         }
