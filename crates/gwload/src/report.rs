@@ -75,9 +75,10 @@ impl Report {
         let connected: Vec<usize> = (0..stats.len())
             .filter(|&i| stats[i].playing.load(Ordering::Relaxed))
             .collect();
+        // A viewer still waiting for its first frame at the end failed to connect, too.
         let failed = stats
             .iter()
-            .filter(|s| s.failed.load(Ordering::Relaxed))
+            .filter(|s| s.failed.load(Ordering::Relaxed) || !s.playing.load(Ordering::Relaxed))
             .count();
         let mut connected_rates: Vec<f64> = connected.iter().map(|&i| rates[i]).collect();
         connected_rates.sort_by(f64::total_cmp);
