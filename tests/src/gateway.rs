@@ -113,10 +113,12 @@ pub fn loopback_config() -> Config {
     c
 }
 
-/// Something publishing into the gateway: an ffmpeg or a GStreamer process.
+/// Something publishing into the gateway: an ffmpeg or a GStreamer process, or the project's own
+/// RTMP client (for what ffmpeg 5.1 cannot publish, such as H.265 over Enhanced RTMP).
 pub enum Publisher {
     Ffmpeg(crate::Ffmpeg),
     Gst(crate::Gst),
+    Rtmp(crate::RtmpPublisher),
 }
 
 impl Publisher {
@@ -125,6 +127,7 @@ impl Publisher {
         match self {
             Publisher::Ffmpeg(p) => p.assert_running(),
             Publisher::Gst(p) => p.assert_running(),
+            Publisher::Rtmp(p) => p.assert_running(),
         }
     }
 
@@ -132,6 +135,7 @@ impl Publisher {
         match self {
             Publisher::Ffmpeg(p) => p.log(),
             Publisher::Gst(p) => p.log(),
+            Publisher::Rtmp(p) => p.ended().unwrap_or_else(|| "still publishing".to_owned()),
         }
     }
 }
@@ -164,6 +168,14 @@ impl Live {
         let gateway = TestGateway::start();
         let url = gateway.rtmp_url(Live::KEY);
         let publisher = Publisher::Gst(crate::Gst::spawn(&pipeline(&url)));
+        Live::wait(gateway, publisher)
+    }
+
+    /// Starts a gateway and the project's own RTMP client publishing `tags` in a loop.
+    pub fn rtmp_client(tags: &[flv::FlvTag]) -> Live {
+        let gateway = TestGateway::start();
+        let url = gateway.rtmp_url(Live::KEY);
+        let publisher = Publisher::Rtmp(crate::RtmpPublisher::publish(tags, &url));
         Live::wait(gateway, publisher)
     }
 

@@ -6,7 +6,8 @@
 //! fixture, and turn what a client decoded into a [`MediaReport`] that [`assert_media`] checks
 //! (codecs, picture size, and at least N seconds of frames decoded without errors).
 //! What it is not: a protocol implementation; the only protocol code here is a 40-line HTTP
-//! listener for browser result beacons.
+//! listener for browser result beacons, and the project's own RTMP client (through the load tool)
+//! where ffmpeg cannot publish or where a test needs the very first messages a player receives.
 //!
 //! Rules every test follows:
 //!
@@ -23,21 +24,27 @@
 pub mod chromium;
 pub mod clients;
 pub mod ffmpeg;
+pub mod flv_start;
 pub mod gateway;
 pub mod gst;
 pub mod http;
 pub mod media;
 pub mod process;
+pub mod rtmp_publish;
 pub mod tools;
 
 pub use chromium::{browser_play, require_browser_check, require_chromium, Beacon, Chromium};
 pub use clients::{rtmpdump_record, vlc_record, vlc_record_with};
 pub use ffmpeg::{ffmpeg_record, ffprobe_decode, ffprobe_decode_with, ffprobe_json, Ffmpeg};
+pub use flv_start::{
+    check_start, http_flv_tags, rtmp_tags, ReadUntil, StartReport, StartRole, StartTag,
+};
 pub use gateway::{loopback_config, Live, Publisher, TestGateway};
 pub use gst::{gst_timeout, require_gst_encoder, require_gst_player, Gst};
 pub use http::{http_get, HttpResponse};
 pub use media::{assert_media, check_media, Expect, Kind, MediaReport};
 pub use process::{run_with_timeout, timed_out, wait_until, ChildGuard, TempDir};
+pub use rtmp_publish::{hevc_mp4_to_enhanced_flv, RtmpPublisher};
 pub use tools::{
     find_on_path, fixture, in_ci, require_gst_element, require_tool, skip, skip_unsupported,
     vlc_has_plugin, workspace_root,

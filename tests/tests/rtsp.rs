@@ -159,3 +159,150 @@ fn stats_api_shows_receiver_reports_of_a_udp_session() {
         gone.text()
     );
 }
+
+/// What retina received in one session.
+struct RetinaReceived {
+    /// Video frames: (timestamp in 90 kHz ticks, random access point).
+    video: Vec<(i64, bool)>,
+    audio_frames: usize,
+    /// Codec and picture size from the SDP's parameters (sprop-parameter-sets).
+    codec: String,
+    dims: Option<(u32, u32)>,
+}
+
+/// DESCRIBEs `url` with retina. The RTSP shell registers a stream once its packetizer has the
+/// sequence headers, a moment after the bus reports the publisher live, so DESCRIBE answers 404
+/// for some tens of milliseconds; a failed DESCRIBE is retried for 5 s (as a player's reconnect
+/// would) and how long it failed is printed.
+async fn describe_when_registered(
+    url: url::Url,
+) -> retina::client::Session<retina::client::Described> {
+    use retina::client::SessionOptions;
+    let started = std::time::Instant::now();
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match retina::client::Session::describe(url.clone(), SessionOptions::default()).await {
+            Ok(session) => {
+                if attempts > 1 {
+                    println!(
+                        "retina: DESCRIBE answered 404 for {:?} after the stream went live \
+                         ({attempts} attempts)",
+                        started.elapsed()
+                    );
+                }
+                return session;
+            }
+            Err(_) if started.elapsed() < std::time::Duration::from_secs(5) => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("DESCRIBE {url} failed for 5 s: {e}"),
+        }
+    }
+}
+
+/// Plays the live stream with retina over `transport` until [`PLAY_SECS`] of video timestamps
+/// have arrived (or a generous deadline passes), failing on any retina error.
+fn retina_receive(live: &Live, transport: retina::client::Transport) -> RetinaReceived {
+    use futures_util::StreamExt;
+    use retina::client::{PlayOptions, SetupOptions};
+    use retina::codec::{CodecItem, ParametersRef};
+    let url = url::Url::parse(&rtsp_url(live)).expect("a valid URL");
+    let want_ticks = (PLAY_SECS * 90_000.0) as i64;
+    live.gateway.block_on(async move {
+        let mut session = describe_when_registered(url).await;
+        let mut r = RetinaReceived {
+            video: Vec::new(),
+            audio_frames: 0,
+            codec: String::new(),
+            dims: None,
+        };
+        for stream in session.streams() {
+            if let Some(ParametersRef::Video(v)) = stream.parameters() {
+                r.codec = v.rfc6381_codec().to_owned();
+                r.dims = Some(v.pixel_dimensions());
+            }
+        }
+        for i in 0..session.streams().len() {
+            session
+                .setup(i, SetupOptions::default().transport(transport.clone()))
+                .await
+                .expect("SETUP succeeds");
+        }
+        let mut demuxed = session
+            .play(PlayOptions::default())
+            .await
+            .expect("PLAY succeeds")
+            .demuxed()
+            .expect("demuxable");
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(25);
+        while let Ok(item) = tokio::time::timeout_at(deadline, demuxed.next()).await {
+            match item.expect("the session goes on").expect("no retina error") {
+                CodecItem::VideoFrame(f) => {
+                    r.video
+                        .push((f.timestamp().elapsed(), f.is_random_access_point()));
+                    let first = r.video[0].0;
+                    if f.timestamp().elapsed() - first >= want_ticks {
+                        break;
+                    }
+                }
+                CodecItem::AudioFrame(_) => r.audio_frames += 1,
+                _ => {}
+            }
+        }
+        r
+    })
+}
+
+fn retina_plays(transport: retina::client::Transport, name: &str) {
+    if !require_tool("ffmpeg") {
+        return;
+    }
+    let mut live = Live::ffmpeg("av.flv");
+    let r = retina_receive(&live, transport);
+    live.assert_publishing();
+    let what = format!("retina rtsp/{name}");
+    assert!(
+        r.codec.starts_with("avc1."),
+        "{what}: SDP codec {:?}",
+        r.codec
+    );
+    assert_eq!(r.dims, Some((640, 360)), "{what}: size from the SDP's SPS");
+    let first = r.video.first().copied().expect("video frames arrived");
+    assert!(first.1, "{what}: the first video frame is not a keyframe");
+    let span = (r.video.last().map_or(0, |l| l.0) - first.0) as f64 / 90_000.0;
+    let want = (25.0 * CELL_SECS * 0.95) as usize;
+    assert!(
+        span >= CELL_SECS && r.video.len() >= want,
+        "{what}: {} video frames over {span:.2} s, expected {want} over {CELL_SECS} s",
+        r.video.len()
+    );
+    let keyframes = r.video.iter().filter(|v| v.1).count();
+    // The fixture has a keyframe every 2 s.
+    assert!(
+        keyframes >= 5,
+        "{what}: {keyframes} keyframes in {span:.2} s"
+    );
+    assert!(
+        r.audio_frames as f64 >= 43.0 * CELL_SECS * 0.95,
+        "{what}: {} audio frames",
+        r.audio_frames
+    );
+    println!(
+        "{what}: ok {} {:?} {} video frames ({keyframes} key) over {span:.2} s, {} audio frames",
+        r.codec,
+        r.dims,
+        r.video.len(),
+        r.audio_frames
+    );
+}
+
+#[test]
+fn retina_plays_over_tcp() {
+    retina_plays(retina::client::Transport::Tcp(Default::default()), "tcp");
+}
+
+#[test]
+fn retina_plays_over_udp() {
+    retina_plays(retina::client::Transport::Udp(Default::default()), "udp");
+}
