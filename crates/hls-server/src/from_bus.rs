@@ -1,7 +1,7 @@
 //! The per-stream muxer task: one bus subscriber in, shared HLS snapshots out.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -53,16 +53,28 @@ pub(crate) struct StreamHls {
     pub snapshot: watch::Receiver<Arc<Snapshot>>,
     started: Instant,
     last_access_ms: AtomicU64,
+    /// Playlist requests waiting for the first segment; while any waits, the stream is not idle.
+    waiting: AtomicUsize,
     clients: Mutex<HashMap<u64, Viewer>>,
     stream: Arc<bus::Stream>,
+}
+
+/// Marks a request as waiting on the muxer (see [`StreamHls::waiting`]); dropping it counts as an
+/// access, so the idle time starts when the wait ends rather than when the request arrived.
+pub(crate) struct Waiting<'a>(&'a StreamHls);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.mark_access();
+        self.0.waiting.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl StreamHls {
     /// Notes a request from `client`; a client not seen within the viewer window counts as a
     /// new HLS viewer (logged once, with its address).
     pub(crate) fn touch(&self, client: &Client) {
-        let now = self.started.elapsed().as_millis() as u64;
-        self.last_access_ms.store(now, Ordering::Relaxed);
+        self.mark_access();
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(entry) = clients.get_mut(&client.id) {
             entry.seen = Instant::now();
@@ -77,7 +89,22 @@ impl StreamHls {
         }
     }
 
+    fn mark_access(&self) {
+        let now = self.started.elapsed().as_millis() as u64;
+        self.last_access_ms.store(now, Ordering::Relaxed);
+    }
+
+    /// Holds the muxer alive for a request that waits on it (a first playlist can wait longer
+    /// than a short idle timeout).
+    pub(crate) fn waiting(&self) -> Waiting<'_> {
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        Waiting(self)
+    }
+
     fn idle_for(&self) -> Duration {
+        if self.waiting.load(Ordering::Relaxed) > 0 {
+            return Duration::ZERO;
+        }
         let now = self.started.elapsed().as_millis() as u64;
         Duration::from_millis(now.saturating_sub(self.last_access_ms.load(Ordering::Relaxed)))
     }
@@ -109,6 +136,7 @@ pub(crate) fn start(
         snapshot: rx,
         started: Instant::now(),
         last_access_ms: AtomicU64::new(0),
+        waiting: AtomicUsize::new(0),
         clients: Mutex::new(HashMap::new()),
         stream: Arc::clone(sub.stream()),
     });

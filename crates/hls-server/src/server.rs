@@ -129,6 +129,7 @@ async fn serve(
 /// has just started.
 async fn playlist(opts: &Options, hls: &StreamHls) -> Response {
     let mut rx = hls.snapshot.clone();
+    let _waiting = hls.waiting();
     let ready = tokio::time::timeout(opts.playlist_wait, rx.wait_for(|s| s.has_segments)).await;
     match ready {
         Ok(Ok(snapshot)) => {
