@@ -137,6 +137,7 @@ pub struct RtmpSection {
     pub wait_for_publisher: bool,
     pub handshake_timeout_secs: u64,
     pub idle_timeout_secs: u64,
+    pub write_delay_ms: u64,
 }
 
 impl Default for RtmpSection {
@@ -149,9 +150,13 @@ impl Default for RtmpSection {
             wait_for_publisher: false,
             handshake_timeout_secs: 10,
             idle_timeout_secs: 30,
+            write_delay_ms: DEFAULT_WRITE_DELAY_MS,
         }
     }
 }
+
+/// Default of `rtmp.write_delay_ms` and `http.flv_write_delay_ms`.
+const DEFAULT_WRITE_DELAY_MS: u64 = 80;
 
 impl RtmpSection {
     fn validate(&self) -> Result<(), Invalid> {
@@ -170,7 +175,8 @@ impl RtmpSection {
             1,
             3600,
         )?;
-        check_range("rtmp.idle_timeout_secs", self.idle_timeout_secs, 1, 86400)
+        check_range("rtmp.idle_timeout_secs", self.idle_timeout_secs, 1, 86400)?;
+        check_range("rtmp.write_delay_ms", self.write_delay_ms, 0, 1000)
     }
 }
 
@@ -186,6 +192,8 @@ pub struct HttpSection {
     pub public_host: String,
     /// Base URL of this listener as viewers reach it (e.g. behind a proxy); empty = http:// + Host.
     pub public_url: String,
+    /// Write batching of HTTP-FLV and WebSocket-FLV viewers, like `rtmp.write_delay_ms`.
+    pub flv_write_delay_ms: u64,
 }
 
 impl Default for HttpSection {
@@ -195,6 +203,7 @@ impl Default for HttpSection {
             web_root: "web".into(),
             public_host: String::new(),
             public_url: String::new(),
+            flv_write_delay_ms: DEFAULT_WRITE_DELAY_MS,
         }
     }
 }
@@ -207,7 +216,7 @@ impl HttpSection {
             let problem = format!("must start with http:// or https://, got \"{url}\"");
             return Err(("http.public_url".into(), problem));
         }
-        Ok(())
+        check_range("http.flv_write_delay_ms", self.flv_write_delay_ms, 0, 1000)
     }
 }
 

@@ -45,6 +45,7 @@ fn rtmp_options(s: &RtmpSection, bus: &BusSection) -> rtmp_server::Options {
         },
         handshake_timeout: Duration::from_secs(s.handshake_timeout_secs),
         idle_timeout: Duration::from_secs(s.idle_timeout_secs),
+        write_delay: Duration::from_millis(s.write_delay_ms),
         ..rtmp_server::Options::default()
     }
 }
@@ -64,6 +65,7 @@ fn http_options(s: &HttpSection, config: &Config, ports: &Ports) -> http_server:
         rtsp_port: ports.rtsp,
         mms_port: ports.mms,
         hls: config.hls.enabled,
+        flv_write_delay: Duration::from_millis(s.flv_write_delay_ms),
     }
 }
 

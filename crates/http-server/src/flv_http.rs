@@ -2,7 +2,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::connect_info::ConnectInfo;
@@ -92,13 +92,16 @@ async fn play(
         return match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
             Ok(ws) => {
                 let log = ViewerLog::new("ws-flv", key, peer);
-                ws.on_upgrade(move |socket| ws_session(socket, sub, log))
+                {
+                    let delay = state.opts.flv_write_delay;
+                    ws.on_upgrade(move |socket| ws_session(socket, sub, log, delay))
+                }
             }
             Err(rejection) => rejection.into_response(),
         };
     }
     let log = ViewerLog::new("http-flv", key, peer);
-    let frames = flv_frames(sub).map(move |frame| {
+    let frames = flv_frames(sub, state.opts.flv_write_delay).map(move |frame| {
         // The log line for the teardown is written when the body (and with it `log`) is dropped.
         let _ = &log;
         Ok::<Bytes, Infallible>(frame)
@@ -144,8 +147,8 @@ pub(crate) async fn preflight(headers: HeaderMap) -> Response {
 /// Frames that are ready together go out as one message. This copies them once into the
 /// message; tungstenite copies every message into its write buffer anyway, so sharing the
 /// payloads would save nothing here, unlike the HTTP body.
-async fn ws_session(mut socket: WebSocket, sub: Subscriber, log: ViewerLog) {
-    let mut batches = Box::pin(flv_frames(sub).ready_chunks(WS_BATCH_FRAMES));
+async fn ws_session(mut socket: WebSocket, sub: Subscriber, log: ViewerLog, delay: Duration) {
+    let mut batches = Box::pin(flv_frames(sub, delay).ready_chunks(WS_BATCH_FRAMES));
     loop {
         tokio::select! {
             incoming = socket.recv() => match incoming {

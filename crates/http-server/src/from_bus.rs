@@ -10,6 +10,7 @@
 //! frame) and queues them into vectored writes, so the body is never copied into a buffer.
 
 use std::collections::VecDeque;
+use std::time::Duration;
 
 use bus::{Event, Stream, Subscriber, Tag, TagKind};
 use bytes::{BufMut, Bytes, BytesMut};
@@ -141,16 +142,33 @@ pub enum End {
     Removed,
 }
 
+/// Most events one delayed write collects (see [`flv_frames`]); the bus queue is bounded too.
+const MAX_DELAYED_EVENTS: usize = 256;
+
 struct State {
     sub: Subscriber,
     framer: FlvFramer,
     out: VecDeque<Bytes>,
     startup: std::vec::IntoIter<Event>,
+    write_delay: Duration,
+    /// Set once an audio or video frame (not a sequence header) has been framed: from then on
+    /// write batching may delay the viewer.
+    live: bool,
+    /// Why the stream ended, once it has; `out` is still drained first.
+    ended: Option<End>,
 }
 
 /// The whole FLV byte stream for one viewer: the file header, then the start-up burst, then live
 /// tags until the publisher leaves or the stream is removed.
-pub fn flv_frames(mut sub: Subscriber) -> impl FuturesStream<Item = Bytes> + Send + 'static {
+///
+/// The start-up burst goes out at once. After it, with a non-zero `write_delay`, a live event
+/// that arrives is held for `write_delay` together with whatever follows it, so the frames of that
+/// interval reach hyper at once and leave in one vectored write: fewer wake-ups and system calls
+/// per viewer for at most `write_delay` of added latency.
+pub fn flv_frames(
+    mut sub: Subscriber,
+    write_delay: Duration,
+) -> impl FuturesStream<Item = Bytes> + Send + 'static {
     let startup = take_startup(&mut sub);
     let tracks = Tracks::of(sub.stream(), &startup);
     let framer = FlvFramer::new(&startup);
@@ -160,26 +178,38 @@ pub fn flv_frames(mut sub: Subscriber) -> impl FuturesStream<Item = Bytes> + Sen
         framer,
         out,
         startup: startup.into_iter(),
+        write_delay,
+        live: false,
+        ended: None,
     };
     futures_util::stream::unfold(state, |mut st| async move {
         loop {
             if let Some(frame) = st.out.pop_front() {
                 return Some((frame, st));
             }
-            let ev = match st.startup.next() {
-                Some(ev) => Some(ev),
-                None => st.sub.recv().await,
-            };
-            match classify(ev) {
-                Ok(Some(tag)) => st.push(&tag),
-                Ok(None) => continue,
-                Err(end) => {
-                    tracing::debug!(
-                        stream = st.sub.stream().key(),
-                        ?end,
-                        "FLV viewer stream ends"
-                    );
-                    return None;
+            if let Some(end) = st.ended {
+                tracing::debug!(
+                    stream = st.sub.stream().key(),
+                    ?end,
+                    "FLV viewer stream ends"
+                );
+                return None;
+            }
+            if let Some(ev) = st.startup.next() {
+                st.take(Some(ev));
+                continue;
+            }
+            let ev = st.sub.recv().await;
+            let delay = st.live && !st.write_delay.is_zero();
+            st.take(ev);
+            if delay && st.ended.is_none() {
+                tokio::time::sleep(st.write_delay).await;
+                for _ in 0..MAX_DELAYED_EVENTS {
+                    let Some(ev) = st.sub.try_recv() else { break };
+                    st.take(Some(ev));
+                    if st.ended.is_some() {
+                        break;
+                    }
                 }
             }
         }
@@ -187,7 +217,17 @@ pub fn flv_frames(mut sub: Subscriber) -> impl FuturesStream<Item = Bytes> + Sen
 }
 
 impl State {
+    /// Frames one event into `out`, or records the end of the stream.
+    fn take(&mut self, ev: Option<Event>) {
+        match classify(ev) {
+            Ok(Some(tag)) => self.push(&tag),
+            Ok(None) => {}
+            Err(end) => self.ended = Some(end),
+        }
+    }
+
     fn push(&mut self, tag: &Tag) {
+        self.live |= tag.kind != TagKind::Script && !tag.sequence_header;
         match self.framer.tag(tag) {
             Some(frames) => self.out.extend(frames),
             None => tracing::warn!(
@@ -308,5 +348,48 @@ mod tests {
             assert_eq!(h[4], flags, "audio {audio} video {video}");
             assert_eq!(h.len(), 13);
         }
+    }
+
+    /// With write batching, every live tag still arrives once and in order, and frames still
+    /// queued when the publisher leaves are sent before the body ends.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn delayed_writes_keep_every_tag_in_order() {
+        use futures_util::StreamExt;
+        let bus = bus::Bus::new(bus::BusOptions::default());
+        let info = bus::PublisherInfo {
+            protocol: bus::Protocol::Internal,
+            peer: None,
+            query: None,
+        };
+        let mut publisher = bus.publish("live/d", info).expect("free key");
+        publisher.push(tag('H', 0));
+        publisher.push(tag('V', 0));
+        let sub = bus
+            .subscribe("live/d", bus::Protocol::HttpFlv)
+            .expect("live");
+        let frames = flv_frames(sub, Duration::from_millis(30));
+        let feeder = tokio::spawn(async move {
+            for i in 1..=40u64 {
+                let code = if i % 4 == 0 { 'A' } else { 'v' };
+                publisher.push(tag(code, i * 10));
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            // Dropping the publisher ends the stream right after the last tag.
+        });
+        let got: Vec<Bytes> = tokio::time::timeout(Duration::from_secs(10), frames.collect())
+            .await
+            .expect("the body ends after the publisher leaves");
+        feeder.await.expect("feeder");
+        // File header, then header + body + trailer parts per tag: count the tag headers.
+        let stamps: Vec<u32> = got
+            .iter()
+            .filter(|f| f.len() == TAG_HEADER_LEN && matches!(f[0], 8 | 9))
+            .map(|f| ts_of(f))
+            .collect();
+        assert_eq!(stamps.len(), 42, "every tag once: {stamps:?}");
+        assert!(
+            stamps.windows(2).all(|w| w[0] <= w[1]),
+            "in order: {stamps:?}"
+        );
     }
 }

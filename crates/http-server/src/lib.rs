@@ -67,6 +67,8 @@ pub struct Options {
     pub mms_port: Option<u16>,
     /// Whether HLS URLs are advertised (the HLS routes belong to the `hls-server` crate).
     pub hls: bool,
+    /// Write batching of HTTP-FLV and WebSocket-FLV viewers: see [`from_bus::flv_frames`].
+    pub flv_write_delay: std::time::Duration,
 }
 
 impl Default for Options {
@@ -79,6 +81,7 @@ impl Default for Options {
             rtsp_port: Some(554),
             mms_port: Some(1755),
             hls: true,
+            flv_write_delay: std::time::Duration::ZERO,
         }
     }
 }

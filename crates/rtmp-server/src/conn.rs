@@ -372,14 +372,14 @@ impl Connection {
             self.flush_session().await?;
             return Ok(false);
         };
+        // The start-up (sequence headers, the first keyframe, the cached GOP) goes out at once;
+        // after it, a tag that finds the queue empty waits `write_delay` for company.
+        let live = player.media_sent;
         player.queue_event(&mut self.session, &mut batch, &first);
-        while batch.tags() < self.opts.write_batch_tags
-            && batch.payload_bytes() < self.opts.write_batch_bytes
-        {
-            let Some(ev) = player.subscriber.try_recv() else {
-                break;
-            };
-            player.queue_event(&mut self.session, &mut batch, &ev);
+        let drained = drain(player, &mut self.session, &mut batch, &self.opts);
+        if live && drained && !self.opts.write_delay.is_zero() {
+            tokio::time::sleep(self.opts.write_delay).await;
+            drain(player, &mut self.session, &mut batch, &self.opts);
         }
         // A viewer that stops reading would block this task forever; the bus
         // already skips it ahead, so give up on the socket after the idle time.
@@ -389,6 +389,23 @@ impl Connection {
             .map_err(|_| ConnError::WriteStalled(limit))??;
         Ok(true)
     }
+}
+
+/// Adds what is already waiting for `player` to `batch`, up to the batch limits; true when it
+/// stopped because the queue ran empty.
+fn drain(
+    player: &mut Player,
+    session: &mut ServerSession,
+    batch: &mut Batch,
+    opts: &Options,
+) -> bool {
+    while batch.tags() < opts.write_batch_tags && batch.payload_bytes() < opts.write_batch_bytes {
+        let Some(ev) = player.subscriber.try_recv() else {
+            return true;
+        };
+        player.queue_event(session, batch, &ev);
+    }
+    false
 }
 
 /// The next bus event for an active, unpaused player; never resolves otherwise.

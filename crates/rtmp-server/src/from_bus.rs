@@ -144,6 +144,9 @@ pub struct Player {
     pub video: bool,
     /// Tags written so far.
     pub tags_sent: u64,
+    /// Whether an audio or video frame (not a sequence header) has been written: from then on
+    /// the viewer is past its start-up and write batching may delay it.
+    pub media_sent: bool,
 }
 
 impl Player {
@@ -163,6 +166,7 @@ impl Player {
             audio: true,
             video: true,
             tags_sent: 0,
+            media_sent: false,
         }
     }
 
@@ -193,6 +197,7 @@ impl Player {
                 batch.session_output(session);
                 batch.tag(session, self.stream_id, tag);
                 self.tags_sent += 1;
+                self.media_sent |= tag.kind != TagKind::Script && !tag.sequence_header;
             }
             Event::Tag(_) => {}
             Event::PublisherLeft => session.notify_unpublished(self.stream_id),

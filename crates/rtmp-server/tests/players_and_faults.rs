@@ -86,6 +86,49 @@ async fn late_joiner_starts_on_a_keyframe_after_sequence_headers() {
     );
 }
 
+/// With write batching on, a player still gets its start-up burst first and then every live
+/// frame, once and in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_delay_keeps_every_frame_in_order() {
+    if !have_tool("ffmpeg", "-version") {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let fixture = fixture(tmp.path());
+    let opts = rtmp_server::Options {
+        write_delay: Duration::from_millis(100),
+        ..Default::default()
+    };
+    let server = start_server(opts).await;
+    let _publisher = ffmpeg_publish(&fixture, server.addr, "live/batched");
+    wait_live(&server.bus, "live/batched", Duration::from_secs(10)).await;
+    let mut c = Client::connect(server.addr, "live").await;
+    c.play("batched").await;
+    // About 3 s of media: well past any start-up burst.
+    let msgs = first_media(&mut c, 200).await;
+    let video: Vec<u32> = msgs
+        .iter()
+        .filter(|m| m.type_id == type_id::VIDEO && !is_video_seq_header(m))
+        .map(|m| m.timestamp)
+        .collect();
+    assert!(video.len() > 60, "video frames: {}", video.len());
+    // The fixture is 25 fps: consecutive frames are 40 ms apart, so a lost or repeated frame
+    // shows as another step.
+    assert!(
+        video.windows(2).all(|w| w[1].wrapping_sub(w[0]) == 40),
+        "every frame once, in order: {video:?}"
+    );
+    let audio: Vec<u32> = msgs
+        .iter()
+        .filter(|m| m.type_id == type_id::AUDIO && !is_audio_seq_header(m))
+        .map(|m| m.timestamp)
+        .collect();
+    assert!(
+        audio.windows(2).all(|w| w[0] < w[1]),
+        "audio in order: {audio:?}"
+    );
+}
+
 /// Publishing a key that is live is refused with BadName; the first
 /// publisher and its player carry on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
