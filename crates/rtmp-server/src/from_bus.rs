@@ -5,9 +5,10 @@
 //! tag's timestamp, then one type 3 header per further chunk); the payload is
 //! the tag's shared `Bytes`, sliced per chunk. Several tags are gathered into
 //! one bounded batch and written with vectored writes, which saves a system
-//! call per tag at the cost of at most one batch of latency (the batch only
-//! holds tags that were already waiting, so a caught-up viewer gets each tag
-//! at once).
+//! call per tag. The start-up burst goes out at once; after it, with
+//! [`Options::write_delay`](crate::Options::write_delay) set, a caught-up
+//! viewer's tag waits that long for the tags that follow it, so one write
+//! (and one wake-up) carries several tags for at most that much latency.
 
 use std::io::{self, IoSlice};
 
