@@ -149,10 +149,11 @@ fn assert_flv_start(what: &str, tags: &[gateway_tests::StartTag]) -> StartReport
         .max()
         .unwrap_or(start.keyframe_ts);
     let age = edge.saturating_sub(start.keyframe_ts);
+    let before = gateway_tests::flv_start::roles(&tags[..start.tags_before_keyframe]);
     println!(
-        "{what}: {} tags before the keyframe, keyframe ts {} ms, first audio ts {:?} ms, \
+        "{what}: {before:?} before the keyframe, keyframe ts {} ms, first audio ts {:?} ms, \
          live edge in the join burst {edge} ms: the keyframe is {age} ms behind it",
-        start.tags_before_keyframe, start.keyframe_ts, start.audio_ts
+        start.keyframe_ts, start.audio_ts
     );
     assert!(
         age <= MAX_KEYFRAME_AGE_MS,
