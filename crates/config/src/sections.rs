@@ -155,7 +155,7 @@ impl Default for RtmpSection {
     }
 }
 
-/// Default of `rtmp.write_delay_ms` and `http.flv_write_delay_ms`.
+/// Default of `rtmp.write_delay_ms`, `http.flv_write_delay_ms` and `rtsp.tcp_write_delay_ms`.
 const DEFAULT_WRITE_DELAY_MS: u64 = 80;
 
 impl RtmpSection {
@@ -289,6 +289,8 @@ pub struct RtspSection {
     pub sender_report_interval_secs: u64,
     /// Access units a session may fall behind before it skips to the next keyframe.
     pub queue_units: usize,
+    /// Write batching of TCP-interleaved sessions, like `rtmp.write_delay_ms`.
+    pub tcp_write_delay_ms: u64,
 }
 
 impl Default for RtspSection {
@@ -302,6 +304,7 @@ impl Default for RtspSection {
             session_timeout_secs: 60,
             sender_report_interval_secs: 5,
             queue_units: 512,
+            tcp_write_delay_ms: DEFAULT_WRITE_DELAY_MS,
         }
     }
 }
@@ -329,7 +332,8 @@ impl RtspSection {
             1,
             60,
         )?;
-        check_range("rtsp.queue_units", self.queue_units, 16, 1 << 16)
+        check_range("rtsp.queue_units", self.queue_units, 16, 1 << 16)?;
+        check_range("rtsp.tcp_write_delay_ms", self.tcp_write_delay_ms, 0, 1000)
     }
 }
 

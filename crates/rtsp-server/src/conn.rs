@@ -94,6 +94,7 @@ pub async fn serve(ctx: Arc<Ctx>, socket: TcpStream, peer: SocketAddr) {
         out_rx,
         writer_done.clone(),
         ctx.opts.write_timeout,
+        ctx.opts.tcp_write_delay,
     ));
     let rtsp = ServerConnection::new(
         rand::random(),
@@ -430,12 +431,16 @@ impl Conn {
     }
 }
 
+/// Most units one interleaved write carries (a 60 KB keyframe is some 45 packets, 90 slices).
+const MAX_BATCH_UNITS: usize = 32;
+
 /// Owns the write half: writes responses in order and, for a TCP session, its media.
 async fn writer_task(
     mut wr: OwnedWriteHalf,
     mut rx: mpsc::Receiver<Out>,
     done: CancellationToken,
     write_timeout: Duration,
+    write_delay: Duration,
 ) {
     let mut playing: Option<(UnitSource, Vec<TcpChannels>)> = None;
     loop {
@@ -453,12 +458,19 @@ async fn writer_task(
                     Ok(())
                 }
             },
-            unit = next_unit(&mut playing) => match unit {
-                Some(unit) => match playing.as_ref().and_then(|(_, chs)| chs.iter().find(|c| c.track == unit.track)) {
-                    Some(ch) => timed(write_timeout, session::write_interleaved(&mut wr, &unit, ch)).await,
-                    None => Ok(()),
-                },
-                None => {
+            unit = next_unit(&mut playing) => match (unit, playing.as_mut()) {
+                (Some(unit), Some((source, channels))) => {
+                    if source.is_live() && !write_delay.is_zero() {
+                        tokio::time::sleep(write_delay).await;
+                    }
+                    let mut units = vec![unit];
+                    while units.len() < MAX_BATCH_UNITS {
+                        let Some(u) = source.try_next() else { break };
+                        units.push(u);
+                    }
+                    timed(write_timeout, session::write_interleaved(&mut wr, &units, channels)).await
+                }
+                _ => {
                     playing = None;
                     Ok(())
                 }

@@ -58,6 +58,11 @@ pub struct Options {
     /// A write to an RTSP connection that makes no progress for this long closes the connection
     /// (the client stopped reading; a merely slow one skips to keyframes long before).
     pub write_timeout: Duration,
+    /// Write batching for TCP-interleaved sessions: past its start-up snapshot, a unit that
+    /// finds nothing else queued waits this long for the units that follow and they go out in
+    /// one vectored write. Zero writes each unit as it comes. UDP sessions send each packet as
+    /// it comes either way.
+    pub tcp_write_delay: Duration,
     /// The `Server` header value.
     pub server_name: String,
 }
@@ -75,6 +80,7 @@ impl Default for Options {
             stream_linger: Duration::from_secs(10),
             tcp_send_buffer: None,
             write_timeout: Duration::from_secs(10),
+            tcp_write_delay: Duration::ZERO,
             server_name: "media-gateway".to_owned(),
         }
     }

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use rtp::rtcp::{parse_compound, ReportBlock, RtcpPacket};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::UdpSocket;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio_util::sync::CancellationToken;
 
 use crate::from_bus::{MediaUnit, Playback, UnitKind};
@@ -195,6 +195,8 @@ impl SessionTable {
 pub struct UnitSource {
     playback: Playback,
     next_snapshot: usize,
+    /// Units taken from the live ring so far.
+    live_units: u64,
     /// The tracks this session receives.
     tracks: Vec<usize>,
     resync: bool,
@@ -215,6 +217,7 @@ impl UnitSource {
         UnitSource {
             playback,
             next_snapshot: 0,
+            live_units: 0,
             tracks,
             resync: false,
             stats,
@@ -227,12 +230,14 @@ impl UnitSource {
     /// The next unit for this session; `None` when the stream's ring is closed.
     pub async fn next(&mut self) -> Option<Arc<MediaUnit>> {
         loop {
-            let unit = if let Some(u) = self.playback.snapshot.get(self.next_snapshot) {
-                self.next_snapshot += 1;
-                Arc::clone(u)
+            let unit = if let Some(u) = self.take_snapshot() {
+                u
             } else {
                 match self.playback.rx.recv().await {
-                    Ok(u) => u,
+                    Ok(u) => {
+                        self.live_units += 1;
+                        u
+                    }
                     Err(RecvError::Lagged(n)) => {
                         self.on_lag(n);
                         continue;
@@ -240,21 +245,65 @@ impl UnitSource {
                     Err(RecvError::Closed) => return None,
                 }
             };
-            if !self.tracks.contains(&unit.track) {
-                continue;
+            if let Some(u) = self.admit(unit) {
+                return Some(u);
             }
-            if self.resync {
-                match unit.kind {
-                    UnitKind::Rtp { sync: true } => self.resync = false,
-                    UnitKind::Rtp { sync: false } => {
-                        self.stats.dropped_units.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A unit that is ready now, without waiting; `None` when there is none (a closed ring is
+    /// left for [`UnitSource::next`] to report).
+    pub fn try_next(&mut self) -> Option<Arc<MediaUnit>> {
+        loop {
+            let unit = if let Some(u) = self.take_snapshot() {
+                u
+            } else {
+                match self.playback.rx.try_recv() {
+                    Ok(u) => {
+                        self.live_units += 1;
+                        u
+                    }
+                    Err(TryRecvError::Lagged(n)) => {
+                        self.on_lag(n);
                         continue;
                     }
-                    UnitKind::Rtcp => {}
+                    Err(TryRecvError::Empty | TryRecvError::Closed) => return None,
                 }
+            };
+            if let Some(u) = self.admit(unit) {
+                return Some(u);
             }
-            return Some(unit);
         }
+    }
+
+    /// Whether the session is past its start-up: the snapshot is sent and a live unit has gone
+    /// out before the latest one, so write batching may now delay it.
+    pub fn is_live(&self) -> bool {
+        self.next_snapshot >= self.playback.snapshot.len() && self.live_units > 1
+    }
+
+    fn take_snapshot(&mut self) -> Option<Arc<MediaUnit>> {
+        let u = self.playback.snapshot.get(self.next_snapshot)?;
+        self.next_snapshot += 1;
+        Some(Arc::clone(u))
+    }
+
+    /// Applies the track selection and the skip to a keyframe after a lag.
+    fn admit(&mut self, unit: Arc<MediaUnit>) -> Option<Arc<MediaUnit>> {
+        if !self.tracks.contains(&unit.track) {
+            return None;
+        }
+        if self.resync {
+            match unit.kind {
+                UnitKind::Rtp { sync: true } => self.resync = false,
+                UnitKind::Rtp { sync: false } => {
+                    self.stats.dropped_units.fetch_add(1, Ordering::Relaxed);
+                    return None;
+                }
+                UnitKind::Rtcp => {}
+            }
+        }
+        Some(unit)
     }
 
     fn on_lag(&mut self, n: u64) {
@@ -338,28 +387,31 @@ pub struct TcpChannels {
     pub rtcp: u8,
 }
 
-/// Writes one unit as interleaved frames with one vectored write (RFC 2326 §10.12).
+/// Writes units as interleaved frames (RFC 2326 §10.12) with vectored writes; a unit of a track
+/// without channels is skipped.
 pub async fn write_interleaved<W: AsyncWrite + Unpin>(
     w: &mut W,
-    unit: &MediaUnit,
-    ch: &TcpChannels,
+    units: &[Arc<MediaUnit>],
+    channels: &[TcpChannels],
 ) -> std::io::Result<()> {
-    let channel = if unit.kind == UnitKind::Rtcp {
-        ch.rtcp
-    } else {
-        ch.rtp
-    };
-    let headers: Vec<[u8; 4]> = unit
-        .packets
-        .iter()
-        .filter_map(|p| rtsp::message::interleaved_header(channel, p.len()))
-        .collect();
-    let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(headers.len() * 2);
-    for (h, p) in headers.iter().zip(
-        unit.packets
-            .iter()
-            .filter(|p| p.len() <= usize::from(u16::MAX)),
-    ) {
+    let mut frames: Vec<([u8; 4], &Bytes)> = Vec::new();
+    for unit in units {
+        let Some(ch) = channels.iter().find(|c| c.track == unit.track) else {
+            continue;
+        };
+        let channel = if unit.kind == UnitKind::Rtcp {
+            ch.rtcp
+        } else {
+            ch.rtp
+        };
+        frames.extend(
+            unit.packets.iter().filter_map(|p| {
+                rtsp::message::interleaved_header(channel, p.len()).map(|h| (h, p))
+            }),
+        );
+    }
+    let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(frames.len() * 2);
+    for (h, p) in &frames {
         slices.push(IoSlice::new(h));
         slices.push(IoSlice::new(p));
     }

@@ -64,6 +64,24 @@ async fn ffmpeg_over_tcp_decodes_without_errors() {
     ffmpeg_decodes_silently("tcp").await;
 }
 
+/// With TCP write batching on, ffmpeg still decodes 10 s over interleaved TCP without an error
+/// (a lost, repeated or reordered packet would break an H.264 or AAC frame and show as an error).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ffmpeg_over_tcp_with_write_batching_decodes_without_errors() {
+    if !common::have_tool("ffmpeg") {
+        return;
+    }
+    let opts = rtsp_server::Options {
+        tcp_write_delay: Duration::from_millis(100),
+        ..common::options()
+    };
+    let Some(h) = common::start(opts).await else {
+        return;
+    };
+    let stderr = common::ffmpeg_decode(&h.url(), "tcp", 10).await;
+    assert_eq!(stderr, "", "ffmpeg reported errors");
+}
+
 /// rtspsrc feeds one fakesink per track (RTP packets) until each has received at least 430:
 /// 10 s of AAC is 430 packets, and 10 s of the 25 fps video is 250 frames of several packets
 /// each, so that is at least 10 s of media; both must keep receiving and nothing may fail. The buffer count, not the wall
