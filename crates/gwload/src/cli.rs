@@ -13,7 +13,7 @@ pub const USAGE: &str =
     "usage: gwload --protocol rtmp|http-flv|hls|rtsp-tcp|rtsp-udp --url URL --viewers N
        [--duration SECS (30)] [--ramp PER_SEC (500)] [--warmup SECS (5)]
        [--publish FILE.flv --publish-url rtmp://HOST:PORT/app/stream]
-       [--server-pid PID] [--json PATH]";
+       [--stall-after SECS] [--server-pid PID] [--json PATH]";
 
 /// The viewer protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +74,10 @@ pub struct Options {
     pub publish: Option<PathBuf>,
     /// Where to publish it.
     pub publish_url: Option<String>,
+    /// When set, each viewer reads normally for this long after it starts connecting, then
+    /// stops reading but keeps its connection open until the end of the run (a viewer that
+    /// stopped reading, for checking that the server's memory stays bounded).
+    pub stall_after: Option<Duration>,
     /// The server process to sample CPU and memory of.
     pub server_pid: Option<u32>,
     /// Where to write the JSON report.
@@ -92,6 +96,7 @@ impl Options {
             warmup: Duration::from_secs(5),
             publish: None,
             publish_url: None,
+            stall_after: None,
             server_pid: None,
             json: None,
         }
@@ -133,6 +138,9 @@ impl Options {
                 "--ramp" => o.ramp = value.parse().ok().filter(|r| *r > 0).ok_or_else(bad)?,
                 "--publish" => o.publish = Some(PathBuf::from(value)),
                 "--publish-url" => o.publish_url = Some(value),
+                "--stall-after" => {
+                    o.stall_after = Some(secs(&value).filter(|d| !d.is_zero()).ok_or_else(bad)?)
+                }
                 "--server-pid" => o.server_pid = Some(value.parse().map_err(|_| bad())?),
                 "--json" => o.json = Some(PathBuf::from(value)),
                 _ => return Err(RunError::Usage(format!("unknown option {flag}"))),
@@ -171,6 +179,10 @@ mod tests {
         assert_eq!((o.viewers, o.ramp, o.server_pid), (500, 100, Some(42)));
         assert_eq!(o.duration, Duration::from_secs(20));
         assert_eq!(o.warmup, Duration::from_secs(5));
+        assert_eq!(o.stall_after, None);
+        let o = parse("--protocol http-flv --url http://h/a/b.flv --viewers 1 --stall-after 2.5")
+            .expect("valid");
+        assert_eq!(o.stall_after, Some(Duration::from_millis(2500)));
         for bad in [
             "--protocol mms --url x --viewers 1",
             "--protocol rtmp --url x",
@@ -179,6 +191,10 @@ mod tests {
             "--protocol rtmp --url x --viewers 1 --duration 3",
             "--protocol rtmp --url x --viewers 1 --bogus 1",
             "--protocol rtmp --url x --viewers",
+            "--protocol rtmp --url x --viewers 1 --stall-after 0",
+            "--protocol rtmp --url x --viewers 1 --stall-after -1",
+            "--protocol rtmp --url x --viewers 1 --stall-after soon",
+            "--protocol rtmp --url x --viewers 1 --stall-after",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }

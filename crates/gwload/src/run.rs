@@ -152,6 +152,7 @@ async fn spawn_viewers(
         );
         let protocol = opts.protocol;
         let pace = pace_for(i);
+        let stall_at = opts.stall_after.map(|d| at + d);
         handles.push(tokio::spawn(async move {
             let view = async {
                 match protocol {
@@ -182,13 +183,33 @@ async fn spawn_viewers(
                     }
                 }
             };
-            if let Ok(Err(e)) = tokio::time::timeout_at(end, view).await {
+            if let Ok(Err(e)) = tokio::time::timeout_at(end, stall(view, stall_at, &s)).await {
                 s.failed.store(true, Ordering::Relaxed);
                 shared.error(format!("viewer {i}: {e}"));
             }
         }));
     }
     handles
+}
+
+/// Runs `view` until it ends or until `stall_at`; from then on the viewer is no longer polled,
+/// so it reads nothing more, but its socket stays open until the caller drops the future (at
+/// the end of the run). Every protocol's viewer stalls the same way, with no code of its own.
+async fn stall<F>(view: F, stall_at: Option<Instant>, stats: &ViewerStats) -> F::Output
+where
+    F: std::future::Future,
+{
+    let Some(at) = stall_at else {
+        return view.await;
+    };
+    tokio::pin!(view);
+    tokio::select! {
+        out = &mut view => out,
+        () = tokio::time::sleep_until(at) => {
+            stats.stalled.store(true, Ordering::Relaxed);
+            std::future::pending().await
+        }
+    }
 }
 
 /// Prints one progress line; returns the byte total for the next line's rate.

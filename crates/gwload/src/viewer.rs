@@ -38,6 +38,8 @@ pub struct ViewerStats {
     pub playing: AtomicBool,
     /// Set when the viewer failed to connect or was disconnected before the end.
     pub failed: AtomicBool,
+    /// Set when the viewer stopped reading (`--stall-after`).
+    pub stalled: AtomicBool,
 }
 
 impl ViewerStats {

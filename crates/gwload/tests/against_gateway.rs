@@ -96,3 +96,38 @@ fn hls_viewers_play_keep_up_and_see_stamps() {
     // Segments are 2 s long: a longer window keeps the rate quantisation well under 10 %.
     check(Protocol::Hls, 14);
 }
+
+#[test]
+fn stalled_viewers_stop_reading_but_stay_connected() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime can be built");
+    let gw = runtime
+        .block_on(Gateway::start(&loopback_config()))
+        .unwrap_or_else(|e| panic!("the gateway did not start: {e}"));
+    let url = format!("rtmp://{}/live/test", gw.rtmp_addr());
+    let mut opts = Options::new(Protocol::Rtmp, &url, VIEWERS);
+    // Viewers read for 2 s, so all of them play, then read nothing through the measured
+    // window (3 s to 8 s), so none of them can keep up.
+    opts.duration = Duration::from_secs(8);
+    opts.warmup = Duration::from_secs(3);
+    opts.ramp = 50;
+    opts.stall_after = Some(Duration::from_secs(2));
+    opts.publish = Some(workspace_root().join("tests/fixtures/av.flv"));
+    opts.publish_url = Some(url);
+    let result = runtime.block_on(gwload::run(&opts));
+    runtime.block_on(gw.shutdown());
+    let report = result.unwrap_or_else(|e| panic!("the run failed: {e}"));
+    let (j, table) = (&report.json, report.table());
+    for (key, want) in [
+        ("viewers_connected", VIEWERS),
+        ("viewers_stalled", VIEWERS),
+        ("viewers_keeping_up", 0),
+        ("viewers_failed", 0),
+    ] {
+        assert_eq!(j[key], want, "{key}\n{table}");
+    }
+    assert_eq!(j["kbps_per_viewer_p50"], 0.0, "{table}");
+}
