@@ -105,7 +105,11 @@ impl Gst {
     /// feeding the other branches.
     pub fn decode(pipeline: &str, expect: &Expect, timeout: Duration) -> MediaReport {
         let quotas = quotas(expect);
-        let mut cmd = Command::new("gst-launch-1.0");
+        // `stdbuf -oL`: gst-launch's `-v` caps lines go to a pipe, block-buffered; if it has to be
+        // killed after the interrupt grace (some demuxers never finish EOS), unflushed caps
+        // lines would be lost and the decoded size would read 0x0.
+        let mut cmd = Command::new("stdbuf");
+        cmd.args(["-oL", "gst-launch-1.0"]);
         // Buffers are counted from basesink's DEBUG log, which is written synchronously, one line
         // per buffer; fakesink's `last-message` notifications printed by `-v` are coalesced
         // under load and undercount. `-v` is still used for the negotiated caps.
