@@ -23,6 +23,9 @@ use crate::Options;
 const OUT_QUEUE: usize = 32;
 /// How often the session timeout is checked.
 const REAP_TICK: Duration = Duration::from_secs(1);
+/// How long DESCRIBE waits for a live stream's first frame (see [`crate::from_bus::is_ready`]).
+const DESCRIBE_WAIT: Duration = Duration::from_secs(3);
+const DESCRIBE_POLL: Duration = Duration::from_millis(20);
 
 /// What every connection shares.
 #[derive(Debug)]
@@ -192,7 +195,7 @@ impl Conn {
         }
         let resp = match self.rtsp.handle(req) {
             ServerEvent::Respond(r) => r,
-            ServerEvent::Describe { stream } => self.describe(&stream),
+            ServerEvent::Describe { stream } => self.describe(&stream).await,
             ServerEvent::Setup {
                 stream,
                 track,
@@ -214,8 +217,16 @@ impl Conn {
         self.send(resp.to_bytes()).await;
     }
 
-    fn describe(&mut self, stream: &str) -> Response {
-        match self.ctx.registry.get(stream) {
+    async fn describe(&mut self, stream: &str) -> Response {
+        // A publisher that has just connected is live on the bus a few milliseconds before its
+        // sequence headers and first frame arrive; wait for them rather than answer 404.
+        let deadline = Instant::now() + DESCRIBE_WAIT;
+        let mut found = self.ctx.registry.get(stream);
+        while found.is_none() && Instant::now() < deadline && self.ctx.registry.is_live(stream) {
+            tokio::time::sleep(DESCRIBE_POLL).await;
+            found = self.ctx.registry.get(stream);
+        }
+        match found {
             Some(rtp) => {
                 let mut p = rtp.presentation();
                 p.origin_address = self.peer.ip().to_string();

@@ -235,6 +235,11 @@ impl Registry {
         )
     }
 
+    /// Whether a publisher is on `key` now.
+    pub fn is_live(&self, key: &str) -> bool {
+        self.bus.stream(key).is_some_and(|s| s.is_live())
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<StreamRtp>>> {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -249,6 +254,9 @@ impl Registry {
             }
         }
         let stream = self.bus.stream(key).filter(|s| s.is_live())?;
+        if !is_ready(&stream) {
+            return None;
+        }
         let (rtp, packetizer) = build(&stream, &self.opts)?;
         let sub = self.bus.subscribe(key, Protocol::Internal)?;
         map.insert(key.to_owned(), Arc::clone(&rtp));
@@ -276,6 +284,13 @@ impl Registry {
             map.remove(&rtp.key);
         }
     }
+}
+
+/// Whether a live stream can be described: its cache holds a frame, so the sequence headers the
+/// publisher sends before its first frames are in (described earlier, a stream whose audio header
+/// came first would be presented without its video track for as long as it lives).
+pub fn is_ready(stream: &Stream) -> bool {
+    stream.stats().gop_cache_bytes > 0
 }
 
 /// The packetizer of one track.

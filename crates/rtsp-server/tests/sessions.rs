@@ -466,3 +466,63 @@ async fn stream_end_sends_bye_and_closes_the_session() {
         .await;
     assert_eq!(again.status, 404, "the ended stream is no longer described");
 }
+
+/// A DESCRIBE that arrives while a publisher has sent its audio header but not yet its video
+/// header or first frame waits for them, and the SDP lists both tracks (answering at once would
+/// be a 404, or worse a presentation without video for the stream's whole life).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_of_a_stream_that_just_started_waits_for_its_first_frame() {
+    let Some(path) = common::fixture() else {
+        return;
+    };
+    let tags = common::fixture_tags(path);
+    let bus = bus::Bus::new(bus::BusOptions::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind port 0");
+    let addr = listener.local_addr().expect("bound");
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(rtsp_server::run(
+        listener,
+        bus.clone(),
+        common::options(),
+        stop.clone(),
+    ));
+    let info = bus::PublisherInfo {
+        protocol: bus::Protocol::Internal,
+        peer: None,
+        query: None,
+    };
+    let mut publisher = bus.publish(common::KEY, info).expect("free key");
+    let audio_header = tags
+        .iter()
+        .find(|t| t.kind == bus::TagKind::Audio && t.sequence_header)
+        .expect("fixture has an AAC header");
+    publisher.push(audio_header.clone());
+    let url = format!("rtsp://{addr}/{}", common::KEY);
+    let describe = tokio::spawn(async move {
+        let mut c = RawClient::connect(addr).await;
+        c.request("DESCRIBE", &url, "Accept: application/sdp\r\n")
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The rest of the start: video header, then frames up to the second video frame.
+    let mut video_frames = 0;
+    for t in tags
+        .iter()
+        .filter(|t| !(t.kind == bus::TagKind::Audio && t.sequence_header))
+    {
+        publisher.push(t.clone());
+        if t.kind == bus::TagKind::Video && !t.sequence_header {
+            video_frames += 1;
+            if video_frames == 2 {
+                break;
+            }
+        }
+    }
+    let resp = describe.await.expect("describe task");
+    assert_eq!(resp.status, 200, "{}", resp.head);
+    assert!(resp.body.contains("m=video"), "video track: {}", resp.body);
+    assert!(resp.body.contains("m=audio"), "audio track: {}", resp.body);
+    stop.cancel();
+}
