@@ -22,9 +22,11 @@ const TYPE_VIDEO: u8 = 9;
 /// which is below the windows servers announce (ours 2.5 MB, nginx-rtmp 5 MB), so a server
 /// that throttles unacknowledging peers never waits for us.
 const ACK_EVERY: u64 = 1024 * 1024;
-/// A chunk stream id `ClientSession` does not use, so our own encoder's header compression
-/// state cannot clash with the session's.
-const ACK_CSID: u32 = 60;
+/// Protocol control messages go on chunk stream 2 (RTMP 5.4). `rtmp::ChunkEncoder` writes a
+/// full (type 0) header for every message, so sharing the stream with the session's own control
+/// messages leaves no header compression state to clash. (An id above 31 is not an option:
+/// nginx-rtmp closes the connection on a chunk stream id at or above its `max_streams`, 32.)
+const ACK_CSID: u32 = rtmp::message::csid::CONTROL;
 
 /// Sends Acknowledgement messages for a viewer.
 #[derive(Debug, Default)]
@@ -216,7 +218,7 @@ mod tests {
         let mut a = Acker::default();
         assert!(a.received(ACK_EVERY as usize - 1).is_none());
         let ack = a.received(1).expect("a window's worth received");
-        // A type 0 chunk header on csid 60 (one byte), 11 bytes of message header, 4 of body.
+        // A type 0 chunk header on csid 2 (one byte), 11 bytes of message header, 4 of body.
         assert_eq!(ack.len(), 1 + 11 + 4);
         assert_eq!(ack[0], ACK_CSID as u8);
         assert_eq!(ack[7], rtmp::message::type_id::ACKNOWLEDGEMENT);
