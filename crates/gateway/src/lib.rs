@@ -5,6 +5,7 @@
 //! tests configure every listener as `127.0.0.1:0` and read the bound addresses back.
 
 mod api;
+mod memory;
 mod wiring;
 
 use std::net::SocketAddr;
@@ -75,6 +76,7 @@ impl Gateway {
             mms,
         };
         wiring::spawn_all(&mut tasks, config, &bus, listeners, &shutdown);
+        memory::spawn(&mut tasks, bus.clone(), shutdown.clone());
         tracing::info!(
             rtmp = %gateway_addrs.0,
             http = %gateway_addrs.1,
