@@ -66,7 +66,10 @@ pub(crate) fn spawn(tasks: &mut JoinSet<()>, bus: Bus, shutdown: CancellationTok
             }
             let now = load(&bus);
             if trigger.observe(now) {
-                tracing::debug!(load = now, "load fell; returning freed memory to the system");
+                tracing::debug!(
+                    load = now,
+                    "load fell; returning freed memory to the system"
+                );
                 // Trimming walks the heap; keep it off the runtime's worker threads.
                 let _ = tokio::task::spawn_blocking(trim).await;
             }
@@ -81,10 +84,22 @@ mod tests {
     #[test]
     fn trims_once_after_a_fall_from_the_peak() {
         let mut t = Trigger::default();
-        let seen: Vec<bool> = [0, 500, 1000, 990, 950, 200, 200, 250, 200, 250 + MIN_DROP, 0]
-            .into_iter()
-            .map(|load| t.observe(load))
-            .collect();
+        let seen: Vec<bool> = [
+            0,
+            500,
+            1000,
+            990,
+            950,
+            200,
+            200,
+            250,
+            200,
+            250 + MIN_DROP,
+            0,
+        ]
+        .into_iter()
+        .map(|load| t.observe(load))
+        .collect();
         assert_eq!(
             seen,
             [false, false, false, false, false, true, false, false, false, false, true]
