@@ -366,7 +366,10 @@ pub fn parse_decode_log(caps_log: &str, debug_log: &str) -> MediaReport {
         if pts.is_empty() && parse_caps.is_none() {
             continue;
         }
-        let sink_caps = sink_caps.unwrap_or_default();
+        // The decoded size comes from the sink's caps. Under load gst-launch has been seen to
+        // exit without that line in its `-v` output; the parser's caps carry the same size
+        // (from the SPS), so they stand in rather than reporting 0x0.
+        let sink_caps = sink_caps.or(parse_caps).unwrap_or_default();
         let codec = codec_from_caps(parse_caps.unwrap_or_default());
         let size = (caps_int(sink_caps, "width"), caps_int(sink_caps, "height"));
         streams.push(StreamReport::from_times(kind, codec, size, pts));
@@ -377,11 +380,15 @@ pub fn parse_decode_log(caps_log: &str, debug_log: &str) -> MediaReport {
     }
 }
 
-/// The last caps printed for a pad (`-v` prints them again on renegotiation).
+/// The last caps printed for a pad (`-v` prints them again on renegotiation). Lines that are not
+/// a negotiated format (teardown resets caps, which can be printed as `NULL`) are skipped: for a
+/// raw video sink only caps that carry a width count.
 fn caps_of<'a>(log: &'a str, marker: &str) -> Option<&'a str> {
+    let raw_video = marker.contains(VIDEO_SINK);
     log.lines()
         .rev()
-        .find_map(|l| l.split_once(marker).map(|(_, caps)| caps))
+        .filter_map(|l| l.split_once(marker).map(|(_, caps)| caps.trim()))
+        .find(|caps| *caps != "NULL" && (!raw_video || caps.contains("width=(int)")))
 }
 
 fn caps_int(caps: &str, field: &str) -> u32 {

@@ -50,7 +50,11 @@ pub fn fixture(kind: Kind) -> Vec<flv::FlvTag> {
         Kind::AudioOnly => "a.flv",
         Kind::VideoOnly => "v.flv",
     };
-    let path = scratch().join(name);
+    // One file per call: tests run in parallel threads of one process, and two ffmpeg runs
+    // writing the same path would let one test read the other's half-written file.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = scratch().join(format!("{call}-{name}"));
     let secs = (FIXTURE_MS / 1000).to_string();
     let video = format!("testsrc=size=640x360:rate=25:duration={secs}");
     // The audio stops a little early so that the last AAC frame ends before the last video
