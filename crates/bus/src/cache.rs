@@ -27,6 +27,8 @@ pub(crate) struct StartupCache {
     /// The GOP starts on a keyframe and is within limits.
     gop_valid: bool,
     has_video: bool,
+    /// The current publisher has sent an audio or video frame (not only headers).
+    has_frames: bool,
 }
 
 impl StartupCache {
@@ -37,6 +39,10 @@ impl StartupCache {
 
     pub(crate) fn has_video(&self) -> bool {
         self.has_video
+    }
+
+    pub(crate) fn has_frames(&self) -> bool {
+        self.has_frames
     }
 
     /// Records one tag that is about to be sent to subscribers.
@@ -54,6 +60,7 @@ impl StartupCache {
     }
 
     fn record_video(&mut self, tag: &Tag, limits: CacheLimits) {
+        self.has_frames = true;
         self.saw_video();
         if tag.keyframe {
             self.reset_gop(true);
@@ -70,6 +77,7 @@ impl StartupCache {
     }
 
     fn record_audio(&mut self, tag: &Tag, limits: CacheLimits) {
+        self.has_frames = true;
         if self.has_video {
             self.push(tag, limits);
             return;
@@ -164,6 +172,23 @@ mod tests {
         }
         let got: String = cache.snapshot().map(|t| t.data[0] as char).collect();
         assert_eq!(got, want, "input {input}");
+    }
+
+    #[test]
+    fn frames_are_noted_even_when_the_gop_is_dropped() {
+        let mut cache = StartupCache::default();
+        for (i, c) in "ShH".chars().enumerate() {
+            cache.record(&tag(c, i as u64 * 20), LIMITS);
+        }
+        assert!(!cache.has_frames(), "headers only");
+        // A GOP that outgrows its limits is dropped, but the stream has frames all the same.
+        for (i, c) in "Vvvvvv".chars().enumerate() {
+            cache.record(&tag(c, 60 + i as u64 * 20), LIMITS);
+        }
+        assert_eq!(cache.gop_bytes(), 0);
+        assert!(cache.has_frames());
+        cache.clear();
+        assert!(!cache.has_frames(), "a new publisher starts over");
     }
 
     #[test]

@@ -187,6 +187,13 @@ impl Stream {
         self.lock().cache.has_video()
     }
 
+    /// True once the current publisher has sent an audio or video frame. Publishers send their
+    /// sequence headers before their first frames, so from then on the headers an egress needs
+    /// to describe the stream are in, whatever the GOP cache holds or is limited to.
+    pub fn has_frames(&self) -> bool {
+        self.lock().cache.has_frames()
+    }
+
     /// A snapshot of the stream's counters.
     pub fn stats(&self) -> StreamStats {
         let inner = self.lock();

@@ -286,11 +286,11 @@ impl Registry {
     }
 }
 
-/// Whether a live stream can be described: its cache holds a frame, so the sequence headers the
+/// Whether a live stream can be described: it has sent a frame, so the sequence headers the
 /// publisher sends before its first frames are in (described earlier, a stream whose audio header
 /// came first would be presented without its video track for as long as it lives).
 pub fn is_ready(stream: &Stream) -> bool {
-    stream.stats().gop_cache_bytes > 0
+    stream.has_frames()
 }
 
 /// The packetizer of one track.
