@@ -194,6 +194,25 @@ impl Stream {
         self.lock().cache.has_frames()
     }
 
+    /// Waits up to `limit` for the current publisher's first frame (see [`Stream::has_frames`]):
+    /// a publisher is live a few milliseconds before its headers and first frame arrive, and an
+    /// egress that describes the stream's tracks (SDP, FLV header) must not do it from half of
+    /// them. False when the frame did not come in time or the stream is no longer live. Polls,
+    /// since this happens once per viewer start and only in that first moment of a stream.
+    pub async fn wait_for_frames(&self, limit: std::time::Duration) -> bool {
+        const POLL: std::time::Duration = std::time::Duration::from_millis(20);
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if self.has_frames() {
+                return true;
+            }
+            if !self.is_live() || tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
     /// A snapshot of the stream's counters.
     pub fn stats(&self) -> StreamStats {
         let inner = self.lock();

@@ -24,6 +24,9 @@ const WS_BATCH_FRAMES: usize = 64;
 /// WebSocket close code for a normal end (RFC 6455 section 7.4.1).
 const WS_CLOSE_NORMAL: u16 = 1000;
 
+/// How long a request for a stream that just went live waits for its first frame.
+const START_WAIT: Duration = Duration::from_secs(3);
+
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/{app}/{file}", get(play).head(head).options(preflight))
@@ -83,6 +86,12 @@ async fn play(
     let Some(key) = stream_key(&app, &file) else {
         return (StatusCode::NOT_FOUND, "not found\n").into_response();
     };
+    // The FLV header announces the tracks from the stream's headers: a request that arrives in
+    // the first milliseconds of a publish waits for them (a player told "no video" never shows
+    // the video that follows).
+    if let Some(stream) = state.bus.stream(&key) {
+        stream.wait_for_frames(START_WAIT).await;
+    }
     let Some(sub) = state.bus.subscribe(&key, Protocol::HttpFlv) else {
         return not_found(&format!("stream {key}"));
     };

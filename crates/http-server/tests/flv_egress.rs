@@ -348,6 +348,71 @@ async fn header_flags_are_true_to_the_stream() {
     }
 }
 
+/// A viewer that connects after the publisher's audio header but before its video header still
+/// gets an FLV header announcing video (the request waits for the first frame).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_of_a_stream_that_just_started_is_told_about_both_tracks() {
+    let tags = common::read_flv(common::fixture());
+    let bus = Bus::default();
+    let stop = CancellationToken::new();
+    let addr = common::serve(&bus, stop.clone()).await;
+    let info = bus::PublisherInfo {
+        protocol: bus::Protocol::Rtmp,
+        peer: None,
+        query: None,
+    };
+    let mut publisher = bus.publish(KEY, info).expect("the key is free");
+    let bus_tag = |t: &flv::FlvTag| {
+        let flags = t.flags();
+        bus::Tag {
+            keyframe: flags.keyframe,
+            sequence_header: flags.sequence_header,
+            ..bus::Tag::new(
+                if t.tag_type == 8 {
+                    bus::TagKind::Audio
+                } else {
+                    bus::TagKind::Video
+                },
+                u64::from(t.timestamp),
+                t.body.clone(),
+            )
+        }
+    };
+    let media: Vec<&flv::FlvTag> = tags
+        .iter()
+        .filter(|t| matches!(t.tag_type, 8 | 9))
+        .collect();
+    let audio_header = media
+        .iter()
+        .find(|t| t.tag_type == 8 && t.flags().sequence_header)
+        .expect("the fixture has an AAC header");
+    publisher.push(bus_tag(audio_header));
+    let viewer = tokio::spawn(async move {
+        let mut res = request(addr, "GET", &format!("/{KEY}.flv"), &[]).await;
+        let mut flv = FlvParser::default();
+        while flv.tags.iter().filter(|t| !t.is_header()).count() < 3 {
+            let more = res.read_some().await;
+            assert!(!more.is_empty(), "the body ended early");
+            flv.feed(&more);
+        }
+        flv
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for t in media
+        .iter()
+        .filter(|t| !(t.tag_type == 8 && t.flags().sequence_header))
+        .take(20)
+    {
+        publisher.push(bus_tag(t));
+    }
+    let flv = tokio::time::timeout(Duration::from_secs(10), viewer)
+        .await
+        .expect("the viewer gets frames")
+        .expect("viewer task");
+    stop.cancel();
+    assert!(flv.has_video() && flv.has_audio(), "both tracks announced");
+}
+
 /// Publishes synthetic H.264-shaped tags fast (`tag_bytes` every 10 ms, a keyframe every 10th)
 /// so that a viewer's socket buffers fill within a second.
 fn spawn_fast_feeder(bus: &Bus, tag_bytes: usize, stop: CancellationToken) {

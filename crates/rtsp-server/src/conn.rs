@@ -23,9 +23,8 @@ use crate::Options;
 const OUT_QUEUE: usize = 32;
 /// How often the session timeout is checked.
 const REAP_TICK: Duration = Duration::from_secs(1);
-/// How long DESCRIBE waits for a live stream's first frame (see [`crate::from_bus::is_ready`]).
+/// How long DESCRIBE waits for a live stream's first frame (see [`bus::Stream::wait_for_frames`]).
 const DESCRIBE_WAIT: Duration = Duration::from_secs(3);
-const DESCRIBE_POLL: Duration = Duration::from_millis(20);
 
 /// What every connection shares.
 #[derive(Debug)]
@@ -220,13 +219,10 @@ impl Conn {
     async fn describe(&mut self, stream: &str) -> Response {
         // A publisher that has just connected is live on the bus a few milliseconds before its
         // sequence headers and first frame arrive; wait for them rather than answer 404.
-        let deadline = Instant::now() + DESCRIBE_WAIT;
-        let mut found = self.ctx.registry.get(stream);
-        while found.is_none() && Instant::now() < deadline && self.ctx.registry.is_live(stream) {
-            tokio::time::sleep(DESCRIBE_POLL).await;
-            found = self.ctx.registry.get(stream);
+        if let Some(s) = self.ctx.registry.live_stream(stream) {
+            s.wait_for_frames(DESCRIBE_WAIT).await;
         }
-        match found {
+        match self.ctx.registry.get(stream) {
             Some(rtp) => {
                 let mut p = rtp.presentation();
                 p.origin_address = self.peer.ip().to_string();

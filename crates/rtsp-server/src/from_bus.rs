@@ -235,9 +235,9 @@ impl Registry {
         )
     }
 
-    /// Whether a publisher is on `key` now.
-    pub fn is_live(&self, key: &str) -> bool {
-        self.bus.stream(key).is_some_and(|s| s.is_live())
+    /// The bus stream of `key` if a publisher is on it now.
+    pub fn live_stream(&self, key: &str) -> Option<Arc<Stream>> {
+        self.bus.stream(key).filter(|s| s.is_live())
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<StreamRtp>>> {
@@ -253,7 +253,7 @@ impl Registry {
                 return Some(Arc::clone(s));
             }
         }
-        let stream = self.bus.stream(key).filter(|s| s.is_live())?;
+        let stream = self.live_stream(key)?;
         if !is_ready(&stream) {
             return None;
         }
