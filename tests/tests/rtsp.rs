@@ -170,37 +170,6 @@ struct RetinaReceived {
     dims: Option<(u32, u32)>,
 }
 
-/// DESCRIBEs `url` with retina. The RTSP shell registers a stream once its packetizer has the
-/// sequence headers, a moment after the bus reports the publisher live, so DESCRIBE answers 404
-/// for some tens of milliseconds; a failed DESCRIBE is retried for 5 s (as a player's reconnect
-/// would) and how long it failed is printed.
-async fn describe_when_registered(
-    url: url::Url,
-) -> retina::client::Session<retina::client::Described> {
-    use retina::client::SessionOptions;
-    let started = std::time::Instant::now();
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        match retina::client::Session::describe(url.clone(), SessionOptions::default()).await {
-            Ok(session) => {
-                if attempts > 1 {
-                    println!(
-                        "retina: DESCRIBE answered 404 for {:?} after the stream went live \
-                         ({attempts} attempts)",
-                        started.elapsed()
-                    );
-                }
-                return session;
-            }
-            Err(_) if started.elapsed() < std::time::Duration::from_secs(5) => {
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
-            Err(e) => panic!("DESCRIBE {url} failed for 5 s: {e}"),
-        }
-    }
-}
-
 /// Plays the live stream with retina over `transport` until [`PLAY_SECS`] of video timestamps
 /// have arrived (or a generous deadline passes), failing on any retina error.
 fn retina_receive(live: &Live, transport: retina::client::Transport) -> RetinaReceived {
@@ -210,7 +179,12 @@ fn retina_receive(live: &Live, transport: retina::client::Transport) -> RetinaRe
     let url = url::Url::parse(&rtsp_url(live)).expect("a valid URL");
     let want_ticks = (PLAY_SECS * 90_000.0) as i64;
     live.gateway.block_on(async move {
-        let mut session = describe_when_registered(url).await;
+        // No retry: DESCRIBE right after the stream goes live must succeed (the gateway waits
+        // for the first frame rather than answering 404).
+        let mut session =
+            retina::client::Session::describe(url, retina::client::SessionOptions::default())
+                .await
+                .expect("DESCRIBE succeeds");
         let mut r = RetinaReceived {
             video: Vec::new(),
             audio_frames: 0,
