@@ -34,7 +34,7 @@ pub mod transport;
 
 pub use message::{parse, Header, Method, Parsed, Request, Response};
 pub use session::{RtpInfo, ServerConnection, ServerEvent, Status};
-pub use transport::{Lower, Transport};
+pub use transport::{Destination, Lower, Transport};
 
 /// The largest request head (request line and headers) accepted, in bytes.
 pub const MAX_HEADER_BYTES: usize = 8192;
