@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Buf, Bytes, BytesMut};
 use rtsp::{
-    Destination, Lower, Parsed, Request, Response, ServerConnection, ServerEvent, Transport,
+    Destination, Lower, Method, Parsed, Request, Response, ServerConnection, ServerEvent, Transport,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -222,6 +222,12 @@ impl Conn {
                 r
             }
         };
+        if resp.status >= 400 && matches!(req.method, Method::Setup | Method::Play) {
+            // A refused SETUP or PLAY is what an operator asks about ("why does my NVR get no
+            // video?"); the body is our one-line reason.
+            let why = String::from_utf8_lossy(&resp.body);
+            tracing::info!(peer = %self.peer, method = ?req.method, uri = %req.uri, status = resp.status, reason = %why.trim_end(), "rtsp request refused");
+        }
         self.send(resp.to_bytes()).await;
     }
 
