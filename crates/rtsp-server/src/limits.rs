@@ -37,6 +37,8 @@ impl PeerLimits {
 
     /// Counts a new session of `ip`; `None` when `ip` already holds the maximum.
     pub fn acquire(&self, ip: IpAddr) -> Option<SessionSlot> {
+        // An IPv4 client on a dual-stack listener shows up as ::ffff:a.b.c.d; count it as a.b.c.d.
+        let ip = ip.to_canonical();
         let mut sessions = self.lock();
         let n = sessions.entry(ip).or_insert(0);
         if *n >= self.max_per_ip {
@@ -83,6 +85,11 @@ mod tests {
             "a third session of one address"
         );
         let _other = limits.acquire(b).expect("another address is not affected");
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().expect("an address");
+        assert!(
+            limits.acquire(mapped).is_none(),
+            "a v4-mapped address is the same client"
+        );
         drop(s1);
         assert!(limits.acquire(a).is_some(), "a freed slot is reusable");
     }
