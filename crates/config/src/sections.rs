@@ -291,6 +291,8 @@ pub struct RtspSection {
     pub queue_units: usize,
     /// Write batching of TCP-interleaved sessions, like `rtmp.write_delay_ms`.
     pub tcp_write_delay_ms: u64,
+    /// The most sessions one client IP address may hold at once.
+    pub max_sessions_per_ip: usize,
 }
 
 impl Default for RtspSection {
@@ -305,6 +307,7 @@ impl Default for RtspSection {
             sender_report_interval_secs: 5,
             queue_units: 512,
             tcp_write_delay_ms: DEFAULT_WRITE_DELAY_MS,
+            max_sessions_per_ip: 32,
         }
     }
 }
@@ -333,7 +336,13 @@ impl RtspSection {
             60,
         )?;
         check_range("rtsp.queue_units", self.queue_units, 16, 1 << 16)?;
-        check_range("rtsp.tcp_write_delay_ms", self.tcp_write_delay_ms, 0, 1000)
+        check_range("rtsp.tcp_write_delay_ms", self.tcp_write_delay_ms, 0, 1000)?;
+        check_range(
+            "rtsp.max_sessions_per_ip",
+            self.max_sessions_per_ip,
+            1,
+            100_000,
+        )
     }
 }
 

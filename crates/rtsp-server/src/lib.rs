@@ -11,6 +11,7 @@
 //! | one RTSP connection and its session | `conn.rs` |
 //! | media sending, keyframe resync, receiver-report statistics | `session.rs` |
 //! | UDP port pairs | `ports.rs` |
+//! | the per-client-address session cap | `limits.rs` |
 //! | FLV tag headers to codec payloads (over crate `flv`) | `flv_body.rs` |
 //!
 //! Architecture Invariant: RTP is packetized once per stream and track; a session's queue is its
@@ -20,6 +21,7 @@
 mod conn;
 mod flv_body;
 mod from_bus;
+mod limits;
 mod ports;
 mod session;
 
@@ -63,9 +65,16 @@ pub struct Options {
     /// one vectored write. Zero writes each unit as it comes. UDP sessions send each packet as
     /// it comes either way.
     pub tcp_write_delay: Duration,
+    /// The most RTSP sessions one client IP address may hold at once (each holds at most one UDP
+    /// port pair per track); a SETUP past it is answered 453 Not Enough Bandwidth.
+    pub max_sessions_per_ip: usize,
     /// The `Server` header value.
     pub server_name: String,
 }
+
+/// Default of [`Options::max_sessions_per_ip`]: enough for an NVR recording a few dozen streams
+/// from one address, and with two tracks per stream a tenth of the default 500-pair port range.
+pub const DEFAULT_MAX_SESSIONS_PER_IP: usize = 32;
 
 impl Default for Options {
     fn default() -> Self {
@@ -81,6 +90,7 @@ impl Default for Options {
             tcp_send_buffer: None,
             write_timeout: Duration::from_secs(10),
             tcp_write_delay: Duration::ZERO,
+            max_sessions_per_ip: DEFAULT_MAX_SESSIONS_PER_IP,
             server_name: "media-gateway".to_owned(),
         }
     }
@@ -99,6 +109,7 @@ pub async fn run(
     let ctx = Arc::new(conn::Ctx {
         registry: from_bus::Registry::new(bus, Arc::clone(&opts), shutdown.clone()),
         ports: ports::PortPool::new(ip, opts.udp_port_min, opts.udp_port_max),
+        limits: limits::PeerLimits::new(opts.max_sessions_per_ip),
         opts,
         shutdown: shutdown.clone(),
     });
