@@ -194,6 +194,15 @@ pub struct HttpSection {
     pub public_url: String,
     /// Write batching of HTTP-FLV and WebSocket-FLV viewers, like `rtmp.write_delay_ms`.
     pub flv_write_delay_ms: u64,
+    /// A request head must arrive whole within this many seconds of the connection opening (or
+    /// of its first byte on a kept-alive connection).
+    pub header_timeout_secs: u64,
+    /// A kept-alive connection with no request in flight is closed after this many seconds.
+    pub idle_timeout_secs: u64,
+    /// Open connections on the HTTP listener, WebSockets included.
+    pub max_connections: usize,
+    /// Open connections from one client IP address.
+    pub max_connections_per_ip: usize,
 }
 
 impl Default for HttpSection {
@@ -204,6 +213,10 @@ impl Default for HttpSection {
             public_host: String::new(),
             public_url: String::new(),
             flv_write_delay_ms: DEFAULT_WRITE_DELAY_MS,
+            header_timeout_secs: 10,
+            idle_timeout_secs: 30,
+            max_connections: 10_000,
+            max_connections_per_ip: 1000,
         }
     }
 }
@@ -216,7 +229,21 @@ impl HttpSection {
             let problem = format!("must start with http:// or https://, got \"{url}\"");
             return Err(("http.public_url".into(), problem));
         }
-        check_range("http.flv_write_delay_ms", self.flv_write_delay_ms, 0, 1000)
+        check_range("http.flv_write_delay_ms", self.flv_write_delay_ms, 0, 1000)?;
+        check_range(
+            "http.header_timeout_secs",
+            self.header_timeout_secs,
+            1,
+            3600,
+        )?;
+        check_range("http.idle_timeout_secs", self.idle_timeout_secs, 1, 86400)?;
+        check_range("http.max_connections", self.max_connections, 1, 1_000_000)?;
+        check_range(
+            "http.max_connections_per_ip",
+            self.max_connections_per_ip,
+            1,
+            1_000_000,
+        )
     }
 }
 

@@ -16,6 +16,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     tracing::info!(addr = ?listener.local_addr().ok(), "MMST listening");
+    let mut backoff = netutil::AcceptBackoff::new("MMST");
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
@@ -24,11 +25,11 @@ pub async fn run(
                     Ok(a) => a,
                     Err(e) => {
                         // Out of descriptors and the like: keep serving the others.
-                        tracing::warn!(error = %e, "MMST accept failed");
-                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        backoff.failed(&e).await;
                         continue;
                     }
                 };
+                backoff.succeeded();
                 tracing::info!(%peer, "MMST: connection");
                 tokio::spawn(conn::serve(socket, peer, bus.clone(), opts.clone(), shutdown.child_token()));
             }

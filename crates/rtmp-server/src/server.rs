@@ -42,6 +42,7 @@ impl Server {
         let addr = self.listener.local_addr()?;
         tracing::info!(%addr, "RTMP listening");
         let mut tasks = JoinSet::new();
+        let mut backoff = netutil::AcceptBackoff::new("RTMP");
         loop {
             let accepted = tokio::select! {
                 _ = self.shutdown.cancelled() => break,
@@ -52,12 +53,12 @@ impl Server {
             let (socket, peer) = match accepted {
                 Ok(a) => a,
                 Err(e) => {
-                    // Accept errors (EMFILE and friends) are transient; back off briefly.
-                    tracing::warn!(error = %e, "RTMP accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    // Accept errors (EMFILE and friends) are transient; back off, quietly.
+                    backoff.failed(&e).await;
                     continue;
                 }
             };
+            backoff.succeeded();
             let _ = socket.set_nodelay(true);
             let seed = self.next_seed.fetch_add(1, Ordering::Relaxed);
             let conn =

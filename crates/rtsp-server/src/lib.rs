@@ -103,17 +103,16 @@ pub async fn run(
         shutdown: shutdown.clone(),
     });
     tracing::info!(%local, "rtsp listening");
+    let mut backoff = netutil::AcceptBackoff::new("RTSP");
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
+                    backoff.succeeded();
                     tokio::spawn(conn::serve(Arc::clone(&ctx), socket, peer));
                 }
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "rtsp accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
+                // Out of file descriptors and the like: back off instead of spinning.
+                Err(e) => backoff.failed(&e).await,
             },
             _ = shutdown.cancelled() => return Ok(()),
         }
