@@ -208,3 +208,45 @@ fn idle_connections_from_one_host_do_not_lock_out_others() {
     );
     drop(socks);
 }
+
+#[test]
+fn a_websocket_flv_stream_outlives_the_idle_and_header_timeouts() {
+    if !require_tool("ffmpeg") {
+        return;
+    }
+    let live = Live::ffmpeg_with("av.flv", |c| {
+        c.http.header_timeout_secs = 1;
+        c.http.idle_timeout_secs = 1;
+    });
+    let mut s = connect(live.gateway.http_addr());
+    s.set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("set a timeout");
+    let upgrade = format!(
+        "GET /{}.flv HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        Live::KEY
+    );
+    s.write_all(upgrade.as_bytes()).expect("send the upgrade");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = s.read(&mut buf).expect("the upgrade answer");
+        assert!(n > 0, "closed before answering the upgrade");
+        got.extend_from_slice(&buf[..n]);
+    }
+    let head = String::from_utf8_lossy(&got);
+    assert!(head.starts_with("HTTP/1.1 101"), "got {head:?}");
+    // Binary messages keep coming for four idle timeouts and after.
+    let start = Instant::now();
+    let mut late = 0;
+    while start.elapsed() < Duration::from_secs(5) {
+        let n = s
+            .read(&mut buf)
+            .unwrap_or_else(|e| panic!("WebSocket-FLV stalled after {:?}: {e}", start.elapsed()));
+        assert!(n > 0, "WebSocket-FLV closed after {:?}", start.elapsed());
+        if start.elapsed() > Duration::from_secs(4) {
+            late += n;
+        }
+    }
+    assert!(late > 0, "no media after four idle timeouts");
+}
