@@ -250,3 +250,25 @@ fn a_websocket_flv_stream_outlives_the_idle_and_header_timeouts() {
     }
     assert!(late > 0, "no media after four idle timeouts");
 }
+
+#[test]
+fn a_silent_or_trickling_rtsp_connection_is_closed() {
+    let gw = TestGateway::start_with(|c| c.rtsp.request_timeout_secs = 1);
+    let addr = gw.rtsp_addr().expect("RTSP is enabled by default");
+    let mut silent = connect(addr);
+    let mut trickle = connect(addr);
+    let mut writer = trickle.try_clone().expect("clone the socket");
+    let slow = std::thread::spawn(move || {
+        let head = b"OPTIONS rtsp://x/live/test RTSP/1.0\r\nCSeq: 1\r\nX-Slow: ";
+        for &b in head.iter().chain(std::iter::repeat(&b'a')).take(200) {
+            if writer.write_all(&[b]).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    assert!(read_until_closed(&mut silent, "silent RTSP connection").is_empty());
+    assert!(read_until_closed(&mut trickle, "trickling RTSP request").is_empty());
+    let _ = trickle.shutdown(std::net::Shutdown::Both);
+    let _ = slow.join();
+}

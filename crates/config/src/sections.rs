@@ -318,6 +318,8 @@ pub struct RtspSection {
     pub queue_units: usize,
     /// Write batching of TCP-interleaved sessions, like `rtmp.write_delay_ms`.
     pub tcp_write_delay_ms: u64,
+    /// A connection without a session that completes no request for this long is closed.
+    pub request_timeout_secs: u64,
 }
 
 impl Default for RtspSection {
@@ -332,6 +334,7 @@ impl Default for RtspSection {
             sender_report_interval_secs: 5,
             queue_units: 512,
             tcp_write_delay_ms: DEFAULT_WRITE_DELAY_MS,
+            request_timeout_secs: 10,
         }
     }
 }
@@ -360,7 +363,13 @@ impl RtspSection {
             60,
         )?;
         check_range("rtsp.queue_units", self.queue_units, 16, 1 << 16)?;
-        check_range("rtsp.tcp_write_delay_ms", self.tcp_write_delay_ms, 0, 1000)
+        check_range("rtsp.tcp_write_delay_ms", self.tcp_write_delay_ms, 0, 1000)?;
+        check_range(
+            "rtsp.request_timeout_secs",
+            self.request_timeout_secs,
+            1,
+            3600,
+        )
     }
 }
 

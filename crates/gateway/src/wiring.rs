@@ -93,6 +93,7 @@ fn rtsp_options(s: &RtspSection) -> rtsp_server::Options {
         sender_report_interval: Duration::from_secs(s.sender_report_interval_secs),
         queue_units: s.queue_units,
         tcp_write_delay: Duration::from_millis(s.tcp_write_delay_ms),
+        request_timeout: Duration::from_secs(s.request_timeout_secs),
         server_name: format!("media-gateway/{}", env!("CARGO_PKG_VERSION")),
         ..rtsp_server::Options::default()
     }

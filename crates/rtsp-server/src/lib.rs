@@ -63,6 +63,9 @@ pub struct Options {
     /// one vectored write. Zero writes each unit as it comes. UDP sessions send each packet as
     /// it comes either way.
     pub tcp_write_delay: Duration,
+    /// A connection without a session (before SETUP, after TEARDOWN) that completes no request
+    /// for this long is closed, so silent or trickling connections cannot pile up.
+    pub request_timeout: Duration,
     /// The `Server` header value.
     pub server_name: String,
 }
@@ -81,6 +84,7 @@ impl Default for Options {
             tcp_send_buffer: None,
             write_timeout: Duration::from_secs(10),
             tcp_write_delay: Duration::ZERO,
+            request_timeout: Duration::from_secs(10),
             server_name: "media-gateway".to_owned(),
         }
     }
