@@ -9,9 +9,10 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use gateway_tests::gateway::LIVE_TIMEOUT;
 use gateway_tests::{
-    assert_media, ffprobe_decode, http_get, require_tool, wait_until, Expect, Live, TestGateway,
-    CELL_SECS, PLAY_SECS,
+    assert_media, ffprobe_decode, fixture, http_get, require_tool, wait_until, Expect, Ffmpeg,
+    Live, TestGateway, CELL_SECS, PLAY_SECS,
 };
 
 /// How long a test waits for the gateway to close a connection it should close.
@@ -271,4 +272,59 @@ fn a_silent_or_trickling_rtsp_connection_is_closed() {
     assert!(read_until_closed(&mut trickle, "trickling RTSP request").is_empty());
     let _ = trickle.shutdown(std::net::Shutdown::Both);
     let _ = slow.join();
+}
+
+#[test]
+fn idle_connections_from_one_host_are_capped_on_every_listener() {
+    if !require_tool("ffmpeg") || !require_tool("ffprobe") {
+        return;
+    }
+    const FLOOD: usize = 500;
+    const PER_IP: usize = 50;
+    // Timeouts far longer than the test: only the per-address caps can protect the others.
+    let gw = TestGateway::start_with(|c| {
+        c.rtmp.handshake_timeout_secs = 600;
+        c.rtmp.max_connections_per_ip = PER_IP;
+        c.rtsp.request_timeout_secs = 600;
+        c.rtsp.max_connections_per_ip = PER_IP;
+        c.mms.max_connections_per_ip = PER_IP;
+    });
+    let listeners = [
+        ("RTMP", gw.rtmp_addr()),
+        ("RTSP", gw.rtsp_addr().expect("RTSP is on by default")),
+        ("MMST", gw.mms_addr().expect("MMS is on by default")),
+    ];
+    let mut floods = Vec::new();
+    for (name, addr) in listeners {
+        let mut socks: Vec<Option<TcpStream>> = flood("127.0.0.2", addr, FLOOD)
+            .into_iter()
+            .map(Some)
+            .collect();
+        let capped = wait_until(Duration::from_secs(20), || {
+            closed(&mut socks) >= FLOOD - PER_IP
+        });
+        let open = FLOOD - closed(&mut socks);
+        assert!(capped, "{name}: {open} of {FLOOD} idle connections from one address still open; at most {PER_IP} may be");
+        assert_eq!(
+            open, PER_IP,
+            "{name}: the connections within the cap stay open"
+        );
+        floods.push(socks);
+    }
+    // A publisher and a player from another address connect as usual during the flood.
+    let url = gw.rtmp_url(Live::KEY);
+    let mut publisher = Ffmpeg::publish(&fixture("av.flv"), &url);
+    assert!(
+        gw.wait_live(Live::KEY, LIVE_TIMEOUT),
+        "the publisher could not go live during the flood: {}",
+        publisher.log()
+    );
+    let report = ffprobe_decode(&url, PLAY_SECS);
+    publisher.assert_running();
+    assert_media(
+        "ffprobe rtmp during a flood from another address",
+        &report,
+        &Expect::for_fixture("av.flv", CELL_SECS),
+    );
+    drop(floods);
 }

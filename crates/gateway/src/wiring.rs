@@ -47,6 +47,8 @@ fn rtmp_options(s: &RtmpSection, bus: &BusSection) -> rtmp_server::Options {
         handshake_timeout: Duration::from_secs(s.handshake_timeout_secs),
         idle_timeout: Duration::from_secs(s.idle_timeout_secs),
         write_delay: Duration::from_millis(s.write_delay_ms),
+        max_connections: s.max_connections,
+        max_connections_per_ip: s.max_connections_per_ip,
         ..rtmp_server::Options::default()
     }
 }
@@ -94,6 +96,8 @@ fn rtsp_options(s: &RtspSection) -> rtsp_server::Options {
         queue_units: s.queue_units,
         tcp_write_delay: Duration::from_millis(s.tcp_write_delay_ms),
         request_timeout: Duration::from_secs(s.request_timeout_secs),
+        max_connections: s.max_connections,
+        max_connections_per_ip: s.max_connections_per_ip,
         server_name: format!("media-gateway/{}", env!("CARGO_PKG_VERSION")),
         ..rtsp_server::Options::default()
     }
@@ -114,6 +118,8 @@ fn mms_options(s: &MmsSection, http: &HttpSection, mmst_port: Option<u16>) -> mm
         max_packet_delay_ms: s.max_packet_delay_ms,
         public_host: non_empty(&http.public_host),
         mmst_port: mmst_port.unwrap_or(1755),
+        max_connections: s.max_connections,
+        max_connections_per_ip: s.max_connections_per_ip,
         ..mms_server::Options::default()
     }
 }

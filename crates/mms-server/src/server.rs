@@ -17,6 +17,7 @@ pub async fn run(
 ) -> std::io::Result<()> {
     tracing::info!(addr = ?listener.local_addr().ok(), "MMST listening");
     let mut backoff = netutil::AcceptBackoff::new("MMST");
+    let caps = netutil::ConnLimits::new("MMST", opts.max_connections, opts.max_connections_per_ip);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
@@ -30,8 +31,14 @@ pub async fn run(
                     }
                 };
                 backoff.succeeded();
+                // Over a cap the socket is dropped, which closes it; `caps` logged it.
+                let Ok(permit) = caps.try_acquire(peer.ip()) else { continue };
                 tracing::info!(%peer, "MMST: connection");
-                tokio::spawn(conn::serve(socket, peer, bus.clone(), opts.clone(), shutdown.child_token()));
+                let serve = conn::serve(socket, peer, bus.clone(), opts.clone(), shutdown.child_token());
+                tokio::spawn(async move {
+                    serve.await;
+                    drop(permit);
+                });
             }
         }
     }

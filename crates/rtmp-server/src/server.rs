@@ -43,6 +43,11 @@ impl Server {
         tracing::info!(%addr, "RTMP listening");
         let mut tasks = JoinSet::new();
         let mut backoff = netutil::AcceptBackoff::new("RTMP");
+        let caps = netutil::ConnLimits::new(
+            "RTMP",
+            self.opts.max_connections,
+            self.opts.max_connections_per_ip,
+        );
         loop {
             let accepted = tokio::select! {
                 _ = self.shutdown.cancelled() => break,
@@ -59,11 +64,19 @@ impl Server {
                 }
             };
             backoff.succeeded();
+            // Over a cap the socket is dropped, which closes it; `caps` counted and logged it.
+            let Ok(permit) = caps.try_acquire(peer.ip()) else {
+                continue;
+            };
             let _ = socket.set_nodelay(true);
             let seed = self.next_seed.fetch_add(1, Ordering::Relaxed);
             let conn =
                 Connection::new(socket, peer, self.bus.clone(), Arc::clone(&self.opts), seed);
-            tasks.spawn(conn.run(self.shutdown.child_token()));
+            let token = self.shutdown.child_token();
+            tasks.spawn(async move {
+                conn.run(token).await;
+                drop(permit);
+            });
         }
         tracing::info!(%addr, "RTMP listener stopping");
         while tasks.join_next().await.is_some() {}

@@ -34,6 +34,10 @@ use tokio_util::sync::CancellationToken;
 /// Settings of the RTSP egress; the gateway maps them from `[rtsp]` in its configuration.
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// Open connections at most, in total and from one client IP address; a connection over
+    /// either is closed at once (counted, logged at most once a second).
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
     /// The largest RTP packet sent, header included (bytes).
     pub mtu: usize,
     /// A UDP session with no request, RTCP or RTP from its client for this long is closed.
@@ -73,6 +77,8 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
+            max_connections: 10_000,
+            max_connections_per_ip: 1000,
             mtu: rtp::DEFAULT_MTU,
             session_timeout: Duration::from_secs(60),
             udp_port_min: 30000,
@@ -108,12 +114,23 @@ pub async fn run(
     });
     tracing::info!(%local, "rtsp listening");
     let mut backoff = netutil::AcceptBackoff::new("RTSP");
+    let caps = netutil::ConnLimits::new(
+        "RTSP",
+        ctx.opts.max_connections,
+        ctx.opts.max_connections_per_ip,
+    );
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
                     backoff.succeeded();
-                    tokio::spawn(conn::serve(Arc::clone(&ctx), socket, peer));
+                    // Over a cap the socket is dropped, which closes it; `caps` logged it.
+                    let Ok(permit) = caps.try_acquire(peer.ip()) else { continue };
+                    let serve = conn::serve(Arc::clone(&ctx), socket, peer);
+                    tokio::spawn(async move {
+                        serve.await;
+                        drop(permit);
+                    });
                 }
                 // Out of file descriptors and the like: back off instead of spinning.
                 Err(e) => backoff.failed(&e).await,
