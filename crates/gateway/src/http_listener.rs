@@ -48,7 +48,9 @@ use tower_service::Service;
 
 /// The largest request head (request line and headers) read; hyper answers a larger one with
 /// 431. Generous for browsers with cookies, small enough that 10,000 connections cannot pin
-/// much memory.
+/// much memory. hyper's one limit also bounds the bytes it queues for a write; a vectored write
+/// is bounded by its 16 queued buffers long before that for FLV tags, and a larger frame (a
+/// keyframe) still goes out whole.
 pub(crate) const MAX_HEAD_BYTES: usize = 32 * 1024;
 
 /// The limits of the HTTP listener (`[http]` keys of the same names).
