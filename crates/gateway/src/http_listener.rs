@@ -381,3 +381,80 @@ impl AsyncWrite for Watched {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> HttpLimits {
+        HttpLimits {
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            max_connections: 10,
+            max_connections_per_ip: 10,
+        }
+    }
+
+    /// How long until `activity` expires, and why; `None` if not within an hour.
+    async fn expires_in(activity: &Activity) -> Option<(Duration, &'static str)> {
+        let start = Instant::now();
+        let limits = limits();
+        tokio::time::timeout(Duration::from_secs(3600), activity.expired(&limits))
+            .await
+            .ok()
+            .map(|why| (start.elapsed(), why))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_connection_has_the_header_timeout() {
+        let a = Activity::new();
+        let got = expires_in(&a).await;
+        assert_eq!(
+            got,
+            Some((Duration::from_secs(10), "request head not received in time"))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_in_flight_never_expires() {
+        let a = Arc::new(Activity::new());
+        let _in_flight = a.request_started();
+        assert_eq!(expires_in(&a).await, None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_response_the_idle_timeout_then_the_header_timeout_from_the_first_byte() {
+        let a = Arc::new(Activity::new());
+        drop(a.request_started());
+        assert_eq!(
+            expires_in(&a).await,
+            Some((Duration::from_secs(30), "idle keep-alive timeout"))
+        );
+        drop(a.request_started());
+        tokio::time::advance(Duration::from_secs(25)).await;
+        // The next request starts arriving 25 s into the idle time: it gets its own 10 s.
+        a.on_read();
+        assert_eq!(
+            expires_in(&a).await,
+            Some((Duration::from_secs(10), "request head not received in time"))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_that_starts_resets_the_timers() {
+        let a = Arc::new(Activity::new());
+        let a2 = Arc::clone(&a);
+        let watcher = tokio::spawn(async move { expires_in(&a2).await });
+        // Let the watcher start its clock now.
+        tokio::task::yield_now().await;
+        tokio::time::advance(Duration::from_secs(9)).await;
+        let in_flight = a.request_started();
+        tokio::time::advance(Duration::from_secs(100)).await;
+        drop(in_flight);
+        let (after, why) = watcher.await.expect("no panic").expect("expires");
+        assert_eq!(
+            (after, why),
+            (Duration::from_secs(139), "idle keep-alive timeout")
+        );
+    }
+}
