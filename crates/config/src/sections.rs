@@ -57,6 +57,22 @@ fn check_range<T: PartialOrd + std::fmt::Display>(
     Ok(())
 }
 
+/// Default of every listener's `max_connections`.
+const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Default of every listener's `max_connections_per_ip`.
+const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 1000;
+
+/// `{section}.max_connections` and `{section}.max_connections_per_ip`.
+fn check_caps(section: &str, total: usize, per_ip: usize) -> Result<(), Invalid> {
+    check_range(&format!("{section}.max_connections"), total, 1, 1_000_000)?;
+    check_range(
+        &format!("{section}.max_connections_per_ip"),
+        per_ip,
+        1,
+        1_000_000,
+    )
+}
+
 /// `[log]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -138,12 +154,17 @@ pub struct RtmpSection {
     pub handshake_timeout_secs: u64,
     pub idle_timeout_secs: u64,
     pub write_delay_ms: u64,
+    /// Open connections on this listener in total, and from one client IP address.
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
 }
 
 impl Default for RtmpSection {
     fn default() -> Self {
         RtmpSection {
             listen: "0.0.0.0:1935".into(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
             chunk_size: 4096,
             max_message_size: 8 * 1024 * 1024,
             ack_window: 2_500_000,
@@ -161,6 +182,7 @@ const DEFAULT_WRITE_DELAY_MS: u64 = 80;
 impl RtmpSection {
     fn validate(&self) -> Result<(), Invalid> {
         check_listen("rtmp.listen", &self.listen, "0.0.0.0:1935")?;
+        check_caps("rtmp", self.max_connections, self.max_connections_per_ip)?;
         check_range("rtmp.chunk_size", self.chunk_size, 128, 65536)?;
         check_range(
             "rtmp.max_message_size",
@@ -194,6 +216,15 @@ pub struct HttpSection {
     pub public_url: String,
     /// Write batching of HTTP-FLV and WebSocket-FLV viewers, like `rtmp.write_delay_ms`.
     pub flv_write_delay_ms: u64,
+    /// A request head must arrive whole within this many seconds of the connection opening (or
+    /// of its first byte on a kept-alive connection).
+    pub header_timeout_secs: u64,
+    /// A kept-alive connection with no request in flight is closed after this many seconds.
+    pub idle_timeout_secs: u64,
+    /// Open connections on the HTTP listener (WebSockets included) in total, and from one client
+    /// IP address.
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
 }
 
 impl Default for HttpSection {
@@ -204,6 +235,10 @@ impl Default for HttpSection {
             public_host: String::new(),
             public_url: String::new(),
             flv_write_delay_ms: DEFAULT_WRITE_DELAY_MS,
+            header_timeout_secs: 10,
+            idle_timeout_secs: 30,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
         }
     }
 }
@@ -216,7 +251,15 @@ impl HttpSection {
             let problem = format!("must start with http:// or https://, got \"{url}\"");
             return Err(("http.public_url".into(), problem));
         }
-        check_range("http.flv_write_delay_ms", self.flv_write_delay_ms, 0, 1000)
+        check_range("http.flv_write_delay_ms", self.flv_write_delay_ms, 0, 1000)?;
+        check_range(
+            "http.header_timeout_secs",
+            self.header_timeout_secs,
+            1,
+            3600,
+        )?;
+        check_range("http.idle_timeout_secs", self.idle_timeout_secs, 1, 86400)?;
+        check_caps("http", self.max_connections, self.max_connections_per_ip)
     }
 }
 
@@ -280,6 +323,9 @@ impl HlsSection {
 pub struct RtspSection {
     pub enabled: bool,
     pub listen: String,
+    /// Open connections on this listener in total, and from one client IP address.
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
     /// First and last UDP port for RTP/RTCP pairs (RTP on even ports, RTCP on the next odd one).
     pub rtp_port_min: u16,
     pub rtp_port_max: u16,
@@ -293,6 +339,8 @@ pub struct RtspSection {
     pub tcp_write_delay_ms: u64,
     /// The most sessions one client IP address may hold at once.
     pub max_sessions_per_ip: usize,
+    /// A connection without a session that completes no request for this long is closed.
+    pub request_timeout_secs: u64,
 }
 
 impl Default for RtspSection {
@@ -300,6 +348,8 @@ impl Default for RtspSection {
         RtspSection {
             enabled: true,
             listen: "0.0.0.0:8554".into(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
             rtp_port_min: 20000,
             rtp_port_max: 20999,
             mtu: 1400,
@@ -308,6 +358,7 @@ impl Default for RtspSection {
             queue_units: 512,
             tcp_write_delay_ms: DEFAULT_WRITE_DELAY_MS,
             max_sessions_per_ip: 32,
+            request_timeout_secs: 10,
         }
     }
 }
@@ -315,6 +366,7 @@ impl Default for RtspSection {
 impl RtspSection {
     fn validate(&self) -> Result<(), Invalid> {
         check_listen("rtsp.listen", &self.listen, "0.0.0.0:8554")?;
+        check_caps("rtsp", self.max_connections, self.max_connections_per_ip)?;
         check_range("rtsp.rtp_port_min", self.rtp_port_min, 1024, 65532)?;
         check_range(
             "rtsp.rtp_port_max",
@@ -342,6 +394,12 @@ impl RtspSection {
             self.max_sessions_per_ip,
             1,
             100_000,
+        )?;
+        check_range(
+            "rtsp.request_timeout_secs",
+            self.request_timeout_secs,
+            1,
+            3600,
         )
     }
 }
@@ -352,6 +410,10 @@ impl RtspSection {
 pub struct MmsSection {
     pub enabled: bool,
     pub listen: String,
+    /// Open MMST connections in total, and from one client IP address (MMSH counts under
+    /// `[http]`).
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
     /// ASF data packet size in bytes.
     pub packet_size: usize,
     /// A partly filled packet is sent once media this much newer arrives (latency bound).
@@ -367,6 +429,8 @@ impl Default for MmsSection {
         MmsSection {
             enabled: true,
             listen: "0.0.0.0:1755".into(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
             packet_size: 4096,
             max_packet_delay_ms: 250,
             preroll_ms: 0,
@@ -378,6 +442,7 @@ impl Default for MmsSection {
 impl MmsSection {
     fn validate(&self) -> Result<(), Invalid> {
         check_listen("mms.listen", &self.listen, "0.0.0.0:1755")?;
+        check_caps("mms", self.max_connections, self.max_connections_per_ip)?;
         check_range("mms.packet_size", self.packet_size, 256, 65000)?;
         check_range(
             "mms.max_packet_delay_ms",

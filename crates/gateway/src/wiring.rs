@@ -3,7 +3,6 @@
 //! This is the only place that knows every shell; the shells themselves meet only at the bus.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -14,6 +13,8 @@ use gateway_config::{
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+
+use crate::http_listener::HttpLimits;
 
 pub(crate) struct Listeners {
     pub rtmp: TcpListener,
@@ -46,6 +47,8 @@ fn rtmp_options(s: &RtmpSection, bus: &BusSection) -> rtmp_server::Options {
         handshake_timeout: Duration::from_secs(s.handshake_timeout_secs),
         idle_timeout: Duration::from_secs(s.idle_timeout_secs),
         write_delay: Duration::from_millis(s.write_delay_ms),
+        max_connections: s.max_connections,
+        max_connections_per_ip: s.max_connections_per_ip,
         ..rtmp_server::Options::default()
     }
 }
@@ -93,6 +96,9 @@ fn rtsp_options(s: &RtspSection) -> rtsp_server::Options {
         queue_units: s.queue_units,
         tcp_write_delay: Duration::from_millis(s.tcp_write_delay_ms),
         max_sessions_per_ip: s.max_sessions_per_ip,
+        request_timeout: Duration::from_secs(s.request_timeout_secs),
+        max_connections: s.max_connections,
+        max_connections_per_ip: s.max_connections_per_ip,
         server_name: format!("media-gateway/{}", env!("CARGO_PKG_VERSION")),
         ..rtsp_server::Options::default()
     }
@@ -113,6 +119,8 @@ fn mms_options(s: &MmsSection, http: &HttpSection, mmst_port: Option<u16>) -> mm
         max_packet_delay_ms: s.max_packet_delay_ms,
         public_host: non_empty(&http.public_host),
         mmst_port: mmst_port.unwrap_or(1755),
+        max_connections: s.max_connections,
+        max_connections_per_ip: s.max_connections_per_ip,
         ..mms_server::Options::default()
     }
 }
@@ -168,7 +176,8 @@ pub(crate) fn spawn_all(
         // before any other route sees the request.
         app = mms_server::mmsh_layer_or_router(app, bus.clone(), mms_opts);
     }
-    spawn_http(tasks, listeners.http, app, shutdown.clone());
+    let limits = http_limits(&config.http);
+    spawn_http(tasks, listeners.http, app, limits, shutdown.clone());
 }
 
 /// Runs one protocol shell; if it fails (its listener broke), the error is logged and the rest of
@@ -185,19 +194,25 @@ fn spawn_shell(
     });
 }
 
+fn http_limits(s: &HttpSection) -> HttpLimits {
+    HttpLimits {
+        header_timeout: Duration::from_secs(s.header_timeout_secs),
+        idle_timeout: Duration::from_secs(s.idle_timeout_secs),
+        max_connections: s.max_connections,
+        max_connections_per_ip: s.max_connections_per_ip,
+    }
+}
+
+/// The HTTP listener is served by [`crate::http_listener`], not `axum::serve`, for its timeouts
+/// and connection caps.
 fn spawn_http(
     tasks: &mut JoinSet<()>,
     listener: TcpListener,
     router: axum::Router,
+    limits: HttpLimits,
     shutdown: CancellationToken,
 ) {
-    tasks.spawn(async move {
-        let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(listener, service)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await;
-        if let Err(err) = served {
-            tracing::error!("HTTP server stopped: {err}");
-        }
-    });
+    tasks.spawn(crate::http_listener::serve(
+        listener, router, limits, shutdown,
+    ));
 }

@@ -46,12 +46,13 @@ fn peer_of(conn: Option<Extension<ConnectInfo<SocketAddr>>>) -> Option<SocketAdd
     conn.map(|Extension(ConnectInfo(addr))| addr)
 }
 
-pub(crate) fn not_found(what: &str) -> Response {
-    let body = format!("{what} is not live\n");
+/// The answer for a stream that is not live. It never repeats the requested key: an error page
+/// that echoes its URL is a reflected-content hole, and the client knows what it asked for.
+pub(crate) fn not_found() -> Response {
     (
         StatusCode::NOT_FOUND,
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        body,
+        "stream not found\n",
     )
         .into_response()
 }
@@ -84,7 +85,7 @@ async fn play(
     req: Request,
 ) -> Response {
     let Some(key) = stream_key(&app, &file) else {
-        return (StatusCode::NOT_FOUND, "not found\n").into_response();
+        return not_found();
     };
     // The FLV header announces the tracks from the stream's headers: a request that arrives in
     // the first milliseconds of a publish waits for them (a player told "no video" never shows
@@ -93,7 +94,7 @@ async fn play(
         stream.wait_for_frames(START_WAIT).await;
     }
     let Some(sub) = state.bus.subscribe(&key, Protocol::HttpFlv) else {
-        return not_found(&format!("stream {key}"));
+        return not_found();
     };
     let peer = peer_of(conn);
     if is_websocket(req.headers()) {

@@ -2,7 +2,8 @@
 //!
 //! [`router`] returns an axum [`Router`] with its state applied; the gateway merges it with the
 //! other HTTP shells' routers (HLS) onto its one `[http]` listener. To log viewers' addresses the
-//! gateway serves it with `into_make_service_with_connect_info::<SocketAddr>()`.
+//! gateway's listener puts `ConnectInfo<SocketAddr>` into each request, as
+//! `into_make_service_with_connect_info::<SocketAddr>()` does for a plain `axum::serve`.
 //!
 //! | route | what |
 //! |---|---|

@@ -87,6 +87,8 @@ struct Conn {
     rtsp: ServerConnection,
     out: mpsc::Sender<Out>,
     media: Option<Media>,
+    /// When the last complete request arrived (or the connection opened).
+    last_request: Instant,
 }
 
 /// Serves one accepted connection until it closes.
@@ -118,6 +120,7 @@ pub async fn serve(ctx: Arc<Ctx>, socket: TcpStream, peer: SocketAddr) {
         rtsp,
         out,
         media: None,
+        last_request: Instant::now(),
     };
     tracing::info!(%peer, "rtsp connect");
     let reason = conn.run(rd, writer_done).await;
@@ -186,7 +189,12 @@ impl Conn {
     }
 
     fn check_timeout(&self) -> Option<String> {
-        let media = self.media.as_ref()?;
+        let Some(media) = self.media.as_ref() else {
+            // No session: only requests keep the connection open.
+            let timeout = self.ctx.opts.request_timeout;
+            return (self.last_request.elapsed() > timeout)
+                .then(|| format!("no complete request for {timeout:?} and no session"));
+        };
         // TCP sessions live as long as their connection; UDP sessions need signs of life.
         let timeout = self.ctx.opts.session_timeout;
         (media.is_udp() && media.stats.idle() > timeout)
@@ -198,6 +206,7 @@ impl Conn {
     }
 
     async fn on_request(&mut self, req: &Request) {
+        self.last_request = Instant::now();
         if let Some(m) = &self.media {
             m.stats.touch();
         }

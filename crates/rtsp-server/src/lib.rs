@@ -36,6 +36,10 @@ use tokio_util::sync::CancellationToken;
 /// Settings of the RTSP egress; the gateway maps them from `[rtsp]` in its configuration.
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// Open connections at most, in total and from one client IP address; a connection over
+    /// either is closed at once (counted, logged at most once a second).
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
     /// The largest RTP packet sent, header included (bytes).
     pub mtu: usize,
     /// A UDP session with no request, RTCP or RTP from its client for this long is closed.
@@ -68,6 +72,9 @@ pub struct Options {
     /// The most RTSP sessions one client IP address may hold at once (each holds at most one UDP
     /// port pair per track); a SETUP past it is answered 453 Not Enough Bandwidth.
     pub max_sessions_per_ip: usize,
+    /// A connection without a session (before SETUP, after TEARDOWN) that completes no request
+    /// for this long is closed, so silent or trickling connections cannot pile up.
+    pub request_timeout: Duration,
     /// The `Server` header value.
     pub server_name: String,
 }
@@ -79,6 +86,8 @@ pub const DEFAULT_MAX_SESSIONS_PER_IP: usize = 32;
 impl Default for Options {
     fn default() -> Self {
         Options {
+            max_connections: 10_000,
+            max_connections_per_ip: 1000,
             mtu: rtp::DEFAULT_MTU,
             session_timeout: Duration::from_secs(60),
             udp_port_min: 30000,
@@ -91,6 +100,7 @@ impl Default for Options {
             write_timeout: Duration::from_secs(10),
             tcp_write_delay: Duration::ZERO,
             max_sessions_per_ip: DEFAULT_MAX_SESSIONS_PER_IP,
+            request_timeout: Duration::from_secs(10),
             server_name: "media-gateway".to_owned(),
         }
     }
@@ -114,17 +124,27 @@ pub async fn run(
         shutdown: shutdown.clone(),
     });
     tracing::info!(%local, "rtsp listening");
+    let mut backoff = netutil::AcceptBackoff::new("RTSP");
+    let caps = netutil::ConnLimits::new(
+        "RTSP",
+        ctx.opts.max_connections,
+        ctx.opts.max_connections_per_ip,
+    );
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
-                    tokio::spawn(conn::serve(Arc::clone(&ctx), socket, peer));
+                    backoff.succeeded();
+                    // Over a cap the socket is dropped, which closes it; `caps` logged it.
+                    let Ok(permit) = caps.try_acquire(peer.ip()) else { continue };
+                    let serve = conn::serve(Arc::clone(&ctx), socket, peer);
+                    tokio::spawn(async move {
+                        serve.await;
+                        drop(permit);
+                    });
                 }
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "rtsp accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
+                // Out of file descriptors and the like: back off instead of spinning.
+                Err(e) => backoff.failed(&e).await,
             },
             _ = shutdown.cancelled() => return Ok(()),
         }
