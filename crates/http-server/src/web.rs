@@ -23,6 +23,10 @@ const VENDOR_FILES: &[(&str, &str)] = &[
 /// README) is not served.
 const PAGE_EXTENSIONS: &[&str] = &["html", "css", "js", "svg", "png", "ico", "webmanifest"];
 
+/// The longest page file name looked up on disk: Linux's `NAME_MAX`. A longer name cannot exist,
+/// and asking the filesystem for one fails with ENAMETOOLONG, which must be a 404, not a 500.
+const MAX_FILE_NAME_LEN: usize = 255;
+
 /// `/` and `/{file}` from the web root, `/vendor/{file}` from its `node_modules`.
 ///
 /// The page keeps its files in one flat directory so that each route has a fixed depth: a
@@ -50,7 +54,7 @@ async fn page_file(mut dir: ServeDir, Path(file): Path<String>, req: Request) ->
         .extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| PAGE_EXTENSIONS.contains(&e));
-    if !allowed || file.starts_with('.') {
+    if !allowed || file.starts_with('.') || file.len() > MAX_FILE_NAME_LEN {
         return (StatusCode::NOT_FOUND, "not found\n").into_response();
     }
     match dir.try_call(req).await {
