@@ -78,6 +78,8 @@ struct Conn {
     rtsp: ServerConnection,
     out: mpsc::Sender<Out>,
     media: Option<Media>,
+    /// When the last complete request arrived (or the connection opened).
+    last_request: Instant,
 }
 
 /// Serves one accepted connection until it closes.
@@ -109,6 +111,7 @@ pub async fn serve(ctx: Arc<Ctx>, socket: TcpStream, peer: SocketAddr) {
         rtsp,
         out,
         media: None,
+        last_request: Instant::now(),
     };
     tracing::info!(%peer, "rtsp connect");
     let reason = conn.run(rd, writer_done).await;
@@ -177,9 +180,14 @@ impl Conn {
     }
 
     fn check_timeout(&self) -> Option<String> {
-        let media = self.media.as_ref()?;
-        // TCP sessions live as long as their connection; UDP sessions need signs of life.
         let timeout = self.ctx.opts.session_timeout;
+        let Some(media) = self.media.as_ref() else {
+            // Without a session a connection must keep sending whole requests: one that says
+            // nothing, or trickles a request a byte at a time (slowloris), only holds a socket.
+            return (self.last_request.elapsed() > timeout)
+                .then(|| format!("no complete request within {timeout:?} and no session"));
+        };
+        // TCP sessions live as long as their connection; UDP sessions need signs of life.
         (media.is_udp() && media.stats.idle() > timeout)
             .then(|| format!("session timed out after {timeout:?} without RTCP or requests"))
     }
@@ -189,6 +197,7 @@ impl Conn {
     }
 
     async fn on_request(&mut self, req: &Request) {
+        self.last_request = Instant::now();
         if let Some(m) = &self.media {
             m.stats.touch();
         }

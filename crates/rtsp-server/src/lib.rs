@@ -36,7 +36,8 @@ use tokio_util::sync::CancellationToken;
 pub struct Options {
     /// The largest RTP packet sent, header included (bytes).
     pub mtu: usize,
-    /// A UDP session with no request, RTCP or RTP from its client for this long is closed.
+    /// A UDP session with no request, RTCP or RTP from its client for this long is closed; so is
+    /// a connection without a session that sends no complete request for this long.
     pub session_timeout: Duration,
     /// The first port of the UDP server port range (RTP on even ports, RTCP on the odd port next).
     pub udp_port_min: u16,
