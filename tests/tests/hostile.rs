@@ -123,6 +123,10 @@ fn hostile_clients_do_not_disturb_honest_ones() {
         ("rtsp: binary garbage", rtsp_garbage),
         ("rtsp: hostile stream paths", rtsp_hostile_paths),
         (
+            "rtsp: garbage datagrams at a UDP session's server ports",
+            rtsp_udp_garbage,
+        ),
+        (
             "rtsp: interleaved frames on unknown channels",
             rtsp_interleaved_garbage,
         ),
@@ -133,6 +137,7 @@ fn hostile_clients_do_not_disturb_honest_ones() {
         ("http: 1 MB header", http_huge_header),
         ("http: 1,000 headers", http_many_headers),
         ("http: hostile paths on every route", http_hostile_paths),
+        ("ws-flv: a 16 MB client frame", ws_huge_frame),
         ("mmst: command length 0xfffffff0", mmst_huge_length),
         (
             "mmst: command length longer than what is sent",
@@ -1264,6 +1269,118 @@ fn rtsp_hostile_paths(env: &Env) -> Attack {
     attack
 }
 
+/// Two UDP sockets on consecutive ports, the first even (RTP, then RTCP).
+fn udp_pair() -> (std::net::UdpSocket, std::net::UdpSocket) {
+    loop {
+        let rtp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind UDP");
+        let port = rtp.local_addr().expect("bound").port();
+        if !port.is_multiple_of(2) || port == u16::MAX {
+            continue;
+        }
+        if let Ok(rtcp) = std::net::UdpSocket::bind(("127.0.0.1", port + 1)) {
+            return (rtp, rtcp);
+        }
+    }
+}
+
+/// Datagrams received on `sock` within `wait`.
+fn udp_count(sock: &std::net::UdpSocket, wait: Duration) -> usize {
+    let _ = sock.set_read_timeout(Some(Duration::from_millis(50)));
+    let deadline = Instant::now() + wait;
+    let mut buf = [0u8; 2048];
+    let mut n = 0;
+    while Instant::now() < deadline {
+        if sock.recv(&mut buf).is_ok() {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// A UDP session plays while garbage, lying RTCP headers, empty and maximal datagrams hit its
+/// server RTP and RTCP ports, from the session's own client ports and from a stranger: the
+/// session keeps playing and its control connection keeps answering.
+fn rtsp_udp_garbage(env: &Env) -> Attack {
+    let host = rtsp_addr(env.gateway());
+    let url = format!("rtsp://{host}/{}", Live::KEY);
+    let (rtp, rtcp) = udp_pair();
+    let port = rtp.local_addr().expect("bound").port();
+    let mut s = connect(host);
+    let me = s.local_addr().expect("a connected socket has an address");
+    let mut attack = Attack::new(vec![me], Some("rtsp disconnect"));
+    let ask = |s: &mut TcpStream, req: String| {
+        let _ = s.write_all(req.as_bytes());
+        read_response(s, REACT)
+    };
+    let d = ask(
+        &mut s,
+        format!("DESCRIBE {url} RTSP/1.0\r\nCSeq: 1\r\n\r\n"),
+    );
+    let setup = ask(
+        &mut s,
+        format!(
+            "SETUP {url}/trackID=0 RTSP/1.0\r\nCSeq: 2\r\n\
+             Transport: RTP/AVP;unicast;client_port={port}-{}\r\n\r\n",
+            port + 1
+        ),
+    );
+    let text = setup.text();
+    let header = |name: &str| {
+        text.lines()
+            .find(|l| l.to_ascii_lowercase().starts_with(name))
+            .map(|l| l[name.len()..].trim().to_owned())
+    };
+    let session = header("session:").and_then(|v| v.split(';').next().map(str::to_owned));
+    let server_port = header("transport:").and_then(|t| {
+        let ports = t.split(';').find_map(|p| p.strip_prefix("server_port="))?;
+        ports.split('-').next()?.parse::<u16>().ok()
+    });
+    let (Some(session), Some(server_port), Some(200)) = (session, server_port, d.status()) else {
+        return attack.check(false, || {
+            format!("the UDP session was not set up: {text:?}")
+        });
+    };
+    let play = ask(
+        &mut s,
+        format!("PLAY {url} RTSP/1.0\r\nCSeq: 3\r\nSession: {session}\r\n\r\n"),
+    );
+    attack = attack.check(play.status() == Some(200), || {
+        format!("PLAY answered {:?}", play.status())
+    });
+    let before = udp_count(&rtp, Duration::from_millis(1000));
+    let stranger = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind UDP");
+    let mut datagrams: Vec<Vec<u8>> = (0..300).map(|i| noise(i * 5 % 1500, i as u64)).collect();
+    datagrams.extend([
+        vec![],
+        vec![0x81, 201, 0xff, 0xff],
+        vec![0x81, 200, 0, 6, 0, 0, 0, 1],
+        vec![0x80, 203, 0, 1, 0, 0, 0, 0],
+        noise(65_000, 99),
+    ]);
+    for target in [server_port, server_port + 1] {
+        for d in &datagrams {
+            let _ = rtcp.send_to(d, ("127.0.0.1", target));
+            let _ = stranger.send_to(d, ("127.0.0.1", target));
+        }
+    }
+    let after = udp_count(&rtp, Duration::from_millis(1500));
+    let alive = ask(
+        &mut s,
+        format!("GET_PARAMETER {url} RTSP/1.0\r\nCSeq: 4\r\nSession: {session}\r\n\r\n"),
+    );
+    println!("udp session: {before} RTP packets before the garbage, {after} after");
+    attack
+        .check(before > 0 && after > 0, || {
+            format!("RTP packets before the garbage: {before}, after: {after}")
+        })
+        .check(alive.status() == Some(200), || {
+            format!(
+                "GET_PARAMETER after the garbage answered {:?}",
+                alive.status()
+            )
+        })
+}
+
 /// Interleaved frames with honest lengths on channels no session uses, then a request: the
 /// frames are skipped and the request is answered on the same connection.
 fn rtsp_interleaved_garbage(env: &Env) -> Attack {
@@ -1518,6 +1635,35 @@ fn http_hostile_paths(env: &Env) -> Attack {
         }
     }
     println!("http: {served} hostile requests answered");
+    attack
+}
+
+/// A WebSocket-FLV viewer that sends a frame announcing 16 MB (the gateway needs nothing from a
+/// viewer but pings and a close): the gateway must close at the header, not buffer the frame.
+fn ws_huge_frame(env: &Env) -> Attack {
+    let mut s = connect(env.gateway().http_addr());
+    let me = s.local_addr().expect("a connected socket has an address");
+    let req = format!(
+        "GET /{}.flv HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        Live::KEY
+    );
+    let _ = s.write_all(req.as_bytes());
+    let head = read_response(&mut s, REACT);
+    let mut attack = Attack::new(vec![me], Some("bad client message"))
+        .check(head.status() == Some(101), || {
+            format!("the upgrade answered {:?}", head.status())
+        });
+    // FIN + binary, masked, 64-bit length 16 MB, a mask key, then the first 1 MB.
+    let mut frame = vec![0x82, 0x80 | 127];
+    frame.extend((16u64 << 20).to_be_bytes());
+    frame.extend([1, 2, 3, 4]);
+    frame.extend(noise(1 << 20, 18));
+    let _ = s.write_all(&frame);
+    let reply = read_reply(&mut s, REACT);
+    attack = attack.check(reply.closed, || {
+        format!("a viewer sending a 16 MB frame was still connected after {REACT:?}")
+    });
     attack
 }
 
