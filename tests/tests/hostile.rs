@@ -19,7 +19,8 @@
 //! Attack sizes can be raised for a bigger local run: `HOSTILE_IDLE_CONNS` (idle handshaken RTMP
 //! connections, default 2000, scaled down to fit `ulimit -n`), `HOSTILE_SETUPS` (SETUPs on one
 //! RTSP connection, default 1000), `HOSTILE_AMF_DEPTH` (nesting depth, default 10000) and
-//! `HOSTILE_SLOW_CONNS` (slowloris connections, default 50). `HOSTILE_ONLY=<text>` runs only the
+//! `HOSTILE_SLOW_CONNS` (slowloris connections, default 50), `HOSTILE_SILENT_CONNS` (connections
+//! that send nothing, per listener, default 300). `HOSTILE_ONLY=<text>` runs only the
 //! cases whose name contains the text.
 
 use std::io::{Read, Write};
@@ -148,6 +149,7 @@ fn hostile_clients_do_not_disturb_honest_ones() {
         ("mmst: server-to-client direction", mmst_bad_direction),
         ("mmst: garbage", mmst_garbage),
         ("rtsp: slowloris", rtsp_slowloris),
+        ("rtmp, rtsp: silent connections", silent_rtmp_rtsp),
         (
             "rtmp: a publisher of malformed media, played on every egress",
             rtmp_bad_media,
@@ -160,9 +162,12 @@ fn hostile_clients_do_not_disturb_honest_ones() {
     env.finish();
 }
 
-/// Cases whose fixes are on other branches of issue 10 (HTTP header timeouts; RTSP repeated
-/// SETUP and port pool). Set `HOSTILE_PENDING_CASES=1` to run them; enable them by default
-/// once those branches are merged.
+/// Cases whose fixes are on other branches of issue 10: HTTP header timeout and header size
+/// limit (http), MMST idle timeout (slow), RTSP repeated SETUP and port pool (rtsp). Set
+/// `HOSTILE_PENDING_CASES=1` to run them. To enable them by default once those branches are
+/// merged: set the HTTP header timeout and MMST idle timeout short in [`Env::start`] (a few
+/// seconds, as the RTMP and RTSP ones are), shorten the 60 s limits of [`http_slowloris`] and
+/// [`silent_http_mmst`] to match, and move the cases into the list above.
 #[test]
 fn hostile_cases_pending_other_fixes() {
     if std::env::var_os("HOSTILE_PENDING_CASES").is_none() {
@@ -178,6 +183,7 @@ fn hostile_cases_pending_other_fixes() {
         ("http: slowloris", http_slowloris),
         ("http: 100 KB header", http_giant_header),
         ("rtsp: 1,000 SETUPs on one connection", rtsp_many_setups),
+        ("http, mmst: silent connections", silent_http_mmst),
     ];
     for (name, case) in cases {
         env.run(name, case);
@@ -880,6 +886,66 @@ fn rtmp_amf3_deep_arrays(env: &Env) -> Attack {
 
 fn rtmp_garbage_after_handshake(env: &Env) -> Attack {
     rtmp_after_handshake(env, &noise(64 * 1024, 6), "RTMP connection closed")
+}
+
+/// Opens `n` connections to each of `addrs`, sends nothing, and checks the gateway closes every
+/// one of them within `limit`; returns some of the attackers' addresses for the log check.
+fn silent_flood(addrs: &[SocketAddr], n: usize, limit: Duration) -> (Vec<SocketAddr>, Vec<String>) {
+    let mut conns: Vec<TcpStream> = Vec::new();
+    for addr in addrs {
+        conns.extend((0..n).map(|_| slow_connect(*addr)));
+    }
+    let peers = conns
+        .iter()
+        .step_by(n.max(1))
+        .filter_map(|s| s.local_addr().ok())
+        .collect();
+    let began = Instant::now();
+    let mut open: Vec<usize> = (0..conns.len()).collect();
+    while !open.is_empty() && began.elapsed() < limit {
+        std::thread::sleep(Duration::from_millis(250));
+        open.retain(|&i| !read_reply(&mut conns[i], Duration::from_millis(1)).closed);
+    }
+    let mut problems = Vec::new();
+    for addr in addrs {
+        let left = open
+            .iter()
+            .filter(|&&i| conns[i].peer_addr().ok() == Some(*addr))
+            .count();
+        if left > 0 {
+            problems.push(format!(
+                "{left} of {n} silent connections to {addr} were still open after {limit:?}"
+            ));
+        }
+    }
+    (peers, problems)
+}
+
+fn silent_count() -> usize {
+    env_count("HOSTILE_SILENT_CONNS", 300)
+}
+
+/// Connections that never send a byte: RTMP closes them at the handshake timeout, RTSP once they
+/// have gone a session timeout without a request.
+fn silent_rtmp_rtsp(env: &Env) -> Attack {
+    let g = env.gateway();
+    let limit = Duration::from_secs(HANDSHAKE_TIMEOUT_SECS.max(RTSP_SESSION_SECS)) + REACT;
+    let (peers, problems) = silent_flood(&[g.rtmp_addr(), rtsp_addr(g)], silent_count(), limit);
+    let mut attack = Attack::new(peers, None);
+    attack.problems = problems;
+    attack
+}
+
+/// As [`silent_rtmp_rtsp`] for the HTTP listener (header timeout, http branch) and MMST (idle
+/// timeout, slow branch); the lead sets those timeouts short in [`Env::start`] when enabling it.
+fn silent_http_mmst(env: &Env) -> Attack {
+    let g = env.gateway();
+    let limit = Duration::from_secs(60);
+    let (peers, problems) = silent_flood(&[g.http_addr(), mms_addr(g)], silent_count(), limit);
+    // The HTTP listener logs no line per connection; only the MMST peer is looked for.
+    let mut attack = Attack::new(peers.into_iter().skip(1).collect(), None);
+    attack.problems = problems;
+    attack
 }
 
 /// Thousands of connections that complete the handshake and then say nothing: the gateway keeps
