@@ -23,6 +23,9 @@ use crate::AppState;
 const WS_BATCH_FRAMES: usize = 64;
 /// WebSocket close code for a normal end (RFC 6455 section 7.4.1).
 const WS_CLOSE_NORMAL: u16 = 1000;
+/// The largest message (and frame) a WebSocket-FLV viewer may send. A viewer sends nothing but
+/// pings and a close; without a bound the WebSocket layer buffers up to 64 MiB per viewer.
+const WS_MAX_CLIENT_MESSAGE: usize = 64 * 1024;
 
 /// How long a request for a stream that just went live waits for its first frame.
 const START_WAIT: Duration = Duration::from_secs(3);
@@ -104,7 +107,9 @@ async fn play(
                 let log = ViewerLog::new("ws-flv", key, peer);
                 {
                     let delay = state.opts.flv_write_delay;
-                    ws.on_upgrade(move |socket| ws_session(socket, sub, log, delay))
+                    ws.max_message_size(WS_MAX_CLIENT_MESSAGE)
+                        .max_frame_size(WS_MAX_CLIENT_MESSAGE)
+                        .on_upgrade(move |socket| ws_session(socket, sub, log, delay))
                 }
             }
             Err(rejection) => rejection.into_response(),
@@ -163,7 +168,11 @@ async fn ws_session(mut socket: WebSocket, sub: Subscriber, log: ViewerLog, dela
         tokio::select! {
             incoming = socket.recv() => match incoming {
                 // Pings are answered by the WebSocket layer; other client messages mean nothing.
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                Some(Ok(Message::Close(_))) | None => break,
+                Some(Err(e)) => {
+                    tracing::info!(stream = %log.key, peer = ?log.peer, error = %e, "ws-flv: bad client message; closing");
+                    break;
+                }
                 Some(Ok(_)) => continue,
             },
             batch = batches.next() => {
