@@ -259,6 +259,7 @@ impl Env {
             c.rtmp.idle_timeout_secs = RTMP_IDLE_SECS;
             c.hls.always_on = true;
             c.rtsp.session_timeout_secs = RTSP_SESSION_SECS;
+            c.rtsp.request_timeout_secs = RTSP_SESSION_SECS;
             // Every attacker and every honest client here comes from 127.0.0.1: the per-address
             // caps (tested in listener_limits.rs) would turn the floods into a test of the cap.
             c.rtmp.max_connections_per_ip = 100_000;
