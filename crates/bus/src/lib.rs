@@ -250,6 +250,7 @@ impl Publisher {
             );
         }
         tag.timestamp = timestamp;
+        inner.timeline.presented(tag.pts());
         self.stream.deliver(&mut inner, tag);
     }
 
