@@ -33,10 +33,15 @@ struct Frame {
 struct Viewer {
     name: &'static str,
     handle: JoinHandle<(bool, String)>,
+    secs: f64,
 }
 
 impl Viewer {
     fn start(name: &'static str, input_args: &[&str], url: String) -> Viewer {
+        Viewer::start_for(name, input_args, url, WATCH_SECS)
+    }
+
+    fn start_for(name: &'static str, input_args: &[&str], url: String, secs: f64) -> Viewer {
         let mut cmd = Command::new("ffmpeg");
         cmd.args(["-hide_banner", "-nostdin", "-loglevel", "info"]);
         if !url.starts_with("rtsp:") {
@@ -47,7 +52,7 @@ impl Viewer {
         cmd.args(input_args)
             .arg("-i")
             .arg(&url)
-            .args(["-t", &WATCH_SECS.to_string()])
+            .args(["-t", &secs.to_string()])
             .args(["-vf", "showinfo", "-af", "ashowinfo", "-f", "null", "-"]);
         let handle = std::thread::spawn(move || {
             let out = run_with_timeout(cmd, Duration::from_secs(90));
@@ -56,7 +61,7 @@ impl Viewer {
                 String::from_utf8_lossy(&out.stderr).into_owned(),
             )
         });
-        Viewer { name, handle }
+        Viewer { name, handle, secs }
     }
 
     /// Waits for the viewer to finish and returns what it decoded, panicking if ffmpeg failed.
@@ -67,6 +72,7 @@ impl Viewer {
             name: self.name,
             frames: log.lines().filter_map(parse_frame).collect(),
             log,
+            secs: self.secs,
         }
     }
 }
@@ -76,6 +82,8 @@ struct Watched {
     name: &'static str,
     frames: Vec<Frame>,
     log: String,
+    /// How long it was asked to watch.
+    secs: f64,
 }
 
 impl Watched {
@@ -101,10 +109,11 @@ impl Watched {
                 );
             };
             assert!(
-                last - first >= WATCH_SECS - 3.0,
-                "{}: {track} spans only {first:.2}..{last:.2} s of {WATCH_SECS} s: it ended at \
-                 the publisher fault; log:\n{}",
+                last - first >= self.secs - 3.0,
+                "{}: {track} spans only {first:.2}..{last:.2} s of {} s: it ended at the \
+                 publisher fault; log:\n{}",
                 self.name,
+                self.secs,
                 tail(&self.log)
             );
             for w in pts.windows(2) {
@@ -313,6 +322,153 @@ fn a_publisher_back_with_another_picture_size_is_followed_by_every_egress() {
             w.sizes(),
             [(640, 360), (1280, 720)],
             "{}: picture sizes decoded, in order",
+            w.name
+        );
+    }
+}
+
+/// A live encoder at 320x180, so that viewers can tell the backup's pictures from the primary's
+/// (real main and backup encoders send the same; the size is only this test's marker).
+fn backup_encoder(url: &str) -> Ffmpeg {
+    Ffmpeg::spawn(&[
+        "-re",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x180:rate=25",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=660:sample_rate=44100",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "25",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-ac",
+        "2",
+        "-f",
+        "flv",
+        url,
+    ])
+}
+
+fn signal(p: &Ffmpeg, sig: libc::c_int) {
+    let pid = libc::pid_t::try_from(p.pid()).expect("a pid fits pid_t");
+    // SAFETY: kill(2) has no memory-safety preconditions; the pid is our own child's.
+    unsafe {
+        libc::kill(pid, sig);
+    }
+}
+
+/// Polls the stream's stats until `(failovers, takebacks)` reach `want`; returns how long that
+/// took, or panics after `limit`.
+fn wait_switches(gateway: &TestGateway, want: (u64, u64), limit: Duration) -> Duration {
+    let start = std::time::Instant::now();
+    let reached = wait_until(limit, || {
+        gateway
+            .bus()
+            .stream(KEY)
+            .map(|s| s.stats())
+            .is_some_and(|st| (st.failovers, st.takebacks) == want)
+    });
+    let stats = gateway.bus().stream(KEY).map(|s| s.stats());
+    assert!(
+        reached,
+        "(failovers, takebacks) did not reach {want:?} within {limit:?}: {stats:?}"
+    );
+    start.elapsed()
+}
+
+#[test]
+fn a_backup_publisher_takes_over_a_stalled_or_killed_primary_and_hands_back() {
+    if !tools() {
+        return;
+    }
+    const SECS: f64 = 22.0;
+    let gateway = TestGateway::start_with(|c| {
+        c.bus.backup_suffix = "_backup".into();
+        c.bus.failover_ms = 500;
+    });
+    let primary_url = gateway.rtmp_url(KEY);
+    let first = Ffmpeg::publish(&fixture("av.flv"), &primary_url);
+    let _backup = backup_encoder(&gateway.rtmp_url(&format!("{KEY}_backup")));
+    let backup_live = wait_until(Duration::from_secs(30), || {
+        gateway
+            .bus()
+            .stream(&format!("{KEY}_backup"))
+            .is_some_and(|s| s.has_frames())
+    });
+    assert!(backup_live, "the backup encoder did not go live");
+    let http = gateway.http_addr();
+    let playlist = format!("http://{http}/{KEY}/index.m3u8");
+    assert!(gateway.wait_live(KEY, Duration::from_secs(30)));
+    let listed = wait_until(Duration::from_secs(20), || {
+        gateway_tests::http_get(&playlist, Duration::from_secs(5))
+            .is_ok_and(|r| r.status == 200 && r.text().contains("#EXTINF"))
+    });
+    assert!(listed, "{playlist} listed no segment");
+    let rtsp = gateway.rtsp_addr().expect("RTSP on");
+    let viewers = [
+        Viewer::start_for("RTMP", &[], gateway.rtmp_url(KEY), SECS),
+        Viewer::start_for("HTTP-FLV", &[], format!("http://{http}/{KEY}.flv"), SECS),
+        Viewer::start_for("HLS", &[], playlist, SECS),
+        Viewer::start_for(
+            "RTSP/TCP",
+            &["-rtsp_transport", "tcp"],
+            format!("rtsp://{rtsp}/{KEY}"),
+            SECS,
+        ),
+    ];
+    std::thread::sleep(Duration::from_secs(3));
+    // The primary stalls (its connection stays open, nothing arrives): the backup takes over.
+    signal(&first, libc::SIGSTOP);
+    let stalled = wait_switches(&gateway, (1, 0), Duration::from_secs(5));
+    println!("failover after a stall: {stalled:?} (failover_ms 500)");
+    std::thread::sleep(Duration::from_secs(2));
+    // It resumes: it takes the stream back at its next keyframe.
+    signal(&first, libc::SIGCONT);
+    let resumed = wait_switches(&gateway, (1, 1), Duration::from_secs(10));
+    println!("takeback after the primary resumed: {resumed:?}");
+    std::thread::sleep(Duration::from_secs(2));
+    // It dies: the backup takes over at once.
+    kill_publisher(&first);
+    let killed = wait_switches(&gateway, (2, 1), Duration::from_secs(5));
+    println!("failover after the primary was killed: {killed:?}");
+    assert!(
+        killed < Duration::from_secs(1),
+        "a disconnected primary is replaced within 1 s, took {killed:?}"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    // A new primary encoder comes up and takes the stream back.
+    let mut second = Ffmpeg::publish(&fixture("av.flv"), &primary_url);
+    let back = wait_switches(&gateway, (2, 2), Duration::from_secs(15));
+    println!("takeback by the restarted primary: {back:?}");
+    let api = gateway_tests::http_get(
+        &format!("http://{http}/api/streams/{KEY}"),
+        Duration::from_secs(5),
+    )
+    .expect("stream API");
+    let api: serde_json::Value = serde_json::from_str(&api.text()).expect("JSON");
+    assert_eq!(
+        (&api["feed"], &api["failovers"], &api["takebacks"]),
+        (&"primary".into(), &2.into(), &2.into()),
+        "{api}"
+    );
+    let watched: Vec<Watched> = viewers.into_iter().map(Viewer::finish).collect();
+    second.assert_running();
+    let (main, spare) = ((640, 360), (320, 180));
+    for w in &watched {
+        w.assert_continuous();
+        let sizes = w.sizes();
+        assert!(
+            sizes.starts_with(&[main, spare, main]),
+            "{}: decoded sizes {sizes:?}: the primary, the backup after the stall, the primary again",
             w.name
         );
     }

@@ -14,6 +14,7 @@
 //! and resynchronises at the next keyframe instead of making anyone wait. There is no unbounded
 //! queue.
 
+mod backup;
 mod cache;
 mod stream;
 mod subscriber;
@@ -25,6 +26,7 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 
+pub use crate::backup::Feed;
 pub use crate::stream::{Event, PublisherInfo, Stream, StreamStats, ViewerGuard};
 pub use crate::subscriber::Subscriber;
 pub use crate::tag::{MediaInfo, Protocol, Tag, TagKind};
@@ -48,6 +50,12 @@ pub struct BusOptions {
     pub unpublish_grace: Duration,
     /// How long a stream created by a waiting player lives without a publisher.
     pub wait_for_publisher: Duration,
+    /// A publisher on `{key}{suffix}` is the backup of `{key}` (see the `backup` module); `None`
+    /// turns backup publishers off.
+    pub backup_suffix: Option<String>,
+    /// The backup takes over once the primary has sent nothing for this long (or at once when
+    /// the primary disconnects).
+    pub failover: Duration,
 }
 
 impl Default for BusOptions {
@@ -60,6 +68,8 @@ impl Default for BusOptions {
             timestamp_jump_ms: 5000,
             unpublish_grace: Duration::from_secs(5),
             wait_for_publisher: Duration::from_secs(30),
+            backup_suffix: None,
+            failover: Duration::from_millis(1000),
         }
     }
 }
@@ -124,20 +134,75 @@ impl Bus {
         inner.generation += 1;
         inner.publisher = Some(info.clone());
         inner.published_at = Some(std::time::Instant::now());
-        inner.cache.clear();
-        inner.media_info = MediaInfo::default();
-        inner.timeline.restart();
+        inner.failover.primary = backup::Headers::default();
+        inner.failover.last_primary = None;
         let generation = inner.generation;
-        if generation > 1 {
-            let _ = stream.tx.send(Event::PublisherJoined);
+        if inner.failover.backup_feeding() {
+            // The backup keeps feeding the viewers until this publisher sends a keyframe.
+            tracing::info!(
+                stream = key,
+                "primary publisher back; takeback at its first keyframe"
+            );
+        } else {
+            inner.failover.feed = Feed::Primary;
+            inner.cache.clear();
+            inner.media_info = MediaInfo::default();
+            inner.timeline.restart();
+            if generation > 1 {
+                let _ = stream.tx.send(Event::PublisherJoined);
+            }
         }
         drop(inner);
         tracing::debug!(stream = key, generation, "publisher attached to the bus");
+        let backup_of = self
+            .backup_target(key)
+            .map(|primary| self.attach_backup(primary));
         Ok(Publisher {
             stream,
             bus: self.clone(),
             generation,
+            backup_of,
         })
+    }
+
+    /// The primary key `key` is a backup of, if backups are on and `key` has the suffix.
+    fn backup_target<'k>(&self, key: &'k str) -> Option<&'k str> {
+        let suffix = self.shared.opts.backup_suffix.as_deref()?;
+        let primary = key.strip_suffix(suffix)?;
+        (!suffix.is_empty() && !primary.is_empty() && !primary.ends_with('/')).then_some(primary)
+    }
+
+    /// Registers a backup publisher with the primary stream `key`, creating it if nobody has
+    /// published or watched it yet.
+    fn attach_backup(&self, key: &str) -> Arc<Stream> {
+        let stream = Arc::clone(
+            self.shared
+                .streams
+                .entry(Arc::from(key))
+                .or_insert_with(|| Arc::new(Stream::new(key, Arc::clone(&self.shared.opts))))
+                .value(),
+        );
+        stream.lock().failover.backup_attached = true;
+        tracing::info!(stream = key, "backup publisher attached");
+        stream
+    }
+
+    /// A backup publisher left `primary`: if it was feeding an otherwise empty stream, the
+    /// stream's viewers are told and the stream is removed after the grace period.
+    fn detach_backup(&self, primary: &Stream) {
+        let mut inner = primary.lock();
+        inner.failover.backup_attached = false;
+        tracing::info!(stream = primary.key(), "backup publisher detached");
+        if inner.live {
+            return;
+        }
+        if inner.failover.feed == Feed::Backup {
+            inner.failover.feed = Feed::Primary;
+            let _ = primary.tx.send(Event::PublisherLeft);
+        }
+        let generation = inner.generation;
+        drop(inner);
+        self.schedule_removal(primary.key(), generation, self.shared.opts.unpublish_grace);
     }
 
     /// Subscribes to a live stream; `None` if nobody is publishing `key`.
@@ -206,7 +271,8 @@ impl Bus {
     fn remove_if_idle(&self, key: &str, generation: u64) {
         let removed = self.shared.streams.remove_if(key, |_, stream| {
             let mut inner = stream.lock();
-            let idle = !inner.live && inner.generation == generation;
+            let idle =
+                !inner.live && !inner.failover.backup_attached && inner.generation == generation;
             if idle {
                 inner.removed = true;
             }
@@ -226,6 +292,8 @@ pub struct Publisher {
     stream: Arc<Stream>,
     bus: Bus,
     generation: u64,
+    /// For a backup publisher, the primary stream its tags are offered to.
+    backup_of: Option<Arc<Stream>>,
 }
 
 impl Publisher {
@@ -237,26 +305,40 @@ impl Publisher {
     /// Pushes one tag. Only the low 32 bits of `tag.timestamp` are read (the publisher's RTMP
     /// timestamp, extended timestamps already resolved); the bus maps it onto the stream's
     /// continuous timeline.
-    pub fn push(&mut self, mut tag: Tag) {
+    pub fn push(&mut self, tag: Tag) {
+        let now = tokio::time::Instant::now();
         let mut inner = self.stream.lock();
-        let (timestamp, correction) = inner.timeline.map(tag.timestamp as u32);
-        if let Some(c) = correction {
-            tracing::warn!(
-                stream = self.stream.key(),
-                raw = c.raw,
-                delta_ms = c.delta_ms,
-                corrected = c.corrected,
-                "timestamp jump corrected"
-            );
+        inner.failover.last_primary = Some(now);
+        if inner.failover.feed == Feed::Backup {
+            // The backup feeds the viewers; this publisher takes over at its first keyframe.
+            self.stream.offer_primary(&mut inner, tag);
+            return;
         }
-        tag.timestamp = timestamp;
-        inner.timeline.presented(tag.pts());
-        self.stream.deliver(&mut inner, tag);
+        inner.failover.primary.record(&tag);
+        let Some(primary) = &self.backup_of else {
+            let _ = self.stream.push_mapped(&mut inner, tag);
+            return;
+        };
+        // A backup: its own stream first, then the same tag, on the own stream's timeline, to
+        // the primary stream (which uses it only while the primary is quiet).
+        let copy = tag.clone();
+        let timestamp = self.stream.push_mapped(&mut inner, tag);
+        primary.offer_backup(&inner, Tag { timestamp, ..copy }, now);
     }
 
     /// Records what ingest learned about the codecs.
     pub fn set_media_info(&self, info: MediaInfo) {
-        self.stream.lock().media_info = info;
+        let mut inner = self.stream.lock();
+        inner.failover.primary.media_info = info.clone();
+        if inner.failover.feed == Feed::Primary {
+            inner.media_info = info.clone();
+        }
+        if let Some(primary) = &self.backup_of {
+            let mut p = primary.lock();
+            if p.failover.feed == Feed::Backup {
+                p.media_info = info;
+            }
+        }
     }
 }
 
@@ -265,8 +347,13 @@ impl Drop for Publisher {
         let mut inner = self.stream.lock();
         inner.live = false;
         inner.publisher = None;
-        let _ = self.stream.tx.send(Event::PublisherLeft);
+        if !inner.failover.backup_attached {
+            let _ = self.stream.tx.send(Event::PublisherLeft);
+        }
         drop(inner);
+        if let Some(primary) = self.backup_of.take() {
+            self.bus.detach_backup(&primary);
+        }
         tracing::debug!(
             stream = self.stream.key(),
             "publisher detached from the bus"

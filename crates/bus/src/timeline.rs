@@ -34,6 +34,8 @@ pub(crate) struct Timeline {
     /// The largest presentation time so far (timestamp plus composition time): with B-frames a
     /// publisher that stops mid-GOP has shown frames later than its last decode timestamp.
     presented: u64,
+    /// A first timestamp has been mapped: later publishers continue after it.
+    started: bool,
     /// The last positive delta seen, used as the nominal step after a correction.
     last_step: u64,
     jump_threshold_ms: i64,
@@ -88,7 +90,7 @@ impl Timeline {
 
     fn start(&mut self, raw: u32) -> u64 {
         self.unwrapped = i64::from(raw);
-        if self.high_water == 0 && self.presented == 0 {
+        if !std::mem::replace(&mut self.started, true) {
             // The very first publisher: keep its timestamps as they are.
             self.offset = 0;
         } else {

@@ -572,15 +572,20 @@ fn on_tag(rtp: &StreamRtp, p: &mut Packetizers, tag: &Tag) {
     let _ = rtp.tx.send(unit);
 }
 
-/// Moves the media-to-wall-clock mapping only when the stream drifted from it by more than
-/// [`REANCHOR_MS`] (a publisher stall or clock drift). A mapping that followed every tag would jitter
-/// by milliseconds from one Sender Report to the next, and receivers that time packets from SRs
-/// (ffmpeg) would see timestamps step back and forth.
+/// Moves the media-to-wall-clock mapping only when the stream fell behind it by more than
+/// [`REANCHOR_MS`] (a publisher stall, a reconnect, a failover gap). A mapping that followed every
+/// tag would jitter by milliseconds from one Sender Report to the next, and receivers that time
+/// packets from SRs (ffmpeg) would see timestamps step back and forth.
+///
+/// Media that runs ahead of the mapping (a burst: a backup's cached GOP replayed at a failover, an
+/// encoder catching up after a stall) keeps it: moving the mapping then would give the current RTP
+/// time an earlier wall-clock time than the last SR implied, and SR-timed receivers would step
+/// back in time by the size of the burst.
 fn reanchor(shared: &mut Shared, now: SystemTime, ms: i64) {
     let predicted = shared
         .anchor
         .map(|(wall, at)| at + now.duration_since(wall).unwrap_or_default().as_millis() as i64);
-    if predicted.is_none_or(|p| (p - ms).abs() > REANCHOR_MS) {
+    if predicted.is_none_or(|p| p - ms > REANCHOR_MS) {
         shared.anchor = Some((now, ms));
     }
 }
