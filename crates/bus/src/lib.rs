@@ -13,6 +13,11 @@
 //! thousand, a tag is shared by reference count, and a slow subscriber loses the oldest events
 //! and resynchronises at the next keyframe instead of making anyone wait. There is no unbounded
 //! queue.
+//!
+//! A publisher that reconnects within [`BusOptions::unpublish_grace`] keeps the stream's viewers
+//! and its timeline. With [`BusOptions::backup_suffix`] set, a publisher on `{key}{suffix}` backs
+//! up `{key}`: it feeds `{key}`'s viewers while the primary is silent or gone, and the primary
+//! takes over again at its next keyframe (see the `backup` module).
 
 mod backup;
 mod cache;

@@ -20,9 +20,11 @@ use crate::{BusOptions, MediaInfo, Protocol, Tag};
 pub enum Event {
     /// A media or script tag.
     Tag(Tag),
-    /// The publisher left; the stream stays for the grace period in case it comes back.
+    /// The publisher left and no backup feeds the stream; it stays for the grace period in case
+    /// a publisher comes back.
     PublisherLeft,
-    /// A publisher (re)started the stream; new sequence headers follow as tags.
+    /// A publisher (re)started the stream, or the feed switched between the primary and its
+    /// backup; the new source's sequence headers follow as tags, on the same timeline.
     PublisherJoined,
     /// The stream is being removed from the bus. Subscribers never see this: `recv` returns `None`.
     #[doc(hidden)]
