@@ -311,9 +311,17 @@ impl Publisher {
     /// timestamp, extended timestamps already resolved); the bus maps it onto the stream's
     /// continuous timeline.
     pub fn push(&mut self, tag: Tag) {
-        let now = tokio::time::Instant::now();
+        // The clock is read only where backups exist; elsewhere nobody asks when we last pushed.
+        let now = self
+            .stream
+            .opts
+            .backup_suffix
+            .is_some()
+            .then(tokio::time::Instant::now);
         let mut inner = self.stream.lock();
-        inner.failover.last_primary = Some(now);
+        if now.is_some() {
+            inner.failover.last_primary = now;
+        }
         if inner.failover.feed == Feed::Backup {
             // The backup feeds the viewers; this publisher takes over at its first keyframe.
             self.stream.offer_primary(&mut inner, tag);
@@ -328,6 +336,7 @@ impl Publisher {
         // the primary stream (which uses it only while the primary is quiet).
         let copy = tag.clone();
         let timestamp = self.stream.push_mapped(&mut inner, tag);
+        let now = now.unwrap_or_else(tokio::time::Instant::now);
         primary.offer_backup(&inner, Tag { timestamp, ..copy }, now);
     }
 
