@@ -10,7 +10,10 @@ use std::process::Command;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use gateway_tests::{fixture, require_tool, run_with_timeout, wait_until, Ffmpeg, TestGateway};
+use gateway_tests::{
+    fixture, require_tool, run_with_timeout, wait_until, Ffmpeg, RtmpPublisher, TempDir,
+    TestGateway,
+};
 
 const KEY: &str = "live/test";
 /// How long each viewer decodes, in media seconds.
@@ -37,10 +40,6 @@ struct Viewer {
 }
 
 impl Viewer {
-    fn start(name: &'static str, input_args: &[&str], url: String) -> Viewer {
-        Viewer::start_for(name, input_args, url, WATCH_SECS)
-    }
-
     fn start_for(name: &'static str, input_args: &[&str], url: String, secs: f64) -> Viewer {
         let mut cmd = Command::new("ffmpeg");
         cmd.args(["-hide_banner", "-nostdin", "-loglevel", "info"]);
@@ -186,12 +185,12 @@ struct Scene {
 }
 
 impl Scene {
-    /// `mms`: whether to watch over MMSH too.
-    fn start(first: &Ffmpeg, gateway: TestGateway, mms: bool) -> Scene {
+    /// `mms`: whether to watch over MMSH too; `log` tells what the publisher said.
+    fn start(gateway: TestGateway, mms: bool, secs: f64, log: impl Fn() -> String) -> Scene {
         assert!(
             gateway.wait_live(KEY, Duration::from_secs(30)),
             "{KEY} did not go live; publisher log:\n{}",
-            first.log()
+            log()
         );
         let http = gateway.http_addr();
         let rtsp = gateway.rtsp_addr().expect("RTSP is enabled by default");
@@ -203,17 +202,19 @@ impl Scene {
         });
         assert!(listed, "{playlist} listed no segment");
         let mut viewers = vec![
-            Viewer::start("RTMP", &[], gateway.rtmp_url(KEY)),
-            Viewer::start("HTTP-FLV", &[], format!("http://{http}/{KEY}.flv")),
-            Viewer::start("HLS", &[], playlist),
-            Viewer::start(
+            Viewer::start_for("RTMP", &[], gateway.rtmp_url(KEY), secs),
+            Viewer::start_for("HTTP-FLV", &[], format!("http://{http}/{KEY}.flv"), secs),
+            Viewer::start_for("HLS", &[], playlist, secs),
+            Viewer::start_for(
                 "RTSP/TCP",
                 &["-rtsp_transport", "tcp"],
                 format!("rtsp://{rtsp}/{KEY}"),
+                secs,
             ),
         ];
         if mms {
-            viewers.push(Viewer::start("MMSH", &[], format!("mmsh://{http}/{KEY}")));
+            let url = format!("mmsh://{http}/{KEY}");
+            viewers.push(Viewer::start_for("MMSH", &[], url, secs));
         }
         Scene { gateway, viewers }
     }
@@ -252,7 +253,7 @@ fn a_publisher_killed_and_back_within_the_grace_keeps_every_viewer_on_one_timeli
     let gateway = TestGateway::start();
     let url = gateway.rtmp_url(KEY);
     let first = Ffmpeg::publish(&fixture("av.flv"), &url);
-    let scene = Scene::start(&first, gateway, true);
+    let scene = Scene::start(gateway, true, WATCH_SECS, || first.log());
     let mut second =
         scene.replace_publisher(&first, |url| Ffmpeg::publish(&fixture("av.flv"), url));
     let watched = scene.finish();
@@ -272,7 +273,7 @@ fn a_publisher_back_with_another_picture_size_is_followed_by_every_egress() {
     let first = Ffmpeg::publish(&fixture("av.flv"), &url);
     // MMS is left out: an ASF stream cannot change its stream properties mid-stream, so the
     // gateway ends MMS viewers at a new video configuration (ARCHITECTURE.md, "Publisher faults").
-    let scene = Scene::start(&first, gateway, false);
+    let scene = Scene::start(gateway, false, WATCH_SECS, || first.log());
     let mut second = scene.replace_publisher(&first, |url| {
         // A live encoder at 1280x720: new SPS/PPS, new AAC configuration.
         Ffmpeg::spawn(&[
@@ -304,27 +305,86 @@ fn a_publisher_back_with_another_picture_size_is_followed_by_every_egress() {
             url,
         ])
     });
-    // The HLS playlist marks the segment where the new encoding starts.
-    let playlist = scene.gateway.http_url(&format!("/{KEY}/index.m3u8"));
-    let marked = wait_until(Duration::from_secs(15), || {
-        gateway_tests::http_get(&playlist, Duration::from_secs(5))
-            .is_ok_and(|r| r.text().contains("#EXT-X-DISCONTINUITY\n"))
-    });
-    assert!(
-        marked,
-        "{playlist} has no #EXT-X-DISCONTINUITY after the new publisher"
-    );
-    let watched = scene.finish();
+    scene.assert_followed_to_720p();
     second.assert_running();
-    for w in &watched {
-        w.assert_continuous();
-        assert_eq!(
-            w.sizes(),
-            [(640, 360), (1280, 720)],
-            "{}: picture sizes decoded, in order",
-            w.name
+}
+
+impl Scene {
+    /// The HLS playlist marks the segment where the new encoding starts, and every viewer
+    /// decoded 640x360 and then 1280x720 on one timeline.
+    fn assert_followed_to_720p(self) {
+        let playlist = self.gateway.http_url(&format!("/{KEY}/index.m3u8"));
+        let marked = wait_until(Duration::from_secs(15), || {
+            gateway_tests::http_get(&playlist, Duration::from_secs(5))
+                .is_ok_and(|r| r.text().contains("#EXT-X-DISCONTINUITY\n"))
+        });
+        assert!(
+            marked,
+            "{playlist} has no #EXT-X-DISCONTINUITY after the new encoding"
         );
+        for w in &self.finish() {
+            w.assert_continuous();
+            assert_eq!(
+                w.sizes(),
+                [(640, 360), (1280, 720)],
+                "{}: picture sizes decoded, in order",
+                w.name
+            );
+        }
     }
+}
+
+/// Every tag of an FLV file.
+fn read_flv(path: &std::path::Path) -> Vec<flv::FlvTag> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut reader = flv::FlvReader::new();
+    reader.push(&bytes);
+    std::iter::from_fn(|| reader.next_tag().expect("valid FLV")).collect()
+}
+
+#[test]
+fn a_new_sequence_header_mid_stream_is_followed_by_every_egress() {
+    if !tools() {
+        return;
+    }
+    // One publisher connection: the 640x360 fixture, then 1280x720 with its own AVC and AAC
+    // sequence headers, on one continuous publisher timeline.
+    let dir = TempDir::new("two-sizes");
+    let big = dir.join("720p.flv");
+    let mut encode = Command::new("ffmpeg");
+    encode
+        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "25"])
+        .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-ac", "2", "-t", "12"])
+        .args(["-f", "flv"])
+        .arg(&big);
+    let out = run_with_timeout(encode, Duration::from_secs(120));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut tags = read_flv(&fixture("av.flv"));
+    let offset = tags.iter().map(|t| t.timestamp).max().unwrap_or(0) + 40;
+    tags.extend(
+        read_flv(&big)
+            .into_iter()
+            .filter(|t| t.tag_type != 18)
+            .map(|mut t| {
+                t.timestamp += offset;
+                t
+            }),
+    );
+    let gateway = TestGateway::start();
+    // The plan is played once within the watch (a second round would repeat the 640x360 frames
+    // without their header).
+    let publisher = RtmpPublisher::publish(&tags, &gateway.rtmp_url(KEY));
+    let scene = Scene::start(gateway, false, 10.0, || {
+        publisher.ended().unwrap_or_default()
+    });
+    scene.assert_followed_to_720p();
 }
 
 /// A live encoder at 320x180, so that viewers can tell the backup's pictures from the primary's
