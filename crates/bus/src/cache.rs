@@ -129,6 +129,13 @@ impl StartupCache {
             .chain(gop.into_iter().flatten())
     }
 
+    /// The cached GOP alone (from its keyframe, or the audio-only window); empty if none is valid.
+    pub(crate) fn gop(&self) -> impl Iterator<Item = &Tag> {
+        self.gop
+            .iter()
+            .take(if self.gop_valid { usize::MAX } else { 0 })
+    }
+
     /// Bytes held by the GOP cache, for statistics.
     pub(crate) fn gop_bytes(&self) -> usize {
         self.gop_bytes

@@ -13,7 +13,13 @@
 //! thousand, a tag is shared by reference count, and a slow subscriber loses the oldest events
 //! and resynchronises at the next keyframe instead of making anyone wait. There is no unbounded
 //! queue.
+//!
+//! A publisher that reconnects within [`BusOptions::unpublish_grace`] keeps the stream's viewers
+//! and its timeline. With [`BusOptions::backup_suffix`] set, a publisher on `{key}{suffix}` backs
+//! up `{key}`: it feeds `{key}`'s viewers while the primary is silent or gone, and the primary
+//! takes over again at its next keyframe (see the `backup` module).
 
+mod backup;
 mod cache;
 mod stream;
 mod subscriber;
@@ -25,6 +31,7 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 
+pub use crate::backup::Feed;
 pub use crate::stream::{Event, PublisherInfo, Stream, StreamStats, ViewerGuard};
 pub use crate::subscriber::Subscriber;
 pub use crate::tag::{MediaInfo, Protocol, Tag, TagKind};
@@ -48,6 +55,12 @@ pub struct BusOptions {
     pub unpublish_grace: Duration,
     /// How long a stream created by a waiting player lives without a publisher.
     pub wait_for_publisher: Duration,
+    /// A publisher on `{key}{suffix}` is the backup of `{key}` (see the `backup` module); `None`
+    /// turns backup publishers off.
+    pub backup_suffix: Option<String>,
+    /// The backup takes over once the primary has sent nothing for this long (or at once when
+    /// the primary disconnects).
+    pub failover: Duration,
 }
 
 impl Default for BusOptions {
@@ -60,6 +73,8 @@ impl Default for BusOptions {
             timestamp_jump_ms: 5000,
             unpublish_grace: Duration::from_secs(5),
             wait_for_publisher: Duration::from_secs(30),
+            backup_suffix: None,
+            failover: Duration::from_millis(1000),
         }
     }
 }
@@ -124,20 +139,75 @@ impl Bus {
         inner.generation += 1;
         inner.publisher = Some(info.clone());
         inner.published_at = Some(std::time::Instant::now());
-        inner.cache.clear();
-        inner.media_info = MediaInfo::default();
-        inner.timeline.restart();
+        inner.failover.primary = backup::Headers::default();
+        inner.failover.last_primary = None;
         let generation = inner.generation;
-        if generation > 1 {
-            let _ = stream.tx.send(Event::PublisherJoined);
+        if inner.failover.backup_feeding() {
+            // The backup keeps feeding the viewers until this publisher sends a keyframe.
+            tracing::info!(
+                stream = key,
+                "primary publisher back; takeback at its first keyframe"
+            );
+        } else {
+            inner.failover.feed = Feed::Primary;
+            inner.cache.clear();
+            inner.media_info = MediaInfo::default();
+            inner.timeline.restart();
+            if generation > 1 {
+                let _ = stream.tx.send(Event::PublisherJoined);
+            }
         }
         drop(inner);
         tracing::debug!(stream = key, generation, "publisher attached to the bus");
+        let backup_of = self
+            .backup_target(key)
+            .map(|primary| self.attach_backup(primary));
         Ok(Publisher {
             stream,
             bus: self.clone(),
             generation,
+            backup_of,
         })
+    }
+
+    /// The primary key `key` is a backup of, if backups are on and `key` has the suffix.
+    fn backup_target<'k>(&self, key: &'k str) -> Option<&'k str> {
+        let suffix = self.shared.opts.backup_suffix.as_deref()?;
+        let primary = key.strip_suffix(suffix)?;
+        (!suffix.is_empty() && !primary.is_empty() && !primary.ends_with('/')).then_some(primary)
+    }
+
+    /// Registers a backup publisher with the primary stream `key`, creating it if nobody has
+    /// published or watched it yet.
+    fn attach_backup(&self, key: &str) -> Arc<Stream> {
+        let stream = Arc::clone(
+            self.shared
+                .streams
+                .entry(Arc::from(key))
+                .or_insert_with(|| Arc::new(Stream::new(key, Arc::clone(&self.shared.opts))))
+                .value(),
+        );
+        stream.lock().failover.backup_attached = true;
+        tracing::info!(stream = key, "backup publisher attached");
+        stream
+    }
+
+    /// A backup publisher left `primary`: if it was feeding an otherwise empty stream, the
+    /// stream's viewers are told and the stream is removed after the grace period.
+    fn detach_backup(&self, primary: &Stream) {
+        let mut inner = primary.lock();
+        inner.failover.backup_attached = false;
+        tracing::info!(stream = primary.key(), "backup publisher detached");
+        if inner.live {
+            return;
+        }
+        if inner.failover.feed == Feed::Backup {
+            inner.failover.feed = Feed::Primary;
+            let _ = primary.tx.send(Event::PublisherLeft);
+        }
+        let generation = inner.generation;
+        drop(inner);
+        self.schedule_removal(primary.key(), generation, self.shared.opts.unpublish_grace);
     }
 
     /// Subscribes to a live stream; `None` if nobody is publishing `key`.
@@ -206,7 +276,8 @@ impl Bus {
     fn remove_if_idle(&self, key: &str, generation: u64) {
         let removed = self.shared.streams.remove_if(key, |_, stream| {
             let mut inner = stream.lock();
-            let idle = !inner.live && inner.generation == generation;
+            let idle =
+                !inner.live && !inner.failover.backup_attached && inner.generation == generation;
             if idle {
                 inner.removed = true;
             }
@@ -226,6 +297,8 @@ pub struct Publisher {
     stream: Arc<Stream>,
     bus: Bus,
     generation: u64,
+    /// For a backup publisher, the primary stream its tags are offered to.
+    backup_of: Option<Arc<Stream>>,
 }
 
 impl Publisher {
@@ -237,25 +310,49 @@ impl Publisher {
     /// Pushes one tag. Only the low 32 bits of `tag.timestamp` are read (the publisher's RTMP
     /// timestamp, extended timestamps already resolved); the bus maps it onto the stream's
     /// continuous timeline.
-    pub fn push(&mut self, mut tag: Tag) {
+    pub fn push(&mut self, tag: Tag) {
+        // The clock is read only where backups exist; elsewhere nobody asks when we last pushed.
+        let now = self
+            .stream
+            .opts
+            .backup_suffix
+            .is_some()
+            .then(tokio::time::Instant::now);
         let mut inner = self.stream.lock();
-        let (timestamp, correction) = inner.timeline.map(tag.timestamp as u32);
-        if let Some(c) = correction {
-            tracing::warn!(
-                stream = self.stream.key(),
-                raw = c.raw,
-                delta_ms = c.delta_ms,
-                corrected = c.corrected,
-                "timestamp jump corrected"
-            );
+        if now.is_some() {
+            inner.failover.last_primary = now;
         }
-        tag.timestamp = timestamp;
-        self.stream.deliver(&mut inner, tag);
+        if inner.failover.feed == Feed::Backup {
+            // The backup feeds the viewers; this publisher takes over at its first keyframe.
+            self.stream.offer_primary(&mut inner, tag);
+            return;
+        }
+        inner.failover.primary.record(&tag);
+        let Some(primary) = &self.backup_of else {
+            let _ = self.stream.push_mapped(&mut inner, tag);
+            return;
+        };
+        // A backup: its own stream first, then the same tag, on the own stream's timeline, to
+        // the primary stream (which uses it only while the primary is quiet).
+        let copy = tag.clone();
+        let timestamp = self.stream.push_mapped(&mut inner, tag);
+        let now = now.unwrap_or_else(tokio::time::Instant::now);
+        primary.offer_backup(&inner, Tag { timestamp, ..copy }, now);
     }
 
     /// Records what ingest learned about the codecs.
     pub fn set_media_info(&self, info: MediaInfo) {
-        self.stream.lock().media_info = info;
+        let mut inner = self.stream.lock();
+        inner.failover.primary.media_info = info.clone();
+        if inner.failover.feed == Feed::Primary {
+            inner.media_info = info.clone();
+        }
+        if let Some(primary) = &self.backup_of {
+            let mut p = primary.lock();
+            if p.failover.feed == Feed::Backup {
+                p.media_info = info;
+            }
+        }
     }
 }
 
@@ -264,8 +361,13 @@ impl Drop for Publisher {
         let mut inner = self.stream.lock();
         inner.live = false;
         inner.publisher = None;
-        let _ = self.stream.tx.send(Event::PublisherLeft);
+        if !inner.failover.backup_attached {
+            let _ = self.stream.tx.send(Event::PublisherLeft);
+        }
         drop(inner);
+        if let Some(primary) = self.backup_of.take() {
+            self.bus.detach_backup(&primary);
+        }
         tracing::debug!(
             stream = self.stream.key(),
             "publisher detached from the bus"

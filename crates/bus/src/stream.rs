@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
 
+use crate::backup::{Failover, Feed};
 use crate::cache::{CacheLimits, StartupCache};
 use crate::subscriber::Subscriber;
 use crate::timeline::Timeline;
@@ -19,9 +20,11 @@ use crate::{BusOptions, MediaInfo, Protocol, Tag};
 pub enum Event {
     /// A media or script tag.
     Tag(Tag),
-    /// The publisher left; the stream stays for the grace period in case it comes back.
+    /// The publisher left and no backup feeds the stream; it stays for the grace period in case
+    /// a publisher comes back.
     PublisherLeft,
-    /// A publisher (re)started the stream; new sequence headers follow as tags.
+    /// A publisher (re)started the stream, or the feed switched between the primary and its
+    /// backup; the new source's sequence headers follow as tags, on the same timeline.
     PublisherJoined,
     /// The stream is being removed from the bus. Subscribers never see this: `recv` returns `None`.
     #[doc(hidden)]
@@ -55,6 +58,11 @@ pub struct StreamStats {
     /// Publish sessions so far (1 for the first publisher).
     pub generation: u64,
     pub gop_cache_bytes: usize,
+    /// Who feeds the viewers: the stream's own publisher or its backup.
+    pub feed: Feed,
+    /// Times the backup took over, and times the primary took the stream back.
+    pub failovers: u64,
+    pub takebacks: u64,
 }
 
 impl StreamStats {
@@ -73,7 +81,15 @@ pub(crate) struct Inner {
     pub cache: StartupCache,
     pub timeline: Timeline,
     pub media_info: MediaInfo,
+    pub failover: Failover,
     rate: RateMeter,
+}
+
+impl Inner {
+    /// A publisher is connected, or the backup feeds the stream.
+    pub(crate) fn is_live(&self) -> bool {
+        self.live || self.failover.backup_feeding()
+    }
 }
 
 /// Bits per second over roughly the last second, updated as tags arrive.
@@ -131,6 +147,7 @@ impl Stream {
                 cache: StartupCache::default(),
                 timeline: Timeline::new(opts.timestamp_jump_ms),
                 media_info: MediaInfo::default(),
+                failover: Failover::default(),
                 rate: RateMeter {
                     window_start: Instant::now(),
                     window_bytes: 0,
@@ -152,9 +169,9 @@ impl Stream {
         &self.key
     }
 
-    /// True while a publisher is connected.
+    /// True while a publisher is connected, or its backup feeds the stream.
     pub fn is_live(&self) -> bool {
-        self.lock().live
+        self.lock().is_live()
     }
 
     /// Publish sessions so far; it grows by one each time a publisher (re)starts the stream.
@@ -217,7 +234,7 @@ impl Stream {
     pub fn stats(&self) -> StreamStats {
         let inner = self.lock();
         StreamStats {
-            live: inner.live,
+            live: inner.is_live(),
             publisher: inner.publisher.clone(),
             uptime: inner
                 .published_at
@@ -230,6 +247,9 @@ impl Stream {
             dropped_tags: self.dropped.load(Ordering::Relaxed),
             generation: inner.generation,
             gop_cache_bytes: inner.cache.gop_bytes(),
+            feed: inner.failover.feed,
+            failovers: inner.failover.failovers,
+            takebacks: inner.failover.takebacks,
         }
     }
 
@@ -286,6 +306,25 @@ impl Stream {
         let closed = inner.removed;
         drop(inner);
         Subscriber::new(Arc::clone(self), rx, snapshot, protocol, closed)
+    }
+
+    /// Maps a tag's raw 32-bit timestamp onto the stream's timeline and delivers it; returns the
+    /// timeline timestamp it got.
+    pub(crate) fn push_mapped(&self, inner: &mut Inner, mut tag: Tag) -> u64 {
+        let (timestamp, correction) = inner.timeline.map(tag.timestamp as u32);
+        if let Some(c) = correction {
+            tracing::warn!(
+                stream = self.key(),
+                raw = c.raw,
+                delta_ms = c.delta_ms,
+                corrected = c.corrected,
+                "timestamp jump corrected"
+            );
+        }
+        tag.timestamp = timestamp;
+        inner.timeline.presented(tag.pts());
+        self.deliver(inner, tag);
+        timestamp
     }
 
     /// Updates counters and caches for one tag and sends it; called with the lock held.

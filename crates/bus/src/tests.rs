@@ -238,3 +238,140 @@ fn attachments_are_created_once_per_stream() {
     assert!(Arc::ptr_eq(&a, &b));
     assert_eq!(*b.lock().unwrap(), 1);
 }
+
+fn backup_bus() -> Bus {
+    Bus::new(BusOptions {
+        backup_suffix: Some("_backup".into()),
+        failover: Duration::from_millis(1000),
+        unpublish_grace: Duration::from_secs(5),
+        ..Default::default()
+    })
+}
+
+/// Each event as a short code: `J` joined, `L` left, `H<byte>` a video header, `K`/`v` frames.
+fn codes(events: &[Event]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| match e {
+            Event::PublisherJoined => "J".to_owned(),
+            Event::PublisherLeft => "L".to_owned(),
+            Event::Tag(t) if t.sequence_header => format!("H{}", t.data[0]),
+            Event::Tag(t) if t.keyframe => format!("K{}", t.timestamp),
+            Event::Tag(t) => format!("v{}", t.timestamp),
+            Event::Closed => "C".to_owned(),
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_backup_takes_over_a_quiet_primary_and_hands_back_at_its_keyframe() {
+    let bus = backup_bus();
+    let mut primary = bus.publish("live/a", info()).unwrap();
+    primary.push(header(TagKind::Video, 1));
+    primary.push(video(0, true));
+    primary.push(video(40, false));
+    let mut backup = bus.publish("live/a_backup", info()).unwrap();
+    backup.push(header(TagKind::Video, 2));
+    backup.push(video(5000, true));
+    backup.push(video(5040, false));
+    let mut sub = bus.subscribe("live/a", Protocol::Rtmp).unwrap();
+    assert_eq!(
+        codes(&drain(&mut sub)),
+        ["H1", "K0", "v40"],
+        "the primary feeds"
+    );
+    // The primary goes quiet; under the failover time nothing changes.
+    tokio::time::advance(Duration::from_millis(900)).await;
+    backup.push(video(5080, false));
+    assert!(drain(&mut sub).is_empty());
+    tokio::time::advance(Duration::from_millis(200)).await;
+    backup.push(video(5120, false));
+    // The backup's headers, then its GOP from its keyframe, on the primary's timeline.
+    assert_eq!(
+        codes(&drain(&mut sub)),
+        ["J", "H2", "K80", "v120", "v160", "v200"]
+    );
+    let stats = bus.stream("live/a").unwrap().stats();
+    assert_eq!(
+        (stats.feed, stats.failovers, stats.takebacks),
+        (Feed::Backup, 1, 0)
+    );
+    // The primary returns mid-GOP: held back until its keyframe, then it feeds again.
+    primary.push(video(1200, false));
+    backup.push(video(5160, false));
+    assert_eq!(codes(&drain(&mut sub)), ["v240"]);
+    primary.push(video(1240, true));
+    backup.push(video(5200, false));
+    primary.push(video(1280, false));
+    assert_eq!(codes(&drain(&mut sub)), ["J", "H1", "K280", "v320"]);
+    let stats = bus.stream("live/a").unwrap().stats();
+    assert_eq!(
+        (stats.feed, stats.failovers, stats.takebacks),
+        (Feed::Primary, 1, 1)
+    );
+    // The backup's own stream carried everything it sent all along.
+    let mut own = bus.subscribe("live/a_backup", Protocol::Rtmp).unwrap();
+    assert!(codes(&drain(&mut own)).starts_with(&["H2".to_owned()]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_primary_that_disconnects_fails_over_at_once_and_viewers_stay() {
+    let bus = backup_bus();
+    let mut primary = bus.publish("live/a", info()).unwrap();
+    primary.push(header(TagKind::Video, 1));
+    primary.push(video(0, true));
+    let mut backup = bus.publish("live/a_backup", info()).unwrap();
+    backup.push(header(TagKind::Video, 2));
+    backup.push(video(0, true));
+    let mut sub = bus.subscribe("live/a", Protocol::Rtmp).unwrap();
+    drain(&mut sub);
+    drop(primary);
+    assert!(
+        drain(&mut sub).is_empty(),
+        "no PublisherLeft: the backup is there"
+    );
+    backup.push(video(40, false));
+    assert_eq!(codes(&drain(&mut sub)), ["J", "H2", "K1", "v41"]);
+    assert!(bus.stream("live/a").unwrap().is_live());
+    // Long after the grace the stream is still there: the backup feeds it.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert!(bus.subscribe("live/a", Protocol::Hls).is_some());
+    // The backup leaves too: viewers are told, and the stream goes after the grace.
+    drop(backup);
+    assert_eq!(codes(&drain(&mut sub)), ["L"]);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert!(bus.stream("live/a").is_none());
+    assert!(sub.recv().await.is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_backup_alone_feeds_the_primary_key_until_the_primary_comes() {
+    let bus = backup_bus();
+    let mut backup = bus.publish("live/a_backup", info()).unwrap();
+    backup.push(header(TagKind::Video, 2));
+    assert!(
+        bus.subscribe("live/a", Protocol::Rtmp).is_none(),
+        "no keyframe yet"
+    );
+    backup.push(video(0, true));
+    let mut sub = bus.subscribe("live/a", Protocol::Rtmp).unwrap();
+    assert_eq!(codes(&drain(&mut sub)), ["H2", "K0"]);
+    let mut primary = bus.publish("live/a", info()).unwrap();
+    primary.push(header(TagKind::Video, 1));
+    backup.push(video(40, false));
+    primary.push(video(0, true));
+    assert_eq!(codes(&drain(&mut sub)), ["v40", "J", "H1", "K80"]);
+}
+
+#[test]
+fn backup_keys_need_the_suffix_and_a_stream_name() {
+    let bus = backup_bus();
+    assert_eq!(bus.backup_target("live/a_backup"), Some("live/a"));
+    assert_eq!(bus.backup_target("live/_backup"), None);
+    assert_eq!(bus.backup_target("live/a"), None);
+    assert_eq!(
+        Bus::default().backup_target("live/a_backup"),
+        None,
+        "off by default"
+    );
+}

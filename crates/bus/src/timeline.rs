@@ -31,6 +31,11 @@ pub(crate) struct Timeline {
     offset: i64,
     /// The largest output timestamp so far (any track).
     high_water: u64,
+    /// The largest presentation time so far (timestamp plus composition time): with B-frames a
+    /// publisher that stops mid-GOP has shown frames later than its last decode timestamp.
+    presented: u64,
+    /// A first timestamp has been mapped: later publishers continue after it.
+    started: bool,
     /// The last positive delta seen, used as the nominal step after a correction.
     last_step: u64,
     jump_threshold_ms: i64,
@@ -75,23 +80,36 @@ impl Timeline {
         (self.emit(), None)
     }
 
+    /// Records the presentation time of a mapped tag (its timestamp plus composition time), so a
+    /// restart or a jump continues after everything viewers were shown, not only after the last
+    /// decode timestamp. Otherwise a decoder would see the new publisher's first picture
+    /// presented before the old one's last.
+    pub(crate) fn presented(&mut self, pts: u64) {
+        self.presented = self.presented.max(pts);
+    }
+
     fn start(&mut self, raw: u32) -> u64 {
         self.unwrapped = i64::from(raw);
-        if self.high_water == 0 {
+        if !std::mem::replace(&mut self.started, true) {
             // The very first publisher: keep its timestamps as they are.
             self.offset = 0;
         } else {
-            let target = self.high_water.saturating_add(self.step());
-            self.offset = target as i64 - self.unwrapped;
+            self.offset = self.next() as i64 - self.unwrapped;
         }
         self.emit()
     }
 
     fn jump(&mut self, raw: u32) -> u64 {
         self.unwrapped = i64::from(raw);
-        let target = self.high_water.saturating_add(self.step());
-        self.offset = target as i64 - self.unwrapped;
+        self.offset = self.next() as i64 - self.unwrapped;
         self.emit()
+    }
+
+    /// Where the timeline continues after a restart or a jump.
+    fn next(&self) -> u64 {
+        self.high_water
+            .max(self.presented)
+            .saturating_add(self.step())
     }
 
     fn step(&self) -> u64 {
@@ -184,6 +202,21 @@ mod tests {
     #[test]
     fn continues_after_a_publisher_restart() {
         check(5000, &[0, 40, 80, 0, 40], &[3], &[0, 40, 80, 120, 160]);
+    }
+
+    #[test]
+    fn a_restart_continues_after_the_last_presented_picture() {
+        // The old publisher's last picture is presented 120 ms after its decode time (B-frames).
+        let mut t = Timeline::new(5000);
+        t.map(0);
+        let (last, _) = t.map(40);
+        t.presented(last + 120);
+        t.restart();
+        assert_eq!(
+            t.map(0).0,
+            200,
+            "after 160 ms presented, plus the last step"
+        );
     }
 
     #[test]

@@ -73,6 +73,22 @@ mod tests {
     }
 
     #[test]
+    fn backup_keys_are_checked() {
+        let c = Config::parse(
+            "[bus]\nbackup_suffix = \"_b\"\nfailover_ms = 500\n",
+            "gw.toml",
+        );
+        assert_eq!(
+            c.map(|c| (c.bus.backup_suffix, c.bus.failover_ms)).unwrap(),
+            ("_b".into(), 500)
+        );
+        check_err(
+            "[bus]\nfailover_ms = 50\n",
+            "gw.toml:2: key `bus.failover_ms`: must be between 100 and 60000, got 50",
+        );
+    }
+
+    #[test]
     fn wrong_type_names_the_key() {
         check_err(
             "[http]\nlisten = 8080\n",

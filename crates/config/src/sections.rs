@@ -112,6 +112,11 @@ pub struct BusSection {
     pub timestamp_jump_ms: u64,
     pub unpublish_grace_secs: u64,
     pub wait_for_publisher_secs: u64,
+    /// A publisher on `{app}/{stream}{backup_suffix}` is the backup of `{app}/{stream}`; empty
+    /// turns backup publishers off.
+    pub backup_suffix: String,
+    /// The backup takes over after the primary has sent nothing for this many milliseconds.
+    pub failover_ms: u64,
 }
 
 impl Default for BusSection {
@@ -124,6 +129,8 @@ impl Default for BusSection {
             timestamp_jump_ms: 5000,
             unpublish_grace_secs: 5,
             wait_for_publisher_secs: 30,
+            backup_suffix: String::new(),
+            failover_ms: 1000,
         }
     }
 }
@@ -138,7 +145,18 @@ impl BusSection {
             self.timestamp_jump_ms,
             100,
             3_600_000,
-        )
+        )?;
+        check_range("bus.failover_ms", self.failover_ms, 100, 60_000)?;
+        if self.backup_suffix.contains('/') || self.backup_suffix.len() > 64 {
+            return Err((
+                "bus.backup_suffix".into(),
+                format!(
+                    "must be at most 64 characters without '/' (such as \"_backup\"), got \"{}\"",
+                    self.backup_suffix
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -32,6 +32,8 @@ pub(crate) fn bus_options(s: &BusSection) -> BusOptions {
         timestamp_jump_ms: s.timestamp_jump_ms,
         unpublish_grace: Duration::from_secs(s.unpublish_grace_secs),
         wait_for_publisher: Duration::from_secs(s.wait_for_publisher_secs),
+        backup_suffix: Some(s.backup_suffix.clone()).filter(|x| !x.is_empty()),
+        failover: Duration::from_millis(s.failover_ms),
     }
 }
 

@@ -244,6 +244,16 @@ impl Segmenter {
             // The codec changed mid-stream: a new program map, announced by a discontinuity.
             closed = self.discontinuity();
             self.probing = true;
+        } else if !self.probing
+            && self
+                .video_config
+                .as_ref()
+                .is_some_and(|(c, r)| *c == codec && *r != record)
+        {
+            // Same codec, new parameter sets (another picture size or profile): the next segment
+            // starts with them in-band before its keyframe, and a discontinuity tells players to
+            // reset their decoder (RFC 8216 4.3.2.3: "encoding parameters" changed).
+            closed = self.discontinuity();
         }
         self.video_config = Some((codec, record.clone()));
         if let (false, Some(m)) = (self.probing, self.muxer.as_mut()) {
@@ -259,6 +269,11 @@ impl Segmenter {
 
     fn on_aac_config(&mut self, asc: Bytes) -> Result<Option<u64>, HlsError> {
         ts_mux::parse_audio_specific_config(&asc)?;
+        let mut closed = None;
+        if !self.probing && self.aac_config.as_ref().is_some_and(|old| *old != asc) {
+            // A new AAC configuration (sample rate, channels) is a new encoding too.
+            closed = self.discontinuity();
+        }
         self.aac_config = Some(asc.clone());
         if let (false, Some(m)) = (self.probing, self.muxer.as_mut()) {
             m.set_aac_config(&asc)?;
@@ -266,7 +281,7 @@ impl Segmenter {
                 self.add_track_mid_stream();
             }
         }
-        Ok(None)
+        Ok(closed)
     }
 
     fn on_frame(&mut self, tag: InputTag, now_ms: u64) -> Result<Option<u64>, HlsError> {

@@ -147,6 +147,28 @@ x-4.ts
     assert_eq!(s.stats().discontinuities, 1);
 }
 
+#[test]
+fn a_new_video_configuration_mid_stream_starts_a_discontinuity() {
+    let mut s = Segmenter::new(opts(6));
+    s.push(video_config(), T0).unwrap();
+    feed_more(&mut s, 0, 4000, T0);
+    // The same configuration again (a reconnect's replay) changes nothing.
+    assert_eq!(s.push(video_config(), T0 + 4000).unwrap(), None);
+    feed_more(&mut s, 4000, 6000, T0 + 4000);
+    // Another picture size: other SPS bytes, same codec.
+    let mut body = video_config().data.to_vec();
+    *body.last_mut().unwrap() ^= 0x01;
+    let other = tag(TagKind::Video, 6000, false, body);
+    assert!(
+        s.push(other, T0 + 6000).unwrap().is_some(),
+        "closes the open segment"
+    );
+    feed_more(&mut s, 6000, 10_040, T0 + 6000);
+    let flags: Vec<bool> = s.segments().map(|s| s.entry.discontinuity).collect();
+    assert_eq!(flags, vec![false, false, false, true, false]);
+    assert_eq!(s.stats().discontinuities, 1);
+}
+
 fn feed_more(s: &mut Segmenter, from: u64, to: u64, wall0: u64) {
     for ts in (from..to).step_by(40) {
         s.push(video(ts, ts.is_multiple_of(2000)), wall0 + ts)

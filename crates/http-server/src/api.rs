@@ -69,6 +69,11 @@ struct StreamJson {
     publisher: Option<&'static str>,
     /// Tags skipped by viewers that fell behind, over the stream's life.
     dropped_tags: u64,
+    /// Who feeds the viewers: "primary" or "backup" (see `bus.backup_suffix`).
+    feed: &'static str,
+    /// Times a backup publisher took over, and times the primary took the stream back.
+    failovers: u64,
+    takebacks: u64,
     viewers: Viewers,
     urls: Urls,
 }
@@ -145,6 +150,9 @@ fn describe(stream: &Arc<Stream>, base: &UrlBase) -> StreamJson {
         uptime_secs: stats.uptime.map_or(0, |d| d.as_secs()),
         publisher: stats.publisher.as_ref().map(|p| p.protocol.as_str()),
         dropped_tags: stats.dropped_tags,
+        feed: stats.feed.as_str(),
+        failovers: stats.failovers,
+        takebacks: stats.takebacks,
         viewers: Viewers {
             rtmp: stats.viewers_of(Protocol::Rtmp),
             http_flv: stats.viewers_of(Protocol::HttpFlv),

@@ -136,11 +136,8 @@ pub fn take_startup(sub: &mut Subscriber) -> Vec<Event> {
 /// Why a viewer's stream ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum End {
-    /// The publisher left. Players such as flv.js and mpegts.js treat the end of the body as the
-    /// end of the stream and reconnect; a reconnect gets a fresh FLV header and fresh decoder
-    /// configurations, which a mid-stream codec change inside one FLV body would not.
-    PublisherLeft,
-    /// The stream was removed from the bus.
+    /// The stream was removed from the bus: its publisher left and did not come back within the
+    /// bus's grace period.
     Removed,
 }
 
@@ -161,7 +158,8 @@ struct State {
 }
 
 /// The whole FLV byte stream for one viewer: the file header, then the start-up burst, then live
-/// tags until the publisher leaves or the stream is removed.
+/// tags until the stream is removed from the bus (a publisher that reconnects within the grace
+/// keeps the body going).
 ///
 /// The start-up burst goes out at once. After it, with a non-zero `write_delay`, a live event
 /// that arrives is held for `write_delay` together with whatever follows it, so the frames of that
@@ -261,9 +259,10 @@ impl State {
 fn classify(ev: Option<Event>) -> Result<Option<Tag>, End> {
     match ev {
         Some(Event::Tag(tag)) => Ok(Some(tag)),
-        Some(Event::PublisherLeft) => Err(End::PublisherLeft),
-        // Only seen by a subscriber that outlived a publisher, which this one never does.
-        Some(Event::PublisherJoined) => Ok(None),
+        // A publisher that leaves may return within the bus's grace period: the body stays open
+        // and the returning publisher's sequence headers follow in it as tags (ffmpeg and
+        // mpegts.js take a new AVC/AAC configuration mid-stream), on the same timeline.
+        Some(Event::PublisherLeft | Event::PublisherJoined) => Ok(None),
         Some(_) => Ok(None),
         None => Err(End::Removed),
     }

@@ -32,10 +32,12 @@
 //!   them with vectored writes. Timestamps are rebased so each viewer starts at zero.
 //! - A viewer that cannot keep up is handled by the bus: its bounded queue drops to the next
 //!   keyframe (counted in the stream's `dropped_tags`). Nothing here buffers without limit.
-//! - The body ends when the publisher leaves ([`bus::Event::PublisherLeft`]), not after the
-//!   bus's grace period: flv.js and mpegts.js treat the end of the body as the end of the stream
-//!   and reconnect, and the new response starts with the new publisher's headers, which a codec
-//!   change inside one FLV body could not carry. A stream removed from the bus also ends it.
+//! - The body ends when the stream is removed from the bus, that is when its publisher left and
+//!   did not return within the bus's grace period. A publisher that reconnects in time keeps
+//!   every viewer: its sequence headers follow in the same body as tags, on the same timeline,
+//!   and ffmpeg and mpegts.js take a new AVC/AAC configuration (a new picture size) mid-stream.
+//!   What one body cannot carry is a track the FLV file header did not announce: a viewer that
+//!   started on a video-only stream does not get the audio a returning publisher adds.
 //! - WebSocket-FLV viewers count as `http_flv` viewers (the bus has one protocol for both).
 //! - The app names `api` and `vendor` cannot be played over HTTP-FLV: those first path segments
 //!   belong to the API and the player libraries.

@@ -201,8 +201,12 @@ impl Player {
                 self.media_sent |= tag.kind != TagKind::Script && !tag.sequence_header;
             }
             Event::Tag(_) => {}
-            Event::PublisherLeft => session.notify_unpublished(self.stream_id),
-            Event::PublisherJoined => session.notify_published(self.stream_id),
+            // A publisher that left may come back within the bus's grace period, and the player
+            // carries on with the same timeline. NetStream.Play.UnpublishNotify now would end it:
+            // ffmpeg's RTMP client stops reading at that status. So nothing is said until the
+            // stream is removed from the bus (then the connection sends UnpublishNotify), and a
+            // returning publisher's sequence headers simply follow as tags.
+            Event::PublisherLeft | Event::PublisherJoined => {}
             _ => {}
         }
         batch.session_output(session);

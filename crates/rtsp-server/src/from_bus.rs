@@ -572,17 +572,32 @@ fn on_tag(rtp: &StreamRtp, p: &mut Packetizers, tag: &Tag) {
     let _ = rtp.tx.send(unit);
 }
 
-/// Moves the media-to-wall-clock mapping only when the stream drifted from it by more than
-/// [`REANCHOR_MS`] (a publisher stall or clock drift). A mapping that followed every tag would jitter
-/// by milliseconds from one Sender Report to the next, and receivers that time packets from SRs
-/// (ffmpeg) would see timestamps step back and forth.
+/// Moves the media-to-wall-clock mapping only when the stream fell behind it by more than
+/// [`REANCHOR_MS`] (a publisher stall, a reconnect, a failover gap). A mapping that followed every
+/// tag would jitter by milliseconds from one Sender Report to the next, and receivers that time
+/// packets from SRs (ffmpeg) would see timestamps step back and forth.
+///
+/// Media that runs ahead of the mapping (a burst: a backup's cached GOP replayed at a failover, an
+/// encoder catching up after a stall) keeps it: moving the mapping then would give the current RTP
+/// time an earlier wall-clock time than the last SR implied, and SR-timed receivers would step
+/// back in time by the size of the burst.
 fn reanchor(shared: &mut Shared, now: SystemTime, ms: i64) {
-    let predicted = shared
-        .anchor
-        .map(|(wall, at)| at + now.duration_since(wall).unwrap_or_default().as_millis() as i64);
-    if predicted.is_none_or(|p| (p - ms).abs() > REANCHOR_MS) {
-        shared.anchor = Some((now, ms));
+    if let Some(anchor) = moved_anchor(shared.anchor, now, ms) {
+        shared.anchor = Some(anchor);
     }
+}
+
+/// The new media-to-wall-clock mapping for media time `ms` at `now`, if it must move.
+fn moved_anchor(
+    anchor: Option<(SystemTime, i64)>,
+    now: SystemTime,
+    ms: i64,
+) -> Option<(SystemTime, i64)> {
+    let predicted = anchor
+        .map(|(wall, at)| at + now.duration_since(wall).unwrap_or_default().as_millis() as i64);
+    predicted
+        .is_none_or(|p| p - ms > REANCHOR_MS)
+        .then_some((now, ms))
 }
 
 /// How far (ms) the stream may drift from the wall-clock mapping before it is re-anchored.
@@ -714,5 +729,37 @@ fn audio_tag(p: &mut Packetizer, ms: i64, tag: &Tag, out: &mut Vec<Bytes>) -> bo
         (Packetizer::Aac(pk), Some(AudioBody::AacFrame(au))) => pk.packetize(ms, &au, out),
         (Packetizer::Mpa(pk), Some(AudioBody::Mp3(frame))) => pk.packetize(ms, &frame, out),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn the_wall_clock_mapping_moves_forwards_only() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let now = t0 + Duration::from_secs(5);
+        let anchor = Some((t0, 0));
+        // (media ms at `now`, whether the mapping moves)
+        for (ms, moves) in [
+            (5000, false), // on time
+            (4200, false), // a little behind: jitter, not a gap
+            (3500, true),  // 1.5 s behind: a stall or failover gap, the mapping follows
+            (7000, false), // 2 s ahead: a burst; moving back would step SR-timed receivers back
+        ] {
+            assert_eq!(
+                moved_anchor(anchor, now, ms),
+                moves.then_some((now, ms)),
+                "media at {ms} ms"
+            );
+        }
+        assert_eq!(
+            moved_anchor(None, now, 5),
+            Some((now, 5)),
+            "the first unit anchors"
+        );
     }
 }

@@ -34,7 +34,12 @@ pub async fn start_server(opts: rtmp_server::Options) -> TestServer {
         .await
         .expect("bind loopback");
     let addr = listener.local_addr().expect("bound address");
-    let bus = bus::Bus::default();
+    // Players are told the stream ended (UnpublishNotify) when the bus removes it, one grace
+    // period after its publisher left; a short grace keeps whole-stream tests short.
+    let bus = bus::Bus::new(bus::BusOptions {
+        unpublish_grace: std::time::Duration::from_secs(1),
+        ..bus::BusOptions::default()
+    });
     let shutdown = CancellationToken::new();
     tokio::spawn(rtmp_server::run(
         listener,
