@@ -109,6 +109,11 @@ pub fn loopback_config() -> Config {
     c.http.listen = any.clone();
     c.rtsp.listen = any.clone();
     c.mms.listen = any;
+    // Each test process takes its own 100 RTP/RTCP port pairs, so test binaries run side by side
+    // (or a case that holds many pairs) do not take each other's UDP ports.
+    let base = 20_000 + (std::process::id() % 150) as u16 * 200;
+    c.rtsp.rtp_port_min = base;
+    c.rtsp.rtp_port_max = base + 199;
     c.http.web_root = workspace_root().join("web").to_string_lossy().into_owned();
     c
 }
