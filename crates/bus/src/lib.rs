@@ -15,6 +15,7 @@
 //! queue.
 
 mod cache;
+mod send_watch;
 mod stream;
 mod subscriber;
 mod tag;
@@ -25,6 +26,7 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 
+pub use crate::send_watch::SendWatch;
 pub use crate::stream::{Event, PublisherInfo, Stream, StreamStats, ViewerGuard};
 pub use crate::subscriber::Subscriber;
 pub use crate::tag::{MediaInfo, Protocol, Tag, TagKind};

@@ -3,7 +3,6 @@
 //! This is the only place that knows every shell; the shells themselves meet only at the bus.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -45,6 +44,8 @@ fn rtmp_options(s: &RtmpSection, bus: &BusSection) -> rtmp_server::Options {
         },
         handshake_timeout: Duration::from_secs(s.handshake_timeout_secs),
         idle_timeout: Duration::from_secs(s.idle_timeout_secs),
+        send_timeout: Duration::from_secs(s.send_timeout_secs),
+        send_buffer: (s.send_buffer_bytes > 0).then_some(s.send_buffer_bytes),
         write_delay: Duration::from_millis(s.write_delay_ms),
         ..rtmp_server::Options::default()
     }
@@ -92,6 +93,8 @@ fn rtsp_options(s: &RtspSection) -> rtsp_server::Options {
         sender_report_interval: Duration::from_secs(s.sender_report_interval_secs),
         queue_units: s.queue_units,
         tcp_write_delay: Duration::from_millis(s.tcp_write_delay_ms),
+        write_timeout: Duration::from_secs(s.send_timeout_secs),
+        tcp_send_buffer: (s.send_buffer_bytes > 0).then_some(s.send_buffer_bytes),
         server_name: format!("media-gateway/{}", env!("CARGO_PKG_VERSION")),
         ..rtsp_server::Options::default()
     }
@@ -110,6 +113,8 @@ fn mms_options(s: &MmsSection, http: &HttpSection, mmst_port: Option<u16>) -> mm
         packet_size: s.packet_size,
         preroll_ms: s.preroll_ms,
         max_packet_delay_ms: s.max_packet_delay_ms,
+        command_timeout: Duration::from_secs(s.idle_timeout_secs),
+        write_timeout: Duration::from_secs(s.send_timeout_secs),
         public_host: non_empty(&http.public_host),
         mmst_port: mmst_port.unwrap_or(1755),
         ..mms_server::Options::default()
@@ -167,7 +172,11 @@ pub(crate) fn spawn_all(
         // before any other route sees the request.
         app = mms_server::mmsh_layer_or_router(app, bus.clone(), mms_opts);
     }
-    spawn_http(tasks, listeners.http, app, shutdown.clone());
+    let socket = http_server::SocketOptions {
+        send_timeout: Duration::from_secs(config.http.send_timeout_secs),
+        send_buffer: (config.http.send_buffer_bytes > 0).then_some(config.http.send_buffer_bytes),
+    };
+    spawn_http(tasks, listeners.http, app, socket, shutdown.clone());
 }
 
 /// Runs one protocol shell; if it fails (its listener broke), the error is logged and the rest of
@@ -188,13 +197,13 @@ fn spawn_http(
     tasks: &mut JoinSet<()>,
     listener: TcpListener,
     router: axum::Router,
+    socket: http_server::SocketOptions,
     shutdown: CancellationToken,
 ) {
     tasks.spawn(async move {
-        let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(listener, service)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await;
+        // Connection info (the peer address) and the send timeout come from http-server's serve.
+        let done = async move { shutdown.cancelled().await };
+        let served = http_server::serve(listener, router, socket, done).await;
         if let Err(err) = served {
             tracing::error!("HTTP server stopped: {err}");
         }

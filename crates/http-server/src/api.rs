@@ -70,6 +70,9 @@ struct StreamJson {
     /// Tags skipped by viewers that fell behind, over the stream's life.
     dropped_tags: u64,
     viewers: Viewers,
+    /// Viewers disconnected because they stopped reading (their socket accepted nothing for the
+    /// egress's send timeout), over the stream's life.
+    stalled_viewers_dropped: Viewers,
     urls: Urls,
 }
 
@@ -80,6 +83,18 @@ struct Viewers {
     hls: u64,
     rtsp: u64,
     mms: u64,
+}
+
+impl Viewers {
+    fn from_counts(count: impl Fn(Protocol) -> u64) -> Viewers {
+        Viewers {
+            rtmp: count(Protocol::Rtmp),
+            http_flv: count(Protocol::HttpFlv),
+            hls: count(Protocol::Hls),
+            rtsp: count(Protocol::Rtsp),
+            mms: count(Protocol::Mms),
+        }
+    }
 }
 
 /// Playback URLs per protocol; a protocol the gateway does not offer is left out.
@@ -145,13 +160,8 @@ fn describe(stream: &Arc<Stream>, base: &UrlBase) -> StreamJson {
         uptime_secs: stats.uptime.map_or(0, |d| d.as_secs()),
         publisher: stats.publisher.as_ref().map(|p| p.protocol.as_str()),
         dropped_tags: stats.dropped_tags,
-        viewers: Viewers {
-            rtmp: stats.viewers_of(Protocol::Rtmp),
-            http_flv: stats.viewers_of(Protocol::HttpFlv),
-            hls: stats.viewers_of(Protocol::Hls),
-            rtsp: stats.viewers_of(Protocol::Rtsp),
-            mms: stats.viewers_of(Protocol::Mms),
-        },
+        viewers: Viewers::from_counts(|p| stats.viewers_of(p)),
+        stalled_viewers_dropped: Viewers::from_counts(|p| stats.stalled_viewers_of(p)),
         urls: base.urls(key),
     }
 }

@@ -2,6 +2,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -12,7 +13,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
-use bus::{Protocol, Subscriber};
+use bus::{Protocol, SendWatch, Stream, Subscriber};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 
@@ -96,11 +97,15 @@ async fn play(
         return not_found(&format!("stream {key}"));
     };
     let peer = peer_of(conn);
+    // Present when the router is served by [`crate::serve`]: the connection's send timeout then
+    // counts this viewer on its stream if it stops reading.
+    let watch = req.extensions().get::<Arc<SendWatch>>().cloned();
+    let stream = Arc::clone(sub.stream());
     if is_websocket(req.headers()) {
         let (mut parts, _) = req.into_parts();
         return match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
             Ok(ws) => {
-                let log = ViewerLog::new("ws-flv", key, peer);
+                let log = ViewerLog::new("ws-flv", &stream, peer, watch);
                 {
                     let delay = state.opts.flv_write_delay;
                     ws.on_upgrade(move |socket| ws_session(socket, sub, log, delay))
@@ -109,7 +114,7 @@ async fn play(
             Err(rejection) => rejection.into_response(),
         };
     }
-    let log = ViewerLog::new("http-flv", key, peer);
+    let log = ViewerLog::new("http-flv", &stream, peer, watch);
     let frames = flv_frames(sub, state.opts.flv_write_delay).map(move |frame| {
         // The log line for the teardown is written when the body (and with it `log`) is dropped.
         let _ = &log;
@@ -188,33 +193,51 @@ fn concat(frames: &[Bytes]) -> Bytes {
     buf.freeze()
 }
 
-/// Logs a viewer's start when created and its teardown when dropped.
+/// Logs a viewer's start when created and its teardown when dropped, and attaches the viewer to
+/// its connection's [`SendWatch`] meanwhile.
 struct ViewerLog {
     protocol: &'static str,
     key: String,
     peer: Option<SocketAddr>,
     started: Instant,
+    watch: Option<Arc<SendWatch>>,
 }
 
 impl ViewerLog {
-    fn new(protocol: &'static str, key: String, peer: Option<SocketAddr>) -> ViewerLog {
+    fn new(
+        protocol: &'static str,
+        stream: &Arc<Stream>,
+        peer: Option<SocketAddr>,
+        watch: Option<Arc<SendWatch>>,
+    ) -> ViewerLog {
+        let key = stream.key().to_owned();
         tracing::info!(protocol, stream = %key, peer = ?peer, "play");
+        if let Some(w) = &watch {
+            w.attach(stream, protocol, Protocol::HttpFlv);
+        }
         ViewerLog {
             protocol,
             key,
             peer,
             started: Instant::now(),
+            watch,
         }
     }
 }
 
 impl Drop for ViewerLog {
     fn drop(&mut self) {
+        let stalled = self.watch.as_ref().is_some_and(|w| w.is_stalled());
+        if let Some(w) = &self.watch {
+            w.detach();
+        }
         tracing::info!(
             protocol = self.protocol,
             stream = %self.key,
             peer = ?self.peer,
             secs = self.started.elapsed().as_secs(),
+            bytes_sent = self.watch.as_ref().map(|w| w.bytes_sent()),
+            stalled,
             "teardown"
         );
     }

@@ -42,7 +42,10 @@
 mod api;
 mod flv_http;
 pub mod from_bus;
+mod serve;
 mod web;
+
+pub use serve::{serve, SocketOptions};
 
 use std::path::PathBuf;
 
