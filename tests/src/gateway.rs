@@ -163,6 +163,14 @@ impl Live {
         Live::wait(gateway, publisher)
     }
 
+    /// As [`Live::ffmpeg`], on a configuration that `edit` changed first (short timeouts).
+    pub fn ffmpeg_with(name: &str, edit: impl FnOnce(&mut Config)) -> Live {
+        let gateway = TestGateway::start_with(edit);
+        let url = gateway.rtmp_url(Live::KEY);
+        let publisher = Publisher::Ffmpeg(crate::Ffmpeg::publish(&crate::fixture(name), &url));
+        Live::wait(gateway, publisher)
+    }
+
     /// Starts a gateway and a GStreamer pipeline built by `pipeline(rtmp_url)`.
     pub fn gst(pipeline: impl FnOnce(&str) -> String) -> Live {
         let gateway = TestGateway::start();
