@@ -22,6 +22,9 @@ pub struct SendWatch {
     peer: Option<SocketAddr>,
     bytes_sent: AtomicU64,
     stalled: AtomicBool,
+    /// The socket's last write found it full, and no write has succeeded since.
+    blocked: AtomicBool,
+    unblocked: tokio::sync::Notify,
     viewer: Mutex<Option<(Arc<Stream>, &'static str, Protocol)>>,
 }
 
@@ -32,6 +35,8 @@ impl SendWatch {
             peer,
             bytes_sent: AtomicU64::new(0),
             stalled: AtomicBool::new(false),
+            blocked: AtomicBool::new(false),
+            unblocked: tokio::sync::Notify::new(),
             viewer: Mutex::new(None),
         })
     }
@@ -39,6 +44,29 @@ impl SendWatch {
     /// Records `n` bytes the socket accepted.
     pub fn add_sent(&self, n: usize) {
         self.bytes_sent.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Records whether the socket's latest write found it full (`true`) or succeeded (`false`).
+    pub fn set_blocked(&self, blocked: bool) {
+        if self.blocked.swap(blocked, Ordering::Relaxed) && !blocked {
+            self.unblocked.notify_waiters();
+        }
+    }
+
+    /// Waits while the socket is full, so a viewer produces nothing more for a connection that
+    /// cannot take it (what it would produce would only wait in the HTTP layer's write queue,
+    /// while the bus ring keeps it for free). Returns at once when the socket is not full, and
+    /// once the connection has been given up on.
+    pub async fn writable(&self) {
+        loop {
+            let unblocked = self.unblocked.notified();
+            tokio::pin!(unblocked);
+            unblocked.as_mut().enable();
+            if !self.blocked.load(Ordering::Relaxed) || self.is_stalled() {
+                return;
+            }
+            unblocked.await;
+        }
     }
 
     /// Bytes the socket has accepted so far.
@@ -68,6 +96,7 @@ impl SendWatch {
         if self.stalled.swap(true, Ordering::Relaxed) {
             return;
         }
+        self.unblocked.notify_waiters();
         let bytes_sent = self.bytes_sent();
         match self.lock().take() {
             Some((stream, label, protocol)) => {

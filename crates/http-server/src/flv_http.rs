@@ -20,10 +20,16 @@ use futures_util::StreamExt;
 use crate::from_bus::flv_frames;
 use crate::AppState;
 
-/// At most this many ready frames (about 20 tags) go into one WebSocket message.
+/// At most this many ready frames (about 20 tags) go into one WebSocket message ...
 const WS_BATCH_FRAMES: usize = 64;
+/// ... and no more frames once it holds this many bytes. A message is copied twice (here and into
+/// tungstenite's write buffer, which keeps its largest size), so this bounds what a viewer holds.
+const WS_BATCH_BYTES: usize = 64 * 1024;
 /// WebSocket close code for a normal end (RFC 6455 section 7.4.1).
 const WS_CLOSE_NORMAL: u16 = 1000;
+/// Read buffer of a WebSocket-FLV connection. A viewer only ever sends control frames (close,
+/// ping); tungstenite's default of 128 KiB per connection would be most of a viewer's memory.
+const WS_READ_BUFFER: usize = 4096;
 
 /// How long a request for a stream that just went live waits for its first frame.
 const START_WAIT: Duration = Duration::from_secs(3);
@@ -105,17 +111,18 @@ async fn play(
         let (mut parts, _) = req.into_parts();
         return match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
             Ok(ws) => {
-                let log = ViewerLog::new("ws-flv", &stream, peer, watch);
+                let ws = ws.read_buffer_size(WS_READ_BUFFER);
+                let log = ViewerLog::new("ws-flv", &stream, peer, watch.clone());
                 {
                     let delay = state.opts.flv_write_delay;
-                    ws.on_upgrade(move |socket| ws_session(socket, sub, log, delay))
+                    ws.on_upgrade(move |socket| ws_session(socket, sub, log, delay, watch))
                 }
             }
             Err(rejection) => rejection.into_response(),
         };
     }
-    let log = ViewerLog::new("http-flv", &stream, peer, watch);
-    let frames = flv_frames(sub, state.opts.flv_write_delay).map(move |frame| {
+    let log = ViewerLog::new("http-flv", &stream, peer, watch.clone());
+    let frames = flv_frames(sub, state.opts.flv_write_delay, watch).map(move |frame| {
         // The log line for the teardown is written when the body (and with it `log`) is dropped.
         let _ = &log;
         Ok::<Bytes, Infallible>(frame)
@@ -161,8 +168,15 @@ pub(crate) async fn preflight(headers: HeaderMap) -> Response {
 /// Frames that are ready together go out as one message. This copies them once into the
 /// message; tungstenite copies every message into its write buffer anyway, so sharing the
 /// payloads would save nothing here, unlike the HTTP body.
-async fn ws_session(mut socket: WebSocket, sub: Subscriber, log: ViewerLog, delay: Duration) {
-    let mut batches = Box::pin(flv_frames(sub, delay).ready_chunks(WS_BATCH_FRAMES));
+async fn ws_session(
+    mut socket: WebSocket,
+    sub: Subscriber,
+    log: ViewerLog,
+    delay: Duration,
+    watch: Option<Arc<SendWatch>>,
+) {
+    // Fused: `ready_batch` may see the end first, and the loop then asks once more.
+    let mut frames = Box::pin(flv_frames(sub, delay, watch).fuse());
     loop {
         tokio::select! {
             incoming = socket.recv() => match incoming {
@@ -170,19 +184,40 @@ async fn ws_session(mut socket: WebSocket, sub: Subscriber, log: ViewerLog, dela
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
                 Some(Ok(_)) => continue,
             },
-            batch = batches.next() => {
-                let Some(frames) = batch else {
+            first = frames.next() => {
+                let Some(first) = first else {
                     let close = CloseFrame { code: WS_CLOSE_NORMAL, reason: "stream ended".into() };
                     let _ = socket.send(Message::Close(Some(close))).await;
                     break;
                 };
-                if socket.send(Message::Binary(concat(&frames))).await.is_err() {
+                let batch = ready_batch(first, &mut frames);
+                if socket.send(Message::Binary(concat(&batch))).await.is_err() {
                     break;
                 }
             }
         }
     }
     drop(log);
+}
+
+/// `first` and the frames ready right after it, up to [`WS_BATCH_FRAMES`] and [`WS_BATCH_BYTES`].
+fn ready_batch<S>(first: Bytes, frames: &mut S) -> Vec<Bytes>
+where
+    S: futures_util::Stream<Item = Bytes> + Unpin,
+{
+    use futures_util::FutureExt;
+    let mut bytes = first.len();
+    let mut batch = vec![first];
+    while batch.len() < WS_BATCH_FRAMES && bytes < WS_BATCH_BYTES {
+        match frames.next().now_or_never() {
+            Some(Some(f)) => {
+                bytes += f.len();
+                batch.push(f);
+            }
+            _ => break,
+        }
+    }
+    batch
 }
 
 fn concat(frames: &[Bytes]) -> Bytes {

@@ -31,6 +31,10 @@
 //!   them with vectored writes. Timestamps are rebased so each viewer starts at zero.
 //! - A viewer that cannot keep up is handled by the bus: its bounded queue drops to the next
 //!   keyframe (counted in the stream's `dropped_tags`). Nothing here buffers without limit.
+//! - A viewer that stops reading altogether is dropped by [`serve`]: a connection whose socket
+//!   accepts no bytes for [`SocketOptions::send_timeout`] is closed, and the HTTP-FLV,
+//!   WebSocket-FLV or MMSH viewer on it is logged and counted (`stalled_viewers_dropped` in
+//!   `/api/streams`). A router served some other way (tests use `axum::serve`) has no such timeout.
 //! - The body ends when the publisher leaves ([`bus::Event::PublisherLeft`]), not after the
 //!   bus's grace period: flv.js and mpegts.js treat the end of the body as the end of the stream
 //!   and reconnect, and the new response starts with the new publisher's headers, which a codec

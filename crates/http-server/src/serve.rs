@@ -128,9 +128,13 @@ impl SendTimeoutIo {
             Poll::Ready(Ok(n)) => {
                 self.armed = false;
                 self.watch.add_sent(n);
+                self.watch.set_blocked(false);
                 Poll::Ready(Ok(n))
             }
-            Poll::Pending => self.wait(cx).map(Err),
+            Poll::Pending => {
+                self.watch.set_blocked(true);
+                self.wait(cx).map(Err)
+            }
             other => other,
         }
     }
