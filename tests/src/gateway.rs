@@ -157,13 +157,10 @@ impl Live {
 
     /// Starts a gateway and an ffmpeg publishing the fixture `name` in a loop over RTMP.
     pub fn ffmpeg(name: &str) -> Live {
-        let gateway = TestGateway::start();
-        let url = gateway.rtmp_url(Live::KEY);
-        let publisher = Publisher::Ffmpeg(crate::Ffmpeg::publish(&crate::fixture(name), &url));
-        Live::wait(gateway, publisher)
+        Live::ffmpeg_with(name, |_| {})
     }
 
-    /// As [`Live::ffmpeg`], on a configuration that `edit` changed first (short timeouts).
+    /// As [`Live::ffmpeg`], letting `edit` change the gateway's configuration first.
     pub fn ffmpeg_with(name: &str, edit: impl FnOnce(&mut Config)) -> Live {
         let gateway = TestGateway::start_with(edit);
         let url = gateway.rtmp_url(Live::KEY);

@@ -28,10 +28,13 @@ pub mod flv_start;
 pub mod gateway;
 pub mod gst;
 pub mod http;
+pub mod logs;
 pub mod media;
 pub mod process;
 pub mod rtmp_publish;
+pub mod self_stat;
 pub mod tools;
+pub mod watch;
 
 pub use chromium::{browser_play, require_browser_check, require_chromium, Beacon, Chromium};
 pub use clients::{rtmpdump_record, vlc_record, vlc_record_with};
@@ -42,6 +45,7 @@ pub use flv_start::{
 pub use gateway::{loopback_config, Live, Publisher, TestGateway};
 pub use gst::{gst_timeout, require_gst_encoder, require_gst_player, Gst};
 pub use http::{http_get, HttpResponse};
+pub use logs::Logs;
 pub use media::{assert_media, check_media, Expect, Kind, MediaReport};
 pub use process::{run_with_timeout, timed_out, wait_until, ChildGuard, TempDir};
 pub use rtmp_publish::{hevc_mp4_to_enhanced_flv, RtmpPublisher};
@@ -49,6 +53,7 @@ pub use tools::{
     find_on_path, fixture, in_ci, require_gst_element, require_tool, skip, skip_unsupported,
     vlc_has_plugin, workspace_root,
 };
+pub use watch::{WatchReport, Watcher};
 
 /// Seconds of media every interop cell must decode.
 pub const CELL_SECS: f64 = 10.0;

@@ -280,3 +280,42 @@ fn retina_plays_over_tcp() {
 fn retina_plays_over_udp() {
     retina_plays(retina::client::Transport::Udp(Default::default()), "udp");
 }
+
+/// `/api/streams` counts an RTSP session playing over TCP (interleaved) as one RTSP viewer, and
+/// none once it has left.
+#[test]
+fn stats_api_counts_a_tcp_session_as_an_rtsp_viewer() {
+    if !require_tool("ffmpeg") {
+        return;
+    }
+    let live = Live::ffmpeg("av.flv");
+    let url = rtsp_url(&live);
+    let api = live.http_url("/api/streams/live/test");
+    let rtsp_viewers = || -> Option<u64> {
+        let res = gateway_tests::http_get(&api, std::time::Duration::from_secs(5)).ok()?;
+        let json: serde_json::Value = serde_json::from_str(&res.text()).ok()?;
+        json["viewers"]["rtsp"].as_u64()
+    };
+    assert_eq!(rtsp_viewers(), Some(0), "before any RTSP client");
+    let player = gateway_tests::Ffmpeg::spawn(&[
+        "-rtsp_transport",
+        "tcp",
+        "-i",
+        &url,
+        "-t",
+        "20",
+        "-f",
+        "null",
+        "-",
+    ]);
+    let wait = std::time::Duration::from_secs(20);
+    let counted = gateway_tests::wait_until(wait, || rtsp_viewers() == Some(1));
+    let during = rtsp_viewers();
+    drop(player);
+    assert!(
+        counted,
+        "viewers.rtsp of {api} while ffmpeg plays over TCP: {during:?}"
+    );
+    let left = gateway_tests::wait_until(wait, || rtsp_viewers() == Some(0));
+    assert!(left, "viewers.rtsp after ffmpeg left: {:?}", rtsp_viewers());
+}

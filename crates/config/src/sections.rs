@@ -65,6 +65,22 @@ fn check_send_buffer(key: &str, v: usize) -> Result<(), Invalid> {
     check_range(key, v, 4096, 64 << 20)
 }
 
+/// Default of every listener's `max_connections`.
+const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Default of every listener's `max_connections_per_ip`.
+const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 1000;
+
+/// `{section}.max_connections` and `{section}.max_connections_per_ip`.
+fn check_caps(section: &str, total: usize, per_ip: usize) -> Result<(), Invalid> {
+    check_range(&format!("{section}.max_connections"), total, 1, 1_000_000)?;
+    check_range(
+        &format!("{section}.max_connections_per_ip"),
+        per_ip,
+        1,
+        1_000_000,
+    )
+}
+
 /// `[log]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -150,12 +166,17 @@ pub struct RtmpSection {
     pub send_timeout_secs: u64,
     /// SO_SNDBUF of accepted connections in bytes; 0 keeps the kernel's autotuning.
     pub send_buffer_bytes: usize,
+    /// Open connections on this listener in total, and from one client IP address.
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
 }
 
 impl Default for RtmpSection {
     fn default() -> Self {
         RtmpSection {
             listen: "0.0.0.0:1935".into(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
             chunk_size: 4096,
             max_message_size: 8 * 1024 * 1024,
             ack_window: 2_500_000,
@@ -181,6 +202,7 @@ const MAX_SEND_TIMEOUT_SECS: u64 = 3600;
 impl RtmpSection {
     fn validate(&self) -> Result<(), Invalid> {
         check_listen("rtmp.listen", &self.listen, "0.0.0.0:1935")?;
+        check_caps("rtmp", self.max_connections, self.max_connections_per_ip)?;
         check_range("rtmp.chunk_size", self.chunk_size, 128, 65536)?;
         check_range(
             "rtmp.max_message_size",
@@ -226,6 +248,15 @@ pub struct HttpSection {
     pub send_timeout_secs: u64,
     /// SO_SNDBUF of accepted connections in bytes; 0 keeps the kernel's autotuning.
     pub send_buffer_bytes: usize,
+    /// A request head must arrive whole within this many seconds of the connection opening (or
+    /// of its first byte on a kept-alive connection).
+    pub header_timeout_secs: u64,
+    /// A kept-alive connection with no request in flight is closed after this many seconds.
+    pub idle_timeout_secs: u64,
+    /// Open connections on the HTTP listener (WebSockets included) in total, and from one client
+    /// IP address.
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
 }
 
 impl Default for HttpSection {
@@ -238,6 +269,10 @@ impl Default for HttpSection {
             flv_write_delay_ms: DEFAULT_WRITE_DELAY_MS,
             send_timeout_secs: DEFAULT_SEND_TIMEOUT_SECS,
             send_buffer_bytes: 0,
+            header_timeout_secs: 10,
+            idle_timeout_secs: 30,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
         }
     }
 }
@@ -257,7 +292,15 @@ impl HttpSection {
             1,
             MAX_SEND_TIMEOUT_SECS,
         )?;
-        check_send_buffer("http.send_buffer_bytes", self.send_buffer_bytes)
+        check_send_buffer("http.send_buffer_bytes", self.send_buffer_bytes)?;
+        check_range(
+            "http.header_timeout_secs",
+            self.header_timeout_secs,
+            1,
+            3600,
+        )?;
+        check_range("http.idle_timeout_secs", self.idle_timeout_secs, 1, 86400)?;
+        check_caps("http", self.max_connections, self.max_connections_per_ip)
     }
 }
 
@@ -321,6 +364,9 @@ impl HlsSection {
 pub struct RtspSection {
     pub enabled: bool,
     pub listen: String,
+    /// Open connections on this listener in total, and from one client IP address.
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
     /// First and last UDP port for RTP/RTCP pairs (RTP on even ports, RTCP on the next odd one).
     pub rtp_port_min: u16,
     pub rtp_port_max: u16,
@@ -337,6 +383,10 @@ pub struct RtspSection {
     pub send_timeout_secs: u64,
     /// SO_SNDBUF of accepted connections in bytes; 0 keeps the kernel's autotuning.
     pub send_buffer_bytes: usize,
+    /// The most sessions one client IP address may hold at once.
+    pub max_sessions_per_ip: usize,
+    /// A connection without a session that completes no request for this long is closed.
+    pub request_timeout_secs: u64,
 }
 
 impl Default for RtspSection {
@@ -344,6 +394,8 @@ impl Default for RtspSection {
         RtspSection {
             enabled: true,
             listen: "0.0.0.0:8554".into(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
             rtp_port_min: 20000,
             rtp_port_max: 20999,
             mtu: 1400,
@@ -353,6 +405,8 @@ impl Default for RtspSection {
             tcp_write_delay_ms: DEFAULT_WRITE_DELAY_MS,
             send_timeout_secs: DEFAULT_SEND_TIMEOUT_SECS,
             send_buffer_bytes: 0,
+            max_sessions_per_ip: 32,
+            request_timeout_secs: 10,
         }
     }
 }
@@ -360,6 +414,7 @@ impl Default for RtspSection {
 impl RtspSection {
     fn validate(&self) -> Result<(), Invalid> {
         check_listen("rtsp.listen", &self.listen, "0.0.0.0:8554")?;
+        check_caps("rtsp", self.max_connections, self.max_connections_per_ip)?;
         check_range("rtsp.rtp_port_min", self.rtp_port_min, 1024, 65532)?;
         check_range(
             "rtsp.rtp_port_max",
@@ -388,7 +443,19 @@ impl RtspSection {
             1,
             MAX_SEND_TIMEOUT_SECS,
         )?;
-        check_send_buffer("rtsp.send_buffer_bytes", self.send_buffer_bytes)
+        check_send_buffer("rtsp.send_buffer_bytes", self.send_buffer_bytes)?;
+        check_range(
+            "rtsp.max_sessions_per_ip",
+            self.max_sessions_per_ip,
+            1,
+            100_000,
+        )?;
+        check_range(
+            "rtsp.request_timeout_secs",
+            self.request_timeout_secs,
+            1,
+            3600,
+        )
     }
 }
 
@@ -398,6 +465,10 @@ impl RtspSection {
 pub struct MmsSection {
     pub enabled: bool,
     pub listen: String,
+    /// Open MMST connections in total, and from one client IP address (MMSH counts under
+    /// `[http]`).
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
     /// ASF data packet size in bytes.
     pub packet_size: usize,
     /// A partly filled packet is sent once media this much newer arrives (latency bound).
@@ -417,6 +488,8 @@ impl Default for MmsSection {
         MmsSection {
             enabled: true,
             listen: "0.0.0.0:1755".into(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
             packet_size: 4096,
             max_packet_delay_ms: 250,
             preroll_ms: 0,
@@ -430,6 +503,7 @@ impl Default for MmsSection {
 impl MmsSection {
     fn validate(&self) -> Result<(), Invalid> {
         check_listen("mms.listen", &self.listen, "0.0.0.0:1755")?;
+        check_caps("mms", self.max_connections, self.max_connections_per_ip)?;
         check_range("mms.packet_size", self.packet_size, 256, 65000)?;
         check_range(
             "mms.max_packet_delay_ms",

@@ -23,7 +23,9 @@ async fn rtsp_sessions(
 ) -> Response {
     let key = format!("{app}/{name}");
     let Some(stream) = bus.stream(&key) else {
-        return (StatusCode::NOT_FOUND, format!("stream {key} is not live\n")).into_response();
+        // The key is not repeated: error bodies never echo what the client sent.
+        let plain = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
+        return (StatusCode::NOT_FOUND, plain, "stream not found\n").into_response();
     };
     let sessions: Vec<Value> = rtsp_server::sessions(&stream)
         .iter()

@@ -5,6 +5,8 @@
 //! tests configure every listener as `127.0.0.1:0` and read the bound addresses back.
 
 mod api;
+mod fd_limit;
+mod http_listener;
 mod memory;
 mod wiring;
 
@@ -46,6 +48,7 @@ pub struct Gateway {
 impl Gateway {
     /// Binds every enabled listener and starts serving. Fails if any listener cannot be bound.
     pub async fn start(config: &Config) -> Result<Gateway, StartError> {
+        fd_limit::raise_once();
         let bus = Bus::new(wiring::bus_options(&config.bus));
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();

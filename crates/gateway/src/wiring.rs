@@ -14,6 +14,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::http_listener::HttpLimits;
+
 pub(crate) struct Listeners {
     pub rtmp: TcpListener,
     pub http: TcpListener,
@@ -47,6 +49,8 @@ fn rtmp_options(s: &RtmpSection, bus: &BusSection) -> rtmp_server::Options {
         send_timeout: Duration::from_secs(s.send_timeout_secs),
         send_buffer: (s.send_buffer_bytes > 0).then_some(s.send_buffer_bytes),
         write_delay: Duration::from_millis(s.write_delay_ms),
+        max_connections: s.max_connections,
+        max_connections_per_ip: s.max_connections_per_ip,
         ..rtmp_server::Options::default()
     }
 }
@@ -95,6 +99,10 @@ fn rtsp_options(s: &RtspSection) -> rtsp_server::Options {
         tcp_write_delay: Duration::from_millis(s.tcp_write_delay_ms),
         write_timeout: Duration::from_secs(s.send_timeout_secs),
         tcp_send_buffer: (s.send_buffer_bytes > 0).then_some(s.send_buffer_bytes),
+        max_sessions_per_ip: s.max_sessions_per_ip,
+        request_timeout: Duration::from_secs(s.request_timeout_secs),
+        max_connections: s.max_connections,
+        max_connections_per_ip: s.max_connections_per_ip,
         server_name: format!("media-gateway/{}", env!("CARGO_PKG_VERSION")),
         ..rtsp_server::Options::default()
     }
@@ -117,6 +125,8 @@ fn mms_options(s: &MmsSection, http: &HttpSection, mmst_port: Option<u16>) -> mm
         write_timeout: Duration::from_secs(s.send_timeout_secs),
         public_host: non_empty(&http.public_host),
         mmst_port: mmst_port.unwrap_or(1755),
+        max_connections: s.max_connections,
+        max_connections_per_ip: s.max_connections_per_ip,
         ..mms_server::Options::default()
     }
 }
@@ -172,11 +182,8 @@ pub(crate) fn spawn_all(
         // before any other route sees the request.
         app = mms_server::mmsh_layer_or_router(app, bus.clone(), mms_opts);
     }
-    let socket = http_server::SocketOptions {
-        send_timeout: Duration::from_secs(config.http.send_timeout_secs),
-        send_buffer: (config.http.send_buffer_bytes > 0).then_some(config.http.send_buffer_bytes),
-    };
-    spawn_http(tasks, listeners.http, app, socket, shutdown.clone());
+    let limits = http_limits(&config.http);
+    spawn_http(tasks, listeners.http, app, limits, shutdown.clone());
 }
 
 /// Runs one protocol shell; if it fails (its listener broke), the error is logged and the rest of
@@ -193,19 +200,27 @@ fn spawn_shell(
     });
 }
 
+fn http_limits(s: &HttpSection) -> HttpLimits {
+    HttpLimits {
+        header_timeout: Duration::from_secs(s.header_timeout_secs),
+        idle_timeout: Duration::from_secs(s.idle_timeout_secs),
+        max_connections: s.max_connections,
+        max_connections_per_ip: s.max_connections_per_ip,
+        send_timeout: Duration::from_secs(s.send_timeout_secs),
+        send_buffer: (s.send_buffer_bytes > 0).then_some(s.send_buffer_bytes),
+    }
+}
+
+/// The HTTP listener is served by [`crate::http_listener`], not `axum::serve`, for its timeouts
+/// and connection caps.
 fn spawn_http(
     tasks: &mut JoinSet<()>,
     listener: TcpListener,
     router: axum::Router,
-    socket: http_server::SocketOptions,
+    limits: HttpLimits,
     shutdown: CancellationToken,
 ) {
-    tasks.spawn(async move {
-        // Connection info (the peer address) and the send timeout come from http-server's serve.
-        let done = async move { shutdown.cancelled().await };
-        let served = http_server::serve(listener, router, socket, done).await;
-        if let Err(err) = served {
-            tracing::error!("HTTP server stopped: {err}");
-        }
-    });
+    tasks.spawn(crate::http_listener::serve(
+        listener, router, limits, shutdown,
+    ));
 }

@@ -132,7 +132,7 @@ async fn one(
     let key = format!("{app}/{name}");
     match state.bus.stream(&key).filter(|s| s.is_live()) {
         Some(stream) => json(describe(&stream, &UrlBase::new(&state.opts, &headers))),
-        None => crate::flv_http::not_found(&format!("stream {key}")),
+        None => crate::flv_http::not_found(),
     }
 }
 

@@ -30,6 +30,9 @@ const WS_CLOSE_NORMAL: u16 = 1000;
 /// Read buffer of a WebSocket-FLV connection. A viewer only ever sends control frames (close,
 /// ping); tungstenite's default of 128 KiB per connection would be most of a viewer's memory.
 const WS_READ_BUFFER: usize = 4096;
+/// The largest message (and frame) a WebSocket-FLV viewer may send. A viewer sends nothing but
+/// pings and a close; without a bound the WebSocket layer buffers up to 64 MiB per viewer.
+const WS_MAX_CLIENT_MESSAGE: usize = 64 * 1024;
 
 /// How long a request for a stream that just went live waits for its first frame.
 const START_WAIT: Duration = Duration::from_secs(3);
@@ -53,12 +56,13 @@ fn peer_of(conn: Option<Extension<ConnectInfo<SocketAddr>>>) -> Option<SocketAdd
     conn.map(|Extension(ConnectInfo(addr))| addr)
 }
 
-pub(crate) fn not_found(what: &str) -> Response {
-    let body = format!("{what} is not live\n");
+/// The answer for a stream that is not live. It never repeats the requested key: an error page
+/// that echoes its URL is a reflected-content hole, and the client knows what it asked for.
+pub(crate) fn not_found() -> Response {
     (
         StatusCode::NOT_FOUND,
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        body,
+        "stream not found\n",
     )
         .into_response()
 }
@@ -91,7 +95,7 @@ async fn play(
     req: Request,
 ) -> Response {
     let Some(key) = stream_key(&app, &file) else {
-        return (StatusCode::NOT_FOUND, "not found\n").into_response();
+        return not_found();
     };
     // The FLV header announces the tracks from the stream's headers: a request that arrives in
     // the first milliseconds of a publish waits for them (a player told "no video" never shows
@@ -100,10 +104,10 @@ async fn play(
         stream.wait_for_frames(START_WAIT).await;
     }
     let Some(sub) = state.bus.subscribe(&key, Protocol::HttpFlv) else {
-        return not_found(&format!("stream {key}"));
+        return not_found();
     };
     let peer = peer_of(conn);
-    // Present when the router is served by [`crate::serve`]: the connection's send timeout then
+    // Present when the listener wraps its sockets in [`crate::SendTimeoutIo`]: the connection's send timeout then
     // counts this viewer on its stream if it stops reading.
     let watch = req.extensions().get::<Arc<SendWatch>>().cloned();
     let stream = Arc::clone(sub.stream());
@@ -115,7 +119,9 @@ async fn play(
                 let log = ViewerLog::new("ws-flv", &stream, peer, watch.clone());
                 {
                     let delay = state.opts.flv_write_delay;
-                    ws.on_upgrade(move |socket| ws_session(socket, sub, log, delay, watch))
+                    ws.max_message_size(WS_MAX_CLIENT_MESSAGE)
+                        .max_frame_size(WS_MAX_CLIENT_MESSAGE)
+                        .on_upgrade(move |socket| ws_session(socket, sub, log, delay, watch))
                 }
             }
             Err(rejection) => rejection.into_response(),
@@ -181,7 +187,11 @@ async fn ws_session(
         tokio::select! {
             incoming = socket.recv() => match incoming {
                 // Pings are answered by the WebSocket layer; other client messages mean nothing.
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                Some(Ok(Message::Close(_))) | None => break,
+                Some(Err(e)) => {
+                    tracing::info!(stream = %log.key, peer = ?log.peer, error = %e, "ws-flv: bad client message; closing");
+                    break;
+                }
                 Some(Ok(_)) => continue,
             },
             first = frames.next() => {

@@ -178,7 +178,7 @@ struct State {
 /// interval reach hyper at once and leave in one vectored write: fewer wake-ups and system calls
 /// per viewer for at most `write_delay` of added latency.
 ///
-/// With a `watch` (the connection's, from [`crate::serve`]), no frame is produced while the
+/// With a `watch` (the connection's, from [`crate::SendTimeoutIo`]), no frame is produced while the
 /// connection's socket is full: a stalled viewer then holds at most the frames already handed
 /// over, not the 16 buffers hyper would queue (each a copied delayed batch).
 pub fn flv_frames(

@@ -2,7 +2,8 @@
 //!
 //! [`router`] returns an axum [`Router`] with its state applied; the gateway merges it with the
 //! other HTTP shells' routers (HLS) onto its one `[http]` listener. To log viewers' addresses the
-//! gateway serves it with `into_make_service_with_connect_info::<SocketAddr>()`.
+//! gateway's listener puts `ConnectInfo<SocketAddr>` into each request, as
+//! `into_make_service_with_connect_info::<SocketAddr>()` does for a plain `axum::serve`.
 //!
 //! | route | what |
 //! |---|---|
@@ -31,10 +32,11 @@
 //!   them with vectored writes. Timestamps are rebased so each viewer starts at zero.
 //! - A viewer that cannot keep up is handled by the bus: its bounded queue drops to the next
 //!   keyframe (counted in the stream's `dropped_tags`). Nothing here buffers without limit.
-//! - A viewer that stops reading altogether is dropped by [`serve`]: a connection whose socket
-//!   accepts no bytes for [`SocketOptions::send_timeout`] is closed, and the HTTP-FLV,
-//!   WebSocket-FLV or MMSH viewer on it is logged and counted (`stalled_viewers_dropped` in
-//!   `/api/streams`). A router served some other way (tests use `axum::serve`) has no such timeout.
+//! - A viewer that stops reading altogether is dropped by [`SendTimeoutIo`], which the gateway's
+//!   HTTP listener wraps around every socket: a connection whose socket accepts no bytes for the
+//!   send timeout is closed, and the HTTP-FLV, WebSocket-FLV or MMSH viewer on it is logged and
+//!   counted (`stalled_viewers_dropped` in `/api/streams`). A router served some other way (tests
+//!   use `axum::serve`) has no such timeout.
 //! - The body ends when the publisher leaves ([`bus::Event::PublisherLeft`]), not after the
 //!   bus's grace period: flv.js and mpegts.js treat the end of the body as the end of the stream
 //!   and reconnect, and the new response starts with the new publisher's headers, which a codec
@@ -46,10 +48,10 @@
 mod api;
 mod flv_http;
 pub mod from_bus;
-mod serve;
+mod send_timeout;
 mod web;
 
-pub use serve::{serve, SocketOptions};
+pub use send_timeout::SendTimeoutIo;
 
 use std::path::PathBuf;
 

@@ -43,14 +43,28 @@ pub(crate) fn routes(web_root: &FsPath) -> Router {
         )
 }
 
-/// One of the page's files. `ServeDir` resolves the request path itself and refuses `..`; the
-/// extension check only keeps non-page files private.
-async fn page_file(mut dir: ServeDir, Path(file): Path<String>, req: Request) -> Response {
-    let allowed = FsPath::new(&file)
+/// The longest page file name looked up (a common file system limit): longer names are
+/// answered 404 without asking the file system.
+const MAX_FILE_NAME: usize = 255;
+
+/// Whether `file` (one decoded path segment) may name one of the page's files: a page
+/// extension, no hidden file, and nothing that could leave the web root or confuse the file
+/// system (separators, NUL, over-long names).
+fn is_page_file(file: &str) -> bool {
+    let allowed = FsPath::new(file)
         .extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| PAGE_EXTENSIONS.contains(&e));
-    if !allowed || file.starts_with('.') {
+    allowed
+        && file.len() <= MAX_FILE_NAME
+        && !file.starts_with('.')
+        && !file.contains(['/', '\\', '\0'])
+}
+
+/// One of the page's files. `ServeDir` resolves the request path itself and refuses `..`;
+/// [`is_page_file`] keeps non-page files private and odd names away from the file system.
+async fn page_file(mut dir: ServeDir, Path(file): Path<String>, req: Request) -> Response {
+    if !is_page_file(&file) {
         return (StatusCode::NOT_FOUND, "not found\n").into_response();
     }
     match dir.try_call(req).await {
@@ -78,6 +92,31 @@ async fn vendor(modules: PathBuf, Path(file): Path<String>, req: Request) -> Res
         Err(err) => {
             tracing::warn!(file = %relative, %err, "cannot read player library");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_file_names() {
+        let long = format!("{}.html", "a".repeat(MAX_FILE_NAME));
+        let table = [
+            ("index.html", true),
+            ("player.js", true),
+            ("package.json", false),
+            ("README", false),
+            (".hidden.html", false),
+            ("../index.html", false),
+            ("a/../../b.html", false),
+            ("a\\..\\b.html", false),
+            ("index.html\0.png", false),
+            (long.as_str(), false),
+        ];
+        for (file, want) in table {
+            assert_eq!(is_page_file(file), want, "{file:?}");
         }
     }
 }

@@ -94,11 +94,14 @@ async fn the_web_page_and_its_player_libraries_are_served() {
             "{path}"
         );
     }
+    // A name longer than the filesystem allows is simply not there (not a 500).
+    let too_long = format!("/{}.html", "a".repeat(300));
     for private in [
         "/package.json",
         "/README.md",
         "/no-such-page.html",
         "/%2E%2E%2FCargo.toml",
+        &too_long,
     ] {
         let res = request(addr, "GET", private, &[]).await;
         assert_eq!(res.status, 404, "{private}");

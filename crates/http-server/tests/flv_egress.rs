@@ -204,10 +204,8 @@ async fn cors_head_options_and_not_found() {
 
     let mut res = request(addr, "GET", "/live/nobody.flv", &[]).await;
     assert_eq!(res.status, 404);
-    assert_eq!(
-        common::body_text(&mut res).await,
-        "stream live/nobody is not live\n"
-    );
+    // The key is not repeated in the error body.
+    assert_eq!(common::body_text(&mut res).await, "stream not found\n");
     let res = request(addr, "HEAD", "/live/nobody.flv", &[]).await;
     assert_eq!(res.status, 404);
     let res = request(addr, "GET", "/live/test.mp4", &[]).await;
@@ -504,5 +502,35 @@ async fn a_stalled_viewer_resumes_on_a_keyframe_and_others_lose_nothing() {
     assert!(
         api["dropped_tags"].as_u64().is_some_and(|d| d > 0),
         "drops are counted: {api}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_viewer_sending_a_large_message_is_disconnected() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let (addr, _bus, stop) = live_server().await;
+    let url = format!("ws://{addr}/{KEY}.flv");
+    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .expect("WebSocket");
+    // A ping is what a viewer may send; a 1 MB message is not.
+    ws.send(Message::Ping(vec![1, 2, 3].into()))
+        .await
+        .expect("ping");
+    let _ = ws.send(Message::Binary(vec![0u8; 1 << 20].into())).await;
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    stop.cancel();
+    assert!(
+        ended.is_ok(),
+        "the gateway kept a viewer that sent a 1 MB message"
     );
 }

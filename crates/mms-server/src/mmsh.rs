@@ -115,7 +115,9 @@ async fn serve_mmsh(
         tracing::info!(?peer, %path, "MMSH: unknown publishing point");
         return (
             StatusCode::NOT_FOUND,
-            format!("No publishing point or live stream at {path}\n"),
+            // The path is not repeated: error bodies never echo what the client sent.
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "No publishing point or live stream at this address\n",
         )
             .into_response();
     };

@@ -16,6 +16,8 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     tracing::info!(addr = ?listener.local_addr().ok(), "MMST listening");
+    let mut backoff = netutil::AcceptBackoff::new("MMST");
+    let caps = netutil::ConnLimits::new("MMST", opts.max_connections, opts.max_connections_per_ip);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
@@ -24,13 +26,19 @@ pub async fn run(
                     Ok(a) => a,
                     Err(e) => {
                         // Out of descriptors and the like: keep serving the others.
-                        tracing::warn!(error = %e, "MMST accept failed");
-                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        backoff.failed(&e).await;
                         continue;
                     }
                 };
+                backoff.succeeded();
+                // Over a cap the socket is dropped, which closes it; `caps` logged it.
+                let Ok(permit) = caps.try_acquire(peer.ip()) else { continue };
                 tracing::info!(%peer, "MMST: connection");
-                tokio::spawn(conn::serve(socket, peer, bus.clone(), opts.clone(), shutdown.child_token()));
+                let serve = conn::serve(socket, peer, bus.clone(), opts.clone(), shutdown.child_token());
+                tokio::spawn(async move {
+                    serve.await;
+                    drop(permit);
+                });
             }
         }
     }

@@ -75,13 +75,13 @@ async fn routing_table() {
             "/LiveEvents",
             wm,
             "HTTP/1.0 404",
-            "No publishing point or live stream at /LiveEvents",
+            "No publishing point or live stream at this address",
         ),
         (
             "/Nowhere",
             wm,
             "HTTP/1.0 404",
-            "No publishing point or live stream at /Nowhere",
+            "No publishing point or live stream at this address",
         ),
     ];
     for (path, extra, status, body) in cases {

@@ -41,6 +41,13 @@ pub enum ConnError {
     Idle(Duration),
 }
 
+/// Tags counted by publishes and plays that have ended.
+#[derive(Debug, Default)]
+struct Tally {
+    tags_in: u64,
+    tags_out: u64,
+}
+
 struct Publishing {
     stream_id: u32,
     ingest: Ingest,
@@ -57,6 +64,8 @@ pub struct Connection {
     player: Option<Player>,
     /// The bus key this connection publishes or plays, for logs.
     key: Option<String>,
+    /// Tags of publishes and plays that have already ended on this connection, for its close line.
+    ended: Tally,
     buf: Vec<u8>,
     last_activity: Instant,
 }
@@ -86,6 +95,7 @@ impl Connection {
             publishing: None,
             player: None,
             key: None,
+            ended: Tally::default(),
             buf: vec![0; READ_BUF],
             last_activity: Instant::now(),
         }
@@ -95,8 +105,9 @@ impl Connection {
     pub async fn run(mut self, shutdown: CancellationToken) {
         let result = self.serve(shutdown).await;
         let key = self.key.as_deref().unwrap_or("-");
-        let tags_in = self.publishing.as_ref().map_or(0, |p| p.ingest.tags());
-        let tags_out = self.player.as_ref().map_or(0, |p| p.tags_sent);
+        // The whole connection's counts: an unpublish or a stop earlier on does not reset them.
+        let tags_in = self.ended.tags_in + self.publishing.as_ref().map_or(0, |p| p.ingest.tags());
+        let tags_out = self.ended.tags_out + self.player.as_ref().map_or(0, |p| p.tags_sent);
         let bytes_out = self.player.as_ref().map_or(0, |p| p.bytes_sent);
         if let (Err(ConnError::WriteStalled(limit)), Some(p)) = (&result, &self.player) {
             p.subscriber.stream().count_stalled_viewer(Protocol::Rtmp);
@@ -250,6 +261,7 @@ impl Connection {
                 {
                     let p = self.publishing.take();
                     let tags = p.as_ref().map_or(0, |p| p.ingest.tags());
+                    self.ended.tags_in += tags;
                     tracing::info!(peer = %self.peer, stream = self.key.as_deref().unwrap_or("-"), tags, "RTMP unpublish");
                 }
             }
@@ -259,8 +271,9 @@ impl Connection {
                     .as_ref()
                     .is_some_and(|p| p.stream_id == stream_id)
                 {
-                    self.player = None;
-                    tracing::info!(peer = %self.peer, stream = self.key.as_deref().unwrap_or("-"), "RTMP play stopped");
+                    let tags = self.player.take().map_or(0, |p| p.tags_sent);
+                    self.ended.tags_out += tags;
+                    tracing::info!(peer = %self.peer, stream = self.key.as_deref().unwrap_or("-"), tags, "RTMP play stopped");
                 }
             }
             ServerSessionEvent::Paused { paused, .. } => {

@@ -31,6 +31,10 @@ pub mod to_bus;
 /// onto these fields.
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// Open connections at most, in total and from one client IP address; a connection over
+    /// either is closed at once (counted, logged at most once a second).
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
     /// Chunk size we send with (Set Chunk Size right after `connect`).
     pub chunk_size: u32,
     /// Longest RTMP message accepted from a client, in bytes.
@@ -63,6 +67,8 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
+            max_connections: 10_000,
+            max_connections_per_ip: 1000,
             chunk_size: 4096,
             max_message_size: rtmp::chunk::DEFAULT_MAX_MESSAGE_SIZE,
             ack_window: 2_500_000,

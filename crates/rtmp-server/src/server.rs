@@ -42,6 +42,12 @@ impl Server {
         let addr = self.listener.local_addr()?;
         tracing::info!(%addr, "RTMP listening");
         let mut tasks = JoinSet::new();
+        let mut backoff = netutil::AcceptBackoff::new("RTMP");
+        let caps = netutil::ConnLimits::new(
+            "RTMP",
+            self.opts.max_connections,
+            self.opts.max_connections_per_ip,
+        );
         loop {
             let accepted = tokio::select! {
                 _ = self.shutdown.cancelled() => break,
@@ -52,11 +58,15 @@ impl Server {
             let (socket, peer) = match accepted {
                 Ok(a) => a,
                 Err(e) => {
-                    // Accept errors (EMFILE and friends) are transient; back off briefly.
-                    tracing::warn!(error = %e, "RTMP accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    // Accept errors (EMFILE and friends) are transient; back off, quietly.
+                    backoff.failed(&e).await;
                     continue;
                 }
+            };
+            backoff.succeeded();
+            // Over a cap the socket is dropped, which closes it; `caps` counted and logged it.
+            let Ok(permit) = caps.try_acquire(peer.ip()) else {
+                continue;
             };
             let _ = socket.set_nodelay(true);
             if let Some(size) = self.opts.send_buffer {
@@ -67,7 +77,11 @@ impl Server {
             let seed = self.next_seed.fetch_add(1, Ordering::Relaxed);
             let conn =
                 Connection::new(socket, peer, self.bus.clone(), Arc::clone(&self.opts), seed);
-            tasks.spawn(conn.run(self.shutdown.child_token()));
+            let token = self.shutdown.child_token();
+            tasks.spawn(async move {
+                conn.run(token).await;
+                drop(permit);
+            });
         }
         tracing::info!(%addr, "RTMP listener stopping");
         while tasks.join_next().await.is_some() {}

@@ -27,5 +27,10 @@ async fn main() -> std::io::Result<()> {
     tokio::spawn(common::feed(bus.clone(), tags, stop.clone()));
     let listener = TcpListener::bind(&addr).await?;
     println!("serving rtsp://{}/{}", listener.local_addr()?, common::KEY);
-    rtsp_server::run(listener, bus, rtsp_server::Options::default(), stop).await
+    // Load runs open every session from one address.
+    let opts = rtsp_server::Options {
+        max_sessions_per_ip: usize::MAX,
+        ..Default::default()
+    };
+    rtsp_server::run(listener, bus, opts, stop).await
 }

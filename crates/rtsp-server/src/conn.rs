@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Buf, Bytes, BytesMut};
-use rtsp::{Lower, Parsed, Request, Response, ServerConnection, ServerEvent, Transport};
+use rtsp::{
+    Destination, Lower, Method, Parsed, Request, Response, ServerConnection, ServerEvent, Transport,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -14,6 +16,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::from_bus::{Registry, StreamRtp, CNAME};
+use crate::limits::{PeerLimits, SessionSlot};
 use crate::ports::{PortPair, PortPool};
 use crate::session::{self, SessionStats, TcpChannels, UdpDest, UnitSource};
 use crate::Options;
@@ -31,6 +34,7 @@ const DESCRIBE_WAIT: Duration = Duration::from_secs(3);
 pub struct Ctx {
     pub registry: Registry,
     pub ports: PortPool,
+    pub limits: PeerLimits,
     pub opts: Arc<Options>,
     pub shutdown: CancellationToken,
 }
@@ -44,9 +48,10 @@ enum Out {
 
 /// How one set-up track is sent.
 enum TrackOut {
-    /// The pair is held only to keep its ports reserved until the session ends.
+    /// The pair keeps its ports reserved until the session ends; a repeated SETUP of the track
+    /// reuses it.
     Udp {
-        _pair: PortPair,
+        pair: PortPair,
         dest: UdpDest,
     },
     Tcp(TcpChannels),
@@ -62,6 +67,10 @@ struct Media {
     /// Cancels the UDP pump (PAUSE or session end).
     pump_cancel: Option<CancellationToken>,
     started: Instant,
+    /// Counts the session against `rtsp.max_sessions_per_ip` until it ends.
+    _slot: SessionSlot,
+    /// Counts the session in the stream's RTSP viewers from its first PLAY until it ends.
+    viewer: Option<bus::ViewerGuard>,
 }
 
 impl Media {
@@ -78,6 +87,8 @@ struct Conn {
     rtsp: ServerConnection,
     out: mpsc::Sender<Out>,
     media: Option<Media>,
+    /// When the last complete request arrived (or the connection opened).
+    last_request: Instant,
 }
 
 /// Serves one accepted connection until it closes.
@@ -109,6 +120,7 @@ pub async fn serve(ctx: Arc<Ctx>, socket: TcpStream, peer: SocketAddr) {
         rtsp,
         out,
         media: None,
+        last_request: Instant::now(),
     };
     tracing::info!(%peer, "rtsp connect");
     let reason = conn.run(rd, writer_done).await;
@@ -177,7 +189,12 @@ impl Conn {
     }
 
     fn check_timeout(&self) -> Option<String> {
-        let media = self.media.as_ref()?;
+        let Some(media) = self.media.as_ref() else {
+            // No session: only requests keep the connection open.
+            let timeout = self.ctx.opts.request_timeout;
+            return (self.last_request.elapsed() > timeout)
+                .then(|| format!("no complete request for {timeout:?} and no session"));
+        };
         // TCP sessions live as long as their connection; UDP sessions need signs of life.
         let timeout = self.ctx.opts.session_timeout;
         (media.is_udp() && media.stats.idle() > timeout)
@@ -189,6 +206,7 @@ impl Conn {
     }
 
     async fn on_request(&mut self, req: &Request) {
+        self.last_request = Instant::now();
         if let Some(m) = &self.media {
             m.stats.touch();
         }
@@ -213,6 +231,12 @@ impl Conn {
                 r
             }
         };
+        if resp.status >= 400 && matches!(req.method, Method::Setup | Method::Play) {
+            // A refused SETUP or PLAY is what an operator asks about ("why does my NVR get no
+            // video?"); the body is our one-line reason.
+            let why = String::from_utf8_lossy(&resp.body);
+            tracing::info!(peer = %self.peer, method = ?req.method, uri = %req.uri, status = resp.status, reason = %why.trim_end(), "rtsp request refused");
+        }
         self.send(resp.to_bytes()).await;
     }
 
@@ -273,7 +297,27 @@ impl Conn {
                 "all tracks of a session must use the same transport (UDP or TCP)",
             );
         }
+        if let Err(why) = self.check_destination(&transport) {
+            return self.rtsp.reject(461, &why);
+        }
         transport.ssrc = rtp.ssrc(track);
+        if let Some(resp) = self.setup_again(track, &mut transport) {
+            return resp;
+        }
+        let slot = match self.media.as_ref() {
+            Some(_) => None,
+            None => match self.ctx.limits.acquire(self.peer.ip()) {
+                Some(slot) => Some(slot),
+                None => {
+                    let max = self.ctx.limits.max_per_ip();
+                    tracing::warn!(peer = %self.peer, %stream, max, "rtsp SETUP refused: the client address holds rtsp.max_sessions_per_ip sessions");
+                    return self.rtsp.reject(
+                        453,
+                        &format!("this address already has {max} RTSP sessions (the server's per-client limit)"),
+                    );
+                }
+            },
+        };
         let out = match transport.lower {
             Lower::Udp { client_port, .. } => {
                 let Some(pair) = self.ctx.ports.allocate() else {
@@ -294,7 +338,7 @@ impl Conn {
                     rtp_to: SocketAddr::new(ip, client_port.0),
                     rtcp_to: SocketAddr::new(ip, client_port.1),
                 };
-                TrackOut::Udp { _pair: pair, dest }
+                TrackOut::Udp { pair, dest }
             }
             Lower::Tcp { interleaved } => {
                 let (rtp_ch, rtcp_ch) = interleaved.unwrap_or((0, 1));
@@ -305,7 +349,7 @@ impl Conn {
                 })
             }
         };
-        if self.media.is_none() {
+        if let Some(slot) = slot {
             let stats = Arc::new(SessionStats::new(self.peer, udp));
             if let Some(table) = self.ctx.registry.session_table(rtp.key()) {
                 table.insert(&stats);
@@ -317,6 +361,8 @@ impl Conn {
                 session_cancel: CancellationToken::new(),
                 pump_cancel: None,
                 started: Instant::now(),
+                _slot: slot,
+                viewer: None,
             });
         }
         let media = self
@@ -336,6 +382,48 @@ impl Conn {
         self.rtsp.accept_setup(transport)
     }
 
+    /// Refuses a `destination` other than the client's own address: RTP goes to the peer of the
+    /// RTSP connection only, never to a third party (RFC 2326 §12.39 lets a server refuse it;
+    /// §17 names the abuse). A destination equal to the peer is harmless and accepted.
+    fn check_destination(&self, transport: &Transport) -> Result<(), String> {
+        let Some(dest) = &transport.destination else {
+            return Ok(());
+        };
+        let peer = self.peer.ip().to_canonical();
+        let shown = match dest {
+            Destination::Ip(ip) if ip.to_canonical() == peer => return Ok(()),
+            Destination::Ip(ip) => ip.to_string(),
+            Destination::NotAnAddress => "(a host name)".to_owned(),
+        };
+        tracing::warn!(peer = %self.peer, destination = %shown, "rtsp SETUP refused: destination is not the client's address");
+        Err(format!(
+            "destination {shown} is not allowed: media is only sent to the client's own address {peer}"
+        ))
+    }
+
+    /// A SETUP of a UDP track the session has already set up keeps the track's port pair and only
+    /// takes the new client ports, so repeating SETUP never takes more ports (a session holds at
+    /// most one pair per track, and a stream has at most `rtsp::session::MAX_TRACK_ID + 1` tracks).
+    fn setup_again(&mut self, track: usize, transport: &mut Transport) -> Option<Response> {
+        let Lower::Udp { client_port, .. } = transport.lower else {
+            return None;
+        };
+        let media = self.media.as_mut()?;
+        let (pair, dest) = media.tracks.iter_mut().find_map(|(t, out)| match out {
+            TrackOut::Udp { pair, dest } if *t == track => Some((pair, dest)),
+            _ => None,
+        })?;
+        let ip = self.peer.ip();
+        dest.rtp_to = SocketAddr::new(ip, client_port.0);
+        dest.rtcp_to = SocketAddr::new(ip, client_port.1);
+        transport.lower = Lower::Udp {
+            client_port,
+            server_port: Some((pair.port, pair.port + 1)),
+        };
+        media.stats.touch();
+        Some(self.rtsp.accept_setup(*transport))
+    }
+
     async fn play(&mut self, stream: &str, tracks: &[usize]) {
         let label = format!("{}/{stream}", self.peer);
         let Some(media) = self.media.as_mut() else {
@@ -347,6 +435,13 @@ impl Conn {
             let info = media.stream.play(tracks).rtp_info;
             let r = self.rtsp.accept_play(&info);
             return self.send(r.to_bytes()).await;
+        }
+        if media.viewer.is_none() {
+            media.viewer = self
+                .ctx
+                .registry
+                .live_stream(media.stream.key())
+                .map(|s| s.viewer_guard(bus::Protocol::Rtsp));
         }
         let playback = media.stream.play(tracks);
         let rtp_info = playback.rtp_info.clone();

@@ -11,6 +11,7 @@
 //! | one RTSP connection and its session | `conn.rs` |
 //! | media sending, keyframe resync, receiver-report statistics | `session.rs` |
 //! | UDP port pairs | `ports.rs` |
+//! | the per-client-address session cap | `limits.rs` |
 //! | FLV tag headers to codec payloads (over crate `flv`) | `flv_body.rs` |
 //!
 //! Architecture Invariant: RTP is packetized once per stream and track; a session's queue is its
@@ -20,6 +21,7 @@
 mod conn;
 mod flv_body;
 mod from_bus;
+mod limits;
 mod ports;
 mod session;
 
@@ -34,6 +36,10 @@ use tokio_util::sync::CancellationToken;
 /// Settings of the RTSP egress; the gateway maps them from `[rtsp]` in its configuration.
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// Open connections at most, in total and from one client IP address; a connection over
+    /// either is closed at once (counted, logged at most once a second).
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
     /// The largest RTP packet sent, header included (bytes).
     pub mtu: usize,
     /// A UDP session with no request, RTCP or RTP from its client for this long is closed.
@@ -63,13 +69,25 @@ pub struct Options {
     /// one vectored write. Zero writes each unit as it comes. UDP sessions send each packet as
     /// it comes either way.
     pub tcp_write_delay: Duration,
+    /// The most RTSP sessions one client IP address may hold at once (each holds at most one UDP
+    /// port pair per track); a SETUP past it is answered 453 Not Enough Bandwidth.
+    pub max_sessions_per_ip: usize,
+    /// A connection without a session (before SETUP, after TEARDOWN) that completes no request
+    /// for this long is closed, so silent or trickling connections cannot pile up.
+    pub request_timeout: Duration,
     /// The `Server` header value.
     pub server_name: String,
 }
 
+/// Default of [`Options::max_sessions_per_ip`]: enough for an NVR recording a few dozen streams
+/// from one address, and with two tracks per stream a tenth of the default 500-pair port range.
+pub const DEFAULT_MAX_SESSIONS_PER_IP: usize = 32;
+
 impl Default for Options {
     fn default() -> Self {
         Options {
+            max_connections: 10_000,
+            max_connections_per_ip: 1000,
             mtu: rtp::DEFAULT_MTU,
             session_timeout: Duration::from_secs(60),
             udp_port_min: 30000,
@@ -81,6 +99,8 @@ impl Default for Options {
             tcp_send_buffer: None,
             write_timeout: Duration::from_secs(10),
             tcp_write_delay: Duration::ZERO,
+            max_sessions_per_ip: DEFAULT_MAX_SESSIONS_PER_IP,
+            request_timeout: Duration::from_secs(10),
             server_name: "media-gateway".to_owned(),
         }
     }
@@ -99,21 +119,32 @@ pub async fn run(
     let ctx = Arc::new(conn::Ctx {
         registry: from_bus::Registry::new(bus, Arc::clone(&opts), shutdown.clone()),
         ports: ports::PortPool::new(ip, opts.udp_port_min, opts.udp_port_max),
+        limits: limits::PeerLimits::new(opts.max_sessions_per_ip),
         opts,
         shutdown: shutdown.clone(),
     });
     tracing::info!(%local, "rtsp listening");
+    let mut backoff = netutil::AcceptBackoff::new("RTSP");
+    let caps = netutil::ConnLimits::new(
+        "RTSP",
+        ctx.opts.max_connections,
+        ctx.opts.max_connections_per_ip,
+    );
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
-                    tokio::spawn(conn::serve(Arc::clone(&ctx), socket, peer));
+                    backoff.succeeded();
+                    // Over a cap the socket is dropped, which closes it; `caps` logged it.
+                    let Ok(permit) = caps.try_acquire(peer.ip()) else { continue };
+                    let serve = conn::serve(Arc::clone(&ctx), socket, peer);
+                    tokio::spawn(async move {
+                        serve.await;
+                        drop(permit);
+                    });
                 }
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "rtsp accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
+                // Out of file descriptors and the like: back off instead of spinning.
+                Err(e) => backoff.failed(&e).await,
             },
             _ = shutdown.cancelled() => return Ok(()),
         }

@@ -1,6 +1,7 @@
 //! Session behaviours seen from a raw RTSP client: RTP-Info and the keyframe start, keepalive by
 //! RTCP receiver reports, reaping of silent sessions and reuse of their ports, clear errors for bad
-//! input while other sessions keep playing, and a slow TCP viewer that skips to the next keyframe.
+//! input while other sessions keep playing, a slow TCP viewer that skips to the next keyframe, and
+//! a connection without a session closed once it stops completing requests (slowloris).
 
 mod common;
 
@@ -525,4 +526,44 @@ async fn describe_of_a_stream_that_just_started_waits_for_its_first_frame() {
     assert!(resp.body.contains("m=video"), "video track: {}", resp.body);
     assert!(resp.body.contains("m=audio"), "audio track: {}", resp.body);
     stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_without_a_session_must_keep_sending_whole_requests() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let timeout = Duration::from_secs(2);
+    let opts = rtsp_server::Options {
+        request_timeout: timeout,
+        ..common::options()
+    };
+    let Some(h) = common::start(opts).await else {
+        return;
+    };
+    // A slowloris client trickles one request a byte at a time and never finishes it.
+    let mut slow = tokio::net::TcpStream::connect(h.addr)
+        .await
+        .expect("server accepts");
+    let head = format!("OPTIONS {} RTSP/1.0\r\nCSeq: 1\r\nX-Slow: ", h.url());
+    slow.write_all(head.as_bytes()).await.expect("write");
+    // An honest client without a session asks something now and then.
+    let mut honest = RawClient::connect(h.addr).await;
+    let started = tokio::time::Instant::now();
+    let mut closed_after = None;
+    while started.elapsed() < timeout * 3 {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let r = honest.request("OPTIONS", &h.url(), "").await;
+        assert_eq!(r.status, 200, "the honest connection is served: {r:?}");
+        let mut b = [0u8; 64];
+        let wrote = slow.write_all(b"a").await.is_ok();
+        let read = tokio::time::timeout(Duration::from_millis(10), slow.read(&mut b)).await;
+        if !wrote || matches!(read, Ok(Ok(0)) | Ok(Err(_))) {
+            closed_after = Some(started.elapsed());
+            break;
+        }
+    }
+    let closed_after = closed_after.expect("the slowloris connection was never closed");
+    assert!(
+        closed_after >= timeout,
+        "closed after {closed_after:?}, before the {timeout:?} timeout"
+    );
 }

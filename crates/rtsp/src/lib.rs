@@ -34,7 +34,7 @@ pub mod transport;
 
 pub use message::{parse, Header, Method, Parsed, Request, Response};
 pub use session::{RtpInfo, ServerConnection, ServerEvent, Status};
-pub use transport::{Lower, Transport};
+pub use transport::{Destination, Lower, Transport};
 
 /// The largest request head (request line and headers) accepted, in bytes.
 pub const MAX_HEADER_BYTES: usize = 8192;
@@ -77,6 +77,11 @@ pub enum Error {
 
 impl Error {
     /// The status code the connection answers this error with before closing.
+    ///
+    /// An oversized head is answered 400: RTSP 1.0 (RFC 2326 §7.1.1) and 2.0 (RFC 7826 §17)
+    /// define no "header fields too large" code (HTTP's 431, RFC 6585, is not registered for
+    /// RTSP), so the body names the limit instead. An oversized body is 413 Request Entity Too
+    /// Large (in the RFC 2326 §7.1.1 table).
     pub fn status(&self) -> u16 {
         match self {
             Error::BadContentLength { .. } => 413,

@@ -269,9 +269,9 @@ impl ServerConnection {
             }
         }
         let header = req.header("Transport").unwrap_or_default();
-        let Some(mut transport) = Transport::parse_first_supported(header) else {
-            let why = "only unicast RTP/AVP over UDP (client_port) or RTP/AVP/TCP (interleaved) is supported";
-            return ServerEvent::Respond(self.error(461, Some(&cseq), why));
+        let mut transport = match Transport::parse_first_supported(header) {
+            Ok(t) => t,
+            Err(e) => return ServerEvent::Respond(self.error(461, Some(&cseq), &e.to_string())),
         };
         let track = url.track.unwrap_or(0);
         if let Lower::Tcp {

@@ -1,5 +1,11 @@
 //! The Transport header (RFC 2326 §12.39), reduced to unicast RTP over UDP or interleaved TCP.
 
+use std::net::IpAddr;
+
+/// The lowest client port accepted: ports below it are privileged (no client binds them without
+/// root), so a request naming one is an attempt to aim our RTP at a system service.
+pub const MIN_CLIENT_PORT: u16 = 1024;
+
 /// How RTP and RTCP travel for one track.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lower {
@@ -24,15 +30,65 @@ pub struct Transport {
     pub lower: Lower,
     /// The SSRC we send with, set in the reply.
     pub ssrc: Option<u32>,
+    /// The `destination` the client asked for (RFC 2326 §12.39), if any. It is never used as an
+    /// address: the shell sends to the connection's peer and refuses a destination naming any
+    /// other host, since honouring it would let a client aim a stream at a third party
+    /// (RFC 2326 §17, "traffic generation").
+    pub destination: Option<Destination>,
+}
+
+/// The value of a Transport `destination` parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    /// An IP address.
+    Ip(IpAddr),
+    /// A host name or anything else that is not an IP address literal.
+    NotAnAddress,
+}
+
+/// Why no alternative of a Transport header could be used; the caller answers 461.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unsupported {
+    /// Multicast, RTP/SAVP, another profile, a UDP spec without `client_port`, or unparseable numbers.
+    #[error(
+        "only unicast RTP/AVP over UDP (client_port) or RTP/AVP/TCP (interleaved) is supported"
+    )]
+    Kind,
+    /// A client port below [`MIN_CLIENT_PORT`], or port 0.
+    #[error(
+        "client_port {rtp}-{rtcp} is not allowed: client ports must be {MIN_CLIENT_PORT} or above"
+    )]
+    PrivilegedPort {
+        /// The RTP port asked for.
+        rtp: u16,
+        /// The RTCP port asked for.
+        rtcp: u16,
+    },
 }
 
 impl Transport {
     /// Picks the first alternative of a Transport header this server supports.
     ///
-    /// Returns `None` when none is supported (the caller answers 461 Unsupported Transport):
-    /// multicast, RTP/SAVP, a UDP spec without `client_port`, or unparseable numbers.
-    pub fn parse_first_supported(header: &str) -> Option<Transport> {
-        header.split(',').find_map(parse_one)
+    /// When none is supported (the caller answers 461 Unsupported Transport), the error is the
+    /// reason the first alternative was refused.
+    ///
+    /// UDP client ports must be at least [`MIN_CLIENT_PORT`]. Nothing else about them is required:
+    /// RFC 3550 §11 only says RTP *should* use an even port and RTCP the next one, RFC 2326 §12.39
+    /// gives `client_port` as a plain range and RFC 7826 allows RTCP on any port. ffmpeg,
+    /// GStreamer and live555 (VLC) send an even port and the next, but other clients (this
+    /// project's `gwload` among them) bind two arbitrary ports; since media only ever goes to the
+    /// client's own address, refusing them would protect nothing.
+    pub fn parse_first_supported(header: &str) -> Result<Transport, Unsupported> {
+        let mut first_error = None;
+        for spec in header.split(',') {
+            match parse_one(spec) {
+                Ok(t) => return Ok(t),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        Err(first_error.unwrap_or(Unsupported::Kind))
     }
 
     /// Formats the reply Transport header.
@@ -63,32 +119,56 @@ impl Transport {
     }
 }
 
-fn parse_one(spec: &str) -> Option<Transport> {
+fn parse_one(spec: &str) -> Result<Transport, Unsupported> {
     let mut params = spec.trim().split(';').map(str::trim);
-    let tcp = match params.next()?.to_ascii_uppercase().as_str() {
+    let tcp = match params
+        .next()
+        .unwrap_or_default()
+        .to_ascii_uppercase()
+        .as_str()
+    {
         "RTP/AVP" | "RTP/AVP/UDP" => false,
         "RTP/AVP/TCP" => true,
-        _ => return None,
+        _ => return Err(Unsupported::Kind),
     };
-    let (mut client_port, mut interleaved) = (None, None);
+    let (mut client_port, mut interleaved, mut destination) = (None, None, None);
     for param in params {
         let (key, value) = param.split_once('=').unwrap_or((param, ""));
         match key.to_ascii_lowercase().as_str() {
-            "multicast" => return None,
-            "client_port" => client_port = Some(pair(value)?),
-            "interleaved" => interleaved = Some(pair(value)?),
+            "multicast" => return Err(Unsupported::Kind),
+            "client_port" => client_port = Some(pair(value).ok_or(Unsupported::Kind)?),
+            "interleaved" => interleaved = Some(pair(value).ok_or(Unsupported::Kind)?),
+            "destination" if !value.is_empty() => {
+                destination = Some(match value.trim().parse() {
+                    Ok(ip) => Destination::Ip(ip),
+                    Err(_) => Destination::NotAnAddress,
+                });
+            }
             _ => {}
         }
     }
     let lower = if tcp {
         Lower::Tcp { interleaved }
     } else {
+        let (rtp, rtcp) = client_port.ok_or(Unsupported::Kind)?;
+        check_client_ports(rtp, rtcp)?;
         Lower::Udp {
-            client_port: client_port?,
+            client_port: (rtp, rtcp),
             server_port: None,
         }
     };
-    Some(Transport { lower, ssrc: None })
+    Ok(Transport {
+        lower,
+        ssrc: None,
+        destination,
+    })
+}
+
+fn check_client_ports(rtp: u16, rtcp: u16) -> Result<(), Unsupported> {
+    if rtp < MIN_CLIENT_PORT || rtcp < MIN_CLIENT_PORT {
+        return Err(Unsupported::PrivilegedPort { rtp, rtcp });
+    }
+    Ok(())
 }
 
 /// Parses `a-b` or a lone `a` (meaning `a-(a+1)`, RFC 2326 §12.39).
@@ -109,10 +189,10 @@ where
 mod tests {
     use super::*;
 
-    fn check(header: &str, want: Option<Lower>, reply: &str) {
+    fn check(header: &str, want: Result<Lower, Unsupported>, reply: &str) {
         let got = Transport::parse_first_supported(header);
-        assert_eq!(got.map(|t| t.lower), want, "{header}");
-        if let Some(mut t) = got {
+        assert_eq!(got.clone().map(|t| t.lower), want, "{header}");
+        if let Ok(mut t) = got {
             if let Lower::Udp { server_port, .. } = &mut t.lower {
                 *server_port = Some((30000, 30001));
             }
@@ -124,7 +204,7 @@ mod tests {
     #[test]
     fn parse_table() {
         let udp = |a, b| {
-            Some(Lower::Udp {
+            Ok(Lower::Udp {
                 client_port: (a, b),
                 server_port: None,
             })
@@ -141,14 +221,14 @@ mod tests {
         );
         check(
             "RTP/AVP/TCP;unicast;interleaved=2-3",
-            Some(Lower::Tcp {
+            Ok(Lower::Tcp {
                 interleaved: Some((2, 3)),
             }),
             "RTP/AVP/TCP;unicast;interleaved=2-3;ssrc=00000ABC",
         );
         check(
             "RTP/AVP/TCP;unicast",
-            Some(Lower::Tcp { interleaved: None }),
+            Ok(Lower::Tcp { interleaved: None }),
             "RTP/AVP/TCP;unicast;interleaved=0-1;ssrc=00000ABC",
         );
         check(
@@ -156,10 +236,75 @@ mod tests {
             udp(6000, 6001),
             "RTP/AVP;unicast;client_port=6000-6001;server_port=30000-30001;ssrc=00000ABC",
         );
-        check("RTP/SAVP;unicast;client_port=1-2", None, "");
-        check("RTP/AVP;unicast", None, "");
-        check("RTP/AVP;unicast;client_port=x-y", None, "");
-        check("RTP/AVP/TCP;interleaved=255", None, "");
-        check("RTP/AVP;unicast;client_port=65535", None, "");
+        // An odd RTP port is allowed (RFC 3550 §11 says "should" be even).
+        check(
+            "RTP/AVP;unicast;client_port=5001-5002",
+            udp(5001, 5002),
+            "RTP/AVP;unicast;client_port=5001-5002;server_port=30000-30001;ssrc=00000ABC",
+        );
+        check(
+            "RTP/SAVP;unicast;client_port=1-2",
+            Err(Unsupported::Kind),
+            "",
+        );
+        check("RTP/AVP;unicast", Err(Unsupported::Kind), "");
+        check(
+            "RTP/AVP;unicast;client_port=x-y",
+            Err(Unsupported::Kind),
+            "",
+        );
+        check("RTP/AVP/TCP;interleaved=255", Err(Unsupported::Kind), "");
+        check(
+            "RTP/AVP;unicast;client_port=65535",
+            Err(Unsupported::Kind),
+            "",
+        );
+        let privileged = |rtp, rtcp| Err(Unsupported::PrivilegedPort { rtp, rtcp });
+        check("RTP/AVP;unicast;client_port=0-1", privileged(0, 1), "");
+        check("RTP/AVP;unicast;client_port=1-2", privileged(1, 2), "");
+        check(
+            "RTP/AVP;unicast;client_port=1023",
+            privileged(1023, 1024),
+            "",
+        );
+        check("RTP/AVP;unicast;client_port=53-54", privileged(53, 54), "");
+        // Two unrelated ports, as clients binding two sockets on port 0 send them.
+        check(
+            "RTP/AVP;unicast;client_port=41234-50002",
+            udp(41234, 50002),
+            "RTP/AVP;unicast;client_port=41234-50002;server_port=30000-30001;ssrc=00000ABC",
+        );
+        // A refused first alternative gives way to a good second one.
+        check(
+            "RTP/AVP;unicast;client_port=0-1,RTP/AVP/TCP;unicast;interleaved=0-1",
+            Ok(Lower::Tcp {
+                interleaved: Some((0, 1)),
+            }),
+            "RTP/AVP/TCP;unicast;interleaved=0-1;ssrc=00000ABC",
+        );
+    }
+
+    #[test]
+    fn destination_is_recorded_not_used() {
+        let dest = |h: &str| {
+            Transport::parse_first_supported(h)
+                .expect("supported")
+                .destination
+        };
+        assert_eq!(dest("RTP/AVP;unicast;client_port=5000-5001"), None);
+        assert_eq!(
+            dest("RTP/AVP;unicast;destination=10.1.2.3;client_port=5000-5001"),
+            Some(Destination::Ip("10.1.2.3".parse().expect("an address")))
+        );
+        assert_eq!(
+            dest("RTP/AVP;unicast;destination=victim.example;client_port=5000-5001"),
+            Some(Destination::NotAnAddress)
+        );
+        // The reply never echoes a destination.
+        let t = Transport::parse_first_supported(
+            "RTP/AVP;unicast;destination=10.1.2.3;client_port=5000-5001",
+        )
+        .expect("supported");
+        assert!(!t.format().contains("destination"), "{}", t.format());
     }
 }

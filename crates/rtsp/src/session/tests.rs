@@ -169,6 +169,14 @@ fn error_table() {
                 err(461, "Unsupported Transport", "CSeq: 1\r\n", "only unicast RTP/AVP over UDP (client_port) or RTP/AVP/TCP (interleaved) is supported"),
             )],
         ),
+        (
+            "privileged client port",
+            vec![(
+                "SETUP rtsp://h/live/a/trackID=0 RTSP/1.0\r\nCSeq: 1\r\nTransport: RTP/AVP;unicast;client_port=0-1\r\n\r\n",
+                Answer::Itself,
+                err(461, "Unsupported Transport", "CSeq: 1\r\n", "client_port 0-1 is not allowed: client ports must be 1024 or above"),
+            )],
+        ),
         ("missing track", vec![(setup, Answer::Reject(404), err(404, "Not Found", "CSeq: 1\r\n", "nope"))]),
         ("no stream", vec![("DESCRIBE rtsp://h/ RTSP/1.0\r\nCSeq: 1\r\n\r\n", Answer::Itself, err(404, "Not Found", "CSeq: 1\r\n", "no stream in the URL path"))]),
         (

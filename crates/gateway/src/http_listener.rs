@@ -1,0 +1,481 @@
+//! The HTTP listener: accepts connections and serves the merged router on each with hyper's
+//! HTTP/1 connection, under the limits a public listener needs.
+//!
+//! `axum::serve` has no timeouts and no connection caps: a client that connects and sends
+//! nothing, or sends its request head one byte a second, would hold a descriptor forever, and a
+//! thousand of them lock every other client out of every port. Here:
+//!
+//! - the whole request head must arrive within [`HttpLimits::header_timeout`] of the connection
+//!   opening, or of the first byte of a later request on a kept-alive connection;
+//! - a kept-alive connection with no request in flight and nothing received is closed after
+//!   [`HttpLimits::idle_timeout`]. A request is in flight from its head until its response body
+//!   is finished, so an HTTP-FLV body that streams for hours is never cut, and a WebSocket
+//!   leaves this connection (and its timers) once upgraded;
+//! - a request head larger than [`MAX_HEAD_BYTES`] is answered 431 by hyper and the connection
+//!   closed;
+//! - at most [`HttpLimits::max_connections`] connections are open, at most
+//!   [`HttpLimits::max_connections_per_ip`] from one client address; a connection over either
+//!   is closed at once, counted and logged at most once a second. Upgraded WebSockets keep their
+//!   place until they close.
+//!
+//! - a socket that accepts no bytes for [`HttpLimits::send_timeout`] while a write waits (a
+//!   player that stopped reading) fails its write, and hyper closes the connection
+//!   ([`http_server::SendTimeoutIo`]); the viewer on it is logged and counted on its stream.
+//!
+//! Handlers get the peer's address as `ConnectInfo<SocketAddr>`, as `axum::serve` gave it, and
+//! the connection's [`bus::SendWatch`] as an `Arc<SendWatch>` extension.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use bus::SendWatch;
+use bytes::Bytes;
+use http_server::SendTimeoutIo;
+use hyper::body::{Frame, Incoming, SizeHint};
+use hyper::server::conn::http1;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use netutil::{AcceptBackoff, ConnLimits, ConnPermit};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tower_service::Service;
+
+/// The largest request head (request line and headers) read; hyper answers a larger one with
+/// 431. Generous for browsers with cookies, small enough that 10,000 connections cannot pin
+/// much memory. hyper's one limit also bounds the bytes it queues for a write; a vectored write
+/// is bounded by its 16 queued buffers long before that for FLV tags, and a larger frame (a
+/// keyframe) still goes out whole.
+pub(crate) const MAX_HEAD_BYTES: usize = 32 * 1024;
+
+/// The limits of the HTTP listener (`[http]` keys of the same names).
+#[derive(Debug, Clone)]
+pub(crate) struct HttpLimits {
+    pub header_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    pub send_timeout: Duration,
+    /// SO_SNDBUF of accepted connections; `None` keeps the kernel's autotuning.
+    pub send_buffer: Option<usize>,
+}
+
+/// Serves `router` on `listener` until `shutdown`, then lets the open connections finish.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    router: axum::Router,
+    limits: HttpLimits,
+    shutdown: CancellationToken,
+) {
+    let caps = ConnLimits::new(
+        "HTTP",
+        limits.max_connections,
+        limits.max_connections_per_ip,
+    );
+    let mut backoff = AcceptBackoff::new("HTTP");
+    let mut conns = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            a = listener.accept() => a,
+            // Reap finished connections so the set does not grow.
+            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+        };
+        let (socket, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                backoff.failed(&e).await;
+                continue;
+            }
+        };
+        backoff.succeeded();
+        // Over a cap the socket is dropped, which closes it; `caps` counted and logged it.
+        let Ok(permit) = caps.try_acquire(peer.ip()) else {
+            continue;
+        };
+        let conn = serve_conn(
+            socket,
+            peer,
+            permit,
+            router.clone(),
+            limits.clone(),
+            shutdown.clone(),
+        );
+        conns.spawn(conn);
+    }
+    while conns.join_next().await.is_some() {}
+}
+
+async fn serve_conn(
+    socket: TcpStream,
+    peer: SocketAddr,
+    permit: ConnPermit,
+    router: axum::Router,
+    limits: HttpLimits,
+    shutdown: CancellationToken,
+) {
+    if let Some(size) = limits.send_buffer {
+        if let Err(e) = socket2::SockRef::from(&socket).set_send_buffer_size(size) {
+            tracing::warn!(%peer, error = %e, "could not set the TCP send buffer size");
+        }
+    }
+    let activity = Arc::new(Activity::new());
+    let io = Watched {
+        inner: SendTimeoutIo::new(socket, peer, limits.send_timeout),
+        activity: Arc::clone(&activity),
+        _permit: permit,
+    };
+    let service = ConnService {
+        router,
+        peer,
+        activity: Arc::clone(&activity),
+        watch: Arc::clone(io.inner.watch()),
+    };
+    let conn = http1::Builder::new()
+        .max_buf_size(MAX_HEAD_BYTES)
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    let mut draining = false;
+    loop {
+        tokio::select! {
+            served = conn.as_mut() => {
+                if let Err(err) = served {
+                    tracing::debug!(%peer, %err, "HTTP connection ended with an error");
+                }
+                return;
+            }
+            why = activity.expired(&limits) => {
+                // Nothing is in flight: dropping the connection loses no response.
+                tracing::debug!(%peer, "HTTP connection closed: {why}");
+                return;
+            }
+            _ = shutdown.cancelled(), if !draining => {
+                // Finishes the response in flight, then closes.
+                conn.as_mut().graceful_shutdown();
+                draining = true;
+            }
+        }
+    }
+}
+
+/// What one connection is doing, for its timers: requests in flight, when it went idle, and
+/// when the head of the next request started to arrive.
+struct Activity {
+    state: Mutex<ActivityState>,
+    /// False while the connection waits for the first byte of a request: only then does a read
+    /// need to take the lock and note the time.
+    head_started: AtomicBool,
+    changed: Notify,
+}
+
+struct ActivityState {
+    in_flight: usize,
+    idle_since: Instant,
+    head_since: Option<Instant>,
+}
+
+impl Activity {
+    /// A new connection: the header timeout runs from now (a client that connects sends its
+    /// request at once).
+    fn new() -> Activity {
+        let now = Instant::now();
+        Activity {
+            state: Mutex::new(ActivityState {
+                in_flight: 0,
+                idle_since: now,
+                head_since: Some(now),
+            }),
+            head_started: AtomicBool::new(true),
+            changed: Notify::new(),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, ActivityState> {
+        // Every update is one statement, so the state is whole even after a panic elsewhere.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Bytes arrived on the socket.
+    fn on_read(&self) {
+        if self.head_started.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let mut s = self.state();
+        if s.in_flight == 0 && s.head_since.is_none() {
+            s.head_since = Some(Instant::now());
+        }
+        drop(s);
+        self.changed.notify_waiters();
+    }
+
+    /// A request head was read; the returned guard ends the request when dropped.
+    fn request_started(self: &Arc<Self>) -> InFlight {
+        let mut s = self.state();
+        s.in_flight += 1;
+        s.head_since = None;
+        self.head_started.store(true, Ordering::Relaxed);
+        drop(s);
+        self.changed.notify_waiters();
+        InFlight(Arc::clone(self))
+    }
+
+    fn request_ended(&self) {
+        let mut s = self.state();
+        s.in_flight = s.in_flight.saturating_sub(1);
+        if s.in_flight == 0 {
+            s.idle_since = Instant::now();
+            s.head_since = None;
+            self.head_started.store(false, Ordering::Relaxed);
+        }
+        drop(s);
+        self.changed.notify_waiters();
+    }
+
+    /// When the connection should be closed, if nothing changes before then.
+    fn deadline(&self, limits: &HttpLimits) -> Option<(Instant, &'static str)> {
+        let s = self.state();
+        if s.in_flight > 0 {
+            return None;
+        }
+        Some(match s.head_since {
+            Some(t) => (
+                t + limits.header_timeout,
+                "request head not received in time",
+            ),
+            None => (
+                s.idle_since + limits.idle_timeout,
+                "idle keep-alive timeout",
+            ),
+        })
+    }
+
+    /// Resolves when the connection has been idle, or its request head incomplete, for too long.
+    async fn expired(&self, limits: &HttpLimits) -> &'static str {
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            // Registered before the state is read, so no change is missed.
+            changed.as_mut().enable();
+            match self.deadline(limits) {
+                None => changed.await,
+                Some((at, why)) => tokio::select! {
+                    _ = tokio::time::sleep_until(at) => return why,
+                    _ = changed => {}
+                },
+            }
+        }
+    }
+}
+
+/// One request in flight; ends it when dropped (with the response body, or the response future
+/// if the connection closes first).
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.request_ended();
+    }
+}
+
+/// The router as one connection's hyper service: adds `ConnectInfo` and the connection's
+/// `SendWatch`, and tracks the request.
+struct ConnService {
+    router: axum::Router,
+    peer: SocketAddr,
+    activity: Arc<Activity>,
+    watch: Arc<SendWatch>,
+}
+
+type ServiceFuture =
+    Pin<Box<dyn Future<Output = Result<Response<TrackedBody>, Infallible>> + Send>>;
+
+impl hyper::service::Service<Request<Incoming>> for ConnService {
+    type Response = Response<TrackedBody>;
+    type Error = Infallible;
+    type Future = ServiceFuture;
+
+    fn call(&self, mut req: Request<Incoming>) -> Self::Future {
+        req.extensions_mut().insert(ConnectInfo(self.peer));
+        req.extensions_mut().insert(Arc::clone(&self.watch));
+        let in_flight = self.activity.request_started();
+        let mut router = self.router.clone();
+        Box::pin(async move {
+            let response = router.call(req).await?;
+            Ok(response.map(|body| TrackedBody {
+                inner: body,
+                _in_flight: in_flight,
+            }))
+        })
+    }
+}
+
+/// A response body that keeps its request in flight until hyper has written (or dropped) it.
+struct TrackedBody {
+    inner: Body,
+    _in_flight: InFlight,
+}
+
+impl hyper::body::Body for TrackedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The socket, noting arrivals for the timers and holding the connection's place under the
+/// caps for as long as the socket lives (also after a WebSocket upgrade takes it over).
+struct Watched {
+    inner: SendTimeoutIo<TcpStream>,
+    activity: Arc<Activity>,
+    _permit: ConnPermit,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.activity.on_read();
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> HttpLimits {
+        HttpLimits {
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            max_connections: 10,
+            max_connections_per_ip: 10,
+            send_timeout: Duration::from_secs(20),
+            send_buffer: None,
+        }
+    }
+
+    /// How long until `activity` expires, and why; `None` if not within an hour.
+    async fn expires_in(activity: &Activity) -> Option<(Duration, &'static str)> {
+        let start = Instant::now();
+        let limits = limits();
+        tokio::time::timeout(Duration::from_secs(3600), activity.expired(&limits))
+            .await
+            .ok()
+            .map(|why| (start.elapsed(), why))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_connection_has_the_header_timeout() {
+        let a = Activity::new();
+        let got = expires_in(&a).await;
+        assert_eq!(
+            got,
+            Some((Duration::from_secs(10), "request head not received in time"))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_in_flight_never_expires() {
+        let a = Arc::new(Activity::new());
+        let _in_flight = a.request_started();
+        assert_eq!(expires_in(&a).await, None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_response_the_idle_timeout_then_the_header_timeout_from_the_first_byte() {
+        let a = Arc::new(Activity::new());
+        drop(a.request_started());
+        assert_eq!(
+            expires_in(&a).await,
+            Some((Duration::from_secs(30), "idle keep-alive timeout"))
+        );
+        drop(a.request_started());
+        tokio::time::advance(Duration::from_secs(25)).await;
+        // The next request starts arriving 25 s into the idle time: it gets its own 10 s.
+        a.on_read();
+        assert_eq!(
+            expires_in(&a).await,
+            Some((Duration::from_secs(10), "request head not received in time"))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_that_starts_resets_the_timers() {
+        let a = Arc::new(Activity::new());
+        let a2 = Arc::clone(&a);
+        let watcher = tokio::spawn(async move { expires_in(&a2).await });
+        // Let the watcher start its clock now.
+        tokio::task::yield_now().await;
+        tokio::time::advance(Duration::from_secs(9)).await;
+        let in_flight = a.request_started();
+        tokio::time::advance(Duration::from_secs(100)).await;
+        drop(in_flight);
+        let (after, why) = watcher.await.expect("no panic").expect("expires");
+        assert_eq!(
+            (after, why),
+            (Duration::from_secs(139), "idle keep-alive timeout")
+        );
+    }
+}
