@@ -448,7 +448,7 @@ impl Conn {
         let mut source =
             UnitSource::new(playback, tracks.to_vec(), Arc::clone(&media.stats), label);
         if let Some(s) = self.ctx.registry.live_stream(stream) {
-            source = source.with_viewer(s);
+            source = source.with_stream(s);
         }
         let resp = self.rtsp.accept_play(&rtp_info);
         let _ = self.out.send(Out::Bytes(resp.to_bytes())).await;

@@ -204,8 +204,8 @@ pub struct UnitSource {
     unreported: u64,
     last_warn: Option<Instant>,
     label: String,
-    /// The bus stream, and this session counted as one of its RTSP viewers.
-    viewer: Option<(Arc<bus::Stream>, bus::ViewerGuard)>,
+    /// The bus stream, to count the session on it if it stops reading.
+    stream: Option<Arc<bus::Stream>>,
     /// Bytes written to a TCP-interleaved session's socket so far.
     pub bytes_sent: u64,
 }
@@ -228,22 +228,21 @@ impl UnitSource {
             unreported: 0,
             last_warn: None,
             label,
-            viewer: None,
+            stream: None,
             bytes_sent: 0,
         }
     }
 
-    /// Counts this session as an RTSP viewer of `stream` for as long as it plays.
-    pub fn with_viewer(mut self, stream: Arc<bus::Stream>) -> Self {
-        let guard = stream.viewer_guard(bus::Protocol::Rtsp);
-        self.viewer = Some((stream, guard));
+    /// Names the bus stream this session plays, on which [`UnitSource::on_stalled`] counts it.
+    pub fn with_stream(mut self, stream: Arc<bus::Stream>) -> Self {
+        self.stream = Some(stream);
         self
     }
 
     /// The session's socket accepted nothing for `timeout` and is being closed: logs it once and
     /// counts it on the stream.
     pub fn on_stalled(&self, timeout: Duration) {
-        let stream = self.viewer.as_ref().map(|(s, _)| s);
+        let stream = self.stream.as_ref();
         if let Some(s) = stream {
             s.count_stalled_viewer(bus::Protocol::Rtsp);
         }
