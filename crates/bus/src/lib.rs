@@ -21,6 +21,7 @@
 
 mod backup;
 mod cache;
+mod send_watch;
 mod stream;
 mod subscriber;
 mod tag;
@@ -32,6 +33,7 @@ use std::time::Duration;
 use dashmap::DashMap;
 
 pub use crate::backup::Feed;
+pub use crate::send_watch::SendWatch;
 pub use crate::stream::{Event, PublisherInfo, Stream, StreamStats, ViewerGuard};
 pub use crate::subscriber::Subscriber;
 pub use crate::tag::{MediaInfo, Protocol, Tag, TagKind};

@@ -55,6 +55,9 @@ pub struct StreamStats {
     pub viewers: [u64; Protocol::ALL.len()],
     /// Tags skipped by slow subscribers, summed over every subscriber that has existed.
     pub dropped_tags: u64,
+    /// Viewers disconnected because their socket accepted no bytes for the egress's send
+    /// timeout (see [`Stream::count_stalled_viewer`]), indexed like [`Protocol::ALL`].
+    pub stalled_viewers: [u64; Protocol::ALL.len()],
     /// Publish sessions so far (1 for the first publisher).
     pub generation: u64,
     pub gop_cache_bytes: usize,
@@ -69,6 +72,11 @@ impl StreamStats {
     /// Viewers of one protocol.
     pub fn viewers_of(&self, protocol: Protocol) -> u64 {
         self.viewers[protocol.index()]
+    }
+
+    /// Viewers of one protocol dropped for not reading.
+    pub fn stalled_viewers_of(&self, protocol: Protocol) -> u64 {
+        self.stalled_viewers[protocol.index()]
     }
 }
 
@@ -122,6 +130,7 @@ pub struct Stream {
     tags_in: AtomicU64,
     pub(crate) dropped: AtomicU64,
     pub(crate) viewers: [AtomicU64; Protocol::ALL.len()],
+    stalled: [AtomicU64; Protocol::ALL.len()],
     attachments: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
 }
 
@@ -160,6 +169,7 @@ impl Stream {
             tags_in: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             viewers: Default::default(),
+            stalled: Default::default(),
             attachments: Mutex::new(HashMap::new()),
         }
     }
@@ -245,6 +255,7 @@ impl Stream {
             bitrate_bps: inner.rate.bps,
             viewers: std::array::from_fn(|i| self.viewers[i].load(Ordering::Relaxed)),
             dropped_tags: self.dropped.load(Ordering::Relaxed),
+            stalled_viewers: std::array::from_fn(|i| self.stalled[i].load(Ordering::Relaxed)),
             generation: inner.generation,
             gop_cache_bytes: inner.cache.gop_bytes(),
             feed: inner.failover.feed,
@@ -281,6 +292,13 @@ impl Stream {
             stream: Arc::clone(self),
             protocol,
         }
+    }
+
+    /// Counts a viewer its egress disconnected because the viewer's socket accepted no bytes for
+    /// the egress's send timeout (a player that stopped reading). Each egress calls it once per
+    /// such viewer; the count is [`StreamStats::stalled_viewers`].
+    pub fn count_stalled_viewer(&self, protocol: Protocol) {
+        self.stalled[protocol.index()].fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {

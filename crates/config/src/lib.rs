@@ -68,7 +68,8 @@ mod tests {
             "[rtmp]\nlisten = \"0.0.0.0:1935\"\nchunk_sise = 4096\n",
             "gw.toml:3:1: key `rtmp.chunk_sise`: unknown field `chunk_sise`, expected one of \
              `listen`, `chunk_size`, `max_message_size`, `ack_window`, `wait_for_publisher`, \
-             `handshake_timeout_secs`, `idle_timeout_secs`, `write_delay_ms`, `max_connections`, `max_connections_per_ip`",
+             `handshake_timeout_secs`, `idle_timeout_secs`, `write_delay_ms`, `send_timeout_secs`, \
+             `send_buffer_bytes`, `max_connections`, `max_connections_per_ip`",
         );
     }
 

@@ -57,6 +57,14 @@ fn check_range<T: PartialOrd + std::fmt::Display>(
     Ok(())
 }
 
+/// A send buffer size: 0 (the kernel's autotuning) or 4 KiB to 64 MiB.
+fn check_send_buffer(key: &str, v: usize) -> Result<(), Invalid> {
+    if v == 0 {
+        return Ok(());
+    }
+    check_range(key, v, 4096, 64 << 20)
+}
+
 /// Default of every listener's `max_connections`.
 const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// Default of every listener's `max_connections_per_ip`.
@@ -172,6 +180,10 @@ pub struct RtmpSection {
     pub handshake_timeout_secs: u64,
     pub idle_timeout_secs: u64,
     pub write_delay_ms: u64,
+    /// A player whose socket accepts no bytes for this long is disconnected and counted.
+    pub send_timeout_secs: u64,
+    /// SO_SNDBUF of accepted connections in bytes; 0 keeps the kernel's autotuning.
+    pub send_buffer_bytes: usize,
     /// Open connections on this listener in total, and from one client IP address.
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
@@ -190,12 +202,20 @@ impl Default for RtmpSection {
             handshake_timeout_secs: 10,
             idle_timeout_secs: 30,
             write_delay_ms: DEFAULT_WRITE_DELAY_MS,
+            send_timeout_secs: DEFAULT_SEND_TIMEOUT_SECS,
+            send_buffer_bytes: 0,
         }
     }
 }
 
 /// Default of `rtmp.write_delay_ms`, `http.flv_write_delay_ms` and `rtsp.tcp_write_delay_ms`.
 const DEFAULT_WRITE_DELAY_MS: u64 = 80;
+
+/// Default of `rtmp.send_timeout_secs`, `http.send_timeout_secs`, `rtsp.send_timeout_secs` and
+/// `mms.send_timeout_secs`.
+const DEFAULT_SEND_TIMEOUT_SECS: u64 = 20;
+/// Longest send timeout accepted, in seconds.
+const MAX_SEND_TIMEOUT_SECS: u64 = 3600;
 
 impl RtmpSection {
     fn validate(&self) -> Result<(), Invalid> {
@@ -216,6 +236,13 @@ impl RtmpSection {
             3600,
         )?;
         check_range("rtmp.idle_timeout_secs", self.idle_timeout_secs, 1, 86400)?;
+        check_range(
+            "rtmp.send_timeout_secs",
+            self.send_timeout_secs,
+            1,
+            MAX_SEND_TIMEOUT_SECS,
+        )?;
+        check_send_buffer("rtmp.send_buffer_bytes", self.send_buffer_bytes)?;
         check_range("rtmp.write_delay_ms", self.write_delay_ms, 0, 1000)
     }
 }
@@ -234,6 +261,11 @@ pub struct HttpSection {
     pub public_url: String,
     /// Write batching of HTTP-FLV and WebSocket-FLV viewers, like `rtmp.write_delay_ms`.
     pub flv_write_delay_ms: u64,
+    /// A connection whose socket accepts no bytes for this long while a response (HTTP-FLV,
+    /// WebSocket-FLV, MMSH, HLS) is being written is closed; a viewer on it is counted.
+    pub send_timeout_secs: u64,
+    /// SO_SNDBUF of accepted connections in bytes; 0 keeps the kernel's autotuning.
+    pub send_buffer_bytes: usize,
     /// A request head must arrive whole within this many seconds of the connection opening (or
     /// of its first byte on a kept-alive connection).
     pub header_timeout_secs: u64,
@@ -253,6 +285,8 @@ impl Default for HttpSection {
             public_host: String::new(),
             public_url: String::new(),
             flv_write_delay_ms: DEFAULT_WRITE_DELAY_MS,
+            send_timeout_secs: DEFAULT_SEND_TIMEOUT_SECS,
+            send_buffer_bytes: 0,
             header_timeout_secs: 10,
             idle_timeout_secs: 30,
             max_connections: DEFAULT_MAX_CONNECTIONS,
@@ -270,6 +304,13 @@ impl HttpSection {
             return Err(("http.public_url".into(), problem));
         }
         check_range("http.flv_write_delay_ms", self.flv_write_delay_ms, 0, 1000)?;
+        check_range(
+            "http.send_timeout_secs",
+            self.send_timeout_secs,
+            1,
+            MAX_SEND_TIMEOUT_SECS,
+        )?;
+        check_send_buffer("http.send_buffer_bytes", self.send_buffer_bytes)?;
         check_range(
             "http.header_timeout_secs",
             self.header_timeout_secs,
@@ -355,6 +396,11 @@ pub struct RtspSection {
     pub queue_units: usize,
     /// Write batching of TCP-interleaved sessions, like `rtmp.write_delay_ms`.
     pub tcp_write_delay_ms: u64,
+    /// A connection (TCP-interleaved media or responses) whose socket accepts no bytes for this
+    /// long is closed; a playing session on it is counted.
+    pub send_timeout_secs: u64,
+    /// SO_SNDBUF of accepted connections in bytes; 0 keeps the kernel's autotuning.
+    pub send_buffer_bytes: usize,
     /// The most sessions one client IP address may hold at once.
     pub max_sessions_per_ip: usize,
     /// A connection without a session that completes no request for this long is closed.
@@ -375,6 +421,8 @@ impl Default for RtspSection {
             sender_report_interval_secs: 5,
             queue_units: 512,
             tcp_write_delay_ms: DEFAULT_WRITE_DELAY_MS,
+            send_timeout_secs: DEFAULT_SEND_TIMEOUT_SECS,
+            send_buffer_bytes: 0,
             max_sessions_per_ip: 32,
             request_timeout_secs: 10,
         }
@@ -408,6 +456,13 @@ impl RtspSection {
         check_range("rtsp.queue_units", self.queue_units, 16, 1 << 16)?;
         check_range("rtsp.tcp_write_delay_ms", self.tcp_write_delay_ms, 0, 1000)?;
         check_range(
+            "rtsp.send_timeout_secs",
+            self.send_timeout_secs,
+            1,
+            MAX_SEND_TIMEOUT_SECS,
+        )?;
+        check_send_buffer("rtsp.send_buffer_bytes", self.send_buffer_bytes)?;
+        check_range(
             "rtsp.max_sessions_per_ip",
             self.max_sessions_per_ip,
             1,
@@ -438,6 +493,10 @@ pub struct MmsSection {
     pub max_packet_delay_ms: u32,
     /// ASF preroll (buffering hint for Windows Media Player), milliseconds.
     pub preroll_ms: u32,
+    /// An MMST client that completes no command for this long before it plays is disconnected.
+    pub idle_timeout_secs: u64,
+    /// An MMST viewer whose socket accepts no bytes for this long is disconnected and counted.
+    pub send_timeout_secs: u64,
     #[serde(rename = "publishing_point")]
     pub publishing_points: Vec<PublishingPoint>,
 }
@@ -452,6 +511,8 @@ impl Default for MmsSection {
             packet_size: 4096,
             max_packet_delay_ms: 250,
             preroll_ms: 0,
+            idle_timeout_secs: 30,
+            send_timeout_secs: DEFAULT_SEND_TIMEOUT_SECS,
             publishing_points: Vec::new(),
         }
     }
@@ -469,6 +530,13 @@ impl MmsSection {
             10_000,
         )?;
         check_range("mms.preroll_ms", self.preroll_ms, 0, 60_000)?;
+        check_range("mms.idle_timeout_secs", self.idle_timeout_secs, 1, 3600)?;
+        check_range(
+            "mms.send_timeout_secs",
+            self.send_timeout_secs,
+            1,
+            MAX_SEND_TIMEOUT_SECS,
+        )?;
         for p in &self.publishing_points {
             if p.name.is_empty() || p.name.contains('/') {
                 let problem = format!("must be a single path segment, got \"{}\"", p.name);

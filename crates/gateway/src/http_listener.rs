@@ -18,7 +18,12 @@
 //!   is closed at once, counted and logged at most once a second. Upgraded WebSockets keep their
 //!   place until they close.
 //!
-//! Handlers get the peer's address as `ConnectInfo<SocketAddr>`, as `axum::serve` gave it.
+//! - a socket that accepts no bytes for [`HttpLimits::send_timeout`] while a write waits (a
+//!   player that stopped reading) fails its write, and hyper closes the connection
+//!   ([`http_server::SendTimeoutIo`]); the viewer on it is logged and counted on its stream.
+//!
+//! Handlers get the peer's address as `ConnectInfo<SocketAddr>`, as `axum::serve` gave it, and
+//! the connection's [`bus::SendWatch`] as an `Arc<SendWatch>` extension.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -32,7 +37,9 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
+use bus::SendWatch;
 use bytes::Bytes;
+use http_server::SendTimeoutIo;
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
 use hyper::{Request, Response};
@@ -60,6 +67,9 @@ pub(crate) struct HttpLimits {
     pub idle_timeout: Duration,
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
+    pub send_timeout: Duration,
+    /// SO_SNDBUF of accepted connections; `None` keeps the kernel's autotuning.
+    pub send_buffer: Option<usize>,
 }
 
 /// Serves `router` on `listener` until `shutdown`, then lets the open connections finish.
@@ -116,9 +126,14 @@ async fn serve_conn(
     limits: HttpLimits,
     shutdown: CancellationToken,
 ) {
+    if let Some(size) = limits.send_buffer {
+        if let Err(e) = socket2::SockRef::from(&socket).set_send_buffer_size(size) {
+            tracing::warn!(%peer, error = %e, "could not set the TCP send buffer size");
+        }
+    }
     let activity = Arc::new(Activity::new());
     let io = Watched {
-        inner: socket,
+        inner: SendTimeoutIo::new(socket, peer, limits.send_timeout),
         activity: Arc::clone(&activity),
         _permit: permit,
     };
@@ -126,6 +141,7 @@ async fn serve_conn(
         router,
         peer,
         activity: Arc::clone(&activity),
+        watch: Arc::clone(io.inner.watch()),
     };
     let conn = http1::Builder::new()
         .max_buf_size(MAX_HEAD_BYTES)
@@ -274,11 +290,13 @@ impl Drop for InFlight {
     }
 }
 
-/// The router as one connection's hyper service: adds `ConnectInfo` and tracks the request.
+/// The router as one connection's hyper service: adds `ConnectInfo` and the connection's
+/// `SendWatch`, and tracks the request.
 struct ConnService {
     router: axum::Router,
     peer: SocketAddr,
     activity: Arc<Activity>,
+    watch: Arc<SendWatch>,
 }
 
 type ServiceFuture =
@@ -291,6 +309,7 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
 
     fn call(&self, mut req: Request<Incoming>) -> Self::Future {
         req.extensions_mut().insert(ConnectInfo(self.peer));
+        req.extensions_mut().insert(Arc::clone(&self.watch));
         let in_flight = self.activity.request_started();
         let mut router = self.router.clone();
         Box::pin(async move {
@@ -332,7 +351,7 @@ impl hyper::body::Body for TrackedBody {
 /// The socket, noting arrivals for the timers and holding the connection's place under the
 /// caps for as long as the socket lives (also after a WebSocket upgrade takes it over).
 struct Watched {
-    inner: TcpStream,
+    inner: SendTimeoutIo<TcpStream>,
     activity: Arc<Activity>,
     _permit: ConnPermit,
 }
@@ -392,6 +411,8 @@ mod tests {
             idle_timeout: Duration::from_secs(30),
             max_connections: 10,
             max_connections_per_ip: 10,
+            send_timeout: Duration::from_secs(20),
+            send_buffer: None,
         }
     }
 

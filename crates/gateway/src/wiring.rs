@@ -48,6 +48,8 @@ fn rtmp_options(s: &RtmpSection, bus: &BusSection) -> rtmp_server::Options {
         },
         handshake_timeout: Duration::from_secs(s.handshake_timeout_secs),
         idle_timeout: Duration::from_secs(s.idle_timeout_secs),
+        send_timeout: Duration::from_secs(s.send_timeout_secs),
+        send_buffer: (s.send_buffer_bytes > 0).then_some(s.send_buffer_bytes),
         write_delay: Duration::from_millis(s.write_delay_ms),
         max_connections: s.max_connections,
         max_connections_per_ip: s.max_connections_per_ip,
@@ -97,6 +99,8 @@ fn rtsp_options(s: &RtspSection) -> rtsp_server::Options {
         sender_report_interval: Duration::from_secs(s.sender_report_interval_secs),
         queue_units: s.queue_units,
         tcp_write_delay: Duration::from_millis(s.tcp_write_delay_ms),
+        write_timeout: Duration::from_secs(s.send_timeout_secs),
+        tcp_send_buffer: (s.send_buffer_bytes > 0).then_some(s.send_buffer_bytes),
         max_sessions_per_ip: s.max_sessions_per_ip,
         request_timeout: Duration::from_secs(s.request_timeout_secs),
         max_connections: s.max_connections,
@@ -119,6 +123,8 @@ fn mms_options(s: &MmsSection, http: &HttpSection, mmst_port: Option<u16>) -> mm
         packet_size: s.packet_size,
         preroll_ms: s.preroll_ms,
         max_packet_delay_ms: s.max_packet_delay_ms,
+        command_timeout: Duration::from_secs(s.idle_timeout_secs),
+        write_timeout: Duration::from_secs(s.send_timeout_secs),
         public_host: non_empty(&http.public_host),
         mmst_port: mmst_port.unwrap_or(1755),
         max_connections: s.max_connections,
@@ -202,6 +208,8 @@ fn http_limits(s: &HttpSection) -> HttpLimits {
         idle_timeout: Duration::from_secs(s.idle_timeout_secs),
         max_connections: s.max_connections,
         max_connections_per_ip: s.max_connections_per_ip,
+        send_timeout: Duration::from_secs(s.send_timeout_secs),
+        send_buffer: (s.send_buffer_bytes > 0).then_some(s.send_buffer_bytes),
     }
 }
 

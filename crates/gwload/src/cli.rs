@@ -10,7 +10,7 @@ pub const MAX_VIEWERS: usize = 100_000;
 
 /// The usage text.
 pub const USAGE: &str =
-    "usage: gwload --protocol rtmp|http-flv|hls|rtsp-tcp|rtsp-udp --url URL --viewers N
+    "usage: gwload --protocol rtmp|http-flv|ws-flv|hls|rtsp-tcp|rtsp-udp --url URL --viewers N
        [--duration SECS (30)] [--ramp PER_SEC (500)] [--warmup SECS (5)]
        [--publish FILE.flv --publish-url rtmp://HOST:PORT/app/stream]
        [--stall-after SECS] [--server-pid PID] [--json PATH]";
@@ -22,6 +22,8 @@ pub enum Protocol {
     Rtmp,
     /// FLV over HTTP.
     HttpFlv,
+    /// FLV over WebSocket (`ws://host/app/stream.flv`).
+    WsFlv,
     /// HLS (MPEG-TS segments).
     Hls,
     /// RTSP with RTP interleaved on the TCP connection.
@@ -36,6 +38,7 @@ impl Protocol {
         match self {
             Protocol::Rtmp => "rtmp",
             Protocol::HttpFlv => "http-flv",
+            Protocol::WsFlv => "ws-flv",
             Protocol::Hls => "hls",
             Protocol::RtspTcp => "rtsp-tcp",
             Protocol::RtspUdp => "rtsp-udp",
@@ -46,6 +49,7 @@ impl Protocol {
         [
             Protocol::Rtmp,
             Protocol::HttpFlv,
+            Protocol::WsFlv,
             Protocol::Hls,
             Protocol::RtspTcp,
             Protocol::RtspUdp,

@@ -35,6 +35,7 @@ pub mod run;
 pub mod sei;
 pub mod ts;
 pub mod viewer;
+pub mod ws;
 
 pub use cli::{Options, Protocol, USAGE};
 pub use report::Report;

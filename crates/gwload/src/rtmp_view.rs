@@ -209,6 +209,32 @@ pub async fn view_flv(
     })
 }
 
+/// One WebSocket-FLV viewer: the same FLV byte stream as [`view_flv`], in binary messages.
+pub async fn view_ws_flv(
+    url: &str,
+    pace: Option<std::time::Duration>,
+    stats: Arc<ViewerStats>,
+    shared: Arc<Shared>,
+) -> Result<(), ViewError> {
+    let started = Instant::now();
+    let mut scanner = FlvScanner::default();
+    let mut probe = Probe::default();
+    crate::ws::view(url, pace, &mut |d: &[u8]| {
+        let (bytes, frames) = (scanner.media_bytes, scanner.video_tags);
+        scanner.want_stamp = pace.is_none() && probe.due();
+        scanner.feed(d)?;
+        stats.add_bytes((scanner.media_bytes - bytes) as usize);
+        for _ in frames..scanner.video_tags {
+            stats.add_frame(started);
+        }
+        if scanner.want_stamp {
+            probe.record(&shared, scanner.stamp.take());
+        }
+        Ok(())
+    })
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -173,6 +173,15 @@ async fn spawn_viewers(
                         crate::rtmp_view::view_flv(&url, pace, Arc::clone(&s), Arc::clone(&shared))
                             .await
                     }
+                    Protocol::WsFlv => {
+                        crate::rtmp_view::view_ws_flv(
+                            &url,
+                            pace,
+                            Arc::clone(&s),
+                            Arc::clone(&shared),
+                        )
+                        .await
+                    }
                     Protocol::Hls => {
                         crate::hls::view(&url, Arc::clone(&s), Arc::clone(&shared)).await
                     }

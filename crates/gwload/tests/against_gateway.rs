@@ -39,6 +39,7 @@ fn check(protocol: Protocol, secs: u64) {
     let url = match protocol {
         Protocol::Rtmp => format!("rtmp://{}/live/test", gw.rtmp_addr()),
         Protocol::HttpFlv => format!("http://{}/live/test.flv", gw.http_addr()),
+        Protocol::WsFlv => format!("ws://{}/live/test.flv", gw.http_addr()),
         Protocol::Hls => format!("http://{}/live/test/index.m3u8", gw.http_addr()),
         Protocol::RtspTcp | Protocol::RtspUdp => format!("rtsp://{rtsp}/live/test"),
     };
@@ -79,6 +80,11 @@ fn rtmp_viewers_play_keep_up_and_see_stamps() {
 #[test]
 fn http_flv_viewers_play_keep_up_and_see_stamps() {
     check(Protocol::HttpFlv, 8);
+}
+
+#[test]
+fn ws_flv_viewers_play_keep_up_and_see_stamps() {
+    check(Protocol::WsFlv, 8);
 }
 
 #[test]

@@ -75,6 +75,9 @@ struct StreamJson {
     failovers: u64,
     takebacks: u64,
     viewers: Viewers,
+    /// Viewers disconnected because they stopped reading (their socket accepted nothing for the
+    /// egress's send timeout), over the stream's life.
+    stalled_viewers_dropped: Viewers,
     urls: Urls,
 }
 
@@ -85,6 +88,18 @@ struct Viewers {
     hls: u64,
     rtsp: u64,
     mms: u64,
+}
+
+impl Viewers {
+    fn from_counts(count: impl Fn(Protocol) -> u64) -> Viewers {
+        Viewers {
+            rtmp: count(Protocol::Rtmp),
+            http_flv: count(Protocol::HttpFlv),
+            hls: count(Protocol::Hls),
+            rtsp: count(Protocol::Rtsp),
+            mms: count(Protocol::Mms),
+        }
+    }
 }
 
 /// Playback URLs per protocol; a protocol the gateway does not offer is left out.
@@ -153,13 +168,8 @@ fn describe(stream: &Arc<Stream>, base: &UrlBase) -> StreamJson {
         feed: stats.feed.as_str(),
         failovers: stats.failovers,
         takebacks: stats.takebacks,
-        viewers: Viewers {
-            rtmp: stats.viewers_of(Protocol::Rtmp),
-            http_flv: stats.viewers_of(Protocol::HttpFlv),
-            hls: stats.viewers_of(Protocol::Hls),
-            rtsp: stats.viewers_of(Protocol::Rtsp),
-            mms: stats.viewers_of(Protocol::Mms),
-        },
+        viewers: Viewers::from_counts(|p| stats.viewers_of(p)),
+        stalled_viewers_dropped: Viewers::from_counts(|p| stats.stalled_viewers_of(p)),
         urls: base.urls(key),
     }
 }

@@ -2,6 +2,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -12,17 +13,23 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
-use bus::{Protocol, Subscriber};
+use bus::{Protocol, SendWatch, Stream, Subscriber};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 
 use crate::from_bus::flv_frames;
 use crate::AppState;
 
-/// At most this many ready frames (about 20 tags) go into one WebSocket message.
+/// At most this many ready frames (about 20 tags) go into one WebSocket message ...
 const WS_BATCH_FRAMES: usize = 64;
+/// ... and no more frames once it holds this many bytes. A message is copied twice (here and into
+/// tungstenite's write buffer, which keeps its largest size), so this bounds what a viewer holds.
+const WS_BATCH_BYTES: usize = 64 * 1024;
 /// WebSocket close code for a normal end (RFC 6455 section 7.4.1).
 const WS_CLOSE_NORMAL: u16 = 1000;
+/// Read buffer of a WebSocket-FLV connection. A viewer only ever sends control frames (close,
+/// ping); tungstenite's default of 128 KiB per connection would be most of a viewer's memory.
+const WS_READ_BUFFER: usize = 4096;
 /// The largest message (and frame) a WebSocket-FLV viewer may send. A viewer sends nothing but
 /// pings and a close; without a bound the WebSocket layer buffers up to 64 MiB per viewer.
 const WS_MAX_CLIENT_MESSAGE: usize = 64 * 1024;
@@ -100,23 +107,28 @@ async fn play(
         return not_found();
     };
     let peer = peer_of(conn);
+    // Present when the listener wraps its sockets in [`crate::SendTimeoutIo`]: the connection's send timeout then
+    // counts this viewer on its stream if it stops reading.
+    let watch = req.extensions().get::<Arc<SendWatch>>().cloned();
+    let stream = Arc::clone(sub.stream());
     if is_websocket(req.headers()) {
         let (mut parts, _) = req.into_parts();
         return match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
             Ok(ws) => {
-                let log = ViewerLog::new("ws-flv", key, peer);
+                let ws = ws.read_buffer_size(WS_READ_BUFFER);
+                let log = ViewerLog::new("ws-flv", &stream, peer, watch.clone());
                 {
                     let delay = state.opts.flv_write_delay;
                     ws.max_message_size(WS_MAX_CLIENT_MESSAGE)
                         .max_frame_size(WS_MAX_CLIENT_MESSAGE)
-                        .on_upgrade(move |socket| ws_session(socket, sub, log, delay))
+                        .on_upgrade(move |socket| ws_session(socket, sub, log, delay, watch))
                 }
             }
             Err(rejection) => rejection.into_response(),
         };
     }
-    let log = ViewerLog::new("http-flv", key, peer);
-    let frames = flv_frames(sub, state.opts.flv_write_delay).map(move |frame| {
+    let log = ViewerLog::new("http-flv", &stream, peer, watch.clone());
+    let frames = flv_frames(sub, state.opts.flv_write_delay, watch).map(move |frame| {
         // The log line for the teardown is written when the body (and with it `log`) is dropped.
         let _ = &log;
         Ok::<Bytes, Infallible>(frame)
@@ -162,8 +174,15 @@ pub(crate) async fn preflight(headers: HeaderMap) -> Response {
 /// Frames that are ready together go out as one message. This copies them once into the
 /// message; tungstenite copies every message into its write buffer anyway, so sharing the
 /// payloads would save nothing here, unlike the HTTP body.
-async fn ws_session(mut socket: WebSocket, sub: Subscriber, log: ViewerLog, delay: Duration) {
-    let mut batches = Box::pin(flv_frames(sub, delay).ready_chunks(WS_BATCH_FRAMES));
+async fn ws_session(
+    mut socket: WebSocket,
+    sub: Subscriber,
+    log: ViewerLog,
+    delay: Duration,
+    watch: Option<Arc<SendWatch>>,
+) {
+    // Fused: `ready_batch` may see the end first, and the loop then asks once more.
+    let mut frames = Box::pin(flv_frames(sub, delay, watch).fuse());
     loop {
         tokio::select! {
             incoming = socket.recv() => match incoming {
@@ -175,19 +194,40 @@ async fn ws_session(mut socket: WebSocket, sub: Subscriber, log: ViewerLog, dela
                 }
                 Some(Ok(_)) => continue,
             },
-            batch = batches.next() => {
-                let Some(frames) = batch else {
+            first = frames.next() => {
+                let Some(first) = first else {
                     let close = CloseFrame { code: WS_CLOSE_NORMAL, reason: "stream ended".into() };
                     let _ = socket.send(Message::Close(Some(close))).await;
                     break;
                 };
-                if socket.send(Message::Binary(concat(&frames))).await.is_err() {
+                let batch = ready_batch(first, &mut frames);
+                if socket.send(Message::Binary(concat(&batch))).await.is_err() {
                     break;
                 }
             }
         }
     }
     drop(log);
+}
+
+/// `first` and the frames ready right after it, up to [`WS_BATCH_FRAMES`] and [`WS_BATCH_BYTES`].
+fn ready_batch<S>(first: Bytes, frames: &mut S) -> Vec<Bytes>
+where
+    S: futures_util::Stream<Item = Bytes> + Unpin,
+{
+    use futures_util::FutureExt;
+    let mut bytes = first.len();
+    let mut batch = vec![first];
+    while batch.len() < WS_BATCH_FRAMES && bytes < WS_BATCH_BYTES {
+        match frames.next().now_or_never() {
+            Some(Some(f)) => {
+                bytes += f.len();
+                batch.push(f);
+            }
+            _ => break,
+        }
+    }
+    batch
 }
 
 fn concat(frames: &[Bytes]) -> Bytes {
@@ -198,33 +238,51 @@ fn concat(frames: &[Bytes]) -> Bytes {
     buf.freeze()
 }
 
-/// Logs a viewer's start when created and its teardown when dropped.
+/// Logs a viewer's start when created and its teardown when dropped, and attaches the viewer to
+/// its connection's [`SendWatch`] meanwhile.
 struct ViewerLog {
     protocol: &'static str,
     key: String,
     peer: Option<SocketAddr>,
     started: Instant,
+    watch: Option<Arc<SendWatch>>,
 }
 
 impl ViewerLog {
-    fn new(protocol: &'static str, key: String, peer: Option<SocketAddr>) -> ViewerLog {
+    fn new(
+        protocol: &'static str,
+        stream: &Arc<Stream>,
+        peer: Option<SocketAddr>,
+        watch: Option<Arc<SendWatch>>,
+    ) -> ViewerLog {
+        let key = stream.key().to_owned();
         tracing::info!(protocol, stream = %key, peer = ?peer, "play");
+        if let Some(w) = &watch {
+            w.attach(stream, protocol, Protocol::HttpFlv);
+        }
         ViewerLog {
             protocol,
             key,
             peer,
             started: Instant::now(),
+            watch,
         }
     }
 }
 
 impl Drop for ViewerLog {
     fn drop(&mut self) {
+        let stalled = self.watch.as_ref().is_some_and(|w| w.is_stalled());
+        if let Some(w) = &self.watch {
+            w.detach();
+        }
         tracing::info!(
             protocol = self.protocol,
             stream = %self.key,
             peer = ?self.peer,
             secs = self.started.elapsed().as_secs(),
+            bytes_sent = self.watch.as_ref().map(|w| w.bytes_sent()),
+            stalled,
             "teardown"
         );
     }

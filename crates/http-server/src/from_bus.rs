@@ -14,7 +14,9 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use bus::{Event, Stream, Subscriber, Tag, TagKind};
+use std::sync::Arc;
+
+use bus::{Event, SendWatch, Stream, Subscriber, Tag, TagKind};
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::Stream as FuturesStream;
 
@@ -143,11 +145,18 @@ pub enum End {
 
 /// Most events one delayed write collects (see [`flv_frames`]); the bus queue is bounded too.
 const MAX_DELAYED_EVENTS: usize = 256;
+/// A delayed write stops collecting once its frames reach this many bytes. A delay's worth of
+/// media is a few KB at usual bitrates; the limit matters when a viewer whose socket was full
+/// catches up on a ring full of tags: each delayed batch is copied into one buffer, and that
+/// copy, not the shared payloads, is what a viewer that stalls right after it holds.
+const MAX_DELAYED_BYTES: usize = 64 * 1024;
 
 struct State {
     sub: Subscriber,
     framer: FlvFramer,
     out: VecDeque<Bytes>,
+    /// Bytes in `out`.
+    out_bytes: usize,
     startup: std::vec::IntoIter<Event>,
     write_delay: Duration,
     /// Set once an audio or video frame (not a sequence header) has been framed: from then on
@@ -155,6 +164,7 @@ struct State {
     live: bool,
     /// Why the stream ended, once it has; `out` is still drained first.
     ended: Option<End>,
+    watch: Option<Arc<SendWatch>>,
 }
 
 /// The whole FLV byte stream for one viewer: the file header, then the start-up burst, then live
@@ -165,9 +175,14 @@ struct State {
 /// that arrives is held for `write_delay` together with whatever follows it, so the frames of that
 /// interval reach hyper at once and leave in one vectored write: fewer wake-ups and system calls
 /// per viewer for at most `write_delay` of added latency.
+///
+/// With a `watch` (the connection's, from [`crate::SendTimeoutIo`]), no frame is produced while the
+/// connection's socket is full: a stalled viewer then holds at most the frames already handed
+/// over, not the 16 buffers hyper would queue (each a copied delayed batch).
 pub fn flv_frames(
     mut sub: Subscriber,
     write_delay: Duration,
+    watch: Option<Arc<SendWatch>>,
 ) -> impl FuturesStream<Item = Bytes> + Send + 'static {
     let startup = take_startup(&mut sub);
     let tracks = Tracks::of(sub.stream(), &startup);
@@ -176,15 +191,21 @@ pub fn flv_frames(
     let state = State {
         sub,
         framer,
+        out_bytes: out.iter().map(Bytes::len).sum(),
         out,
         startup: startup.into_iter(),
         write_delay,
         live: false,
         ended: None,
+        watch,
     };
     futures_util::stream::unfold(state, |mut st| async move {
         loop {
             if let Some(frame) = st.out.pop_front() {
+                st.out_bytes -= frame.len();
+                if let Some(w) = &st.watch {
+                    w.writable().await;
+                }
                 return Some((frame, st));
             }
             if let Some(end) = st.ended {
@@ -205,6 +226,9 @@ pub fn flv_frames(
             if delay && st.ended.is_none() {
                 tokio::time::sleep(st.write_delay).await;
                 for _ in 0..MAX_DELAYED_EVENTS {
+                    if st.out_bytes >= MAX_DELAYED_BYTES {
+                        break;
+                    }
                     let Some(ev) = st.sub.try_recv() else { break };
                     st.take(Some(ev));
                     if st.ended.is_some() {
@@ -245,7 +269,10 @@ impl State {
     fn push(&mut self, tag: &Tag) {
         self.live |= tag.kind != TagKind::Script && !tag.sequence_header;
         match self.framer.tag(tag) {
-            Some(frames) => self.out.extend(frames),
+            Some(frames) => {
+                self.out_bytes += frames.iter().map(Bytes::len).sum::<usize>();
+                self.out.extend(frames);
+            }
             None => tracing::warn!(
                 stream = self.sub.stream().key(),
                 len = tag.data.len(),
@@ -384,7 +411,7 @@ mod tests {
         let sub = bus
             .subscribe("live/d", bus::Protocol::HttpFlv)
             .expect("live");
-        let frames = flv_frames(sub, Duration::from_millis(30));
+        let frames = flv_frames(sub, Duration::from_millis(30), None);
         let feeder = tokio::spawn(async move {
             for i in 1..=40u64 {
                 let code = if i % 4 == 0 { 'A' } else { 'v' };

@@ -32,6 +32,11 @@
 //!   them with vectored writes. Timestamps are rebased so each viewer starts at zero.
 //! - A viewer that cannot keep up is handled by the bus: its bounded queue drops to the next
 //!   keyframe (counted in the stream's `dropped_tags`). Nothing here buffers without limit.
+//! - A viewer that stops reading altogether is dropped by [`SendTimeoutIo`], which the gateway's
+//!   HTTP listener wraps around every socket: a connection whose socket accepts no bytes for the
+//!   send timeout is closed, and the HTTP-FLV, WebSocket-FLV or MMSH viewer on it is logged and
+//!   counted (`stalled_viewers_dropped` in `/api/streams`). A router served some other way (tests
+//!   use `axum::serve`) has no such timeout.
 //! - The body ends when the stream is removed from the bus, that is when its publisher left and
 //!   did not return within the bus's grace period. A publisher that reconnects in time keeps
 //!   every viewer: its sequence headers follow in the same body as tags, on the same timeline,
@@ -45,7 +50,10 @@
 mod api;
 mod flv_http;
 pub mod from_bus;
+mod send_timeout;
 mod web;
+
+pub use send_timeout::SendTimeoutIo;
 
 use std::path::PathBuf;
 

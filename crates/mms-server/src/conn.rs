@@ -7,6 +7,7 @@ use bus::Bus;
 use mms::mmst::{MmstError, ServerSession, SessionEvent, NS_E_FILE_NOT_FOUND};
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::from_bus::{self, FeedItem, Viewer};
@@ -26,6 +27,10 @@ enum End {
 struct Conn {
     peer: SocketAddr,
     write_timeout: std::time::Duration,
+    /// Bytes the socket accepted so far.
+    bytes_sent: u64,
+    /// Before play, the connection is closed at this instant unless a command completes first.
+    idle_deadline: Instant,
     session: ServerSession,
     viewer: Option<Viewer>,
     key: Option<String>,
@@ -43,6 +48,8 @@ pub async fn serve(
     let mut c = Conn {
         peer,
         write_timeout: opts.write_timeout,
+        bytes_sent: 0,
+        idle_deadline: Instant::now() + opts.command_timeout,
         session: ServerSession::new(),
         viewer: None,
         key: None,
@@ -50,6 +57,12 @@ pub async fn serve(
     let end = c.run(&mut socket, &bus, &opts, &shutdown).await;
     let dropped = c.viewer.as_ref().map_or(0, |v| v.dropped());
     match &end {
+        End::Io(e) if e.kind() == std::io::ErrorKind::TimedOut && c.viewer.is_some() => {
+            if let Some(stream) = c.key.as_deref().and_then(|k| bus.stream(k)) {
+                stream.count_stalled_viewer(bus::Protocol::Mms);
+            }
+            tracing::warn!(%peer, stream = ?c.key, protocol = "mmst", bytes_sent = c.bytes_sent, timeout = ?opts.write_timeout, "viewer dropped: its socket accepted nothing for the send timeout")
+        }
         End::Malformed(e) => {
             tracing::warn!(%peer, stream = ?c.key, error = %e, "MMST: malformed command, closing the connection")
         }
@@ -80,7 +93,7 @@ impl Conn {
                     let _ = self.flush(socket).await;
                     return End::Shutdown;
                 }
-                read = read_some(socket, &mut buf, (!playing).then_some(opts.command_timeout)) => {
+                read = read_some(socket, &mut buf, (!playing).then_some(self.idle_deadline)) => {
                     let n = match read {
                         Err(e) => return End::Io(e),
                         Ok(None) => return End::Idle,
@@ -103,6 +116,9 @@ impl Conn {
             return Some(End::Malformed(e));
         }
         while let Some(ev) = self.session.poll_event() {
+            // Only a complete command counts as activity: bytes trickled in without ever
+            // completing one do not keep a connection open.
+            self.idle_deadline = Instant::now() + opts.command_timeout;
             match ev {
                 SessionEvent::Connected { player } => {
                     tracing::debug!(peer = %self.peer, %player, "MMST: client connected")
@@ -185,9 +201,14 @@ impl Conn {
 
     /// A write that gives up after [`Options::write_timeout`]: a client that stopped reading
     /// must not hold its connection task forever (its feed position is already bounded).
-    async fn write(&self, socket: &mut TcpStream, parts: &[&[u8]]) -> std::io::Result<()> {
+    async fn write(&mut self, socket: &mut TcpStream, parts: &[&[u8]]) -> std::io::Result<()> {
         match tokio::time::timeout(self.write_timeout, write_all_vectored(socket, parts)).await {
-            Ok(r) => r,
+            Ok(r) => {
+                if r.is_ok() {
+                    self.bytes_sent += parts.iter().map(|p| p.len() as u64).sum::<u64>();
+                }
+                r
+            }
             Err(_) => Err(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
                 format!("the client read nothing for {:?}", self.write_timeout),
@@ -196,15 +217,15 @@ impl Conn {
     }
 }
 
-/// Reads what is there; `Ok(None)` if `timeout` passed first. Before play a client must keep
-/// talking; while playing it may stay silent for as long as it likes.
+/// Reads what is there; `Ok(None)` if `deadline` passed first. Before play a client must keep
+/// sending commands; while playing it may stay silent for as long as it likes.
 async fn read_some(
     socket: &mut TcpStream,
     buf: &mut [u8],
-    timeout: Option<std::time::Duration>,
+    deadline: Option<Instant>,
 ) -> std::io::Result<Option<usize>> {
-    match timeout {
-        Some(t) => match tokio::time::timeout(t, socket.read(buf)).await {
+    match deadline {
+        Some(t) => match tokio::time::timeout_at(t, socket.read(buf)).await {
             Ok(r) => r.map(Some),
             Err(_) => Ok(None),
         },

@@ -12,7 +12,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use bus::Bus;
+use bus::{Bus, Protocol, SendWatch};
 use bytes::Bytes;
 use mms::mmsh::{self, RequestKind};
 
@@ -64,7 +64,10 @@ pub async fn mmsh_middleware(State(state): State<MmshState>, req: Request, next:
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    serve_mmsh(&state, path, &pragmas, peer).await
+    // Present when the HTTP listener has a send timeout: it then counts this viewer on its
+    // stream if the viewer stops reading.
+    let watch = req.extensions().get::<Arc<SendWatch>>().cloned();
+    serve_mmsh(&state, path, &pragmas, peer, watch).await
 }
 
 fn strip_asx(path: &str) -> Option<&str> {
@@ -100,6 +103,7 @@ async fn serve_mmsh(
     path: &str,
     pragmas: &[String],
     peer: Option<SocketAddr>,
+    watch: Option<Arc<SendWatch>>,
 ) -> Response {
     let request = mmsh::parse_request(pragmas.iter().map(String::as_str));
     let target = mapping::resolve(&state.opts, path);
@@ -144,7 +148,11 @@ async fn serve_mmsh(
         }
         RequestKind::Play => {
             tracing::info!(?peer, stream = %target.key, "MMSH: play");
+            if let Some(w) = &watch {
+                w.attach(&stream, "mmsh", Protocol::Mms);
+            }
             let session = Session {
+                watch,
                 viewer,
                 peer,
                 key: target.key,
@@ -161,6 +169,7 @@ async fn serve_mmsh(
 
 /// One playing MMSH viewer; dropping it (the client went away) logs the teardown.
 struct Session {
+    watch: Option<Arc<SendWatch>>,
     viewer: Viewer,
     peer: Option<SocketAddr>,
     key: String,
@@ -172,7 +181,11 @@ struct Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        tracing::info!(peer = ?self.peer, stream = %self.key, dropped = self.viewer.dropped(), "MMSH: viewer left");
+        let stalled = self.watch.as_ref().is_some_and(|w| w.is_stalled());
+        if let Some(w) = &self.watch {
+            w.detach();
+        }
+        tracing::info!(peer = ?self.peer, stream = %self.key, dropped = self.viewer.dropped(), stalled, "MMSH: viewer left");
     }
 }
 

@@ -108,6 +108,12 @@ impl Connection {
         // The whole connection's counts: an unpublish or a stop earlier on does not reset them.
         let tags_in = self.ended.tags_in + self.publishing.as_ref().map_or(0, |p| p.ingest.tags());
         let tags_out = self.ended.tags_out + self.player.as_ref().map_or(0, |p| p.tags_sent);
+        let bytes_out = self.player.as_ref().map_or(0, |p| p.bytes_sent);
+        if let (Err(ConnError::WriteStalled(limit)), Some(p)) = (&result, &self.player) {
+            p.subscriber.stream().count_stalled_viewer(Protocol::Rtmp);
+            tracing::warn!(peer = %self.peer, stream = key, protocol = "rtmp", tags_out, bytes_sent = bytes_out, timeout = ?limit, "viewer dropped: its socket accepted nothing for the send timeout");
+            return;
+        }
         match result {
             Ok(()) => {
                 tracing::info!(peer = %self.peer, stream = key, tags_in, tags_out, "RTMP connection closed")
@@ -175,7 +181,7 @@ impl Connection {
     async fn flush_session(&mut self) -> Result<(), ConnError> {
         if self.session.has_output() {
             let out = self.session.take_output();
-            let limit = self.opts.idle_timeout;
+            let limit = self.opts.send_timeout;
             tokio::time::timeout(limit, self.socket.write_all(&out))
                 .await
                 .map_err(|_| ConnError::WriteStalled(limit))??;
@@ -395,11 +401,16 @@ impl Connection {
             drain(player, &mut self.session, &mut batch, &self.opts);
         }
         // A viewer that stops reading would block this task forever; the bus
-        // already skips it ahead, so give up on the socket after the idle time.
-        let limit = self.opts.idle_timeout;
-        tokio::time::timeout(limit, batch.write_to(&mut self.socket))
-            .await
-            .map_err(|_| ConnError::WriteStalled(limit))??;
+        // already skips it ahead, so give up on the socket once it has accepted
+        // nothing for the send timeout.
+        let limit = self.opts.send_timeout;
+        match batch.write_within(&mut self.socket, Some(limit)).await {
+            Ok(n) => player.bytes_sent += n,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                return Err(ConnError::WriteStalled(limit))
+            }
+            Err(e) => return Err(e.into()),
+        }
         Ok(true)
     }
 }

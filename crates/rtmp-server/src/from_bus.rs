@@ -11,6 +11,7 @@
 //! (and one wake-up) carries several tags for at most that much latency.
 
 use std::io::{self, IoSlice};
+use std::time::Duration;
 
 use bus::{Event, Subscriber, Tag, TagKind};
 use bytes::Bytes;
@@ -97,6 +98,18 @@ impl Batch {
 
     /// Writes every part with vectored writes and empties the batch.
     pub async fn write_to<W: AsyncWrite + Unpin>(&mut self, w: &mut W) -> io::Result<()> {
+        self.write_within(w, None).await.map(|_| ())
+    }
+
+    /// Like [`Batch::write_to`], but fails with [`io::ErrorKind::TimedOut`] once one write call
+    /// has waited `send_timeout` without the socket accepting a byte (the peer stopped reading).
+    /// A slow peer that keeps accepting bytes is never timed out. Returns the bytes written.
+    pub async fn write_within<W: AsyncWrite + Unpin>(
+        &mut self,
+        w: &mut W,
+        send_timeout: Option<Duration>,
+    ) -> io::Result<u64> {
+        let mut written = 0u64;
         let (mut idx, mut off) = (0usize, 0usize);
         while idx < self.parts.len() {
             let mut slices = Vec::with_capacity(MAX_IOVECS.min(self.parts.len() - idx));
@@ -104,7 +117,13 @@ impl Batch {
             for p in self.parts[idx + 1..].iter().take(MAX_IOVECS - 1) {
                 slices.push(IoSlice::new(p.as_ref()));
             }
-            let mut n = w.write_vectored(&slices).await?;
+            let mut n = match send_timeout {
+                Some(limit) => tokio::time::timeout(limit, w.write_vectored(&slices))
+                    .await
+                    .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??,
+                None => w.write_vectored(&slices).await?,
+            };
+            written += n as u64;
             if n == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }
@@ -123,7 +142,8 @@ impl Batch {
         self.parts.clear();
         self.tags = 0;
         self.payload_bytes = 0;
-        w.flush().await
+        w.flush().await?;
+        Ok(written)
     }
 }
 
@@ -145,6 +165,8 @@ pub struct Player {
     pub video: bool,
     /// Tags written so far.
     pub tags_sent: u64,
+    /// Bytes of media batches written so far.
+    pub bytes_sent: u64,
     /// Whether an audio or video frame (not a sequence header) has been written: from then on
     /// the viewer is past its start-up and write batching may delay it.
     pub media_sent: bool,
@@ -167,6 +189,7 @@ impl Player {
             audio: true,
             video: true,
             tags_sent: 0,
+            bytes_sent: 0,
             media_sent: false,
         }
     }

@@ -48,6 +48,12 @@ pub struct Options {
     pub handshake_timeout: Duration,
     /// A connection with no traffic either way for this long is closed.
     pub idle_timeout: Duration,
+    /// A player whose socket accepts no bytes for this long (it stopped reading) is
+    /// disconnected, logged and counted on its stream ([`bus::Stream::count_stalled_viewer`]).
+    pub send_timeout: Duration,
+    /// SO_SNDBUF of accepted connections; `None` keeps the kernel's autotuning. It bounds what a
+    /// player that stopped reading holds in the kernel, and how soon its send timeout starts.
+    pub send_buffer: Option<usize>,
     /// Most tags written to one player in one vectored write.
     pub write_batch_tags: usize,
     /// Most payload bytes written to one player in one vectored write.
@@ -69,6 +75,8 @@ impl Default for Options {
             wait_for_publisher: Duration::ZERO,
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
+            send_timeout: Duration::from_secs(20),
+            send_buffer: None,
             write_batch_tags: 64,
             write_batch_bytes: 512 * 1024,
             write_delay: Duration::ZERO,

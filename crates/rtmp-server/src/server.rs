@@ -69,6 +69,11 @@ impl Server {
                 continue;
             };
             let _ = socket.set_nodelay(true);
+            if let Some(size) = self.opts.send_buffer {
+                if let Err(e) = socket2::SockRef::from(&socket).set_send_buffer_size(size) {
+                    tracing::warn!(%peer, error = %e, "could not set the TCP send buffer size");
+                }
+            }
             let seed = self.next_seed.fetch_add(1, Ordering::Relaxed);
             let conn =
                 Connection::new(socket, peer, self.bus.clone(), Arc::clone(&self.opts), seed);

@@ -350,7 +350,7 @@ async fn waiting_player_starts_when_the_publisher_arrives() {
 }
 
 /// A viewer that stops reading neither slows the publisher nor the other
-/// viewers, and is disconnected once its writes stall for the idle timeout.
+/// viewers, and is disconnected once its socket accepts nothing for the send timeout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_viewer_does_not_hold_back_anyone() {
     if !have_tool("ffmpeg", "-version") {
@@ -359,7 +359,7 @@ async fn stalled_viewer_does_not_hold_back_anyone() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let fixture = fixture(tmp.path());
     let opts = rtmp_server::Options {
-        idle_timeout: Duration::from_secs(1),
+        send_timeout: Duration::from_secs(1),
         wait_for_publisher: Duration::from_secs(10),
         ..Default::default()
     };

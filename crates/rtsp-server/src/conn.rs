@@ -445,7 +445,11 @@ impl Conn {
         }
         let playback = media.stream.play(tracks);
         let rtp_info = playback.rtp_info.clone();
-        let source = UnitSource::new(playback, tracks.to_vec(), Arc::clone(&media.stats), label);
+        let mut source =
+            UnitSource::new(playback, tracks.to_vec(), Arc::clone(&media.stats), label);
+        if let Some(s) = self.ctx.registry.live_stream(stream) {
+            source = source.with_stream(s);
+        }
         let resp = self.rtsp.accept_play(&rtp_info);
         let _ = self.out.send(Out::Bytes(resp.to_bytes())).await;
         let media = self.media.as_mut().expect("checked above");
@@ -570,7 +574,18 @@ async fn writer_task(
                         let Some(u) = source.try_next() else { break };
                         units.push(u);
                     }
-                    timed(write_timeout, session::write_interleaved(&mut wr, &units, channels)).await
+                    match session::write_interleaved(&mut wr, &units, channels, write_timeout).await {
+                        Ok(n) => {
+                            source.bytes_sent += n;
+                            Ok(())
+                        }
+                        Err(e) => {
+                            if e.kind() == std::io::ErrorKind::TimedOut {
+                                source.on_stalled(write_timeout);
+                            }
+                            Err(e)
+                        }
+                    }
                 }
                 _ => {
                     playing = None;

@@ -204,6 +204,10 @@ pub struct UnitSource {
     unreported: u64,
     last_warn: Option<Instant>,
     label: String,
+    /// The bus stream, to count the session on it if it stops reading.
+    stream: Option<Arc<bus::Stream>>,
+    /// Bytes written to a TCP-interleaved session's socket so far.
+    pub bytes_sent: u64,
 }
 
 impl UnitSource {
@@ -224,7 +228,32 @@ impl UnitSource {
             unreported: 0,
             last_warn: None,
             label,
+            stream: None,
+            bytes_sent: 0,
         }
+    }
+
+    /// Names the bus stream this session plays, on which [`UnitSource::on_stalled`] counts it.
+    pub fn with_stream(mut self, stream: Arc<bus::Stream>) -> Self {
+        self.stream = Some(stream);
+        self
+    }
+
+    /// The session's socket accepted nothing for `timeout` and is being closed: logs it once and
+    /// counts it on the stream.
+    pub fn on_stalled(&self, timeout: Duration) {
+        let stream = self.stream.as_ref();
+        if let Some(s) = stream {
+            s.count_stalled_viewer(bus::Protocol::Rtsp);
+        }
+        tracing::warn!(
+            session = %self.label,
+            stream = stream.map(|s| s.key()),
+            protocol = "rtsp-tcp",
+            bytes_sent = self.bytes_sent,
+            ?timeout,
+            "viewer dropped: its socket accepted nothing for the send timeout"
+        );
     }
 
     /// The next unit for this session; `None` when the stream's ring is closed.
@@ -388,12 +417,14 @@ pub struct TcpChannels {
 }
 
 /// Writes units as interleaved frames (RFC 2326 §10.12) with vectored writes; a unit of a track
-/// without channels is skipped.
+/// without channels is skipped. Fails with `TimedOut` once one write call has waited
+/// `send_timeout` without the socket accepting a byte. Returns the bytes written.
 pub async fn write_interleaved<W: AsyncWrite + Unpin>(
     w: &mut W,
     units: &[Arc<MediaUnit>],
     channels: &[TcpChannels],
-) -> std::io::Result<()> {
+    send_timeout: Duration,
+) -> std::io::Result<u64> {
     let mut frames: Vec<([u8; 4], &Bytes)> = Vec::new();
     for unit in units {
         let Some(ch) = channels.iter().find(|c| c.track == unit.track) else {
@@ -415,7 +446,7 @@ pub async fn write_interleaved<W: AsyncWrite + Unpin>(
         slices.push(IoSlice::new(h));
         slices.push(IoSlice::new(p));
     }
-    write_all_vectored(w, &mut slices).await
+    write_all_vectored(w, &mut slices, send_timeout).await
 }
 
 /// Writes a single frame (used for BYE).
@@ -427,16 +458,23 @@ pub fn interleaved_frame(channel: u8, packet: &Bytes) -> Option<Bytes> {
     Some(Bytes::from(out))
 }
 
+/// Writes every slice; each write call may wait at most `send_timeout` for the socket to accept
+/// a byte, so a slow reader is never cut off but one that stopped reading is.
 async fn write_all_vectored<W: AsyncWrite + Unpin>(
     w: &mut W,
     mut slices: &mut [IoSlice<'_>],
-) -> std::io::Result<()> {
+    send_timeout: Duration,
+) -> std::io::Result<u64> {
+    let mut written = 0u64;
     while !slices.is_empty() {
-        let n = w.write_vectored(slices).await?;
+        let n = tokio::time::timeout(send_timeout, w.write_vectored(slices))
+            .await
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
         if n == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
+        written += n as u64;
         IoSlice::advance_slices(&mut slices, n);
     }
-    Ok(())
+    Ok(written)
 }
