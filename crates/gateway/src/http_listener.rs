@@ -53,6 +53,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tower_service::Service;
 
+/// Why a connection whose request head did not arrive in time was closed.
+const HEAD_TIMEOUT: &str = "request head not received in time";
+
 /// The largest request head (request line and headers) read; hyper answers a larger one with
 /// 431. Generous for browsers with cookies, small enough that 10,000 connections cannot pin
 /// much memory. hyper's one limit also bounds the bytes it queues for a write; a vectored write
@@ -152,14 +155,25 @@ async fn serve_conn(
     loop {
         tokio::select! {
             served = conn.as_mut() => {
-                if let Err(err) = served {
-                    tracing::debug!(%peer, %err, "HTTP connection ended with an error");
+                match served {
+                    // A malformed or oversized request head: say who sent it.
+                    Err(err) if err.is_parse() || err.is_parse_too_large() => {
+                        tracing::info!(%peer, %err, "HTTP connection closed: bad request head")
+                    }
+                    Err(err) => tracing::debug!(%peer, %err, "HTTP connection ended with an error"),
+                    Ok(()) => {}
                 }
                 return;
             }
             why = activity.expired(&limits) => {
-                // Nothing is in flight: dropping the connection loses no response.
-                tracing::debug!(%peer, "HTTP connection closed: {why}");
+                // Nothing is in flight: dropping the connection loses no response. A keep-alive
+                // connection going quiet is ordinary; a request head that never completes
+                // (silent or slowloris clients) is worth a line naming the peer.
+                if why == HEAD_TIMEOUT {
+                    tracing::info!(%peer, "HTTP connection closed: {why}");
+                } else {
+                    tracing::debug!(%peer, "HTTP connection closed: {why}");
+                }
                 return;
             }
             _ = shutdown.cancelled(), if !draining => {
@@ -251,10 +265,7 @@ impl Activity {
             return None;
         }
         Some(match s.head_since {
-            Some(t) => (
-                t + limits.header_timeout,
-                "request head not received in time",
-            ),
+            Some(t) => (t + limits.header_timeout, HEAD_TIMEOUT),
             None => (
                 s.idle_since + limits.idle_timeout,
                 "idle keep-alive timeout",

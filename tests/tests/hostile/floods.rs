@@ -54,14 +54,13 @@ pub(crate) fn silent_rtmp_rtsp(env: &Env) -> Attack {
     attack
 }
 
-/// As [`silent_rtmp_rtsp`] for the HTTP listener (header timeout, http branch) and MMST (idle
-/// timeout, slow branch); the lead sets those timeouts short in [`Env::start`] when enabling it.
+/// As [`silent_rtmp_rtsp`] for the HTTP listener (closed at its header timeout) and MMST (closed
+/// at its idle timeout).
 pub(crate) fn silent_http_mmst(env: &Env) -> Attack {
     let g = env.gateway();
-    let limit = Duration::from_secs(60);
+    let limit = Duration::from_secs(HTTP_HEADER_SECS.max(MMST_IDLE_SECS)) + REACT;
     let (peers, problems) = silent_flood(&[g.http_addr(), mms_addr(g)], silent_count(), limit);
-    // The HTTP listener logs no line per connection; only the MMST peer is looked for.
-    let mut attack = Attack::new(peers.into_iter().skip(1).collect(), None);
+    let mut attack = Attack::new(peers, None);
     attack.problems = problems;
     attack
 }

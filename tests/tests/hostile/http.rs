@@ -14,7 +14,7 @@ pub(crate) fn http_huge_header(env: &Env) -> Attack {
 }
 
 /// A 100 KB header: well past what real clients send (nginx refuses header lines over 8 KB by
-/// default), but under hyper's default buffer limit, so the http branch must set one.
+/// default), but under hyper's default buffer limit, so the listener must set its own.
 pub(crate) fn http_giant_header(env: &Env) -> Attack {
     http_header_of(env, 100 * 1024)
 }
@@ -156,13 +156,14 @@ pub(crate) fn ws_huge_frame(env: &Env) -> Attack {
 }
 
 /// Slowloris: many connections each sending a request header a byte at a time; the gateway must
-/// close them after its header timeout (the http branch of issue 10 adds it).
+/// close them after its header timeout and name each peer in its log.
 pub(crate) fn http_slowloris(env: &Env) -> Attack {
     let n = env_count("HOSTILE_SLOW_CONNS", 50);
     let addr = env.gateway().http_addr();
     let mut conns: Vec<TcpStream> = (0..n).map(|_| slow_connect(addr)).collect();
+    let peers = conns.iter().filter_map(|s| s.local_addr().ok()).collect();
     let began = Instant::now();
-    let limit = Duration::from_secs(60);
+    let limit = Duration::from_secs(HTTP_HEADER_SECS) + REACT;
     let head = b"GET /live/test.flv HTTP/1.1\r\nHost: x\r\nX-Slow: ";
     for s in &mut conns {
         let _ = s.write_all(head);
@@ -177,7 +178,7 @@ pub(crate) fn http_slowloris(env: &Env) -> Attack {
         }
         std::thread::sleep(Duration::from_millis(500));
     }
-    Attack::new(vec![], None).check(open == 0, || {
+    Attack::new(peers, Some("request head not received in time")).check(open == 0, || {
         format!("{open} of {n} slowloris connections were still open after {limit:?}")
     })
 }

@@ -70,6 +70,8 @@ const REACT: Duration = Duration::from_secs(5);
 const HANDSHAKE_TIMEOUT_SECS: u64 = 2;
 const RTMP_IDLE_SECS: u64 = 4;
 const RTSP_SESSION_SECS: u64 = 3;
+const HTTP_HEADER_SECS: u64 = 3;
+const MMST_IDLE_SECS: u64 = 3;
 
 fn env_count(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -164,40 +166,15 @@ fn hostile_clients_do_not_disturb_honest_ones() {
         ("mmst: garbage", mmst_garbage),
         ("rtsp: slowloris", rtsp_slowloris),
         ("rtmp, rtsp: silent connections", silent_rtmp_rtsp),
+        ("http: slowloris", http_slowloris),
+        ("http: 100 KB header", http_giant_header),
+        ("rtsp: 1,000 SETUPs on one connection", rtsp_many_setups),
+        ("http, mmst: silent connections", silent_http_mmst),
         (
             "rtmp: a publisher of malformed media, played on every egress",
             rtmp_bad_media,
         ),
         ("rtmp: idle handshaken connections", rtmp_idle_flood),
-    ];
-    for (name, case) in cases {
-        env.run(name, case);
-    }
-    env.finish();
-}
-
-/// Cases whose fixes are on other branches of issue 10: HTTP header timeout and header size
-/// limit (http), MMST idle timeout (slow), RTSP repeated SETUP and port pool (rtsp). Set
-/// `HOSTILE_PENDING_CASES=1` to run them. To enable them by default once those branches are
-/// merged: set the HTTP header timeout and MMST idle timeout short in [`Env::start`] (a few
-/// seconds, as the RTMP and RTSP ones are), shorten the 60 s limits of [`http_slowloris`] and
-/// [`silent_http_mmst`] to match, and move the cases into the list above.
-#[test]
-fn hostile_cases_pending_other_fixes() {
-    if std::env::var_os("HOSTILE_PENDING_CASES").is_none() {
-        println!("hostile_cases_pending_other_fixes: not enabled (HOSTILE_PENDING_CASES unset)");
-        return;
-    }
-    if !require_tool("ffmpeg") {
-        return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut env = Env::start();
-    let cases: Vec<(&str, Case)> = vec![
-        ("http: slowloris", http_slowloris),
-        ("http: 100 KB header", http_giant_header),
-        ("rtsp: 1,000 SETUPs on one connection", rtsp_many_setups),
-        ("http, mmst: silent connections", silent_http_mmst),
     ];
     for (name, case) in cases {
         env.run(name, case);
@@ -260,6 +237,8 @@ impl Env {
             c.hls.always_on = true;
             c.rtsp.session_timeout_secs = RTSP_SESSION_SECS;
             c.rtsp.request_timeout_secs = RTSP_SESSION_SECS;
+            c.http.header_timeout_secs = HTTP_HEADER_SECS;
+            c.mms.idle_timeout_secs = MMST_IDLE_SECS;
             // Every attacker and every honest client here comes from 127.0.0.1: the per-address
             // caps (tested in listener_limits.rs) would turn the floods into a test of the cap.
             c.rtmp.max_connections_per_ip = 100_000;
