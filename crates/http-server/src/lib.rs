@@ -44,6 +44,10 @@ mod flv_http;
 pub mod from_bus;
 mod web;
 
+// The pure parts of the routes, public for the fuzz targets (`fuzz/`).
+pub use api::host_part;
+pub use flv_http::stream_key;
+
 use std::path::PathBuf;
 
 use axum::Router;
