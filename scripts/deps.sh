@@ -3,7 +3,7 @@
 
 # ffmpeg/ffprobe, GStreamer (gst-launch-1.0, rtmp2src/rtmp2sink, rtmpsink, avdec_*), VLC (cvlc),
 # rtmpdump (librtmp), Chromium (hls.js / flv.js playback), docker-compose (compose file check),
-# wrk (HTTP load runs), ca-certificates (npm over TLS).
+# wrk (HTTP load runs), ca-certificates (npm over TLS), g++ (libFuzzer, built by scripts/fuzz).
 DEBIAN_PACKAGES=(
     ffmpeg
     gstreamer1.0-tools
@@ -19,6 +19,7 @@ DEBIAN_PACKAGES=(
     docker-compose
     wrk
     ca-certificates
+    g++
 )
 
 # Prints the packages of DEBIAN_PACKAGES that dpkg does not report as installed.

@@ -457,6 +457,11 @@ impl Amf3Encoder {
         out: &mut Vec<u8>,
     ) -> Result<(), AmfEncodeError> {
         for (k, v) in p {
+            // The empty name ends the member list (3.11, 3.12), so a member named "" cannot
+            // be written: it would end the list early and desynchronise the decoder.
+            if k.is_empty() {
+                return Err(AmfEncodeError::EmptyMemberName);
+            }
             self.string(k, out)?;
             self.encode(v, out)?;
         }
@@ -677,6 +682,41 @@ mod tests {
         outer.extend_from_slice(&bytes);
         let err = decode_amf3(&outer).unwrap_err();
         assert!(matches!(err, AmfError::TooManyElements { .. }), "{err:?}");
+    }
+
+    /// Found by the `amf_roundtrip` fuzz target: a member named "" was written as the
+    /// end-of-members marker, so the value after it was read as the next member's name.
+    #[test]
+    fn empty_member_names_are_refused_not_written() {
+        let member = || vec![(String::new(), Amf3Value::Null)];
+        let cases = [
+            Amf3Value::Array {
+                assoc: member(),
+                dense: vec![Amf3Value::Null],
+            },
+            Amf3Value::Object {
+                class_name: String::new(),
+                sealed: vec![],
+                is_dynamic: true,
+                dynamic: member(),
+            },
+        ];
+        for v in cases {
+            assert_eq!(
+                encode_amf3(&v),
+                Err(AmfEncodeError::EmptyMemberName),
+                "{v:?}"
+            );
+        }
+        // A sealed member named "" is counted, not terminated, so it still round-trips.
+        let sealed = Amf3Value::Object {
+            class_name: String::new(),
+            sealed: member(),
+            is_dynamic: false,
+            dynamic: vec![],
+        };
+        let bytes = encode_amf3(&sealed).expect("encodes");
+        assert_eq!(decode_amf3(&bytes).expect("decodes"), (sealed, bytes.len()));
     }
 }
 

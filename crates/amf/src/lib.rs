@@ -115,6 +115,10 @@ pub enum AmfEncodeError {
         /// The string's length in bytes.
         len: usize,
     },
+    /// An AMF3 associative-array entry or dynamic member named "", which AMF3 cannot
+    /// express: the empty name is the end-of-members marker.
+    #[error("AMF3 member with an empty name (the empty name ends a member list)")]
+    EmptyMemberName,
     /// A container with more entries than its length prefix can express.
     #[error("container of {len} entries does not fit its length prefix")]
     TooManyEntries {

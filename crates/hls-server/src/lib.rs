@@ -28,6 +28,8 @@ mod server;
 use std::time::Duration;
 
 pub use server::router;
+// The pure part of the route, public for the fuzz targets (`fuzz/`).
+pub use server::{classify as classify_file, File as RequestedFile};
 
 /// Settings of the HLS shell.
 #[derive(Debug, Clone)]

@@ -89,14 +89,19 @@ fn get_or_start(state: &AppState, key: &str, app: &str) -> Option<Arc<StreamHls>
     Some(hls)
 }
 
-enum File {
+/// What a file name under `/{app}/{stream}/` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum File {
+    /// The playlist, `index.m3u8`.
     Playlist,
+    /// The segment with this media sequence number.
     Segment(u64),
+    /// The AES-128 key with this id.
     Key(u64),
 }
 
 /// Parses `index.m3u8`, `{prefix}{seq}.ts` and `{prefix}{id}.key`.
-fn classify(name: &str, prefix: &str) -> Option<File> {
+pub fn classify(name: &str, prefix: &str) -> Option<File> {
     if name == PLAYLIST_NAME {
         return Some(File::Playlist);
     }

@@ -221,7 +221,7 @@ impl<'a> UrlBase<'a> {
 }
 
 /// `host` of `host:port`, keeping an IPv6 literal's brackets.
-fn host_part(authority: &str) -> &str {
+pub fn host_part(authority: &str) -> &str {
     if let Some(end) = authority.find(']') {
         return &authority[..=end];
     }

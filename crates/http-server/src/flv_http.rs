@@ -44,7 +44,7 @@ pub(crate) fn routes() -> Router<AppState> {
 }
 
 /// The bus key for `/{app}/{file}`, if `file` names an FLV stream.
-fn stream_key(app: &str, file: &str) -> Option<String> {
+pub fn stream_key(app: &str, file: &str) -> Option<String> {
     let name = file.strip_suffix(".flv")?;
     if app.is_empty() || name.is_empty() {
         return None;

@@ -54,6 +54,9 @@ mod send_timeout;
 mod web;
 
 pub use send_timeout::SendTimeoutIo;
+// The pure parts of the routes, public for the fuzz targets (`fuzz/`).
+pub use api::host_part;
+pub use flv_http::stream_key;
 
 use std::path::PathBuf;
 

@@ -32,7 +32,10 @@ use std::time::Duration;
 use axum::Router;
 use bus::Bus;
 
+// The pure parts of the routes, public for the fuzz targets (`fuzz/`).
+pub use crate::asx::{playlist as asx_playlist, split_host};
 pub use crate::mapping::{resolve, Target};
+pub use crate::mmsh::strip_asx;
 pub use crate::mmsh::{mmsh_middleware, MmshState};
 pub use crate::server::run;
 

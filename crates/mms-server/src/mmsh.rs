@@ -70,7 +70,8 @@ pub async fn mmsh_middleware(State(state): State<MmshState>, req: Request, next:
     serve_mmsh(&state, path, &pragmas, peer, watch).await
 }
 
-fn strip_asx(path: &str) -> Option<&str> {
+/// The path without a case-insensitive `.asx` suffix, if it has one.
+pub fn strip_asx(path: &str) -> Option<&str> {
     let n = path.len().checked_sub(4)?;
     path.get(n..)
         .filter(|ext| ext.eq_ignore_ascii_case(".asx"))

@@ -118,7 +118,8 @@ pub fn parse(buf: &[u8]) -> Result<Parsed, Error> {
         });
     }
     // Reject garbage as soon as the first line is complete rather than after MAX_HEADER_BYTES.
-    if let Some(eol) = find(buf, b"\r\n").or_else(|| find(buf, b"\n")) {
+    // The first LF ends the first line whether or not a CR precedes it.
+    if let Some(eol) = find(buf, b"\n") {
         parse_request_line(&buf[..eol])?;
     }
     let window = &buf[..buf.len().min(MAX_HEADER_BYTES)];
@@ -162,6 +163,11 @@ fn parse_request_line(line: &[u8]) -> Result<(Method, String, String), Error> {
             .to_owned(),
     };
     let text = std::str::from_utf8(line).map_err(|_| bad())?.trim_end();
+    // A CR that does not end the line would be echoed into a response header (the URL goes
+    // into Content-Base), where a client may read it as a line end (RFC 2326 §15.1: CRLF).
+    if text.contains('\r') {
+        return Err(bad());
+    }
     let mut parts = text.split(' ');
     let (Some(method), Some(uri), Some(version), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -181,6 +187,11 @@ fn parse_headers<'a>(lines: impl Iterator<Item = &'a str>) -> Result<Vec<Header>
     for (index, line) in lines.take_while(|l| !l.is_empty()).enumerate() {
         if index >= MAX_HEADERS {
             return Err(Error::TooManyHeaders);
+        }
+        // A bare CR inside a header line (CSeq is echoed in every response) is refused for the
+        // same reason as in the request line.
+        if line.contains('\r') {
+            return Err(Error::BadHeader { index });
         }
         let (name, value) = line.split_once(':').ok_or(Error::BadHeader { index })?;
         headers.push(Header {
@@ -389,6 +400,25 @@ mod tests {
         }
         many.extend_from_slice(b"\r\n");
         check(&many, Err(Error::TooManyHeaders));
+        // A first line ended by LF alone, later lines by CRLF.
+        let mixed = b"OPTIONS * RTSP/1.0\nCSeq: 1\r\n\r\n";
+        check(mixed, Ok(Some((Method::Options, "*", 1, mixed.len()))));
+    }
+
+    /// Found by the `rtsp` fuzz target: a CR inside a header value (or the URL) was echoed into
+    /// the response head, where a client may take it for a line end.
+    #[test]
+    fn bare_cr_is_refused() {
+        check(
+            b"OPTIONS * RTSP/1.0\r\nCSeq: 1\r\x0e12 r-Agent: x\r\n\r\n",
+            Err(Error::BadHeader { index: 0 }),
+        );
+        check(
+            b"DESCRIBE rtsp://h/a\rb RTSP/1.0\r\nCSeq: 1\r\n\r\n",
+            Err(Error::BadRequestLine {
+                line: "DESCRIBE rtsp://h/a\rb RTSP/1.0".into(),
+            }),
+        );
     }
 
     #[test]

@@ -76,7 +76,7 @@ impl Presentation {
                 "o=- {} {} IN {ip} {}",
                 self.session_id, self.version, self.origin_address
             ),
-            format!("s={}", self.name),
+            format!("s={}", session_name(&self.name)),
             "c=IN IP4 0.0.0.0".to_owned(),
             "t=0 0".to_owned(),
             "a=tool:media-gateway".to_owned(),
@@ -89,6 +89,27 @@ impl Presentation {
         let mut out = lines.join("\r\n");
         out.push_str("\r\n");
         out
+    }
+}
+
+/// The `s=` text: the stream key comes from the publisher, and an SDP text field may not hold
+/// CR, LF or NUL (RFC 4566 §9, `byte-string`); each becomes a space. An empty name is a single
+/// space, as RFC 4566 §5.3 asks.
+fn session_name(name: &str) -> String {
+    let text: String = name
+        .chars()
+        .map(|c| {
+            if matches!(c, '\r' | '\n' | '\0') {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect();
+    if text.is_empty() {
+        " ".to_owned()
+    } else {
+        text
     }
 }
 
@@ -169,6 +190,31 @@ mod tests {
             codec,
             payload_type,
             control: format!("trackID={id}"),
+        }
+    }
+
+    /// Found by the `sdp` fuzz target: a stream key holding a CR or LF split the `s=` line.
+    #[test]
+    fn session_name_stays_one_line() {
+        for (name, want) in [
+            ("a\rb\nc\0", "s=a b c "),
+            ("", "s= "),
+            ("live/cam", "s=live/cam"),
+        ] {
+            let p = Presentation {
+                name: name.into(),
+                session_id: 1,
+                version: 1,
+                origin_address: "127.0.0.1".into(),
+                tracks: vec![],
+            };
+            let sdp = p.to_sdp();
+            assert!(sdp.split("\r\n").any(|l| l == want), "{sdp:?}");
+            assert_eq!(
+                sdp.matches('\r').count(),
+                sdp.matches('\n').count(),
+                "{sdp:?}"
+            );
         }
     }
 
