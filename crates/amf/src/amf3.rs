@@ -87,6 +87,21 @@ impl Amf3Value {
             _ => 0,
         }
     }
+
+    /// Levels of nesting below this value (0 for a scalar).
+    fn height(&self) -> usize {
+        let pairs = |p: &[(String, Amf3Value)]| p.iter().map(|(_, v)| v.height()).max();
+        match self {
+            Amf3Value::Array { assoc, dense } => {
+                let d = dense.iter().map(Self::height).max();
+                pairs(assoc).max(d).map_or(0, |h| h + 1)
+            }
+            Amf3Value::Object {
+                sealed, dynamic, ..
+            } => pairs(sealed).max(pairs(dynamic)).map_or(0, |h| h + 1),
+            _ => 0,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -104,8 +119,9 @@ pub struct Amf3Decoder<'a> {
     budget: usize,
     elements: usize,
     strings: Vec<String>,
-    /// `None` marks an object whose body is still being decoded.
-    objects: Vec<Option<(Amf3Value, usize)>>,
+    /// `None` marks an object whose body is still being decoded; else the value, its node count
+    /// and its height (a reference to it must not nest past [`MAX_DEPTH`] where it is placed).
+    objects: Vec<Option<(Amf3Value, usize, usize)>>,
     traits: Vec<Traits>,
 }
 
@@ -239,7 +255,7 @@ impl<'a> Amf3Decoder<'a> {
     fn complex(&mut self, marker: u8, depth: usize) -> Result<Amf3Value, AmfError> {
         let offset = self.r.pos();
         let header = match self.u29_ref()? {
-            Ok(index) => return self.object_ref(index, offset),
+            Ok(index) => return self.object_ref(index, offset, depth),
             Err(h) => h,
         };
         let slot = self.objects.len();
@@ -253,18 +269,28 @@ impl<'a> Amf3Decoder<'a> {
             ARRAY => self.array(header as usize, depth)?,
             _ => self.object(header, depth)?,
         };
-        let nodes = v.nodes();
-        self.objects[slot] = Some((v.clone(), nodes));
+        let (nodes, height) = (v.nodes(), v.height());
+        self.objects[slot] = Some((v.clone(), nodes, height));
         Ok(v)
     }
 
-    fn object_ref(&mut self, index: usize, offset: usize) -> Result<Amf3Value, AmfError> {
+    fn object_ref(
+        &mut self,
+        index: usize,
+        offset: usize,
+        depth: usize,
+    ) -> Result<Amf3Value, AmfError> {
         let bad = AmfError::BadReference {
             table: "object",
             index,
             offset,
         };
-        let (v, nodes) = self.objects.get(index).cloned().flatten().ok_or(bad)?;
+        let (v, nodes, height) = self.objects.get(index).cloned().flatten().ok_or(bad)?;
+        // The copy nests as deep as the original below this point: a chain of references to
+        // ever deeper values must not build a tree the nesting limit would have refused.
+        if depth + height > MAX_DEPTH {
+            return Err(AmfError::TooDeep { offset });
+        }
         self.charge(nodes)?;
         Ok(v)
     }
@@ -682,6 +708,37 @@ mod tests {
         outer.extend_from_slice(&bytes);
         let err = decode_amf3(&outer).unwrap_err();
         assert!(matches!(err, AmfError::TooManyElements { .. }), "{err:?}");
+    }
+
+    /// Found by the `amf3` fuzz target: a reference copies the referenced value where it stands,
+    /// so a reference to a value nested near the limit, placed deeper than the value itself,
+    /// built a tree deeper than [`MAX_DEPTH`] (which its own re-encoding then failed to decode).
+    #[test]
+    fn a_reference_may_not_nest_past_the_depth_limit() {
+        // An array of `n` dense values and no associative part.
+        let array = |n: u8| vec![ARRAY, (n << 1) | 1, 0x01];
+        // A: MAX_DEPTH - 1 nested one-element arrays around a null (object index 1).
+        let mut chain = Vec::new();
+        for _ in 0..MAX_DEPTH - 1 {
+            chain.extend(array(1));
+        }
+        chain.push(0x01);
+        let reference_to_a = [ARRAY, 1 << 1];
+        // outer = [A, ref(A)]: the copy sits where A did, at depth 1.
+        let mut fits = array(2);
+        fits.extend(&chain);
+        fits.extend(reference_to_a);
+        assert!(decode_amf3(&fits).is_ok());
+        // outer = [A, [ref(A)]]: the copy would sit one level deeper than A.
+        let mut deeper = array(2);
+        deeper.extend(&chain);
+        deeper.extend(array(1));
+        deeper.extend(reference_to_a);
+        assert!(
+            matches!(decode_amf3(&deeper), Err(AmfError::TooDeep { .. })),
+            "{:?}",
+            decode_amf3(&deeper)
+        );
     }
 
     /// Found by the `amf_roundtrip` fuzz target: a member named "" was written as the

@@ -467,7 +467,8 @@ fn skip_scaling_list(r: &mut BitReader<'_>, size: usize) -> Result<(), AvcError>
     for _ in 0..size {
         if next != 0 {
             let delta = r.read_se()?;
-            next = (last + delta).rem_euclid(256);
+            // delta_scale is in -128..=127 in a valid stream; any se(v) may arrive.
+            next = (i64::from(last) + i64::from(delta)).rem_euclid(256) as i32;
         }
         if next != 0 {
             last = next;
@@ -664,6 +665,25 @@ pub fn annex_b_to_sample<'a>(
 
 #[cfg(test)]
 mod tests {
+    /// Found by the `codec_config` fuzz target: a scaling list's delta is any se(v) on the
+    /// wire, and adding it to the previous scale overflowed.
+    #[test]
+    fn a_huge_scaling_list_delta_is_not_an_overflow() {
+        // ue(v) of 2^32 - 3, that is se(v) 2^31 - 1: 31 zero bits, a one, then 31 more bits.
+        let mut bits = "0".repeat(31) + "1" + &"1".repeat(30) + "0";
+        bits.push_str(&"1".repeat(64)); // then small deltas (se 0) to the end of the list
+        let bytes: Vec<u8> = bits
+            .as_bytes()
+            .chunks(8)
+            .map(|c| {
+                let s: String = c.iter().map(|&b| b as char).collect();
+                u8::from_str_radix(&format!("{s:0<8}"), 2).expect("binary digits")
+            })
+            .collect();
+        let mut r = BitReader::new(&bytes);
+        assert!(skip_scaling_list(&mut r, 16).is_ok());
+    }
+
     use super::*;
 
     fn hex(s: &str) -> Vec<u8> {

@@ -8,17 +8,16 @@ pub fn run(data: &[u8]) {
     let Ok(header) = std::str::from_utf8(data) else {
         return;
     };
-    let Some(t) = Transport::parse_first_supported(header) else {
+    let Ok(t) = Transport::parse_first_supported(header) else {
         return;
     };
     let formatted = t.format();
     let again = Transport::parse_first_supported(&formatted).expect("our Transport parses");
     let mut want = t;
-    if let Lower::Tcp {
-        interleaved: i @ None,
-    } = &mut want.lower
-    {
-        *i = Some((0, 1));
+    // The reply never names a destination (the gateway only sends to the peer).
+    want.destination = None;
+    if let Lower::Tcp { interleaved } = &mut want.lower {
+        interleaved.get_or_insert((0, 1));
     }
     assert_eq!(again, want, "parse(format(t)) == t for {formatted:?}");
 }
