@@ -554,56 +554,38 @@ fn send_and_read(s: &mut TcpStream, data: &[u8], wait: Duration) -> Reply {
 /// Reads one RTSP or HTTP response (head and `Content-Length` body), or until `wait` passes or
 /// the gateway closes the connection.
 fn read_response(s: &mut TcpStream, wait: Duration) -> Reply {
-    let deadline = Instant::now() + wait;
-    let mut bytes = Vec::new();
-    let mut buf = [0u8; 4096];
-    while Instant::now() < deadline {
-        if let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&bytes[..end]).to_ascii_lowercase();
-            let body = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse::<usize>().ok())
-                .unwrap_or(0);
-            if bytes.len() >= end + 4 + body {
-                return Reply {
-                    bytes,
-                    closed: false,
-                };
-            }
-        }
-        match s.read(&mut buf) {
-            Ok(0) => {
-                return Reply {
-                    bytes,
-                    closed: true,
-                }
-            }
-            Ok(n) => bytes.extend_from_slice(&buf[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => {
-                return Reply {
-                    bytes,
-                    closed: true,
-                }
-            }
-        }
-    }
-    Reply {
-        bytes,
-        closed: false,
-    }
+    read_until(s, wait, |bytes| {
+        let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") else {
+            return false;
+        };
+        let head = String::from_utf8_lossy(&bytes[..end]).to_ascii_lowercase();
+        let body = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        bytes.len() >= end + 4 + body
+    })
 }
 
+/// Reads until the gateway closes the connection or `wait` passes.
 fn read_reply(s: &mut TcpStream, wait: Duration) -> Reply {
+    read_until(s, wait, |_| false)
+}
+
+/// Reads until `complete` says the bytes so far are whole, the gateway closes the connection,
+/// or `wait` passes.
+fn read_until(s: &mut TcpStream, wait: Duration, complete: impl Fn(&[u8]) -> bool) -> Reply {
     let deadline = Instant::now() + wait;
     let mut bytes = Vec::new();
     let mut buf = [0u8; 16 * 1024];
     while Instant::now() < deadline {
+        if complete(&bytes) {
+            return Reply {
+                bytes,
+                closed: false,
+            };
+        }
         match s.read(&mut buf) {
             Ok(0) => {
                 return Reply {
