@@ -182,26 +182,12 @@ pub async fn view_flv(
     stats: Arc<ViewerStats>,
     shared: Arc<Shared>,
 ) -> Result<(), ViewError> {
-    let started = Instant::now();
     let (authority, path) = split_url(url, "http")?;
     let mut conn = HttpConn::new(with_port(authority, 80));
     conn.pace = pace;
-    let mut scanner = FlvScanner::default();
-    let mut probe = Probe::default();
+    let mut flv = FlvCounter::new(pace.is_none());
     let status = conn
-        .get(path, &mut |d: &[u8]| {
-            let (bytes, frames) = (scanner.media_bytes, scanner.video_tags);
-            scanner.want_stamp = pace.is_none() && probe.due();
-            scanner.feed(d)?;
-            stats.add_bytes((scanner.media_bytes - bytes) as usize);
-            for _ in frames..scanner.video_tags {
-                stats.add_frame(started);
-            }
-            if scanner.want_stamp {
-                probe.record(&shared, scanner.stamp.take());
-            }
-            Ok(())
-        })
+        .get(path, &mut |d: &[u8]| flv.feed(d, &stats, &shared))
         .await?;
     Err(match status {
         200 => ViewError::Closed,
@@ -216,23 +202,43 @@ pub async fn view_ws_flv(
     stats: Arc<ViewerStats>,
     shared: Arc<Shared>,
 ) -> Result<(), ViewError> {
-    let started = Instant::now();
-    let mut scanner = FlvScanner::default();
-    let mut probe = Probe::default();
-    crate::ws::view(url, pace, &mut |d: &[u8]| {
+    let mut flv = FlvCounter::new(pace.is_none());
+    crate::ws::view(url, pace, &mut |d: &[u8]| flv.feed(d, &stats, &shared)).await
+}
+
+/// Counts an FLV byte stream's media bytes and video frames for one viewer and, on an unpaced
+/// viewer, records the latency probes stamped into it.
+struct FlvCounter {
+    started: Instant,
+    scanner: FlvScanner,
+    probe: Probe,
+    probes: bool,
+}
+
+impl FlvCounter {
+    fn new(probes: bool) -> FlvCounter {
+        FlvCounter {
+            started: Instant::now(),
+            scanner: FlvScanner::default(),
+            probe: Probe::default(),
+            probes,
+        }
+    }
+
+    fn feed(&mut self, d: &[u8], stats: &ViewerStats, shared: &Shared) -> Result<(), ViewError> {
+        let scanner = &mut self.scanner;
         let (bytes, frames) = (scanner.media_bytes, scanner.video_tags);
-        scanner.want_stamp = pace.is_none() && probe.due();
+        scanner.want_stamp = self.probes && self.probe.due();
         scanner.feed(d)?;
         stats.add_bytes((scanner.media_bytes - bytes) as usize);
         for _ in frames..scanner.video_tags {
-            stats.add_frame(started);
+            stats.add_frame(self.started);
         }
         if scanner.want_stamp {
-            probe.record(&shared, scanner.stamp.take());
+            self.probe.record(shared, scanner.stamp.take());
         }
         Ok(())
-    })
-    .await
+    }
 }
 
 #[cfg(test)]
