@@ -6,11 +6,13 @@
 //! Errors name the file, the line and the key, and say what was expected, because operators edit
 //! this file by hand.
 
+mod auth;
 mod error;
 mod sections;
 
 use std::path::Path;
 
+pub use crate::auth::*;
 pub use crate::error::ConfigError;
 pub use crate::sections::*;
 

@@ -16,6 +16,7 @@ pub struct Config {
     pub hls: HlsSection,
     pub rtsp: RtspSection,
     pub mms: MmsSection,
+    pub auth: crate::auth::AuthSection,
 }
 
 /// A problem found by validation: the dotted key and what is wrong with it.
@@ -29,7 +30,8 @@ impl Config {
         self.http.validate()?;
         self.hls.validate()?;
         self.rtsp.validate()?;
-        self.mms.validate()
+        self.mms.validate()?;
+        self.auth.validate()
     }
 }
 
@@ -42,7 +44,7 @@ fn check_listen(key: &str, value: &str, example: &str) -> Result<(), Invalid> {
     })
 }
 
-fn check_range<T: PartialOrd + std::fmt::Display>(
+pub(crate) fn check_range<T: PartialOrd + std::fmt::Display>(
     key: &str,
     v: T,
     lo: T,

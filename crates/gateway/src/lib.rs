@@ -11,6 +11,7 @@ mod memory;
 mod wiring;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bus::Bus;
@@ -37,6 +38,7 @@ pub enum StartError {
 /// A running gateway.
 pub struct Gateway {
     bus: Bus,
+    access: Arc<access::Access>,
     rtmp_addr: SocketAddr,
     http_addr: SocketAddr,
     rtsp_addr: Option<SocketAddr>,
@@ -72,13 +74,17 @@ impl Gateway {
             rtsp.as_ref().map(addr),
             mms.as_ref().map(addr),
         );
+        let access = access::Access::new(wiring::access_options(
+            &config.auth,
+            gateway_addrs.1.ip().is_loopback(),
+        ));
         let listeners = wiring::Listeners {
             rtmp,
             http,
             rtsp,
             mms,
         };
-        wiring::spawn_all(&mut tasks, config, &bus, listeners, &shutdown);
+        wiring::spawn_all(&mut tasks, config, &bus, &access, listeners, &shutdown);
         memory::spawn(&mut tasks, bus.clone(), shutdown.clone());
         tracing::info!(
             rtmp = %gateway_addrs.0,
@@ -89,6 +95,7 @@ impl Gateway {
         );
         Ok(Gateway {
             bus,
+            access,
             rtmp_addr: gateway_addrs.0,
             http_addr: gateway_addrs.1,
             rtsp_addr: gateway_addrs.2,
@@ -101,6 +108,11 @@ impl Gateway {
     /// The media bus, for tests and embedding.
     pub fn bus(&self) -> &Bus {
         &self.bus
+    }
+
+    /// The one authorization point every shell asks (its counters, signing play links).
+    pub fn access(&self) -> &Arc<access::Access> {
+        &self.access
     }
 
     pub fn rtmp_addr(&self) -> SocketAddr {

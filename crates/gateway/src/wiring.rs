@@ -6,9 +6,13 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use access::Access;
 use bus::{Bus, BusOptions};
 use gateway_config::{
-    BusSection, Config, HlsSection, HttpSection, MmsSection, RtmpSection, RtspSection,
+    AuthSection, BusSection, Config, HlsSection, HttpSection, MmsSection, Network, PolicySection,
+    RtmpSection, RtspSection,
 };
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -139,6 +143,63 @@ struct Ports {
     mms: Option<u16>,
 }
 
+/// `[auth]` as the access crate's options. `http_loopback`: whether the HTTP listener is bound
+/// to a loopback address, where the API may stay open without a token; on any other address an
+/// empty `api_token` gets a random one, logged once.
+pub(crate) fn access_options(a: &AuthSection, http_loopback: bool) -> access::Options {
+    let policy = |p: &PolicySection| access::Policy {
+        tokens: p.tokens.clone(),
+        users: p
+            .user_pairs()
+            .into_iter()
+            .map(|(name, password)| access::User { name, password })
+            .collect(),
+        signed: p.signed,
+        allow_ips: p.allow_networks().iter().filter_map(net).collect(),
+        deny_ips: p.deny_networks().iter().filter_map(net).collect(),
+    };
+    let hook = |u: &str| non_empty(u);
+    let api_token = match non_empty(&a.api_token) {
+        Some(t) => Some(t),
+        None if http_loopback => None,
+        None => {
+            let token = format!("{:032x}", rand::random::<u128>());
+            tracing::warn!(
+                token,
+                "the API and web page need a token on this HTTP listener: set auth.api_token, or use this one (Authorization: Bearer <token> or ?token=<token>)"
+            );
+            Some(token)
+        }
+    };
+    access::Options {
+        rules: a
+            .rule
+            .iter()
+            .map(|r| access::Rule {
+                app: r.app.clone(),
+                stream: r.stream.clone(),
+                publish: policy(&r.publish),
+                play: policy(&r.play),
+            })
+            .collect(),
+        sign_secret: non_empty(&a.sign_secret).map(String::into_bytes),
+        realm: a.realm.clone(),
+        nonce_lifetime: Duration::from_secs(a.nonce_lifetime_secs),
+        hooks: access::Hooks {
+            on_publish: hook(&a.hooks.on_publish),
+            on_play: hook(&a.hooks.on_play),
+            on_unpublish: hook(&a.hooks.on_unpublish),
+            on_stop: hook(&a.hooks.on_stop),
+            timeout: Duration::from_millis(a.hooks.timeout_ms),
+        },
+        api_token,
+    }
+}
+
+fn net(n: &Network) -> Option<access::IpNet> {
+    access::IpNet::new(n.addr, n.prefix).ok()
+}
+
 fn port_of(l: &TcpListener) -> u16 {
     l.local_addr().map(|a| a.port()).unwrap_or_default()
 }
@@ -147,9 +208,12 @@ pub(crate) fn spawn_all(
     tasks: &mut JoinSet<()>,
     config: &Config,
     bus: &Bus,
+    access: &Arc<Access>,
     listeners: Listeners,
     shutdown: &CancellationToken,
 ) {
+    // Each shell is handed `access` in its options (issue 11): wired shell by shell.
+    let _ = access;
     let ports = Ports {
         rtmp: port_of(&listeners.rtmp),
         rtsp: listeners.rtsp.as_ref().map(port_of),
