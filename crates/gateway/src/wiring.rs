@@ -212,8 +212,6 @@ pub(crate) fn spawn_all(
     listeners: Listeners,
     shutdown: &CancellationToken,
 ) {
-    // Each shell is handed `access` in its options (issue 11): wired shell by shell.
-    let _ = access;
     let ports = Ports {
         rtmp: port_of(&listeners.rtmp),
         rtsp: listeners.rtsp.as_ref().map(port_of),
@@ -225,12 +223,18 @@ pub(crate) fn spawn_all(
     spawn_shell(tasks, "RTMP", run);
 
     if let Some(listener) = listeners.rtsp {
-        let opts = rtsp_options(&config.rtsp);
+        let opts = rtsp_server::Options {
+            access: Arc::clone(access),
+            ..rtsp_options(&config.rtsp)
+        };
         let run = rtsp_server::run(listener, bus.clone(), opts, shutdown.clone());
         spawn_shell(tasks, "RTSP", run);
     }
 
-    let mms_opts = mms_options(&config.mms, &config.http, ports.mms);
+    let mms_opts = mms_server::Options {
+        access: Arc::clone(access),
+        ..mms_options(&config.mms, &config.http, ports.mms)
+    };
     if let Some(listener) = listeners.mms {
         let run = mms_server::run(listener, bus.clone(), mms_opts.clone(), shutdown.clone());
         spawn_shell(tasks, "MMST", run);
