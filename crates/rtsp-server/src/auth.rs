@@ -134,3 +134,32 @@ impl ConnAccess {
 fn split_key(key: &str) -> (&str, &str) {
     key.split_once('/').unwrap_or((key, ""))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remembers_a_few_streams_and_forgets_the_oldest() {
+        let peer = SocketAddr::from(([127, 0, 0, 1], 5000));
+        let mut a = ConnAccess::new(Access::open(), peer);
+        assert!(!a.remembers("live/a"));
+        for k in ["live/a", "live/b", "live/c", "live/d"] {
+            a.remember(k);
+        }
+        assert!(a.remembers("live/a") && a.remembers("live/d"));
+        // Remembering one again moves it to the end instead of adding a second entry.
+        a.remember("live/a");
+        a.remember("live/e");
+        assert_eq!(a.admitted.len(), MAX_REMEMBERED);
+        assert!(!a.remembers("live/b"), "the oldest is forgotten");
+        assert!(a.remembers("live/a") && a.remembers("live/e"));
+    }
+
+    #[test]
+    fn keys_split_at_the_first_slash() {
+        assert_eq!(split_key("live/cam"), ("live", "cam"));
+        assert_eq!(split_key("live/a/b"), ("live", "a/b"));
+        assert_eq!(split_key("cam"), ("cam", ""));
+    }
+}

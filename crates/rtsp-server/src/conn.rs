@@ -251,7 +251,9 @@ impl Conn {
             // A refused SETUP or PLAY is what an operator asks about ("why does my NVR get no
             // video?"); the body is our one-line reason.
             let why = String::from_utf8_lossy(&resp.body);
-            tracing::info!(peer = %self.peer, method = ?req.method, uri = %req.uri, status = resp.status, reason = %why.trim_end(), "rtsp request refused");
+            // The query is left out: it may carry a token or a signed link.
+            let uri = req.uri.split('?').next().unwrap_or_default();
+            tracing::info!(peer = %self.peer, method = ?req.method, %uri, status = resp.status, reason = %why.trim_end(), "rtsp request refused");
         }
         self.send(resp.to_bytes()).await;
     }
