@@ -28,17 +28,18 @@ pub(crate) enum AuthError {
 }
 
 /// Digest and basic challenges with a nonce valid until `expiry` (Unix seconds).
-pub(crate) fn challenges(realm: &str, key: &[u8], expiry: u64) -> [Challenge; 2] {
+pub(crate) fn challenges(realm: &str, key: &[u8], expiry: u64, stale: bool) -> [Challenge; 2] {
+    let stale = if stale { ", stale=true" } else { "" };
     [
         format!(
-            "Digest realm=\"{realm}\", nonce=\"{}\", algorithm=MD5, qop=\"auth\"",
+            "Digest realm=\"{realm}\", nonce=\"{}\", algorithm=MD5, qop=\"auth\"{stale}",
             nonce(key, expiry)
         ),
         format!("Basic realm=\"{realm}\""),
     ]
 }
 
-fn nonce(key: &[u8], expiry: u64) -> String {
+pub(crate) fn nonce(key: &[u8], expiry: u64) -> String {
     format!("{expiry:016x}{}", hex(&nonce_mac(key, expiry)))
 }
 
@@ -128,7 +129,7 @@ pub(crate) fn verify(
     Ok(user.name.clone())
 }
 
-fn md5_hex(s: &str) -> String {
+pub(crate) fn md5_hex(s: &str) -> String {
     hex(&Md5::digest(s.as_bytes()))
 }
 

@@ -242,6 +242,8 @@ pub enum DenialCause {
     Ip,
     NoCredentials,
     BadCredentials,
+    /// A correct digest response to a nonce that has expired: challenged again with `stale=true`.
+    StaleNonce,
     Expired,
     HookDenied,
     HookFailed,
@@ -325,7 +327,7 @@ impl AccessStats {
         let c = match cause {
             DenialCause::Ip => &self.denied_ip,
             DenialCause::NoCredentials => &self.denied_no_credentials,
-            DenialCause::BadCredentials => &self.denied_bad_credentials,
+            DenialCause::BadCredentials | DenialCause::StaleNonce => &self.denied_bad_credentials,
             DenialCause::Expired => &self.denied_expired,
             DenialCause::HookDenied => &self.denied_by_hook,
             DenialCause::HookFailed => &self.hook_failures,
@@ -506,7 +508,7 @@ impl Access {
                 Err(digest::AuthError::Stale) => {
                     return Decision::Deny(Denial::new(
                         DenialKind::Unauthorized,
-                        DenialCause::BadCredentials,
+                        DenialCause::StaleNonce,
                         "the authentication nonce is stale",
                     ))
                 }
@@ -592,6 +594,19 @@ impl Access {
             &self.opts.realm,
             &self.nonce_key,
             unix_now() + self.opts.nonce_lifetime.as_secs(),
+            false,
+        )
+    }
+
+    /// The challenges answering `denial`: as [`Access::challenges`], with `stale=true` on the
+    /// digest one when the client's only fault was an expired nonce (RFC 2617 section 3.2.1), so
+    /// it retries with the new nonce without asking its user again.
+    pub fn challenges_for(&self, denial: &Denial) -> [String; 2] {
+        digest::challenges(
+            &self.opts.realm,
+            &self.nonce_key,
+            unix_now() + self.opts.nonce_lifetime.as_secs(),
+            denial.cause == DenialCause::StaleNonce,
         )
     }
 

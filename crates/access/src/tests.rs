@@ -358,3 +358,41 @@ async fn recheck_verifies_credentials_without_the_hook() {
     assert!(a.check(&ok).await.is_ok());
     assert!(bodies.recv().await.is_some(), "check asks the hook");
 }
+
+#[test]
+fn a_stale_digest_nonce_is_challenged_again_with_stale_true() {
+    let a = Access::new(Options {
+        rules: vec![Rule {
+            app: "*".into(),
+            stream: "*".into(),
+            play: Policy {
+                users: vec![User {
+                    name: "cam".into(),
+                    password: "pw".into(),
+                }],
+                ..Policy::default()
+            },
+            ..Rule::default()
+        }],
+        ..Options::default()
+    });
+    let nonce = digest::nonce(&a.nonce_key, 1000);
+    let ha1 = digest::md5_hex("cam:gateway:pw");
+    let ha2 = digest::md5_hex("PLAY:rtsp://h/live/x");
+    let r = digest::md5_hex(&format!("{ha1}:{nonce}:{ha2}"));
+    let header = format!(
+        "Digest username=\"cam\", realm=\"gateway\", nonce=\"{nonce}\", uri=\"rtsp://h/live/x\", response=\"{r}\""
+    );
+    let mut rq = req(Action::Play, ("live", "x"), "127.0.0.1:1", None);
+    rq.authorization = Some(Authorization {
+        header: &header,
+        method: "PLAY",
+    });
+    assert!(matches!(a.decide(&rq, 999), Decision::Allow(_)));
+    let Decision::Deny(d) = a.decide(&rq, 1001) else {
+        panic!("a stale nonce must not admit");
+    };
+    assert_eq!(d.cause, DenialCause::StaleNonce);
+    assert!(a.challenges_for(&d)[0].ends_with("stale=true"));
+    assert!(!a.challenges()[0].contains("stale"));
+}

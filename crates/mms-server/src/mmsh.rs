@@ -230,7 +230,7 @@ async fn authorize(
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     if status == StatusCode::UNAUTHORIZED {
-        for c in access.challenges() {
+        for c in access.challenges_for(&denial) {
             if let Ok(v) = HeaderValue::from_str(&c) {
                 headers.append(header::WWW_AUTHENTICATE, v);
             }

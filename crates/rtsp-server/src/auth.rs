@@ -50,7 +50,7 @@ impl ConnAccess {
     ) -> Option<Response> {
         let denial = self.check(req, key).await.err()?;
         let challenges = match denial.kind {
-            DenialKind::Unauthorized => self.access.challenges().to_vec(),
+            DenialKind::Unauthorized => self.access.challenges_for(&denial).to_vec(),
             DenialKind::Forbidden => Vec::new(),
         };
         Some(rtsp.reject_access(denial.http_status(), &denial.reason, &challenges))
