@@ -21,6 +21,8 @@ use crate::Options;
 
 /// Bytes read from the socket per read call.
 const READ_BUF: usize = 64 * 1024;
+/// How long a refused client may take to close after the refusal (see `close_after_refusal`).
+const REFUSAL_LINGER: Duration = Duration::from_secs(2);
 
 /// Why a connection ended abnormally.
 #[derive(Debug, thiserror::Error)]
@@ -174,7 +176,7 @@ impl Connection {
         }
         loop {
             if self.denied {
-                // The refusal has been flushed; ffmpeg and OBS give up on it anyway.
+                self.close_after_refusal().await;
                 return Ok(());
             }
             let idle_at = self.last_activity + self.opts.idle_timeout;
@@ -217,6 +219,17 @@ impl Connection {
                 _ = sleep_until(idle_at), if idle_applies => return Err(ConnError::Idle(self.opts.idle_timeout)),
             }
         }
+    }
+
+    /// Closes a connection whose publish or play was refused, once the refusal has been flushed:
+    /// a FIN first, then whatever the client still sends is read and dropped for a moment.
+    /// Closing with unread input would send a reset, and a client that gets the reset before it
+    /// has read the refusal (ffmpeg sends a buffer-length message right after `play`) loses it.
+    async fn close_after_refusal(&mut self) {
+        let _ = self.socket.shutdown().await;
+        let drain =
+            async { while matches!(self.socket.read(&mut self.buf).await, Ok(n) if n > 0) {} };
+        let _ = tokio::time::timeout(REFUSAL_LINGER, drain).await;
     }
 
     async fn handshake(&mut self) -> Result<(), ConnError> {
