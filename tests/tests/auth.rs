@@ -295,6 +295,14 @@ fn signed_links_admit_until_they_expire() {
         .expect("an HTTP-FLV URL");
     assert!(flv.contains("sig="), "{listed}");
     assert_eq!(get_with(flv, &first_bytes()).status, 200);
+
+    // The web page plays with the signed URLs the API gives it (mpegts.js over HTTP-FLV).
+    if !require_browser_check() {
+        return;
+    }
+    let base = format!("{HTTP_SCHEME}://{}", gw.http_addr());
+    let report = browser_play_with(&base, "live/test", "flv", 4, "");
+    assert_eq!(report["engine"], "mpegts.js", "{report}");
 }
 
 /// A GET that reads only the head and the FLV file header of a live body.
