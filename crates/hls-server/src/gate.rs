@@ -29,10 +29,13 @@ struct DecisionKey {
     credentials: Option<String>,
 }
 
+/// A decision and when it was made.
+type Decided = (Instant, Result<Grant, Denial>);
+
 /// Recent decisions (see the module documentation).
 #[derive(Debug, Default)]
 pub(crate) struct Gate {
-    recent: Mutex<HashMap<DecisionKey, (Instant, Result<Grant, Denial>)>>,
+    recent: Mutex<HashMap<DecisionKey, Decided>>,
 }
 
 impl Gate {
