@@ -549,6 +549,22 @@ impl Access {
         decision
     }
 
+    /// Decides `req` now by the rules alone, logging and counting a denial as [`Access::check`]
+    /// does but asking no hook and counting no allowance. For a later request of a client that
+    /// `check` has already admitted to the same stream on the same connection (an RTSP SETUP or
+    /// PLAY after its DESCRIBE), so the hook answers once per client while every credential the
+    /// client sends is still verified.
+    pub fn recheck(&self, req: &Request<'_>) -> Result<Grant, Denial> {
+        match self.decide(req, unix_now()) {
+            Decision::Allow(grant) => Ok(grant),
+            Decision::Deny(denial) => {
+                self.stats.count(denial.cause);
+                self.log_denial(req, &denial);
+                Err(denial)
+            }
+        }
+    }
+
     fn log_denial(&self, req: &Request<'_>, denial: &Denial) {
         let suppressed = {
             let mut limit = self

@@ -317,3 +317,44 @@ async fn notifications_are_posted() {
     assert_eq!(body["duration_ms"], 1500);
     assert_eq!(a.stats().snapshot().notifications_sent, 1);
 }
+
+#[tokio::test]
+async fn recheck_verifies_credentials_without_the_hook() {
+    let (url, mut bodies) = hook_server(204, Duration::ZERO).await;
+    let a = Access::new(Options {
+        rules: vec![Rule {
+            app: "live".into(),
+            stream: "*".into(),
+            play: Policy {
+                tokens: vec!["t".into()],
+                ..Policy::default()
+            },
+            ..Rule::default()
+        }],
+        hooks: Hooks {
+            on_play: Some(url),
+            ..Hooks::default()
+        },
+        ..Options::default()
+    });
+    let ok = req(
+        Action::Play,
+        ("live", "cam"),
+        "127.0.0.1:1",
+        Some("token=t"),
+    );
+    assert!(a.recheck(&ok).is_ok());
+    let bad = req(
+        Action::Play,
+        ("live", "cam"),
+        "127.0.0.1:1",
+        Some("token=x"),
+    );
+    let d = a.recheck(&bad).expect_err("a wrong token");
+    assert_eq!(d.cause, DenialCause::BadCredentials);
+    let counts = a.stats().snapshot();
+    assert_eq!((counts.allowed, counts.denied_bad_credentials), (0, 1));
+    assert!(bodies.try_recv().is_err(), "recheck asked the hook");
+    assert!(a.check(&ok).await.is_ok());
+    assert!(bodies.recv().await.is_some(), "check asks the hook");
+}

@@ -232,12 +232,18 @@ pub(crate) fn spawn_all(
     spawn_shell(tasks, "RTMP", run);
 
     if let Some(listener) = listeners.rtsp {
-        let opts = rtsp_options(&config.rtsp);
+        let opts = rtsp_server::Options {
+            access: Arc::clone(access),
+            ..rtsp_options(&config.rtsp)
+        };
         let run = rtsp_server::run(listener, bus.clone(), opts, shutdown.clone());
         spawn_shell(tasks, "RTSP", run);
     }
 
-    let mms_opts = mms_options(&config.mms, &config.http, ports.mms);
+    let mms_opts = mms_server::Options {
+        access: Arc::clone(access),
+        ..mms_options(&config.mms, &config.http, ports.mms)
+    };
     if let Some(listener) = listeners.mms {
         let run = mms_server::run(listener, bus.clone(), mms_opts.clone(), shutdown.clone());
         spawn_shell(tasks, "MMST", run);

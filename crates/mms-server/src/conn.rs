@@ -4,12 +4,13 @@ use std::io::IoSlice;
 use std::net::SocketAddr;
 
 use bus::Bus;
-use mms::mmst::{MmstError, ServerSession, SessionEvent, NS_E_FILE_NOT_FOUND};
+use mms::mmst::{MmstError, ServerSession, SessionEvent, E_ACCESSDENIED, NS_E_FILE_NOT_FOUND};
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::{self, Asked};
 use crate::from_bus::{self, FeedItem, Viewer};
 use crate::{mapping, Options};
 
@@ -22,6 +23,15 @@ enum End {
     Idle,
     BroadcastOver,
     Shutdown,
+    /// The access policy refused the publishing point (answered E_ACCESSDENIED).
+    Denied,
+}
+
+/// How an OpenFile was answered.
+enum Opened {
+    Answered,
+    /// Refused by the access policy: close after the answer.
+    Denied,
 }
 
 struct Conn {
@@ -34,6 +44,8 @@ struct Conn {
     session: ServerSession,
     viewer: Option<Viewer>,
     key: Option<String>,
+    /// When StartPlaying was answered, for the `on_stop` notification.
+    playing_since: Option<Instant>,
 }
 
 /// Serves one MMST client until it closes, misbehaves, or the broadcast ends.
@@ -53,6 +65,7 @@ pub async fn serve(
         session: ServerSession::new(),
         viewer: None,
         key: None,
+        playing_since: None,
     };
     let end = c.run(&mut socket, &bus, &opts, &shutdown).await;
     let dropped = c.viewer.as_ref().map_or(0, |v| v.dropped());
@@ -72,6 +85,17 @@ pub async fn serve(
         _ => {
             tracing::info!(%peer, stream = ?c.key, reason = ?end, dropped, "MMST: connection closed")
         }
+    }
+    if let (Some(since), Some(key)) = (c.playing_since, c.key.as_deref()) {
+        let duration = since.elapsed();
+        auth::stopped(
+            &opts.access,
+            access::Protocol::Mmst,
+            key,
+            peer,
+            c.bytes_sent,
+            duration,
+        );
     }
     let _ = socket.shutdown().await;
 }
@@ -100,7 +124,13 @@ impl Conn {
                         Ok(Some(0)) => return End::ClientClosed,
                         Ok(Some(n)) => n,
                     };
-                    if let Some(end) = self.on_input(&buf[..n], bus, opts).await { return end; }
+                    if let Some(end) = self.on_input(&buf[..n], bus, opts).await {
+                        if matches!(end, End::Denied) {
+                            // The refusal goes out before the connection closes.
+                            let _ = self.flush(socket).await;
+                        }
+                        return end;
+                    }
                     if let Err(e) = self.flush(socket).await { return End::Io(e); }
                 }
                 item = next_item(&mut self.viewer), if playing => {
@@ -123,11 +153,11 @@ impl Conn {
                 SessionEvent::Connected { player } => {
                     tracing::debug!(peer = %self.peer, %player, "MMST: client connected")
                 }
-                SessionEvent::OpenFile { path } => {
-                    if let Err(e) = self.open(&path, bus, opts).await {
-                        return Some(End::Malformed(e));
-                    }
-                }
+                SessionEvent::OpenFile { path } => match self.open(&path, bus, opts).await {
+                    Err(e) => return Some(End::Malformed(e)),
+                    Ok(Opened::Denied) => return Some(End::Denied),
+                    Ok(Opened::Answered) => {}
+                },
                 SessionEvent::StreamSwitch { streams } => {
                     // Packets are shared and interleave both tracks, so every viewer gets all
                     // streams; clients simply ignore the ones they did not select.
@@ -135,6 +165,7 @@ impl Conn {
                 }
                 SessionEvent::Play => {
                     tracing::info!(peer = %self.peer, stream = ?self.key, "MMST: play");
+                    self.playing_since.get_or_insert_with(Instant::now);
                 }
                 SessionEvent::Stop => {}
                 SessionEvent::Close => return Some(End::ClientClosed),
@@ -146,29 +177,52 @@ impl Conn {
         None
     }
 
-    /// Answers OpenFile: the stream's header, or NS_E_FILE_NOT_FOUND.
-    async fn open(&mut self, path: &str, bus: &Bus, opts: &Options) -> Result<(), MmstError> {
+    /// Answers OpenFile: the stream's header, NS_E_FILE_NOT_FOUND, or E_ACCESSDENIED when the
+    /// access policy refuses (MMST has no challenge a client could answer, so a missing
+    /// credential is refused the same way; the connection then closes).
+    async fn open(&mut self, path: &str, bus: &Bus, opts: &Options) -> Result<Opened, MmstError> {
         let target = mapping::resolve(opts, path);
+        if let Some(t) = &target {
+            let asked = Asked {
+                protocol: access::Protocol::Mmst,
+                peer: self.peer,
+                key: &t.key,
+                query: auth::path_query(path),
+                authorization: None,
+            };
+            if auth::check(&opts.access, &asked).await.is_err() {
+                self.session.reject_open(E_ACCESSDENIED)?;
+                return Ok(Opened::Denied);
+            }
+        }
         let stream = target
             .as_ref()
             .and_then(|t| bus.stream(&t.key))
             .filter(|s| s.is_live());
         let (Some(target), Some(stream)) = (target, stream) else {
-            tracing::info!(peer = %self.peer, %path, "MMST: unknown publishing point");
-            return self.session.reject_open(NS_E_FILE_NOT_FOUND);
+            tracing::info!(peer = %self.peer, path = %path.split('?').next().unwrap_or_default(), "MMST: unknown publishing point");
+            return self
+                .session
+                .reject_open(NS_E_FILE_NOT_FOUND)
+                .map(|()| Opened::Answered);
         };
         let mut viewer = from_bus::join(bus, &stream, opts);
         let Some(header) = viewer.header(opts.header_timeout).await else {
             tracing::warn!(peer = %self.peer, stream = %target.key, "MMST: no ASF header in time (no H.264/AAC track?)");
-            return self.session.reject_open(NS_E_FILE_NOT_FOUND);
+            return self
+                .session
+                .reject_open(NS_E_FILE_NOT_FOUND)
+                .map(|()| Opened::Answered);
         };
         self.viewer = Some(viewer);
         self.key = Some(target.key);
-        self.session.accept_open(
-            header,
-            opts.packet_size
-                .clamp(asf::MIN_PACKET_SIZE, asf::MAX_PACKET_SIZE) as u32,
-        )
+        self.session
+            .accept_open(
+                header,
+                opts.packet_size
+                    .clamp(asf::MIN_PACKET_SIZE, asf::MAX_PACKET_SIZE) as u32,
+            )
+            .map(|()| Opened::Answered)
     }
 
     async fn on_item(&mut self, item: Option<FeedItem>, socket: &mut TcpStream) -> Result<(), End> {

@@ -9,7 +9,8 @@
 //!   `mms://` URL first and `mmsh://` / `http://` fallbacks.
 //!
 //! Names resolve through [`Options::publishing_points`] (case-insensitive), else as
-//! `{app}/{stream}` directly. Each stream is remuxed to ASF once (crate `asf`) and shared by all
+//! `{app}/{stream}` directly, and [`Options::access`] decides who may play the stream a name
+//! resolves to (`auth.rs`) before its header is sent. Each stream is remuxed to ASF once (crate `asf`) and shared by all
 //! its MMS viewers through a bounded ring; framing comes from crate `mms`. This crate holds no
 //! protocol logic of its own: it feeds sockets to those sans-IO cores and drains their output.
 //!
@@ -21,6 +22,7 @@
 //! | Windows Media metafile (ASX 3.0) | the `.asx` playlists |
 
 mod asx;
+mod auth;
 mod conn;
 mod from_bus;
 mod mapping;
@@ -80,6 +82,9 @@ pub struct Options {
     pub public_host: Option<String>,
     /// MMST port written into `mms://` URLs of ASX playlists.
     pub mmst_port: u16,
+    /// Who may play which stream (a publishing point as the stream it maps to): MMSH is
+    /// refused with HTTP 401 or 403, MMST's OpenFile with E_ACCESSDENIED. Default: everyone.
+    pub access: std::sync::Arc<access::Access>,
 }
 
 impl Default for Options {
@@ -99,6 +104,7 @@ impl Default for Options {
             idle_feed_timeout: Duration::from_secs(30),
             public_host: None,
             mmst_port: 1755,
+            access: access::Access::open(),
         }
     }
 }

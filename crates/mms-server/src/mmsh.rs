@@ -5,6 +5,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::connect_info::ConnectInfo;
@@ -16,6 +17,7 @@ use bus::{Bus, Protocol, SendWatch};
 use bytes::Bytes;
 use mms::mmsh::{self, RequestKind};
 
+use crate::auth::{self, Asked};
 use crate::from_bus::{self, FeedItem, Viewer};
 use crate::{asx, mapping, Options};
 
@@ -67,7 +69,22 @@ pub async fn mmsh_middleware(State(state): State<MmshState>, req: Request, next:
     // Present when the HTTP listener has a send timeout: it then counts this viewer on its
     // stream if the viewer stops reading.
     let watch = req.extensions().get::<Arc<SendWatch>>().cloned();
-    serve_mmsh(&state, path, &pragmas, peer, watch).await
+    let credentials = Credentials {
+        query: req.uri().query(),
+        authorization: req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+        method: req.method().as_str(),
+    };
+    serve_mmsh(&state, path, &credentials, &pragmas, peer, watch).await
+}
+
+/// What an MMSH request carries for the access check.
+struct Credentials<'a> {
+    query: Option<&'a str>,
+    authorization: Option<&'a str>,
+    method: &'a str,
 }
 
 /// The path without a case-insensitive `.asx` suffix, if it has one.
@@ -102,12 +119,18 @@ fn asx_response(opts: &Options, headers: &HeaderMap, name: &str) -> Response {
 async fn serve_mmsh(
     state: &MmshState,
     path: &str,
+    credentials: &Credentials<'_>,
     pragmas: &[String],
     peer: Option<SocketAddr>,
     watch: Option<Arc<SendWatch>>,
 ) -> Response {
     let request = mmsh::parse_request(pragmas.iter().map(String::as_str));
     let target = mapping::resolve(&state.opts, path);
+    if let Some(t) = &target {
+        if let Err(refusal) = authorize(state, &t.key, credentials, peer).await {
+            return refusal;
+        }
+    }
     let stream = target
         .as_ref()
         .and_then(|t| state.bus.stream(&t.key))
@@ -156,6 +179,9 @@ async fn serve_mmsh(
                 watch,
                 viewer,
                 peer,
+                access: Arc::clone(&state.opts.access),
+                started: Instant::now(),
+                bytes_sent: 0,
                 key: target.key,
                 location_id: 0,
                 sent_header: false,
@@ -168,11 +194,61 @@ async fn serve_mmsh(
     }
 }
 
-/// One playing MMSH viewer; dropping it (the client went away) logs the teardown.
+/// Asks the access policy about a viewer of `key`; a refusal is the response to send: 401 with
+/// the basic and digest challenges (RFC 7235 §3.1), or 403, with the reason as plain text.
+async fn authorize(
+    state: &MmshState,
+    key: &str,
+    credentials: &Credentials<'_>,
+    peer: Option<SocketAddr>,
+) -> Result<(), Response> {
+    let access = &state.opts.access;
+    if !access.restricts(access::Action::Play) {
+        return Ok(());
+    }
+    let asked = Asked {
+        protocol: access::Protocol::Mmsh,
+        // Without the listener's ConnectInfo (a bare router in a test) the peer is unknown:
+        // 0.0.0.0 is in no allow list, so an IP-restricted stream stays closed.
+        peer: peer.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
+        key,
+        query: credentials.query,
+        authorization: credentials
+            .authorization
+            .map(|header| access::Authorization {
+                header,
+                method: credentials.method,
+            }),
+    };
+    let Err(denial) = auth::check(access, &asked).await else {
+        return Ok(());
+    };
+    let status = StatusCode::from_u16(denial.http_status()).unwrap_or(StatusCode::FORBIDDEN);
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    if status == StatusCode::UNAUTHORIZED {
+        for c in access.challenges() {
+            if let Ok(v) = HeaderValue::from_str(&c) {
+                headers.append(header::WWW_AUTHENTICATE, v);
+            }
+        }
+    }
+    Err((status, headers, format!("{}\n", denial.reason)).into_response())
+}
+
+/// One playing MMSH viewer; dropping it (the client went away) logs the teardown and tells the
+/// `on_stop` hook.
 struct Session {
     watch: Option<Arc<SendWatch>>,
     viewer: Viewer,
     peer: Option<SocketAddr>,
+    access: Arc<access::Access>,
+    started: Instant,
+    /// Body bytes produced so far (what the client was sent, give or take hyper's buffers).
+    bytes_sent: u64,
     key: String,
     location_id: u32,
     sent_header: bool,
@@ -187,6 +263,17 @@ impl Drop for Session {
             w.detach();
         }
         tracing::info!(peer = ?self.peer, stream = %self.key, dropped = self.viewer.dropped(), stalled, "MMSH: viewer left");
+        if let Some(peer) = self.peer {
+            let duration = self.started.elapsed();
+            auth::stopped(
+                &self.access,
+                access::Protocol::Mmsh,
+                &self.key,
+                peer,
+                self.bytes_sent,
+                duration,
+            );
+        }
     }
 }
 
@@ -194,7 +281,15 @@ type ChunkState = (Session, Bytes);
 
 /// Produces the body: `$H`, then each packet as a `$D` prefix and the shared packet bytes,
 /// then `$E` when the broadcast ends.
-async fn next_chunk(
+async fn next_chunk(state: ChunkState) -> Option<(Result<Bytes, Infallible>, ChunkState)> {
+    let (chunk, (mut s, header)) = produce_chunk(state).await?;
+    if let Ok(b) = &chunk {
+        s.bytes_sent += b.len() as u64;
+    }
+    Some((chunk, (s, header)))
+}
+
+async fn produce_chunk(
     (mut s, header): ChunkState,
 ) -> Option<(Result<Bytes, Infallible>, ChunkState)> {
     if s.ended {

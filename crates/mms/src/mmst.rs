@@ -77,6 +77,9 @@ pub mod report {
 
 /// HRESULT for an unknown publishing point: NS_E_FILE_NOT_FOUND.
 pub const NS_E_FILE_NOT_FOUND: u32 = 0xC00D_001A;
+/// HRESULT for a publishing point the client may not open: E_ACCESSDENIED, the Windows
+/// "Access is denied" (winerror.h). ffmpeg's `mmst.c` prints the code and gives up.
+pub const E_ACCESSDENIED: u32 = 0x8007_0005;
 /// HRESULT for a command out of sequence: E_FAIL.
 pub const E_FAIL: u32 = 0x8000_4005;
 /// ReportOpenFile filePacketCount for a broadcast: unknown, so 0 (clients go by the broadcast

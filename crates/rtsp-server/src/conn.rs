@@ -15,6 +15,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::ConnAccess;
 use crate::from_bus::{Registry, StreamRtp, CNAME};
 use crate::limits::{PeerLimits, SessionSlot};
 use crate::ports::{PortPair, PortPool};
@@ -89,6 +90,8 @@ struct Conn {
     media: Option<Media>,
     /// When the last complete request arrived (or the connection opened).
     last_request: Instant,
+    /// Who may play: asked before DESCRIBE, SETUP and PLAY.
+    access: ConnAccess,
 }
 
 /// Serves one accepted connection until it closes.
@@ -114,6 +117,7 @@ pub async fn serve(ctx: Arc<Ctx>, socket: TcpStream, peer: SocketAddr) {
         ctx.opts.session_timeout.as_secs() as u32,
         &ctx.opts.server_name,
     );
+    let access = ConnAccess::new(Arc::clone(&ctx.opts.access), peer);
     let mut conn = Conn {
         ctx,
         peer,
@@ -121,6 +125,7 @@ pub async fn serve(ctx: Arc<Ctx>, socket: TcpStream, peer: SocketAddr) {
         out,
         media: None,
         last_request: Instant::now(),
+        access,
     };
     tracing::info!(%peer, "rtsp connect");
     let reason = conn.run(rd, writer_done).await;
@@ -210,7 +215,18 @@ impl Conn {
         if let Some(m) = &self.media {
             m.stats.touch();
         }
-        let resp = match self.rtsp.handle(req) {
+        let event = self.rtsp.handle(req);
+        if let ServerEvent::Describe { stream }
+        | ServerEvent::Setup { stream, .. }
+        | ServerEvent::Play { stream, .. } = &event
+        {
+            // Refused before anything else, so a client without access learns nothing, not
+            // even whether the stream is live. The refusal is logged by crate `access`.
+            if let Some(refusal) = self.access.authorize(req, stream, &mut self.rtsp).await {
+                return self.send(refusal.to_bytes()).await;
+            }
+        }
+        let resp = match event {
             ServerEvent::Respond(r) => r,
             ServerEvent::Describe { stream } => self.describe(&stream).await,
             ServerEvent::Setup {
@@ -235,7 +251,9 @@ impl Conn {
             // A refused SETUP or PLAY is what an operator asks about ("why does my NVR get no
             // video?"); the body is our one-line reason.
             let why = String::from_utf8_lossy(&resp.body);
-            tracing::info!(peer = %self.peer, method = ?req.method, uri = %req.uri, status = resp.status, reason = %why.trim_end(), "rtsp request refused");
+            // The query is left out: it may carry a token or a signed link.
+            let uri = req.uri.split('?').next().unwrap_or_default();
+            tracing::info!(peer = %self.peer, method = ?req.method, %uri, status = resp.status, reason = %why.trim_end(), "rtsp request refused");
         }
         self.send(resp.to_bytes()).await;
     }
@@ -525,6 +543,14 @@ impl Conn {
         if let Some(table) = self.ctx.registry.session_table(media.stream.key()) {
             table.remove(&media.stats);
         }
+        if media.viewer.is_some() {
+            let bytes = media
+                .stats
+                .bytes_sent
+                .load(std::sync::atomic::Ordering::Relaxed);
+            self.access
+                .stopped(media.stream.key(), bytes, media.started.elapsed());
+        }
         tracing::info!(
             peer = %self.peer,
             stream = %media.stream.key(),
@@ -576,7 +602,7 @@ async fn writer_task(
                     }
                     match session::write_interleaved(&mut wr, &units, channels, write_timeout).await {
                         Ok(n) => {
-                            source.bytes_sent += n;
+                            source.count_sent(n);
                             Ok(())
                         }
                         Err(e) => {

@@ -9,6 +9,7 @@
 //! | accept loop, [`Options`] | `lib.rs` |
 //! | per-stream packetizer task (one bus subscriber, packets shared by every session) | `from_bus.rs` |
 //! | one RTSP connection and its session | `conn.rs` |
+//! | who may play: DESCRIBE, SETUP and PLAY asked of crate `access`, `on_stop` | `auth.rs` |
 //! | media sending, keyframe resync, receiver-report statistics | `session.rs` |
 //! | UDP port pairs | `ports.rs` |
 //! | the per-client-address session cap | `limits.rs` |
@@ -18,6 +19,7 @@
 //! cursor in the stream's bounded broadcast ring, and a session that falls a whole ring behind
 //! skips to the next keyframe without delaying anyone else.
 
+mod auth;
 mod conn;
 mod flv_body;
 mod from_bus;
@@ -77,6 +79,9 @@ pub struct Options {
     pub request_timeout: Duration,
     /// The `Server` header value.
     pub server_name: String,
+    /// Who may play which stream; DESCRIBE, SETUP and PLAY are refused (401 with
+    /// `WWW-Authenticate`, or 403) when it says no. Default: everyone.
+    pub access: Arc<access::Access>,
 }
 
 /// Default of [`Options::max_sessions_per_ip`]: enough for an NVR recording a few dozen streams
@@ -102,6 +107,7 @@ impl Default for Options {
             max_sessions_per_ip: DEFAULT_MAX_SESSIONS_PER_IP,
             request_timeout: Duration::from_secs(10),
             server_name: "media-gateway".to_owned(),
+            access: access::Access::open(),
         }
     }
 }

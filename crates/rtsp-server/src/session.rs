@@ -32,6 +32,8 @@ pub struct SessionStats {
     reports: Mutex<Vec<(usize, ReportBlock, u64)>>,
     /// Units skipped by this session because it fell behind.
     pub dropped_units: AtomicU64,
+    /// RTP and RTCP bytes sent to the session's client (UDP payloads or interleaved frames).
+    pub bytes_sent: AtomicU64,
 }
 
 impl SessionStats {
@@ -44,6 +46,7 @@ impl SessionStats {
             last_activity_ms: AtomicU64::new(0),
             reports: Mutex::default(),
             dropped_units: AtomicU64::new(0),
+            bytes_sent: AtomicU64::new(0),
         }
     }
 
@@ -239,6 +242,12 @@ impl UnitSource {
         self
     }
 
+    /// Counts `n` bytes written for this session.
+    pub fn count_sent(&mut self, n: u64) {
+        self.bytes_sent += n;
+        self.stats.bytes_sent.fetch_add(n, Ordering::Relaxed);
+    }
+
     /// The session's socket accepted nothing for `timeout` and is being closed: logs it once and
     /// counts it on the stream.
     pub fn on_stalled(&self, timeout: Duration) {
@@ -382,7 +391,9 @@ pub async fn udp_pump(mut source: UnitSource, dests: Vec<UdpDest>, cancel: Cance
         };
         for packet in &unit.packets {
             // A failed send (ICMP port unreachable, full buffer) loses this packet only, like the network would.
-            let _ = socket.send_to(packet, to).await;
+            if let Ok(n) = socket.send_to(packet, to).await {
+                source.count_sent(n as u64);
+            }
         }
     }
 }

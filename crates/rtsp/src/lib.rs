@@ -16,6 +16,7 @@
 //! | RFC 2326 §12.33 | RTP-Info |
 //! | RFC 2326 §12.37 | Session with `;timeout=` |
 //! | RFC 2326 §12.39 | Transport: `RTP/AVP[/UDP];unicast;client_port=`, `RTP/AVP/TCP;interleaved=` |
+//! | RFC 2326 §11.2.1, §12.44 | 401 with `WWW-Authenticate` and 403, for the caller's access decision |
 //! | RFC 2326 §A.1 | server state machine (Init, Ready, Playing) |
 //! | RFC 4566 | SDP session description |
 //! | RFC 6184 §8.2 | H.264 SDP parameters (packetization-mode, profile-level-id, sprop-parameter-sets) |
@@ -33,7 +34,7 @@ pub mod session;
 pub mod transport;
 
 pub use message::{parse, Header, Method, Parsed, Request, Response};
-pub use session::{RtpInfo, ServerConnection, ServerEvent, Status};
+pub use session::{uri_query, RtpInfo, ServerConnection, ServerEvent, Status};
 pub use transport::{Destination, Lower, Transport};
 
 /// The largest request head (request line and headers) accepted, in bytes.

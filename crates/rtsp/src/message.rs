@@ -30,6 +30,21 @@ pub enum Method {
 }
 
 impl Method {
+    /// The method's name as it appears on the request line (digest authentication hashes it).
+    pub fn as_str(&self) -> &str {
+        match self {
+            Method::Options => "OPTIONS",
+            Method::Describe => "DESCRIBE",
+            Method::Setup => "SETUP",
+            Method::Play => "PLAY",
+            Method::Pause => "PAUSE",
+            Method::Teardown => "TEARDOWN",
+            Method::GetParameter => "GET_PARAMETER",
+            Method::SetParameter => "SET_PARAMETER",
+            Method::NotAllowed(m) | Method::Other(m) => m,
+        }
+    }
+
     fn parse(token: &str) -> Method {
         match token {
             "OPTIONS" => Method::Options,
@@ -287,6 +302,8 @@ pub fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
         413 => "Request Entity Too Large",

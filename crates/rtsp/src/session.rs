@@ -240,6 +240,22 @@ impl ServerConnection {
         self.error(status, cseq.as_deref(), why)
     }
 
+    /// Refuses the pending request because the caller's access policy does: 401 Unauthorized
+    /// with one `WWW-Authenticate` header per challenge (RFC 2326 §11.2.1 and §12.44, RFC 2617),
+    /// or 403 Forbidden without. The session, if one exists, is kept and named in the response,
+    /// so a client can retry with credentials on the same connection and session.
+    pub fn reject_access(&mut self, status: Status, why: &str, challenges: &[String]) -> Response {
+        let cseq = self.pending.take().map(|(c, _)| c);
+        let mut r = self.error(status, cseq.as_deref(), why);
+        if let Some(s) = &self.session {
+            r = r.with("Session", format!("{};timeout={}", s.id, self.timeout_secs));
+        }
+        for c in challenges {
+            r = r.with("WWW-Authenticate", c.as_str());
+        }
+        r
+    }
+
     fn describe(&mut self, req: &Request, cseq: String) -> ServerEvent {
         let Some(url) = RtspUrl::parse(&req.uri) else {
             return ServerEvent::Respond(self.error(404, Some(&cseq), "no stream in the URL path"));
@@ -376,30 +392,80 @@ struct RtspUrl {
     stream: String,
     /// The track from a trailing `trackID=N` segment.
     track: Option<usize>,
-    /// The aggregate URL with a trailing slash (Content-Base), query removed.
+    /// The aggregate URL with a trailing slash (Content-Base), without user information or query.
     base: String,
 }
 
 impl RtspUrl {
     fn parse(uri: &str) -> Option<RtspUrl> {
-        let rest = uri.split_once("://").map_or(uri, |(_, r)| r);
+        let (scheme, rest) = uri.split_once("://").unwrap_or(("rtsp", uri));
         let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-        let path = path.split('?').next().unwrap_or_default().trim_matches('/');
-        let (stream, track) = match path.rsplit_once('/') {
+        // `user:password@` is never echoed into Content-Base or RTP-Info.
+        let authority = authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, host)| host);
+        let target = Target::split(path);
+        let path = target.path.trim_matches('/');
+        let (stream, mut track) = match path.rsplit_once('/') {
             Some((s, last)) if last.starts_with("trackID=") => (s, Some(track_id(last)?)),
             _ if path.starts_with("trackID=") => return None,
             _ => (path, None),
         };
+        if let Some(control) = target.control {
+            track = Some(track_id(control)?);
+        }
         if stream.is_empty() {
             return None;
         }
-        let scheme = uri.split_once("://").map_or("rtsp", |(s, _)| s);
         Some(RtspUrl {
             stream: stream.to_owned(),
             track,
             base: format!("{scheme}://{authority}/{stream}/"),
         })
     }
+}
+
+/// A request URL's path and query, apart.
+struct Target<'a> {
+    path: &'a str,
+    /// The query without its `?` and without a trailing control segment.
+    query: Option<&'a str>,
+    /// A `trackID=N` segment found after the query.
+    control: Option<&'a str>,
+}
+
+impl Target<'_> {
+    /// Splits `path?query#fragment`. A client that resolves a track's control attribute by
+    /// appending it to the whole aggregate URL (`rtsp://h/live/cam?token=t/trackID=1`, what
+    /// ffmpeg's `rtsp.c` and live555 do to a Content-Base or request URL with a query) puts the
+    /// track's segment at the end of the query; it is taken back out here.
+    fn split(path_and_query: &str) -> Target<'_> {
+        let s = path_and_query.split('#').next().unwrap_or_default();
+        let Some((path, query)) = s.split_once('?') else {
+            return Target {
+                path: s,
+                query: None,
+                control: None,
+            };
+        };
+        let (query, control) = match query.rsplit_once('/') {
+            Some((q, last)) if last.starts_with("trackID=") => (q, Some(last)),
+            _ => (query, None),
+        };
+        Target {
+            path,
+            query: Some(query).filter(|q| !q.is_empty()),
+            control,
+        }
+    }
+}
+
+/// The query of a request URI (without `?`, and without a `/trackID=N` a client appended after
+/// it), where RTSP URLs carry `token=` or a signed link's `expires=` and `sig=`; `None` if empty.
+pub fn uri_query(uri: &str) -> Option<&str> {
+    let rest = uri.split_once("://").map_or(uri, |(_, r)| r);
+    let path = rest.split_once('/').map_or("", |(_, p)| p);
+    Target::split(path).query
 }
 
 fn track_id(segment: &str) -> Option<usize> {

@@ -34,6 +34,7 @@ pub fn run(data: &[u8]) {
             Parsed::Request { request, consumed } => {
                 assert!(consumed > 0 && consumed <= buf.len());
                 roundtrip(&request);
+                check_query(&request.uri);
                 handle(&mut conn, &request, policy.rotate_left(n % 8));
                 buf = &buf[consumed..];
             }
@@ -50,6 +51,19 @@ fn roundtrip(req: &Request) {
             assert_eq!(consumed, bytes.len());
         }
         other => panic!("a serialised request does not parse back: {other:?}"),
+    }
+}
+
+/// The query the access check reads is part of the URI, never empty, and never ends with the
+/// `/trackID=N` a client appended after it.
+fn check_query(uri: &str) {
+    if let Some(q) = rtsp::uri_query(uri) {
+        assert!(!q.is_empty() && uri.contains(q), "query {q:?} of {uri:?}");
+        let last = q.rsplit('/').next().unwrap_or_default();
+        assert!(
+            !last.starts_with("trackID="),
+            "query {q:?} keeps the control"
+        );
     }
 }
 
@@ -98,6 +112,16 @@ fn handle(conn: &mut ServerConnection, req: &Request, policy: u8) {
                 })
                 .collect();
             conn.accept_play(&info)
+        }
+        ServerEvent::Describe { .. } | ServerEvent::Setup { .. } | ServerEvent::Play { .. }
+            if policy & 8 != 0 =>
+        {
+            // An access refusal keeps the session and adds challenge headers.
+            let challenges = [
+                "Digest realm=\"r\", nonce=\"n\"".to_owned(),
+                "Basic realm=\"r\"".to_owned(),
+            ];
+            conn.reject_access(401, "no", &challenges)
         }
         _ => conn.reject(404, "no"),
     };

@@ -19,6 +19,8 @@ enum Answer {
     Play(Vec<RtpInfo>),
     /// Reject with a status.
     Reject(Status),
+    /// Refuse access with a status and these challenges.
+    Deny(Status, &'static [&'static str]),
 }
 
 fn request(text: &str) -> Request {
@@ -70,6 +72,13 @@ fn step(conn: &mut ServerConnection, req: &str, answer: Answer) -> String {
             ServerEvent::Describe { .. } | ServerEvent::Setup { .. } | ServerEvent::Play { .. },
             Answer::Reject(s),
         ) => conn.reject(s, "nope"),
+        (
+            ServerEvent::Describe { .. } | ServerEvent::Setup { .. } | ServerEvent::Play { .. },
+            Answer::Deny(s, challenges),
+        ) => {
+            let challenges: Vec<String> = challenges.iter().map(|c| (*c).to_owned()).collect();
+            conn.reject_access(s, "credentials required", &challenges)
+        }
         (event, _) => panic!("{req}: unexpected event {event:?}"),
     };
     String::from_utf8(resp.to_bytes().to_vec()).expect("responses are UTF-8")
@@ -239,6 +248,24 @@ fn url_table() {
             "rtsp://h:1/live/a?token=x",
             Some(("live/a", None, "rtsp://h:1/live/a/")),
         ),
+        // ffmpeg and live555 append a relative control to the whole URL, query included.
+        (
+            "rtsp://h:1/live/a?token=x/trackID=1",
+            Some(("live/a", Some(1), "rtsp://h:1/live/a/")),
+        ),
+        (
+            "rtsp://h:1/live/a/?token=x/trackID=0",
+            Some(("live/a", Some(0), "rtsp://h:1/live/a/")),
+        ),
+        (
+            "rtsp://h:1/live/a/trackID=1?token=x",
+            Some(("live/a", Some(1), "rtsp://h:1/live/a/")),
+        ),
+        (
+            "rtsp://u:pw@h:1/live/a",
+            Some(("live/a", None, "rtsp://h:1/live/a/")),
+        ),
+        ("rtsp://h:1/live/a?t=1/trackID=x", None),
         ("rtsp://h:1/", None),
         ("rtsp://h:1/trackID=0", None),
         ("rtsp://h:1/live/a/trackID=x", None),
@@ -252,4 +279,56 @@ fn url_table() {
         });
         assert_eq!(got, want, "{uri}");
     }
+}
+
+#[test]
+fn uri_query_table() {
+    let cases = [
+        ("rtsp://h:1/live/a", None),
+        ("rtsp://h:1/live/a?", None),
+        ("rtsp://h:1/live/a?token=x", Some("token=x")),
+        ("rtsp://h:1/live/a?token=x/trackID=1", Some("token=x")),
+        ("rtsp://h:1/live/a/trackID=1?token=x", Some("token=x")),
+        (
+            "rtsp://h:1/live/a?expires=9&sig=ab#frag",
+            Some("expires=9&sig=ab"),
+        ),
+        ("rtsp://h:1/live/a?a=b/c", Some("a=b/c")),
+        ("rtsp://h:1/live/a?/trackID=0", None),
+        ("*", None),
+    ];
+    for (uri, want) in cases {
+        assert_eq!(uri_query(uri), want, "{uri}");
+    }
+}
+
+/// A refusal keeps the connection's session (named in the response, so the client retries in
+/// it) and carries one WWW-Authenticate header per challenge; the session is still usable.
+#[test]
+fn access_refusals_golden() {
+    let setup = "SETUP rtsp://h/live/a/trackID=0 RTSP/1.0\r\nCSeq: 1\r\nTransport: RTP/AVP/TCP;interleaved=0-1\r\n\r\n";
+    let body = "credentials required\r\n";
+    let len = body.len();
+    check(vec![
+        (
+            "DESCRIBE rtsp://h/live/a RTSP/1.0\r\nCSeq: 1\r\n\r\n",
+            Answer::Deny(401, &["Digest realm=\"r\", nonce=\"n\"", "Basic realm=\"r\""]),
+            &format!("RTSP/1.0 401 Unauthorized\r\nCSeq: 1\r\nServer: gw\r\nContent-Type: text/plain\r\nWWW-Authenticate: Digest realm=\"r\", nonce=\"n\"\r\nWWW-Authenticate: Basic realm=\"r\"\r\nContent-Length: {len}\r\n\r\n{body}"),
+        ),
+        (
+            setup,
+            Answer::Setup(None),
+            &format!("RTSP/1.0 200 OK\r\nCSeq: 1\r\nServer: gw\r\nSession: {SID};timeout=60\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1;ssrc=00001234\r\n\r\n"),
+        ),
+        (
+            &format!("PLAY rtsp://h/live/a/ RTSP/1.0\r\nCSeq: 2\r\nSession: {SID}\r\n\r\n"),
+            Answer::Deny(403, &[]),
+            &format!("RTSP/1.0 403 Forbidden\r\nCSeq: 2\r\nServer: gw\r\nContent-Type: text/plain\r\nSession: {SID};timeout=60\r\nContent-Length: {len}\r\n\r\n{body}"),
+        ),
+        (
+            &format!("PLAY rtsp://h/live/a/ RTSP/1.0\r\nCSeq: 3\r\nSession: {SID}\r\n\r\n"),
+            Answer::Play(vec![]),
+            &format!("RTSP/1.0 200 OK\r\nCSeq: 3\r\nServer: gw\r\nSession: {SID};timeout=60\r\nRange: npt=now-\r\n\r\n"),
+        ),
+    ]);
 }
