@@ -1,14 +1,14 @@
 //! The access decision of every HLS request (playlist, segment, key).
 //!
 //! A player makes a request every second or two for as long as it plays, so an `on_play` hook
-//! asked for each one would see a POST per segment per viewer. When a hook is configured, a
-//! decision (allow or refusal) is therefore kept for [`DECISION_TTL`] per client address, stream
-//! and credential, in a table of at most [`MAX_DECISIONS`] entries: the hook is asked about once
-//! per viewer per [`DECISION_TTL`], and every request, segments included, is still decided (a
-//! segment URL without the credential is a different entry and is decided on its own). Without a
-//! hook nothing is kept: the rules are cheap and decide every request at its own time, so a
-//! signed link stops working the second it expires. With one, a link may outlive its expiry by
-//! up to [`DECISION_TTL`].
+//! asked for each one would see a POST per segment per viewer. When a hook is configured, its
+//! decision is therefore kept for [`DECISION_TTL`] per client address, stream and credential, in
+//! a table of at most [`MAX_DECISIONS`] entries: the hook is asked about once per viewer per
+//! [`DECISION_TTL`]. A kept admission still has every request decided by the rules
+//! ([`Access::recheck`]: tokens, IP lists, a signed link's expiry, to the second); a kept refusal
+//! is answered again without asking the hook. A segment URL without the credential is a
+//! different entry and is decided on its own. Without a hook nothing is kept: `check` asks only
+//! the rules.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -59,11 +59,6 @@ impl Gate {
             credentials: credentials.clone(),
         };
         let now = Instant::now();
-        if hooked {
-            if let Some(hit) = self.recent(&key, now) {
-                return hit;
-            }
-        }
         let req = access::Request {
             action: Action::Play,
             protocol: Protocol::Hls,
@@ -74,12 +69,20 @@ impl Gate {
             query,
             authorization: None,
         };
-        // A hook may admit a credential the rules do not know (no rule matched, so the grant
-        // carries nothing): the playlist repeats whatever credential the URL had.
-        let result = access.check(&req).await.map(|g| Grant {
+        let carry = |g: Grant, credentials: Option<String>| Grant {
             carry: g.carry.or(credentials),
             ..g
-        });
+        };
+        if hooked {
+            match self.recent(&key, now) {
+                Some(Ok(_)) => return access.recheck(&req).map(|g| carry(g, credentials)),
+                Some(Err(denial)) => return Err(denial),
+                None => {}
+            }
+        }
+        // A hook may admit a credential the rules do not know (no rule matched, so the grant
+        // carries nothing): the playlist repeats whatever credential the URL had.
+        let result = access.check(&req).await.map(|g| carry(g, credentials));
         if hooked {
             self.remember(key, now, result.clone());
         }
@@ -164,6 +167,53 @@ mod tests {
             .is_err());
         assert_eq!(access.stats().snapshot().hook_failures, 3);
         assert_eq!(gate.len(), 3);
+    }
+
+    /// A hook that admits everything, answering on a loopback port.
+    async fn admitting_hook() -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let ok = "HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n";
+                let _ = s.write_all(ok.as_bytes()).await;
+            }
+        });
+        format!("http://{addr}/hook")
+    }
+
+    #[tokio::test]
+    async fn a_kept_admission_is_still_decided_by_the_rules() {
+        let access = Access::new(access::Options {
+            rules: vec![access::Rule {
+                app: "live".into(),
+                stream: "*".into(),
+                play: access::Policy {
+                    deny_ips: vec!["10.0.0.2/32".parse().expect("a network")],
+                    ..access::Policy::default()
+                },
+                ..access::Rule::default()
+            }],
+            hooks: access::Hooks {
+                on_play: Some(admitting_hook().await),
+                ..access::Hooks::default()
+            },
+            ..access::Options::default()
+        });
+        let gate = Gate::default();
+        let key = ("live", "cam");
+        for _ in 0..3 {
+            let g = gate.check(&access, key, peer(1), Some("token=t")).await;
+            assert_eq!(g.expect("admitted").carry.as_deref(), Some("token=t"));
+        }
+        // The hook was asked once; the rules decided the other two.
+        assert_eq!(access.stats().snapshot().allowed, 1);
+        assert!(gate.check(&access, key, peer(2), None).await.is_err());
     }
 
     #[tokio::test]
