@@ -22,9 +22,23 @@ const Gateway = (() => {
     return CODEC_LABELS[String(id).toLowerCase()] || String(id);
   }
 
+  /**
+   * The API token, when the gateway asks for one (`auth.api_token`): read from this page's own
+   * URL (`/?token=...`, `/player.html?stream=...&token=...`) and sent to the API as a Bearer
+   * header, never put into stream URLs.
+   */
+  const apiToken = new URLSearchParams(location.search).get("token");
+
+  /** `href` (a link to another page of the gateway) carrying the API token, if there is one. */
+  function withToken(href) {
+    if (!apiToken) return href;
+    return `${href}${href.includes("?") ? "&" : "?"}token=${encodeURIComponent(apiToken)}`;
+  }
+
   /** Fetches JSON and throws with the HTTP status when the answer is not 2xx. */
   async function getJson(path) {
-    const response = await fetch(path, { cache: "no-store" });
+    const headers = apiToken ? { Authorization: `Bearer ${apiToken}` } : {};
+    const response = await fetch(path, { cache: "no-store", headers });
     if (!response.ok) {
       const error = new Error(`${path}: HTTP ${response.status}`);
       error.status = response.status;
@@ -121,5 +135,8 @@ const Gateway = (() => {
     };
   }
 
-  return { PROTOCOL_LABELS, getJson, copyText, fill, factsOf };
+  // Links back to the stream list keep the API token (the list's page needs it too).
+  for (const a of document.querySelectorAll('a[href="/"]')) a.href = withToken("/");
+
+  return { PROTOCOL_LABELS, getJson, withToken, copyText, fill, factsOf };
 })();

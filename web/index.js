@@ -14,7 +14,7 @@
     `ffmpeg -re -i input.mp4 -c copy -f flv rtmp://${location.hostname}/live/test`;
 
   function playerHref(key) {
-    return `/player.html?stream=${encodeURIComponent(key)}`;
+    return Gateway.withToken(`/player.html?stream=${encodeURIComponent(key)}`);
   }
 
   function createCard(stream) {
@@ -63,7 +63,9 @@
       status.textContent = `Updated ${new Date().toLocaleTimeString()}`;
       status.classList.remove("error");
     } catch (e) {
-      status.textContent = "Gateway unreachable";
+      status.textContent = e.status === 401
+        ? "This gateway needs its API token: open this page as /?token=<token>"
+        : "Gateway unreachable";
       status.classList.add("error");
     } finally {
       setTimeout(poll, POLL_INTERVAL_MS);

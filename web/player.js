@@ -1,6 +1,9 @@
-// The player page: /player.html?stream=<app>/<name>[&tech=hls|flv|ws].
+// The player page: /player.html?stream=<app>/<name>[&tech=hls|flv|ws][&token=<API token>]
+// [&play_token=<play token>].
 // HLS plays through hls.js where Media Source Extensions exist and natively where the browser
 // plays HLS itself (Safari); HTTP-FLV and WebSocket-FLV play through mpegts.js.
+// A stream that needs a credential to play gets the one the API's URLs carry (a signed link,
+// when its rule asks for one), or else `?token=<play_token>` from this page's URL.
 "use strict";
 
 (() => {
@@ -36,11 +39,21 @@
   function playbackUrls() {
     const http = `${location.protocol}//${location.host}`;
     const ws = `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}`;
+    const query = playbackQuery();
     return {
-      hls: `${http}/${key}/index.m3u8`,
-      flv: `${http}/${key}.flv`,
-      ws: `${ws}/${key}.flv`,
+      hls: `${http}/${key}/index.m3u8${query}`,
+      flv: `${http}/${key}.flv${query}`,
+      ws: `${ws}/${key}.flv${query}`,
     };
+  }
+
+  /** The credential of the playback URLs: the API's (signed) query, or the page's play_token. */
+  function playbackQuery() {
+    const apiUrl = urls && (urls.hls || urls.http_flv);
+    const signed = apiUrl ? new URL(apiUrl).search : "";
+    if (signed) return signed;
+    const token = params.get("play_token");
+    return token ? `?token=${encodeURIComponent(token)}` : "";
   }
 
   function stop() {
@@ -139,6 +152,7 @@
     }
   }
 
+  /** Polls the stream's facts; resolves after the first answer (or failure). */
   async function refreshInfo() {
     try {
       const s = await Gateway.getJson(`/api/streams/${key}`);
@@ -156,6 +170,7 @@
       showOverlay("");
     } catch (e) {
       if (e.status === 404) showOverlay("The stream is offline. Waiting for it to start…");
+      if (e.status === 401) showOverlay("This gateway needs its API token: add &token=<token> to this page's URL.");
     } finally {
       setTimeout(refreshInfo, INFO_POLL_MS);
     }
@@ -171,6 +186,6 @@
   for (const b of document.querySelectorAll("[data-tech]")) {
     b.addEventListener("click", () => selectTech(b.dataset.tech));
   }
-  refreshInfo();
-  selectTech(tech);
+  // The first answer may carry the signed URLs playback needs; play after it either way.
+  refreshInfo().finally(() => selectTech(tech));
 })();

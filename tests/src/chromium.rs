@@ -191,6 +191,18 @@ pub fn require_browser_check() -> bool {
 /// has played `seconds`. Returns the script's JSON report; panics if it failed or the page
 /// logged errors.
 pub fn browser_play(base: &str, key: &str, tech: &str, seconds: u32) -> serde_json::Value {
+    browser_play_with(base, key, tech, seconds, "")
+}
+
+/// As [`browser_play`], with `query` appended to both pages' URLs (`token=<API token>`,
+/// `play_token=<play token>`; see `web/player.js`).
+pub fn browser_play_with(
+    base: &str,
+    key: &str,
+    tech: &str,
+    seconds: u32,
+    query: &str,
+) -> serde_json::Value {
     let binary = Chromium::binary().expect("require_browser_check() was checked first");
     let chromium = crate::find_on_path(binary).expect("found on PATH a moment ago");
     let timeout = seconds + 40;
@@ -213,6 +225,9 @@ pub fn browser_play(base: &str, key: &str, tech: &str, seconds: u32) -> serde_js
         ])
         .arg("--chromium")
         .arg(chromium);
+    if !query.is_empty() {
+        cmd.args(["--query", query]);
+    }
     let out = crate::run_with_timeout(cmd, Duration::from_secs(u64::from(timeout) + 30));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -6,7 +6,7 @@
 //! fixture, and turn what a client decoded into a [`MediaReport`] that [`assert_media`] checks
 //! (codecs, picture size, and at least N seconds of frames decoded without errors).
 //! What it is not: a protocol implementation; the only protocol code here is a 40-line HTTP
-//! listener for browser result beacons, and the project's own RTMP client (through the load tool)
+//! listener for browser result beacons, another for access hooks, and the project's own RTMP client (through the load tool)
 //! where ffmpeg cannot publish or where a test needs the very first messages a player receives.
 //!
 //! Rules every test follows:
@@ -27,6 +27,7 @@ pub mod ffmpeg;
 pub mod flv_start;
 pub mod gateway;
 pub mod gst;
+pub mod hook;
 pub mod http;
 pub mod logs;
 pub mod media;
@@ -36,7 +37,9 @@ pub mod self_stat;
 pub mod tools;
 pub mod watch;
 
-pub use chromium::{browser_play, require_browser_check, require_chromium, Beacon, Chromium};
+pub use chromium::{
+    browser_play, browser_play_with, require_browser_check, require_chromium, Beacon, Chromium,
+};
 pub use clients::{rtmpdump_record, vlc_record, vlc_record_with};
 pub use ffmpeg::{ffmpeg_record, ffprobe_decode, ffprobe_decode_with, ffprobe_json, Ffmpeg};
 pub use flv_start::{
@@ -44,7 +47,8 @@ pub use flv_start::{
 };
 pub use gateway::{loopback_config, Live, Publisher, TestGateway};
 pub use gst::{gst_timeout, require_gst_encoder, require_gst_player, Gst};
-pub use http::{http_get, HttpResponse};
+pub use hook::HookServer;
+pub use http::{http_get, http_get_with, GetOptions, HttpResponse};
 pub use logs::Logs;
 pub use media::{assert_media, check_media, Expect, Kind, MediaReport};
 pub use process::{run_with_timeout, timed_out, wait_until, ChildGuard, TempDir};

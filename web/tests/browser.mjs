@@ -1,7 +1,7 @@
 // Headless Chromium check of the web page, driven by playwright-core (a devDependency).
 //
 //   node tests/browser.mjs --base http://127.0.0.1:8080 --stream live/test --tech hls \
-//       [--seconds 5] [--screenshots DIR]
+//       [--seconds 5] [--screenshots DIR] [--query 'token=API_TOKEN&play_token=T']
 //
 // Opens the stream list and waits for the stream's card, then opens the player page and waits
 // until `video.currentTime` passes --seconds. Prints one JSON line with what it saw and exits 0 on
@@ -20,6 +20,8 @@ const { values: args } = parseArgs({
     seconds: { type: "string", default: "5" },
     timeout: { type: "string", default: "40" },
     screenshots: { type: "string" },
+    // Appended to both pages' URLs: the API token (`token`) and a play token (`play_token`).
+    query: { type: "string", default: "" },
     chromium: { type: "string", default: process.env.CHROMIUM || "/usr/bin/chromium" },
   },
 });
@@ -54,7 +56,8 @@ try {
   page.on("console", (msg) => { if (msg.type() === "error") consoleErrors.push(msg.text()); });
   page.on("pageerror", (err) => consoleErrors.push(String(err)));
 
-  await page.goto(`${args.base}/`);
+  const extra = args.query ? `&${args.query}` : "";
+  await page.goto(`${args.base}/${args.query ? `?${args.query}` : ""}`);
   const card = page.locator(`.stream-card[data-key="${args.stream}"]`);
   await card.waitFor({ timeout: 10_000 });
   report.listVideo = await card.locator('[data-field="video"]').textContent();
@@ -62,7 +65,7 @@ try {
 
   const started = Date.now();
   const stream = encodeURIComponent(args.stream);
-  await page.goto(`${args.base}/player.html?stream=${stream}&tech=${args.tech}`);
+  await page.goto(`${args.base}/player.html?stream=${stream}&tech=${args.tech}${extra}`);
   await page.waitForFunction(
     (min) => document.getElementById("video").currentTime > min,
     seconds,
@@ -78,6 +81,8 @@ try {
       engine: window.gatewayPlayer.engine,
       playerErrors: window.gatewayPlayer.errors,
       urls: [...document.querySelectorAll(".url-row .url-label")].map((e) => e.textContent),
+      // What the page asked for, to check the credentials it sent (resource timing keeps URLs).
+      requested: performance.getEntriesByType("resource").map((e) => e.name),
     };
   }));
   if (args.screenshots) await page.screenshot({ path: join(args.screenshots, `player-${args.tech}.png`) });

@@ -1,6 +1,9 @@
 //! `GET /api/streams/{app}/{name}/rtsp`: the RTSP sessions of a stream with their receiver-report
 //! figures. It lives here because it joins two shells' data (the HTTP listener and the RTSP
-//! session table), and only the gateway may know both.
+//! session table), and only the gateway may know both. Like every `/api/*` route it needs the
+//! API token when one is set.
+
+use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
@@ -11,10 +14,14 @@ use bus::Bus;
 use rtsp_server::SessionInfo;
 use serde_json::{json, Value};
 
-pub(crate) fn routes(bus: Bus) -> Router {
+pub(crate) fn routes(bus: Bus, access: &Arc<access::Access>) -> Router {
     Router::new()
         .route("/api/streams/{app}/{name}/rtsp", get(rtsp_sessions))
         .with_state(bus)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(access),
+            http_server::require_api_token,
+        ))
 }
 
 async fn rtsp_sessions(

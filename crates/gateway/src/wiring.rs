@@ -41,7 +41,7 @@ pub(crate) fn bus_options(s: &BusSection) -> BusOptions {
     }
 }
 
-fn rtmp_options(s: &RtmpSection, bus: &BusSection) -> rtmp_server::Options {
+fn rtmp_options(s: &RtmpSection, bus: &BusSection, access: &Arc<Access>) -> rtmp_server::Options {
     rtmp_server::Options {
         chunk_size: s.chunk_size,
         max_message_size: s.max_message_size,
@@ -57,6 +57,7 @@ fn rtmp_options(s: &RtmpSection, bus: &BusSection) -> rtmp_server::Options {
         write_delay: Duration::from_millis(s.write_delay_ms),
         max_connections: s.max_connections,
         max_connections_per_ip: s.max_connections_per_ip,
+        access: Arc::clone(access),
         ..rtmp_server::Options::default()
     }
 }
@@ -67,7 +68,12 @@ fn non_empty(s: &str) -> Option<String> {
 
 /// The ports the web page and the API advertise are the ones actually bound (they differ from
 /// the configured ones when a port of 0 lets the kernel choose).
-fn http_options(s: &HttpSection, config: &Config, ports: &Ports) -> http_server::Options {
+fn http_options(
+    s: &HttpSection,
+    config: &Config,
+    ports: &Ports,
+    access: &Arc<Access>,
+) -> http_server::Options {
     http_server::Options {
         web_root: PathBuf::from(&s.web_root),
         public_http_base: non_empty(&s.public_url).map(|u| u.trim_end_matches('/').to_owned()),
@@ -77,10 +83,11 @@ fn http_options(s: &HttpSection, config: &Config, ports: &Ports) -> http_server:
         mms_port: ports.mms,
         hls: config.hls.enabled,
         flv_write_delay: Duration::from_millis(s.flv_write_delay_ms),
+        access: Arc::clone(access),
     }
 }
 
-fn hls_options(s: &HlsSection) -> hls_server::Options {
+fn hls_options(s: &HlsSection, access: &Arc<Access>) -> hls_server::Options {
     hls_server::Options {
         target_duration: Duration::from_millis(s.target_duration_ms),
         window: s.window,
@@ -90,6 +97,7 @@ fn hls_options(s: &HlsSection) -> hls_server::Options {
         playlist_wait: Duration::from_millis(s.playlist_wait_ms),
         encrypt_apps: s.encrypt_apps.clone(),
         key_rotation: s.key_rotation_segments,
+        access: Arc::clone(access),
         ..hls_server::Options::default()
     }
 }
@@ -212,13 +220,14 @@ pub(crate) fn spawn_all(
     listeners: Listeners,
     shutdown: &CancellationToken,
 ) {
+    // Every shell is handed the one `access` in its options and asks it before it accepts.
     let ports = Ports {
         rtmp: port_of(&listeners.rtmp),
         rtsp: listeners.rtsp.as_ref().map(port_of),
         mms: listeners.mms.as_ref().map(port_of),
     };
 
-    let rtmp_opts = rtmp_options(&config.rtmp, &config.bus);
+    let rtmp_opts = rtmp_options(&config.rtmp, &config.bus, access);
     let run = rtmp_server::run(listeners.rtmp, bus.clone(), rtmp_opts, shutdown.clone());
     spawn_shell(tasks, "RTMP", run);
 
@@ -240,12 +249,14 @@ pub(crate) fn spawn_all(
         spawn_shell(tasks, "MMST", run);
     }
 
-    let mut app = http_server::router(bus.clone(), http_options(&config.http, config, &ports));
+    let http_opts = http_options(&config.http, config, &ports, access);
+    let mut app = http_server::router(bus.clone(), http_opts);
     if config.rtsp.enabled {
-        app = app.merge(crate::api::routes(bus.clone()));
+        app = app.merge(crate::api::routes(bus.clone(), access));
     }
     if config.hls.enabled {
-        app = app.merge(hls_server::router(bus.clone(), hls_options(&config.hls)));
+        let hls_opts = hls_options(&config.hls, access);
+        app = app.merge(hls_server::router(bus.clone(), hls_opts));
     }
     if config.mms.enabled {
         // MMSH shares the HTTP port: Windows Media clients are recognised by their headers

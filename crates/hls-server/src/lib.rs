@@ -18,13 +18,23 @@
 //! What it is not: no protocol logic lives here (that is `hls` and `ts-mux`); this crate only
 //! moves bus events into the segmenter and bytes out to HTTP.
 //!
+//! Access: the playlist and every segment and key request is decided by
+//! [`access::Access::check`] before a muxer is started or anything is served ([`gate`]); a
+//! refusal is 401 or 403 with a short reason. The playlist served to a viewer repeats the
+//! credential of its URL (`token=`, or a signed link's `expires=` and `sig=`) in every segment
+//! and key URI ([`hls::playlist::with_query`]), so hls.js and Safari send it with each request.
+//! The playlist itself stays one shared `Bytes` per stream; the rewrite is one pass over a few
+//! hundred bytes, made only for a viewer whose URL has a credential.
+//!
 //! HLS viewers are counted on the bus stream (`StreamStats::viewers_of(Protocol::Hls)`): a
 //! client (address plus User-Agent) counts while it has made a request within the last two
 //! playlist windows.
 
 mod from_bus;
+mod gate;
 mod server;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use server::router;
@@ -57,6 +67,8 @@ pub struct Options {
     pub segment_max_age: Duration,
     /// The `Access-Control-Allow-Origin` value.
     pub cors_origin: String,
+    /// Who may play: asked for every playlist, segment and key request.
+    pub access: Arc<access::Access>,
 }
 
 impl Default for Options {
@@ -73,6 +85,7 @@ impl Default for Options {
             key_rotation: 10,
             segment_max_age: Duration::from_secs(3600),
             cors_origin: "*".to_owned(),
+            access: access::Access::open(),
         }
     }
 }

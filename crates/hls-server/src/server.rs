@@ -15,6 +15,7 @@ use bus::{Bus, Protocol};
 use bytes::Bytes;
 
 use crate::from_bus::{self, Client, Registry, StreamHls};
+use crate::gate::Gate;
 use crate::Options;
 
 /// The playlist file name inside a stream's directory.
@@ -27,6 +28,7 @@ struct AppState {
     bus: Bus,
     opts: Arc<Options>,
     registry: Registry,
+    gate: Arc<Gate>,
 }
 
 /// The HLS routes with their state applied, ready to merge onto the gateway's HTTP router.
@@ -38,6 +40,7 @@ pub fn router(bus: Bus, opts: Options) -> Router {
         bus,
         opts: Arc::new(opts),
         registry: Registry::default(),
+        gate: Arc::new(Gate::default()),
     };
     if state.opts.always_on {
         spawn_always_on(state.clone());
@@ -117,13 +120,25 @@ async fn serve(
     Path((app, stream, name)): Path<(String, String, String)>,
     req: Request,
 ) -> Response {
+    // Access is decided first: a refused client starts no muxer and learns nothing about the
+    // stream.
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let access = &state.opts.access;
+    let query = req.uri().query();
+    let grant = match state.gate.check(access, (&app, &stream), peer, query).await {
+        Ok(grant) => grant,
+        Err(denial) => return refusal(&state.opts, &denial),
+    };
     let key = format!("{app}/{stream}");
     let Some(hls) = get_or_start(&state, &key, &app) else {
         return text(&state.opts, StatusCode::NOT_FOUND, "stream not live\n");
     };
     hls.touch(&client(&req));
     match classify(&name, &hls.prefix) {
-        Some(File::Playlist) => playlist(&state.opts, &hls).await,
+        Some(File::Playlist) => playlist(&state.opts, &hls, grant.carry.as_deref()).await,
         Some(File::Segment(seq)) => segment(&state.opts, &hls, seq),
         Some(File::Key(id)) => key_file(&state.opts, &hls, id),
         None => text(&state.opts, StatusCode::NOT_FOUND, "no such segment\n"),
@@ -131,8 +146,8 @@ async fn serve(
 }
 
 /// Serves the playlist, waiting up to `playlist_wait` for the first segment of a stream that
-/// has just started.
-async fn playlist(opts: &Options, hls: &StreamHls) -> Response {
+/// has just started; with `carry` (the viewer's credential) in every segment and key URI.
+async fn playlist(opts: &Options, hls: &StreamHls, carry: Option<&str>) -> Response {
     let mut rx = hls.snapshot.clone();
     let _waiting = hls.waiting();
     let ready = tokio::time::timeout(opts.playlist_wait, rx.wait_for(|s| s.has_segments)).await;
@@ -140,6 +155,10 @@ async fn playlist(opts: &Options, hls: &StreamHls) -> Response {
         Ok(Ok(snapshot)) => {
             let body = snapshot.playlist.clone();
             drop(snapshot);
+            let body = match (carry, std::str::from_utf8(&body)) {
+                (Some(q), Ok(text)) => Bytes::from(hls::playlist::with_query(text, q)),
+                _ => body,
+            };
             bytes(opts, "application/vnd.apple.mpegurl", "no-cache", body)
         }
         Ok(Err(_)) => text(opts, StatusCode::NOT_FOUND, "stream ended\n"),
@@ -226,6 +245,23 @@ fn text(opts: &Options, status: StatusCode, body: &'static str) -> Response {
         Bytes::from_static(body.as_bytes()),
     );
     *resp.status_mut() = status;
+    resp
+}
+
+/// 401 (with a `Bearer` challenge: the credential is a token or a signed link in the URL) or
+/// 403, with the denial's reason (which never repeats the credential), readable by players on
+/// other origins.
+fn refusal(opts: &Options, denial: &access::Denial) -> Response {
+    let body = Bytes::from(format!("{}\n", denial.reason));
+    let mut resp = bytes(opts, "text/plain; charset=utf-8", "no-store", body);
+    *resp.status_mut() =
+        StatusCode::from_u16(denial.http_status()).unwrap_or(StatusCode::FORBIDDEN);
+    if denial.kind == access::DenialKind::Unauthorized {
+        let realm = &opts.access.options().realm;
+        if let Ok(v) = HeaderValue::from_str(&format!("Bearer realm=\"{realm}\"")) {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+    }
     resp
 }
 

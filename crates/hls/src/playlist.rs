@@ -80,6 +80,46 @@ pub fn write(header: &PlaylistHeader<'_>, segments: &[SegmentEntry]) -> String {
     out
 }
 
+/// `playlist` with `query` added to every URI it names: each segment URI line and each `URI="..."`
+/// attribute (keys, RFC 8216 4.3.2.4). Players resolve segment URIs against the playlist URL but
+/// drop its query (RFC 3986 5.2), so a credential in the playlist URL must be repeated in each URI
+/// for the segment and key requests to carry it. `query` is already URL-encoded (no `"` or
+/// line breaks).
+pub fn with_query(playlist: &str, query: &str) -> String {
+    let mut out = String::with_capacity(playlist.len() + 64 * (query.len() + 1));
+    for line in playlist.split_inclusive('\n') {
+        let (text, end) = match line.strip_suffix('\n') {
+            Some(t) => (t, "\n"),
+            None => (line, ""),
+        };
+        if text.is_empty() {
+            out.push_str(line);
+        } else if !text.starts_with('#') {
+            push_uri(&mut out, text, query);
+            out.push_str(end);
+        } else if let Some(at) = text.find("URI=\"") {
+            let (head, rest) = text.split_at(at + 5);
+            let Some(close) = rest.find('"') else {
+                out.push_str(line);
+                continue;
+            };
+            out.push_str(head);
+            push_uri(&mut out, &rest[..close], query);
+            out.push_str(&rest[close..]);
+            out.push_str(end);
+        } else {
+            out.push_str(line);
+        }
+    }
+    out
+}
+
+fn push_uri(out: &mut String, uri: &str, query: &str) {
+    out.push_str(uri);
+    out.push(if uri.contains('?') { '&' } else { '?' });
+    out.push_str(query);
+}
+
 /// Formats milliseconds since the Unix epoch as `YYYY-MM-DDThh:mm:ss.sssZ` (RFC 3339).
 pub fn iso8601(unix_ms: u64) -> String {
     let secs = unix_ms / 1000;
@@ -208,6 +248,30 @@ s7-6.ts
 s7-7.ts
 ",
         );
+    }
+
+    #[test]
+    fn a_query_is_added_to_every_segment_and_key_uri() {
+        let playlist = "#EXTM3U
+#EXT-X-TARGETDURATION:2
+#EXT-X-KEY:METHOD=AES-128,URI=\"s7-1.key\"
+#EXTINF:2.000,
+s7-3.ts
+#EXT-X-KEY:METHOD=NONE
+#EXTINF:2.000,
+s7-4.ts?x=1
+";
+        let want = "#EXTM3U
+#EXT-X-TARGETDURATION:2
+#EXT-X-KEY:METHOD=AES-128,URI=\"s7-1.key?token=a%2Bb\"
+#EXTINF:2.000,
+s7-3.ts?token=a%2Bb
+#EXT-X-KEY:METHOD=NONE
+#EXTINF:2.000,
+s7-4.ts?x=1&token=a%2Bb
+";
+        assert_eq!(with_query(playlist, "token=a%2Bb"), want);
+        assert_eq!(with_query("#EXTM3U\ns1.ts", "t=1"), "#EXTM3U\ns1.ts?t=1");
     }
 
     #[test]

@@ -1,9 +1,12 @@
-//! `GET /api/streams`: the live streams, their codecs, counters and playback URLs, as JSON.
+//! `GET /api/streams`: the live streams, their codecs, counters and playback URLs, as JSON;
+//! `GET /api/access`: the access-control counters; `GET /api/sign/{app}/{name}`: signed links.
+//! Every route needs the API token when one is set ([`crate::require_api_token`]).
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue};
+use access::{Access, Action};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -15,16 +18,23 @@ use crate::{AppState, Options};
 /// Host used in URLs when a request names none (HTTP/1.0 without `Host`).
 const FALLBACK_HOST: &str = "localhost";
 
-pub(crate) fn routes() -> Router<AppState> {
+/// How long the signed play links in `/api/streams` stay valid.
+const LISTED_LINK_SECS: u64 = 3600;
+/// The longest validity `/api/sign` hands out (a year), and its default (an hour).
+const MAX_SIGN_SECS: u64 = 365 * 86_400;
+const DEFAULT_SIGN_SECS: u64 = 3600;
+
+pub(crate) fn routes(access: &Arc<Access>) -> Router<AppState> {
+    let preflight = crate::flv_http::preflight;
     Router::new()
-        .route(
-            "/api/streams",
-            get(list).options(crate::flv_http::preflight),
-        )
-        .route(
-            "/api/streams/{app}/{name}",
-            get(one).options(crate::flv_http::preflight),
-        )
+        .route("/api/streams", get(list).options(preflight))
+        .route("/api/streams/{app}/{name}", get(one).options(preflight))
+        .route("/api/access", get(access_counts).options(preflight))
+        .route("/api/sign/{app}/{name}", get(sign).options(preflight))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(access),
+            crate::auth::require_api_token,
+        ))
         .layer(axum::middleware::map_response(cors))
 }
 
@@ -107,8 +117,10 @@ impl Viewers {
 struct Urls {
     #[serde(skip_serializing_if = "Option::is_none")]
     hls: Option<String>,
-    http_flv: String,
-    ws_flv: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_flv: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ws_flv: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     rtmp: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -124,7 +136,7 @@ async fn list(State(state): State<AppState>, headers: HeaderMap) -> Response {
         .streams()
         .iter()
         .filter(|s| s.is_live())
-        .map(|s| describe(s, &base))
+        .map(|s| describe(s, &base, &state.opts.access))
         .collect();
     json(StreamList { streams })
 }
@@ -136,7 +148,10 @@ async fn one(
 ) -> Response {
     let key = format!("{app}/{name}");
     match state.bus.stream(&key).filter(|s| s.is_live()) {
-        Some(stream) => json(describe(&stream, &UrlBase::new(&state.opts, &headers))),
+        Some(stream) => {
+            let base = UrlBase::new(&state.opts, &headers);
+            json(describe(&stream, &base, &state.opts.access))
+        }
         None => crate::flv_http::not_found(),
     }
 }
@@ -145,9 +160,99 @@ fn json<T: Serialize>(body: T) -> Response {
     ([(header::CACHE_CONTROL, "no-cache")], Json(body)).into_response()
 }
 
-fn describe(stream: &Arc<Stream>, base: &UrlBase) -> StreamJson {
+/// `GET /api/access`: how many requests access control allowed and refused, and why.
+async fn access_counts(State(state): State<AppState>) -> Response {
+    let access = &state.opts.access;
+    let opts = access.options();
+    let hooks = &opts.hooks;
+    json(serde_json::json!({
+        "rules": opts.rules.len(),
+        "signed_links": opts.sign_secret.is_some(),
+        "hooks": {
+            "on_publish": hooks.on_publish.is_some(),
+            "on_play": hooks.on_play.is_some(),
+            "on_unpublish": hooks.on_unpublish.is_some(),
+            "on_stop": hooks.on_stop.is_some(),
+        },
+        "counts": access.stats().snapshot(),
+    }))
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct SignParams {
+    /// `play` (the default) or `publish`.
+    action: Option<String>,
+    /// Seconds from now; default an hour, at most a year.
+    expires_in: Option<u64>,
+}
+
+/// `GET /api/sign/{app}/{name}?action=play&expires_in=3600`: a signed link's query and the
+/// stream's URLs carrying it (every play URL, or the RTMP URL for `publish`).
+async fn sign(
+    State(state): State<AppState>,
+    Path((app, name)): Path<(String, String)>,
+    Query(params): Query<SignParams>,
+    headers: HeaderMap,
+) -> Response {
+    let action = match params.action.as_deref() {
+        None | Some("play") => Action::Play,
+        Some("publish") => Action::Publish,
+        Some(_) => return plain(StatusCode::BAD_REQUEST, "action is play or publish\n"),
+    };
+    let secs = params.expires_in.unwrap_or(DEFAULT_SIGN_SECS);
+    if secs == 0 || secs > MAX_SIGN_SECS {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "expires_in is 1 to 31536000 seconds\n",
+        );
+    }
+    let expires = access::unix_now() + secs;
+    let Some(query) = state.opts.access.sign(action, &app, &name, expires) else {
+        return plain(
+            StatusCode::NOT_FOUND,
+            "signed links are off (auth.sign_secret is empty)\n",
+        );
+    };
+    let key = format!("{app}/{name}");
+    let urls = UrlBase::new(&state.opts, &headers).urls(&key);
+    let urls = match action {
+        Action::Play => urls.with_query(&query),
+        Action::Publish => Urls {
+            hls: None,
+            http_flv: None,
+            ws_flv: None,
+            rtsp: None,
+            mms: None,
+            ..urls
+        }
+        .with_query(&query),
+    };
+    json(serde_json::json!({
+        "stream": key,
+        "action": action.as_str(),
+        "expires": expires,
+        "query": query,
+        "urls": urls,
+    }))
+}
+
+fn plain(status: StatusCode, body: &'static str) -> Response {
+    let plain = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
+    (status, plain, body).into_response()
+}
+
+fn describe(stream: &Arc<Stream>, base: &UrlBase, access: &Access) -> StreamJson {
     let key = stream.key();
     let (app, name) = key.split_once('/').unwrap_or(("", key));
+    // A stream whose play rule asks for a signed link is listed with signed URLs, so the web
+    // page (which holds the API token) can play it and hand the links out.
+    let mut urls = base.urls(key);
+    if access.rule_for(app, name).is_some_and(|r| r.play.signed) {
+        let expires = access::unix_now() + LISTED_LINK_SECS;
+        if let Some(q) = access.sign(Action::Play, app, name, expires) {
+            urls = urls.with_query(&q);
+        }
+    }
     let info = stream.media_info();
     let stats = stream.stats();
     StreamJson {
@@ -170,7 +275,7 @@ fn describe(stream: &Arc<Stream>, base: &UrlBase) -> StreamJson {
         takebacks: stats.takebacks,
         viewers: Viewers::from_counts(|p| stats.viewers_of(p)),
         stalled_viewers_dropped: Viewers::from_counts(|p| stats.stalled_viewers_of(p)),
-        urls: base.urls(key),
+        urls,
     }
 }
 
@@ -211,11 +316,26 @@ impl<'a> UrlBase<'a> {
                 .opts
                 .hls
                 .then(|| format!("{}/{key}/index.m3u8", self.http)),
-            http_flv: format!("{}/{key}.flv", self.http),
-            ws_flv: format!("{}/{key}.flv", websocket_base(&self.http)),
+            http_flv: Some(format!("{}/{key}.flv", self.http)),
+            ws_flv: Some(format!("{}/{key}.flv", websocket_base(&self.http))),
             rtmp: other("rtmp", self.opts.rtmp_port),
             rtsp: other("rtsp", self.opts.rtsp_port),
             mms: other("mms", self.opts.mms_port),
+        }
+    }
+}
+
+impl Urls {
+    /// Every URL with `query` appended (a signed link's `expires=...&sig=...`).
+    fn with_query(self, query: &str) -> Urls {
+        let add = |u: Option<String>| u.map(|u| format!("{u}?{query}"));
+        Urls {
+            hls: add(self.hls),
+            http_flv: add(self.http_flv),
+            ws_flv: add(self.ws_flv),
+            rtmp: add(self.rtmp),
+            rtsp: add(self.rtsp),
+            mms: add(self.mms),
         }
     }
 }

@@ -17,6 +17,7 @@ use bus::{Protocol, SendWatch, Stream, Subscriber};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 
+use crate::auth::check_play;
 use crate::from_bus::flv_frames;
 use crate::AppState;
 
@@ -97,6 +98,18 @@ async fn play(
     let Some(key) = stream_key(&app, &file) else {
         return not_found();
     };
+    let peer = peer_of(conn);
+    let websocket = is_websocket(req.headers());
+    let protocol = match websocket {
+        true => access::Protocol::WsFlv,
+        false => access::Protocol::HttpFlv,
+    };
+    // Access is decided before anything about the stream is looked up, so a refused client
+    // learns nothing about which streams exist.
+    let access = &state.opts.access;
+    if let Err(refusal) = check_play(access, protocol, &key, peer, req.uri().query()).await {
+        return refusal;
+    }
     // The FLV header announces the tracks from the stream's headers: a request that arrives in
     // the first milliseconds of a publish waits for them (a player told "no video" never shows
     // the video that follows).
@@ -106,17 +119,16 @@ async fn play(
     let Some(sub) = state.bus.subscribe(&key, Protocol::HttpFlv) else {
         return not_found();
     };
-    let peer = peer_of(conn);
     // Present when the listener wraps its sockets in [`crate::SendTimeoutIo`]: the connection's send timeout then
     // counts this viewer on its stream if it stops reading.
     let watch = req.extensions().get::<Arc<SendWatch>>().cloned();
     let stream = Arc::clone(sub.stream());
-    if is_websocket(req.headers()) {
+    if websocket {
         let (mut parts, _) = req.into_parts();
         return match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
             Ok(ws) => {
                 let ws = ws.read_buffer_size(WS_READ_BUFFER);
-                let log = ViewerLog::new("ws-flv", &stream, peer, watch.clone());
+                let log = ViewerLog::new(protocol, &stream, peer, watch.clone(), access);
                 {
                     let delay = state.opts.flv_write_delay;
                     ws.max_message_size(WS_MAX_CLIENT_MESSAGE)
@@ -127,7 +139,7 @@ async fn play(
             Err(rejection) => rejection.into_response(),
         };
     }
-    let log = ViewerLog::new("http-flv", &stream, peer, watch.clone());
+    let log = ViewerLog::new(protocol, &stream, peer, watch.clone(), access);
     let frames = flv_frames(sub, state.opts.flv_write_delay, watch).map(move |frame| {
         // The log line for the teardown is written when the body (and with it `log`) is dropped.
         let _ = &log;
@@ -137,13 +149,23 @@ async fn play(
 }
 
 /// HEAD answers like GET without subscribing, so probing a stream does not count as a viewer.
+/// It is checked as a play: whether a stream is live is not for everyone to learn.
 async fn head(
     State(state): State<AppState>,
     Path((app, file)): Path<(String, String)>,
+    conn: Option<Extension<ConnectInfo<SocketAddr>>>,
+    req: Request,
 ) -> Response {
-    let live = stream_key(&app, &file)
-        .and_then(|key| state.bus.stream(&key))
-        .is_some_and(|s| s.is_live());
+    let Some(key) = stream_key(&app, &file) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let access = &state.opts.access;
+    let query = req.uri().query();
+    let protocol = access::Protocol::HttpFlv;
+    if let Err(refusal) = check_play(access, protocol, &key, peer_of(conn), query).await {
+        return refusal;
+    }
+    let live = state.bus.stream(&key).is_some_and(|s| s.is_live());
     if !live {
         return StatusCode::NOT_FOUND.into_response();
     }
@@ -238,23 +260,27 @@ fn concat(frames: &[Bytes]) -> Bytes {
     buf.freeze()
 }
 
-/// Logs a viewer's start when created and its teardown when dropped, and attaches the viewer to
-/// its connection's [`SendWatch`] meanwhile.
+/// Logs a viewer's start when created and its teardown when dropped (and tells the on_stop
+/// hook), and attaches the viewer to its connection's [`SendWatch`] meanwhile.
 struct ViewerLog {
     protocol: &'static str,
+    access_protocol: access::Protocol,
     key: String,
     peer: Option<SocketAddr>,
     started: Instant,
     watch: Option<Arc<SendWatch>>,
+    access: Arc<access::Access>,
 }
 
 impl ViewerLog {
     fn new(
-        protocol: &'static str,
+        access_protocol: access::Protocol,
         stream: &Arc<Stream>,
         peer: Option<SocketAddr>,
         watch: Option<Arc<SendWatch>>,
+        access: &Arc<access::Access>,
     ) -> ViewerLog {
+        let protocol = access_protocol.as_str();
         let key = stream.key().to_owned();
         tracing::info!(protocol, stream = %key, peer = ?peer, "play");
         if let Some(w) = &watch {
@@ -262,10 +288,12 @@ impl ViewerLog {
         }
         ViewerLog {
             protocol,
+            access_protocol,
             key,
             peer,
             started: Instant::now(),
             watch,
+            access: Arc::clone(access),
         }
     }
 }
@@ -285,6 +313,17 @@ impl Drop for ViewerLog {
             stalled,
             "teardown"
         );
+        if let (Some((app, stream)), Some(peer)) = (self.key.split_once('/'), self.peer) {
+            self.access.notify(access::Notice {
+                action: access::Action::Play,
+                protocol: self.access_protocol,
+                app: app.to_owned(),
+                stream: stream.to_owned(),
+                peer,
+                bytes: self.watch.as_ref().map(|w| w.bytes_sent()),
+                duration: self.started.elapsed(),
+            });
+        }
     }
 }
 

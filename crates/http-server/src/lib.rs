@@ -11,6 +11,8 @@
 //! | the same with `Upgrade: websocket` | WebSocket-FLV: the same bytes in binary messages |
 //! | `GET /api/streams` | JSON list of live streams (codecs, bitrate, uptime, viewers, URLs) |
 //! | `GET /api/streams/{app}/{stream}` | one live stream, or 404 |
+//! | `GET /api/access` | access-control decision counters |
+//! | `GET /api/sign/{app}/{stream}` | a signed, expiring play (or publish) link, when `auth.sign_secret` is set |
 //! | `GET /`, `GET /{file}` | the web page from [`Options::web_root`] |
 //! | `GET /vendor/{file}` | whitelisted player libraries from `web/node_modules` |
 //!
@@ -44,15 +46,22 @@
 //!   What one body cannot carry is a track the FLV file header did not announce: a viewer that
 //!   started on a video-only stream does not get the audio a returning publisher adds.
 //! - WebSocket-FLV viewers count as `http_flv` viewers (the bus has one protocol for both).
+//! - Access: an HTTP-FLV or WebSocket-FLV request is decided by [`access::Access::check`]
+//!   (the URL's `token=`, or a signed link's `expires=` and `sig=`) before anything about the
+//!   stream is looked up; a refusal is 401 (with `WWW-Authenticate: Bearer`) or 403 and a short
+//!   plain-text reason. `/api/*` and the page's HTML need the API token when one is set
+//!   ([`require_api_token`]); the page's scripts, styles and player libraries are public code.
 //! - The app names `api` and `vendor` cannot be played over HTTP-FLV: those first path segments
 //!   belong to the API and the player libraries.
 
 mod api;
+mod auth;
 mod flv_http;
 pub mod from_bus;
 mod send_timeout;
 mod web;
 
+pub use auth::require_api_token;
 pub use send_timeout::SendTimeoutIo;
 // The pure parts of the routes, public for the fuzz targets (`fuzz/`).
 pub use api::host_part;
@@ -83,6 +92,8 @@ pub struct Options {
     pub hls: bool,
     /// Write batching of HTTP-FLV and WebSocket-FLV viewers: see [`from_bus::flv_frames`].
     pub flv_write_delay: std::time::Duration,
+    /// Who may play, and the API token: asked before every FLV viewer, API call and page.
+    pub access: std::sync::Arc<access::Access>,
 }
 
 impl Default for Options {
@@ -96,6 +107,7 @@ impl Default for Options {
             mms_port: Some(1755),
             hls: true,
             flv_write_delay: std::time::Duration::ZERO,
+            access: access::Access::open(),
         }
     }
 }
@@ -110,13 +122,14 @@ struct AppState {
 /// Every route of this shell, state applied, ready to merge into the gateway's router.
 pub fn router(bus: bus::Bus, opts: Options) -> Router {
     let web_root = opts.web_root.clone();
+    let access = std::sync::Arc::clone(&opts.access);
     let state = AppState {
         bus,
         opts: std::sync::Arc::new(opts),
     };
     Router::new()
         .merge(flv_http::routes())
-        .merge(api::routes())
+        .merge(api::routes(&access))
         .with_state(state)
-        .merge(web::routes(&web_root))
+        .merge(web::routes(&web_root, access))
 }

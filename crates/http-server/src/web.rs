@@ -2,6 +2,7 @@
 //! installed under its `node_modules`.
 
 use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
 
 use axum::extract::{Path, Request};
 use axum::http::StatusCode;
@@ -23,12 +24,13 @@ const VENDOR_FILES: &[(&str, &str)] = &[
 /// README) is not served.
 const PAGE_EXTENSIONS: &[&str] = &["html", "css", "js", "svg", "png", "ico", "webmanifest"];
 
-/// `/` and `/{file}` from the web root, `/vendor/{file}` from its `node_modules`.
+/// `/` and `/{file}` from the web root, `/vendor/{file}` from its `node_modules`; the HTML
+/// documents need the API token when one is set.
 ///
 /// The page keeps its files in one flat directory so that each route has a fixed depth: a
 /// catch-all (or a router fallback) here would shadow the HLS shell's routes once the gateway
 /// merges them.
-pub(crate) fn routes(web_root: &FsPath) -> Router {
+pub(crate) fn routes(web_root: &FsPath, access: Arc<access::Access>) -> Router {
     let dir = ServeDir::new(web_root);
     let modules = web_root.join("node_modules");
     Router::new()
@@ -41,6 +43,10 @@ pub(crate) fn routes(web_root: &FsPath) -> Router {
             "/vendor/{file}",
             get(move |path, req| vendor(modules.clone(), path, req)),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            access,
+            crate::auth::require_api_token_for_pages,
+        ))
 }
 
 /// The longest page file name looked up (a common file system limit): longer names are

@@ -1,9 +1,13 @@
 //! One RTMP connection: feed the session, answer its events, write its output.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use access::{Action, Denial, Grant, Notice};
 use bus::{Bus, Event, Protocol, PublisherInfo};
 use rtmp::{ServerSession, ServerSessionConfig, ServerSessionEvent, SessionError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -17,6 +21,8 @@ use crate::Options;
 
 /// Bytes read from the socket per read call.
 const READ_BUF: usize = 64 * 1024;
+/// How long a refused client may take to close after the refusal (see `close_after_refusal`).
+const REFUSAL_LINGER: Duration = Duration::from_secs(2);
 
 /// Why a connection ended abnormally.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +57,23 @@ struct Tally {
 struct Publishing {
     stream_id: u32,
     ingest: Ingest,
+    started: Instant,
+    /// The connection's byte count when the publish started (for the on_unpublish notice).
+    bytes_in_at_start: u64,
+}
+
+/// An access decision being awaited (a hook may take seconds).
+type Answer = Pin<Box<dyn Future<Output = Result<Grant, Denial>> + Send>>;
+
+/// A publish or play waiting for its access decision. The connection keeps reading (and
+/// answering control messages) meanwhile; the session holds the stream as pending, so media a
+/// client sends before the answer is dropped, and no bus publisher exists yet.
+struct PendingCheck {
+    action: Action,
+    stream_id: u32,
+    key: String,
+    query: Option<String>,
+    answer: Answer,
 }
 
 /// One accepted RTMP connection.
@@ -68,6 +91,15 @@ pub struct Connection {
     ended: Tally,
     buf: Vec<u8>,
     last_activity: Instant,
+    /// The `?query` of `connect` (the app or tcUrl), where OBS puts a server URL's token.
+    connect_query: Option<String>,
+    pending: Option<PendingCheck>,
+    /// Access control refused a publish or play: close once the refusal is flushed.
+    denied: bool,
+    /// Bytes read from the socket.
+    bytes_in: u64,
+    /// When the current play was accepted.
+    play_started: Instant,
 }
 
 impl Connection {
@@ -98,17 +130,29 @@ impl Connection {
             ended: Tally::default(),
             buf: vec![0; READ_BUF],
             last_activity: Instant::now(),
+            connect_query: None,
+            pending: None,
+            denied: false,
+            bytes_in: 0,
+            play_started: Instant::now(),
         }
     }
 
     /// Serves the connection until it ends, logging one line about how.
     pub async fn run(mut self, shutdown: CancellationToken) {
         let result = self.serve(shutdown).await;
+        if let Some(p) = self.publishing.take() {
+            self.ended.tags_in += p.ingest.tags();
+            self.notify_unpublish(&p);
+        }
         let key = self.key.as_deref().unwrap_or("-");
         // The whole connection's counts: an unpublish or a stop earlier on does not reset them.
-        let tags_in = self.ended.tags_in + self.publishing.as_ref().map_or(0, |p| p.ingest.tags());
+        let tags_in = self.ended.tags_in;
         let tags_out = self.ended.tags_out + self.player.as_ref().map_or(0, |p| p.tags_sent);
         let bytes_out = self.player.as_ref().map_or(0, |p| p.bytes_sent);
+        if let Some(p) = &self.player {
+            self.notify_stop(p);
+        }
         if let (Err(ConnError::WriteStalled(limit)), Some(p)) = (&result, &self.player) {
             p.subscriber.stream().count_stalled_viewer(Protocol::Rtmp);
             tracing::warn!(peer = %self.peer, stream = key, protocol = "rtmp", tags_out, bytes_sent = bytes_out, timeout = ?limit, "viewer dropped: its socket accepted nothing for the send timeout");
@@ -131,14 +175,20 @@ impl Connection {
             _ = shutdown.cancelled() => return Ok(()),
         }
         loop {
+            if self.denied {
+                self.close_after_refusal().await;
+                return Ok(());
+            }
             let idle_at = self.last_activity + self.opts.idle_timeout;
             let wait_at = self.player.as_ref().and_then(|p| p.wait_deadline);
             // A paused player and a player waiting for its publisher are
             // silent by design; the wait has its own deadline.
-            let idle_applies = !self
-                .player
-                .as_ref()
-                .is_some_and(|p| p.paused || p.wait_deadline.is_some());
+            // A pending access check has the hook's own timeout.
+            let idle_applies = self.pending.is_none()
+                && !self
+                    .player
+                    .as_ref()
+                    .is_some_and(|p| p.paused || p.wait_deadline.is_some());
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
                 n = self.socket.read(&mut self.buf) => {
@@ -147,8 +197,16 @@ impl Connection {
                         return Ok(());
                     }
                     self.last_activity = Instant::now();
+                    self.bytes_in += n as u64;
                     self.session.feed(&self.buf[..n])?;
                     self.process_events()?;
+                    self.flush_session().await?;
+                }
+                answer = pending_answer(&mut self.pending) => {
+                    self.last_activity = Instant::now();
+                    if let Some(p) = self.pending.take() {
+                        self.decided(p.action, p.stream_id, p.key, p.query, answer);
+                    }
                     self.flush_session().await?;
                 }
                 ev = next_event(&mut self.player) => {
@@ -161,6 +219,17 @@ impl Connection {
                 _ = sleep_until(idle_at), if idle_applies => return Err(ConnError::Idle(self.opts.idle_timeout)),
             }
         }
+    }
+
+    /// Closes a connection whose publish or play was refused, once the refusal has been flushed:
+    /// a FIN first, then whatever the client still sends is read and dropped for a moment.
+    /// Closing with unread input would send a reset, and a client that gets the reset before it
+    /// has read the refusal (ffmpeg sends a buffer-length message right after `play`) loses it.
+    async fn close_after_refusal(&mut self) {
+        let _ = self.socket.shutdown().await;
+        let drain =
+            async { while matches!(self.socket.read(&mut self.buf).await, Ok(n) if n > 0) {} };
+        let _ = tokio::time::timeout(REFUSAL_LINGER, drain).await;
     }
 
     async fn handshake(&mut self) -> Result<(), ConnError> {
@@ -198,8 +267,13 @@ impl Connection {
 
     fn on_session_event(&mut self, ev: ServerSessionEvent) {
         match ev {
-            ServerSessionEvent::Connected { app, tc_url, .. } => {
-                tracing::info!(peer = %self.peer, app, tc_url = tc_url.as_deref().unwrap_or("-"), "RTMP connect");
+            ServerSessionEvent::Connected {
+                app, tc_url, query, ..
+            } => {
+                // tcUrl may carry a token: log the URL without its query.
+                let tc_url = tc_url.as_deref().map(|u| rtmp::session::split_query(u).0);
+                tracing::info!(peer = %self.peer, app, tc_url = tc_url.unwrap_or("-"), "RTMP connect");
+                self.connect_query = query;
             }
             ServerSessionEvent::PublishRequested {
                 stream_id,
@@ -207,13 +281,14 @@ impl Connection {
                 name,
                 query,
                 ..
-            } => self.on_publish(stream_id, format!("{app}/{name}"), query),
+            } => self.ask(Action::Publish, stream_id, app, name, query),
             ServerSessionEvent::PlayRequested {
                 stream_id,
                 app,
                 name,
+                query,
                 ..
-            } => self.on_play(stream_id, format!("{app}/{name}")),
+            } => self.ask(Action::Play, stream_id, app, name, query),
             ServerSessionEvent::Metadata {
                 stream_id,
                 timestamp,
@@ -262,6 +337,9 @@ impl Connection {
                     let p = self.publishing.take();
                     let tags = p.as_ref().map_or(0, |p| p.ingest.tags());
                     self.ended.tags_in += tags;
+                    if let Some(p) = &p {
+                        self.notify_unpublish(p);
+                    }
                     tracing::info!(peer = %self.peer, stream = self.key.as_deref().unwrap_or("-"), tags, "RTMP unpublish");
                 }
             }
@@ -271,8 +349,12 @@ impl Connection {
                     .as_ref()
                     .is_some_and(|p| p.stream_id == stream_id)
                 {
-                    let tags = self.player.take().map_or(0, |p| p.tags_sent);
+                    let p = self.player.take();
+                    let tags = p.as_ref().map_or(0, |p| p.tags_sent);
                     self.ended.tags_out += tags;
+                    if let Some(p) = &p {
+                        self.notify_stop(p);
+                    }
                     tracing::info!(peer = %self.peer, stream = self.key.as_deref().unwrap_or("-"), tags, "RTMP play stopped");
                 }
             }
@@ -298,14 +380,113 @@ impl Connection {
         }
     }
 
-    fn on_publish(&mut self, stream_id: u32, key: String, query: Option<String>) {
-        if self.publishing.is_some() || self.player.is_some() {
-            self.session.reject_publish(
-                stream_id,
-                "This connection is already publishing or playing.",
-            );
+    /// Asks access control about a publish or play. Without a hook the answer is ready at once
+    /// and the request is answered in place; otherwise the serve loop awaits it.
+    fn ask(
+        &mut self,
+        action: Action,
+        stream_id: u32,
+        app: String,
+        name: String,
+        query: Option<String>,
+    ) {
+        if self.publishing.is_some() || self.player.is_some() || self.pending.is_some() {
+            let busy = "This connection is already publishing or playing.";
+            match action {
+                Action::Publish => self.session.reject_publish(stream_id, busy),
+                Action::Play => self.session.reject_play(stream_id, busy),
+            }
             return;
         }
+        let key = format!("{app}/{name}");
+        // ffmpeg sends `rtmp://host/live/cam?token=x` as the stream name `cam?token=x`; OBS's
+        // server field `rtmp://host/live?token=x` arrives with connect. The name's comes first.
+        let query = join_queries(query, self.connect_query.as_deref());
+        let access = Arc::clone(&self.opts.access);
+        let (peer, q) = (self.peer, query.clone());
+        let mut answer: Answer = Box::pin(async move {
+            let req = access::Request {
+                action,
+                protocol: access::Protocol::Rtmp,
+                tls: false,
+                app: &app,
+                stream: &name,
+                peer,
+                query: q.as_deref(),
+                authorization: None,
+            };
+            access.check(&req).await
+        });
+        match answer
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+        {
+            Poll::Ready(result) => self.decided(action, stream_id, key, query, result),
+            Poll::Pending => {
+                self.pending = Some(PendingCheck {
+                    action,
+                    stream_id,
+                    key,
+                    query,
+                    answer,
+                })
+            }
+        }
+    }
+
+    /// Answers a publish or play with access control's decision. A refusal goes out with its
+    /// reason as the status description, and the connection closes once it is flushed.
+    fn decided(
+        &mut self,
+        action: Action,
+        stream_id: u32,
+        key: String,
+        query: Option<String>,
+        result: Result<Grant, Denial>,
+    ) {
+        match (action, result) {
+            (Action::Publish, Ok(_)) => self.on_publish(stream_id, key, query),
+            (Action::Play, Ok(_)) => self.on_play(stream_id, key),
+            (_, Err(denial)) => {
+                match action {
+                    Action::Publish => self.session.deny_publish(stream_id, &denial.reason),
+                    Action::Play => self.session.deny_play(stream_id, &denial.reason),
+                }
+                self.key = Some(key);
+                self.denied = true;
+            }
+        }
+    }
+
+    fn notify_unpublish(&self, p: &Publishing) {
+        self.notify(
+            Action::Publish,
+            p.started,
+            self.bytes_in - p.bytes_in_at_start,
+        );
+    }
+
+    fn notify_stop(&self, p: &Player) {
+        self.notify(Action::Play, self.play_started, p.bytes_sent);
+    }
+
+    /// Tells the on_unpublish / on_stop hook (if any) that a publish or play of `self.key` ended.
+    fn notify(&self, action: Action, started: Instant, bytes: u64) {
+        let Some((app, stream)) = self.key.as_deref().and_then(|k| k.split_once('/')) else {
+            return;
+        };
+        self.opts.access.notify(Notice {
+            action,
+            protocol: access::Protocol::Rtmp,
+            app: app.to_owned(),
+            stream: stream.to_owned(),
+            peer: self.peer,
+            bytes: Some(bytes),
+            duration: started.elapsed(),
+        });
+    }
+
+    fn on_publish(&mut self, stream_id: u32, key: String, query: Option<String>) {
         let info = PublisherInfo {
             protocol: Protocol::Rtmp,
             peer: Some(self.peer),
@@ -318,6 +499,8 @@ impl Connection {
                 self.publishing = Some(Publishing {
                     stream_id,
                     ingest: Ingest::new(publisher),
+                    started: Instant::now(),
+                    bytes_in_at_start: self.bytes_in,
                 });
                 self.key = Some(key);
             }
@@ -329,13 +512,6 @@ impl Connection {
     }
 
     fn on_play(&mut self, stream_id: u32, key: String) {
-        if self.publishing.is_some() || self.player.is_some() {
-            self.session.reject_play(
-                stream_id,
-                "This connection is already publishing or playing.",
-            );
-            return;
-        }
         let live = self.bus.subscribe(&key, Protocol::Rtmp);
         let player = match live {
             Some(sub) => {
@@ -360,11 +536,13 @@ impl Connection {
         };
         tracing::info!(peer = %self.peer, stream = key, waiting = !player.started, "RTMP play");
         self.player = Some(player);
+        self.play_started = Instant::now();
         self.key = Some(key);
     }
 
     async fn give_up_waiting(&mut self) -> Result<(), ConnError> {
         if let Some(p) = self.player.take() {
+            self.notify_stop(&p);
             let key = self.key.as_deref().unwrap_or("-");
             tracing::info!(peer = %self.peer, stream = key, "RTMP play: no publisher arrived");
             self.session
@@ -430,6 +608,23 @@ fn drain(
         player.queue_event(session, batch, &ev);
     }
     false
+}
+
+/// The answer of the pending access check; never resolves without one.
+async fn pending_answer(pending: &mut Option<PendingCheck>) -> Result<Grant, Denial> {
+    match pending {
+        Some(p) => (&mut p.answer).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The stream name's query, then connect's: credentials are read from the first of each name.
+fn join_queries(name: Option<String>, connect: Option<&str>) -> Option<String> {
+    match (name, connect) {
+        (Some(n), Some(c)) => Some(format!("{n}&{c}")),
+        (Some(n), None) => Some(n),
+        (None, c) => c.map(str::to_owned),
+    }
 }
 
 /// The next bus event for an active, unpaused player; never resolves otherwise.

@@ -12,11 +12,16 @@
 //! | Adobe RTMP 1.0 (handshake, chunking, commands) | `rtmp` crate, driven by [`conn`] |
 //! | FLV 10.1 / Enhanced RTMP tag headers | `flv` crate, used by [`to_bus`] |
 //!
+//! Access: every publish and play is decided by [`access::Access::check`] before the session
+//! answers it ([`conn`]); a refusal is `NetStream.Publish.Denied` or `NetStream.Play.Failed`
+//! with the reason as description, and the connection is closed.
+//!
 //! Architecture Invariant: a player's payload bytes are never copied; each
 //! viewer builds only chunk headers and writes the shared `Bytes` with
 //! vectored writes ([`from_bus`]). A slow viewer is the bus's concern (it skips
 //! to the next keyframe); this crate never buffers more than one bounded batch.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -62,6 +67,8 @@ pub struct Options {
     /// arrives before writing them together: fewer wake-ups and system calls per viewer at the
     /// price of at most this much added latency. Zero writes every tag as it comes.
     pub write_delay: Duration,
+    /// Who may publish and play: asked before every publish and play is accepted.
+    pub access: Arc<access::Access>,
 }
 
 impl Default for Options {
@@ -80,6 +87,7 @@ impl Default for Options {
             write_batch_tags: 64,
             write_batch_bytes: 512 * 1024,
             write_delay: Duration::ZERO,
+            access: access::Access::open(),
         }
     }
 }

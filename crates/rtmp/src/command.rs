@@ -109,6 +109,9 @@ pub mod status {
     pub const PUBLISH_START: &str = "NetStream.Publish.Start";
     /// The stream is already being published (or the name is refused).
     pub const PUBLISH_BAD_NAME: &str = "NetStream.Publish.BadName";
+    /// The client may not publish this stream (access control). librtmp (OBS) closes the
+    /// connection on it; ffmpeg prints the description.
+    pub const PUBLISH_DENIED: &str = "NetStream.Publish.Denied";
     /// Unpublishing succeeded.
     pub const UNPUBLISH_SUCCESS: &str = "NetStream.Unpublish.Success";
     /// The play list was reset.
@@ -117,6 +120,9 @@ pub mod status {
     pub const PLAY_START: &str = "NetStream.Play.Start";
     /// The stream does not exist.
     pub const PLAY_STREAM_NOT_FOUND: &str = "NetStream.Play.StreamNotFound";
+    /// Playback failed for another reason, "such as the subscriber not having read access"
+    /// (the NetStatusEvent documentation): the access-control refusal of a play.
+    pub const PLAY_FAILED: &str = "NetStream.Play.Failed";
     /// The publisher left.
     pub const PLAY_UNPUBLISH_NOTIFY: &str = "NetStream.Play.UnpublishNotify";
     /// A publisher (re)joined.

@@ -83,6 +83,9 @@ pub enum ServerSessionEvent {
         app: String,
         /// `tcUrl` as the client sent it.
         tc_url: Option<String>,
+        /// The `?query` of the app name, or else of `tcUrl` (OBS puts a server URL's query
+        /// in both), kept for auth.
+        query: Option<String>,
         /// The client's `objectEncoding` (0 or 3), echoed in our reply.
         object_encoding: f64,
     },
@@ -432,11 +435,16 @@ impl ServerSession {
             .get("app")
             .and_then(Amf0Value::as_str)
             .unwrap_or("");
-        let app = split_query(app_raw).0.trim_matches('/').to_owned();
+        let (app, app_query) = split_query(app_raw);
+        let app = app.trim_matches('/').to_owned();
         let tc_url = cmd
             .object
             .get("tcUrl")
             .and_then(Amf0Value::as_str)
+            .map(str::to_owned);
+        let query = app_query
+            .or_else(|| tc_url.as_deref().and_then(|u| split_query(u).1))
+            .filter(|q| !q.is_empty())
             .map(str::to_owned);
         let object_encoding = cmd
             .object
@@ -467,6 +475,7 @@ impl ServerSession {
         self.events.push_back(ServerSessionEvent::Connected {
             app,
             tc_url,
+            query,
             object_encoding,
         });
     }
@@ -686,6 +695,15 @@ impl ServerSession {
         self.status(stream_id, "error", status::PUBLISH_BAD_NAME, description);
     }
 
+    /// Refuses a publish request that access control denied, with NetStream.Publish.Denied
+    /// and `reason` as the description (ffmpeg prints it; librtmp clients such as OBS close).
+    pub fn deny_publish(&mut self, stream_id: u32, reason: &str) {
+        if let Some(s) = self.streams.get_mut(&stream_id) {
+            s.role = Role::Idle;
+        }
+        self.status(stream_id, "error", status::PUBLISH_DENIED, reason);
+    }
+
     /// Accepts a play request: StreamBegin, Play.Reset (when asked for),
     /// Play.Start and `|RtmpSampleAccess`.
     pub fn accept_play(&mut self, stream_id: u32) {
@@ -729,6 +747,15 @@ impl ServerSession {
             status::PLAY_STREAM_NOT_FOUND,
             description,
         );
+    }
+
+    /// Refuses a play request that access control denied, with NetStream.Play.Failed and
+    /// `reason` as the description.
+    pub fn deny_play(&mut self, stream_id: u32, reason: &str) {
+        if let Some(s) = self.streams.get_mut(&stream_id) {
+            s.role = Role::Idle;
+        }
+        self.status(stream_id, "error", status::PLAY_FAILED, reason);
     }
 
     /// Tells a player the publisher left: StreamEOF and Play.UnpublishNotify.

@@ -126,6 +126,7 @@ fn publish_session_in_memory() {
             ServerSessionEvent::Connected {
                 app: "live".into(),
                 tc_url: Some("rtmp://localhost/live".into()),
+                query: Some("token=1".into()),
                 object_encoding: 0.0,
             },
             ServerSessionEvent::PublishRequested {
@@ -170,6 +171,58 @@ fn rejected_publish_gets_bad_name_and_media_is_dropped() {
         .server_events
         .iter()
         .any(|e| matches!(e, ServerSessionEvent::Video { .. })));
+}
+
+/// A publish and a play that access control refuses: the client sees the denial codes, the
+/// reason travels as the description, and media sent meanwhile is dropped.
+#[test]
+fn denied_publish_and_play_carry_the_reason() {
+    for publish in [true, false] {
+        let mut p = Pair::new(false);
+        let id = p.connect_and_create();
+        if publish {
+            p.client.publish(id, "cam?token=bad");
+        } else {
+            p.client.play(id, "cam");
+        }
+        p.server
+            .feed(&p.client.take_output())
+            .expect("server accepts client bytes");
+        while let Some(ev) = p.server.poll_event().expect("server decodes") {
+            match ev {
+                ServerSessionEvent::PublishRequested {
+                    stream_id, query, ..
+                } => {
+                    assert_eq!(query.as_deref(), Some("token=bad"));
+                    p.server.deny_publish(stream_id, "invalid credentials")
+                }
+                ServerSessionEvent::PlayRequested { stream_id, .. } => {
+                    p.server.deny_play(stream_id, "invalid credentials")
+                }
+                _ => {}
+            }
+        }
+        let out = p.server.take_output();
+        let has = |needle: &[u8]| out.windows(needle.len()).any(|w| w == needle);
+        assert!(has(b"invalid credentials"), "the reason is the description");
+        p.client.feed(&out).expect("client accepts server bytes");
+        while let Some(ev) = p.client.poll_event().expect("client decodes") {
+            p.client_events.push(ev);
+        }
+        let want = if publish {
+            status::PUBLISH_DENIED
+        } else {
+            status::PLAY_FAILED
+        };
+        assert_eq!(p.statuses(), vec![want]);
+        p.client
+            .send_media(id, type_id::VIDEO, 0, &Bytes::from_static(&[0x17, 0]));
+        p.pump();
+        assert!(!p
+            .server_events
+            .iter()
+            .any(|e| matches!(e, ServerSessionEvent::Video { .. })));
+    }
 }
 
 #[test]
@@ -595,6 +648,7 @@ fn connect_echoes_object_encoding_and_strips_app_query() {
         vec![ServerSessionEvent::Connected {
             app: "live".into(),
             tc_url: None,
+            query: Some("vhost=a".into()),
             object_encoding: 3.0
         }]
     );
