@@ -4,16 +4,20 @@
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bus::{Bus, BusOptions};
 use gateway_config::{
-    BusSection, Config, HlsSection, HttpSection, MmsSection, RtmpSection, RtspSection,
+    BusSection, Config, HlsSection, HttpSection, ListenerCaps, MmsSection, RtmpSection,
+    RtspSection,
 };
+use netutil::{Admission, ConnLimits};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::Limits;
 use crate::http_listener::HttpLimits;
 
 pub(crate) struct Listeners {
@@ -34,7 +38,22 @@ pub(crate) fn bus_options(s: &BusSection) -> BusOptions {
         wait_for_publisher: Duration::from_secs(s.wait_for_publisher_secs),
         backup_suffix: Some(s.backup_suffix.clone()).filter(|x| !x.is_empty()),
         failover: Duration::from_millis(s.failover_ms),
+        max_streams: s.max_streams,
+        max_streams_per_app: s.max_streams_per_app,
     }
+}
+
+/// One listener's admission from its section's keys; `name` names it in logs and the API.
+fn conn_limits(name: &'static str, c: ListenerCaps) -> ConnLimits {
+    ConnLimits::new(
+        name,
+        Admission {
+            max_connections: c.max_connections,
+            max_connections_per_ip: c.max_connections_per_ip,
+            connection_rate_per_ip: c.connection_rate_per_ip,
+            connection_burst_per_ip: c.connection_burst_per_ip,
+        },
+    )
 }
 
 fn rtmp_options(s: &RtmpSection, bus: &BusSection) -> rtmp_server::Options {
@@ -51,8 +70,7 @@ fn rtmp_options(s: &RtmpSection, bus: &BusSection) -> rtmp_server::Options {
         send_timeout: Duration::from_secs(s.send_timeout_secs),
         send_buffer: (s.send_buffer_bytes > 0).then_some(s.send_buffer_bytes),
         write_delay: Duration::from_millis(s.write_delay_ms),
-        max_connections: s.max_connections,
-        max_connections_per_ip: s.max_connections_per_ip,
+        conn_limits: conn_limits("RTMP", s.caps()),
         ..rtmp_server::Options::default()
     }
 }
@@ -103,8 +121,8 @@ fn rtsp_options(s: &RtspSection) -> rtsp_server::Options {
         tcp_send_buffer: (s.send_buffer_bytes > 0).then_some(s.send_buffer_bytes),
         max_sessions_per_ip: s.max_sessions_per_ip,
         request_timeout: Duration::from_secs(s.request_timeout_secs),
-        max_connections: s.max_connections,
-        max_connections_per_ip: s.max_connections_per_ip,
+        conn_limits: conn_limits("RTSP", s.caps()),
+        setup_refusals: Arc::default(),
         server_name: format!("media-gateway/{}", env!("CARGO_PKG_VERSION")),
         ..rtsp_server::Options::default()
     }
@@ -127,8 +145,7 @@ fn mms_options(s: &MmsSection, http: &HttpSection, mmst_port: Option<u16>) -> mm
         write_timeout: Duration::from_secs(s.send_timeout_secs),
         public_host: non_empty(&http.public_host),
         mmst_port: mmst_port.unwrap_or(1755),
-        max_connections: s.max_connections,
-        max_connections_per_ip: s.max_connections_per_ip,
+        conn_limits: conn_limits("MMST", s.caps()),
         ..mms_server::Options::default()
     }
 }
@@ -156,26 +173,32 @@ pub(crate) fn spawn_all(
         mms: listeners.mms.as_ref().map(port_of),
     };
 
+    let http_limits = http_limits(&config.http);
+    let mut limits = Limits::new(bus.clone());
+    limits.listeners.push(http_limits.conn_limits.clone());
+
     let rtmp_opts = rtmp_options(&config.rtmp, &config.bus);
+    limits.listeners.push(rtmp_opts.conn_limits.clone());
     let run = rtmp_server::run(listeners.rtmp, bus.clone(), rtmp_opts, shutdown.clone());
     spawn_shell(tasks, "RTMP", run);
 
     if let Some(listener) = listeners.rtsp {
         let opts = rtsp_options(&config.rtsp);
+        limits.listeners.push(opts.conn_limits.clone());
+        limits.rtsp = Some((Arc::clone(&opts.setup_refusals), opts.max_sessions_per_ip));
         let run = rtsp_server::run(listener, bus.clone(), opts, shutdown.clone());
         spawn_shell(tasks, "RTSP", run);
     }
 
     let mms_opts = mms_options(&config.mms, &config.http, ports.mms);
     if let Some(listener) = listeners.mms {
+        limits.listeners.push(mms_opts.conn_limits.clone());
         let run = mms_server::run(listener, bus.clone(), mms_opts.clone(), shutdown.clone());
         spawn_shell(tasks, "MMST", run);
     }
 
     let mut app = http_server::router(bus.clone(), http_options(&config.http, config, &ports));
-    if config.rtsp.enabled {
-        app = app.merge(crate::api::routes(bus.clone()));
-    }
+    app = app.merge(crate::api::routes(bus.clone(), config.rtsp.enabled, limits));
     if config.hls.enabled {
         app = app.merge(hls_server::router(bus.clone(), hls_options(&config.hls)));
     }
@@ -184,8 +207,7 @@ pub(crate) fn spawn_all(
         // before any other route sees the request.
         app = mms_server::mmsh_layer_or_router(app, bus.clone(), mms_opts);
     }
-    let limits = http_limits(&config.http);
-    spawn_http(tasks, listeners.http, app, limits, shutdown.clone());
+    spawn_http(tasks, listeners.http, app, http_limits, shutdown.clone());
 }
 
 /// Runs one protocol shell; if it fails (its listener broke), the error is logged and the rest of
@@ -206,8 +228,7 @@ fn http_limits(s: &HttpSection) -> HttpLimits {
     HttpLimits {
         header_timeout: Duration::from_secs(s.header_timeout_secs),
         idle_timeout: Duration::from_secs(s.idle_timeout_secs),
-        max_connections: s.max_connections,
-        max_connections_per_ip: s.max_connections_per_ip,
+        conn_limits: conn_limits("HTTP", s.caps()),
         send_timeout: Duration::from_secs(s.send_timeout_secs),
         send_buffer: (s.send_buffer_bytes > 0).then_some(s.send_buffer_bytes),
     }

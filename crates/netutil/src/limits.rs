@@ -108,6 +108,10 @@ pub struct ListenerStats {
     pub request_timeouts: u64,
     /// Closed by [`Timeout::Idle`] since start.
     pub idle_timeouts: u64,
+    /// Closed since start for a request over the listener's size limit (an HTTP head over
+    /// 32 KiB, an RTSP request over its head or body limit, an RTMP message over
+    /// `rtmp.max_message_size`).
+    pub oversized_requests: u64,
 }
 
 /// One listener's admission: its open connections, counted in total and per client, the rate
@@ -143,6 +147,7 @@ struct Counters {
     rate_untracked: AtomicU64,
     request_timeouts: AtomicU64,
     idle_timeouts: AtomicU64,
+    oversized_requests: AtomicU64,
 }
 
 impl fmt::Debug for ConnLimits {
@@ -240,6 +245,12 @@ impl ConnLimits {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a connection this listener closed for a request over its size limit.
+    pub fn oversized_request(&self) {
+        let c = &self.inner.counters;
+        c.oversized_requests.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Connections open now.
     pub fn open(&self) -> usize {
         self.state().total
@@ -269,6 +280,7 @@ impl ConnLimits {
             rate_untracked: get(&c.rate_untracked),
             request_timeouts: get(&c.request_timeouts),
             idle_timeouts: get(&c.idle_timeouts),
+            oversized_requests: get(&c.oversized_requests),
         }
     }
 
@@ -474,12 +486,16 @@ mod tests {
     }
 
     #[test]
-    fn timeouts_are_counted() {
+    fn timeouts_and_oversized_requests_are_counted() {
         let limits = caps(10, 10);
         limits.timed_out(Timeout::Request);
         limits.timed_out(Timeout::Idle);
         limits.timed_out(Timeout::Idle);
+        limits.oversized_request();
         let s = limits.stats();
-        assert_eq!((s.request_timeouts, s.idle_timeouts), (1, 2));
+        assert_eq!(
+            (s.request_timeouts, s.idle_timeouts, s.oversized_requests),
+            (1, 2, 1)
+        );
     }
 }

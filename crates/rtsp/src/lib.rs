@@ -33,7 +33,7 @@ pub mod session;
 pub mod transport;
 
 pub use message::{parse, Header, Method, Parsed, Request, Response};
-pub use session::{RtpInfo, ServerConnection, ServerEvent, Status};
+pub use session::{Limit, RtpInfo, ServerConnection, ServerEvent, Status};
 pub use transport::{Destination, Lower, Transport};
 
 /// The largest request head (request line and headers) accepted, in bytes.
