@@ -148,7 +148,13 @@ impl Bus {
     fn entry_or_create(
         &self,
         key: &str,
-    ) -> Result<(dashmap::mapref::one::RefMut<'_, Arc<str>, Arc<Stream>>, bool), StreamLimit> {
+    ) -> Result<
+        (
+            dashmap::mapref::one::RefMut<'_, Arc<str>, Arc<Stream>>,
+            bool,
+        ),
+        StreamLimit,
+    > {
         match self.shared.streams.entry(Arc::from(key)) {
             Entry::Occupied(o) => Ok((o.into_ref(), false)),
             Entry::Vacant(v) => {

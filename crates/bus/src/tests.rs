@@ -406,7 +406,9 @@ async fn new_streams_are_capped_in_total_and_per_app_until_removed() {
     );
     // A publisher back within the grace takes its stream over: nothing new is counted.
     drop(a);
-    let a = bus.publish("live/a", info()).expect("the same stream again");
+    let a = bus
+        .publish("live/a", info())
+        .expect("the same stream again");
     let s = bus.limit_stats();
     assert_eq!(
         (

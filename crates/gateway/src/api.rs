@@ -39,10 +39,8 @@ impl Limits {
 }
 
 pub(crate) fn routes(bus: Bus, rtsp: bool, limits: Limits) -> Router {
-    let mut router = Router::new().route(
-        "/api/limits",
-        get(limits_json).with_state(Arc::new(limits)),
-    );
+    let mut router =
+        Router::new().route("/api/limits", get(limits_json).with_state(Arc::new(limits)));
     if rtsp {
         router = router.route(
             "/api/streams/{app}/{name}/rtsp",

@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use bus::{Bus, BusOptions};
 use gateway_config::{
-    BusSection, Config, HlsSection, HttpSection, ListenerCaps, MmsSection, RtmpSection,
-    RtspSection,
+    BusSection, Config, HlsSection, HttpSection, ListenerCaps, MmsSection, RtmpSection, RtspSection,
 };
 use netutil::{Admission, ConnLimits};
 use tokio::net::TcpListener;

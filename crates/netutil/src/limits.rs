@@ -459,10 +459,7 @@ mod tests {
         let later = t0 + Duration::from_millis(100);
         assert!(limits.try_acquire_at(a, later).is_ok(), "refilled one");
         let s = limits.stats();
-        assert_eq!(
-            (s.accepted, s.refused_connection_rate, s.open),
-            (7, 1, 0)
-        );
+        assert_eq!((s.accepted, s.refused_connection_rate, s.open), (7, 1, 0));
     }
 
     #[test]

@@ -119,9 +119,9 @@ impl Connection {
                 self.opts.conn_limits.timed_out(netutil::Timeout::Request)
             }
             Err(ConnError::Idle(_)) => self.opts.conn_limits.timed_out(netutil::Timeout::Idle),
-            Err(ConnError::Protocol(SessionError::Chunk(ChunkError::MessageTooLarge { .. }))) => {
-                self.opts.conn_limits.oversized_request()
-            }
+            Err(ConnError::Protocol(SessionError::Chunk(ChunkError::MessageTooLarge {
+                ..
+            }))) => self.opts.conn_limits.oversized_request(),
             _ => {}
         }
         match result {

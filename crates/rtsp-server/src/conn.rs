@@ -200,7 +200,9 @@ impl Conn {
                 return None;
             }
             limits.timed_out(netutil::Timeout::Request);
-            return Some(format!("no complete request for {timeout:?} and no session"));
+            return Some(format!(
+                "no complete request for {timeout:?} and no session"
+            ));
         };
         // TCP sessions live as long as their connection; UDP sessions need signs of life.
         let timeout = self.ctx.opts.session_timeout;
