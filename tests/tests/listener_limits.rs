@@ -1,7 +1,13 @@
-//! The HTTP listener as an attacker finds it: silent connections, request heads sent one byte at
-//! a time, idle keep-alive connections and thousands of idle sockets from one host. Each is cut
-//! off by a timeout or a cap, while honest clients (ffprobe, plain requests) keep being served and
-//! a long HTTP-FLV response is never cut by the idle timeout.
+//! The listeners as an attacker finds them: silent connections, request heads sent one byte at
+//! a time, idle keep-alive connections, thousands of idle sockets from one host, connections
+//! opened and closed in a loop, and publishers cycling through stream keys. Each is cut off by a
+//! timeout or a limit and counted in `/api/limits`, while honest clients (ffprobe, ffmpeg, plain
+//! requests) from another address keep being served and a long HTTP-FLV response is never cut by
+//! the idle timeout.
+//!
+//! The RTSP transport limits (client ports below 1024, a `destination` naming a third party) are
+//! tested case by case in `crates/rtsp-server/tests/setup_limits.rs`; here only that the gateway
+//! counts them.
 //!
 //! Timeouts are one or two seconds here (set through the config) so the tests stay short.
 
@@ -14,9 +20,26 @@ use gateway_tests::{
     assert_media, ffprobe_decode, fixture, http_get, require_tool, wait_until, Expect, Ffmpeg,
     Live, TestGateway, CELL_SECS, PLAY_SECS,
 };
+use serde_json::Value;
 
 /// How long a test waits for the gateway to close a connection it should close.
 const CLOSE_WAIT: Duration = Duration::from_secs(8);
+
+/// `GET /api/limits`.
+fn limits(gw: &TestGateway) -> Value {
+    let r = http_get(&gw.http_url("/api/limits"), Duration::from_secs(5))
+        .expect("the limits API answers");
+    assert_eq!(r.status, 200, "{}", r.text());
+    serde_json::from_slice(&r.body).expect("the limits API answers JSON")
+}
+
+/// The counter at `path` (a JSON pointer without its leading '/') of a `/api/limits` answer.
+fn counter(limits: &Value, path: &str) -> u64 {
+    limits
+        .pointer(&format!("/{path}"))
+        .and_then(Value::as_u64)
+        .unwrap_or_else(|| panic!("no counter {path} in {limits}"))
+}
 
 fn connect(addr: SocketAddr) -> TcpStream {
     let s = TcpStream::connect(addr).expect("the HTTP listener accepts");
@@ -51,6 +74,8 @@ fn a_silent_connection_is_closed_after_the_header_timeout() {
         got.is_empty(),
         "nothing was asked, nothing should be answered"
     );
+    let counted = limits(&gw);
+    assert_eq!(counter(&counted, "listeners/http/timeouts/request"), 1);
 }
 
 #[test]
@@ -112,6 +137,8 @@ fn an_oversized_request_head_is_refused() {
     let got = read_until_closed(&mut s, "oversized head");
     let text = String::from_utf8_lossy(&got);
     assert!(text.starts_with("HTTP/1.1 431"), "got {text:?}");
+    let counted = limits(&gw);
+    assert_eq!(counter(&counted, "listeners/http/oversized_requests"), 1);
 }
 
 #[test]
@@ -272,6 +299,8 @@ fn a_silent_or_trickling_rtsp_connection_is_closed() {
     assert!(read_until_closed(&mut trickle, "trickling RTSP request").is_empty());
     let _ = trickle.shutdown(std::net::Shutdown::Both);
     let _ = slow.join();
+    let counted = limits(&gw);
+    assert_eq!(counter(&counted, "listeners/rtsp/timeouts/request"), 2);
 }
 
 #[test]
@@ -309,6 +338,16 @@ fn idle_connections_from_one_host_are_capped_on_every_listener() {
             open, PER_IP,
             "{name}: the connections within the cap stay open"
         );
+        let counted = limits(&gw);
+        let key = format!(
+            "listeners/{}/refused/max_connections_per_ip",
+            name.to_lowercase()
+        );
+        assert_eq!(
+            counter(&counted, &key) as usize,
+            FLOOD - PER_IP,
+            "{counted}"
+        );
         floods.push(socks);
     }
     // A publisher and a player from another address connect as usual during the flood.
@@ -327,4 +366,226 @@ fn idle_connections_from_one_host_are_capped_on_every_listener() {
         &Expect::for_fixture("av.flv", CELL_SECS),
     );
     drop(floods);
+}
+
+/// Connects to `addr` from the loopback address `from` and closes at once; false if the connect
+/// itself failed.
+fn connect_and_close(from: &str, addr: SocketAddr) -> bool {
+    let local: SocketAddr = format!("{from}:0").parse().expect("an address");
+    let s =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("a socket");
+    s.bind(&local.into()).expect("bind a loopback address");
+    s.connect(&addr.into()).is_ok()
+}
+
+#[test]
+fn a_connection_flood_from_one_address_is_cut_at_the_limits_while_another_keeps_playing() {
+    if !require_tool("ffmpeg") || !require_tool("ffprobe") {
+        return;
+    }
+    const PER_IP: usize = 20;
+    const RATE: u32 = 20;
+    const BURST: u32 = 40;
+    // Fewer than the burst: only the per-address cap can close some of them.
+    const HELD: usize = 30;
+    const CHURN: usize = 1000;
+    // Connections the honest clients (viewers, API requests) may open meanwhile.
+    const HONEST: u64 = 10;
+    // Timeouts far longer than the test: only the limits can close the flood's connections.
+    let mut live = Live::ffmpeg_with("av.flv", |c| {
+        c.rtmp.handshake_timeout_secs = 600;
+        c.rtmp.max_connections_per_ip = PER_IP;
+        c.rtmp.connection_rate_per_ip = RATE;
+        c.rtmp.connection_burst_per_ip = BURST;
+        c.http.header_timeout_secs = 600;
+        c.http.idle_timeout_secs = 600;
+        c.http.max_connections_per_ip = PER_IP;
+        c.http.connection_rate_per_ip = RATE;
+        c.http.connection_burst_per_ip = BURST;
+    });
+    // The honest viewers come from 127.0.0.1 and play throughout; the flood comes from 127.0.0.2.
+    let urls = [
+        live.rtmp_url(),
+        live.http_url(&format!("/{}.flv", Live::KEY)),
+    ];
+    let viewers: Vec<_> = urls
+        .into_iter()
+        .map(|url| std::thread::spawn(move || (ffprobe_decode(&url, PLAY_SECS), url)))
+        .collect();
+    let gw = &live.gateway;
+    for (name, addr) in [("rtmp", gw.rtmp_addr()), ("http", gw.http_addr())] {
+        let phase = Instant::now();
+        // Idle connections past the per-address cap, within the burst: the cap holds.
+        let mut socks: Vec<Option<TcpStream>> = flood("127.0.0.2", addr, HELD)
+            .into_iter()
+            .map(Some)
+            .collect();
+        let capped = wait_until(Duration::from_secs(20), || {
+            closed(&mut socks) >= HELD - PER_IP
+        });
+        assert!(
+            capped,
+            "{name}: {} of {HELD} idle connections still open; at most {PER_IP} may be",
+            HELD - closed(&mut socks)
+        );
+        assert_eq!(
+            closed(&mut socks),
+            HELD - PER_IP,
+            "{name}: the cap is not a timeout"
+        );
+        let held = limits(gw);
+        let key = |k: &str| format!("listeners/{name}/{k}");
+        assert_eq!(
+            counter(&held, &key("refused/max_connections_per_ip")) as usize,
+            HELD - PER_IP,
+            "{held}"
+        );
+        assert_eq!(
+            counter(&held, &key("refused/connection_rate_per_ip")),
+            0,
+            "{held}"
+        );
+        // The flood lets go; its places are freed.
+        drop(socks);
+        let open_with_flood = counter(&held, &key("open"));
+        let freed = wait_until(Duration::from_secs(10), || {
+            counter(&limits(gw), &key("open")) + PER_IP as u64 <= open_with_flood + 1
+        });
+        assert!(freed, "{name}: the flood's connections were not released");
+        // Then connections opened and closed in a loop: no cap on open connections triggers, the
+        // rate does. At most the burst and the rate since the phase began are admitted.
+        let before = counter(&limits(gw), &key("accepted"));
+        let connected = (0..CHURN)
+            .filter(|_| connect_and_close("127.0.0.2", addr))
+            .count();
+        let after = limits(gw);
+        let admitted = counter(&after, &key("accepted")) - before;
+        let secs = phase.elapsed().as_secs_f64().ceil() as u64;
+        let bound = u64::from(BURST) + u64::from(RATE) * secs + HONEST;
+        assert!(
+            admitted <= bound,
+            "{name}: {admitted} of {connected} connections opened in a loop from one address were admitted in {secs} s; the rate allows {bound}: {after}"
+        );
+        assert!(
+            counter(&after, &key("refused/connection_rate_per_ip")) as usize + bound as usize
+                >= connected,
+            "{name}: the refusals are counted: {after}"
+        );
+    }
+    for viewer in viewers {
+        let (report, url) = viewer.join().expect("the viewer's thread");
+        assert_media(
+            &format!("ffprobe {url} from another address during the flood"),
+            &report,
+            &Expect::for_fixture("av.flv", CELL_SECS),
+        );
+    }
+    live.assert_publishing();
+}
+
+#[test]
+fn a_publish_past_max_streams_per_app_is_refused_with_the_reason_while_another_app_publishes() {
+    if !require_tool("ffmpeg") {
+        return;
+    }
+    let gw = TestGateway::start_with(|c| c.bus.max_streams_per_app = 2);
+    let av = fixture("av.flv");
+    let mut publishers = Vec::new();
+    for key in ["live/a", "live/b"] {
+        let mut p = Ffmpeg::publish(&av, &gw.rtmp_url(key));
+        if !gw.wait_live(key, LIVE_TIMEOUT) {
+            p.assert_running();
+            panic!("{key} did not go live: {}", p.log());
+        }
+        publishers.push(p);
+    }
+    // A third stream in the same app: ffmpeg is told why and gives up.
+    let mut third = Ffmpeg::publish(&av, &gw.rtmp_url("live/c"));
+    let gave_up = wait_until(LIVE_TIMEOUT, || !third.is_running());
+    assert!(
+        gave_up,
+        "ffmpeg kept publishing past the cap: {}",
+        third.log()
+    );
+    let log = third.log();
+    assert!(
+        log.contains("bus.max_streams_per_app"),
+        "ffmpeg's output does not give the reason:\n{log}"
+    );
+    assert!(gw.bus().stream("live/c").is_none());
+    // Another app still accepts a stream, and the first two still publish.
+    let mut other = Ffmpeg::publish(&av, &gw.rtmp_url("other/a"));
+    if !gw.wait_live("other/a", LIVE_TIMEOUT) {
+        other.assert_running();
+        panic!("other/a did not go live: {}", other.log());
+    }
+    for p in &mut publishers {
+        p.assert_running();
+    }
+    let counted = limits(&gw);
+    assert_eq!(
+        counter(&counted, "streams/refused/max_streams_per_app"),
+        1,
+        "{counted}"
+    );
+    assert_eq!(
+        counter(&counted, "streams/refused/max_streams"),
+        0,
+        "{counted}"
+    );
+    assert_eq!(counter(&counted, "streams/streams"), 3, "{counted}");
+}
+
+/// Sends one RTSP request and reads its response, head and body.
+fn rtsp_exchange(s: &mut TcpStream, request: &str) -> String {
+    s.write_all(request.as_bytes()).expect("send the request");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&got).into_owned();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text[..end]
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .and_then(|n| n.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if got.len() >= end + 4 + length {
+                return text;
+            }
+        }
+        let n = s.read(&mut buf).expect("an answer");
+        assert!(n > 0, "closed before answering; got {text:?}");
+        got.extend_from_slice(&buf[..n]);
+    }
+}
+
+#[test]
+fn an_rtsp_setup_for_a_third_party_destination_is_refused_and_counted() {
+    if !require_tool("ffmpeg") {
+        return;
+    }
+    let live = Live::ffmpeg("av.flv");
+    let addr = live.gateway.rtsp_addr().expect("RTSP is on by default");
+    let url = format!("rtsp://{addr}/{}", Live::KEY);
+    let mut s = connect(addr);
+    // DESCRIBE first, as a client does: it also waits for the stream's first frames.
+    let describe = rtsp_exchange(
+        &mut s,
+        &format!("DESCRIBE {url} RTSP/1.0\r\nCSeq: 1\r\n\r\n"),
+    );
+    assert!(describe.starts_with("RTSP/1.0 200"), "got {describe:?}");
+    let setup = rtsp_exchange(
+        &mut s,
+        &format!(
+            "SETUP {url}/trackID=0 RTSP/1.0\r\nCSeq: 2\r\n\
+             Transport: RTP/AVP;unicast;destination=192.0.2.7;client_port=50000-50001\r\n\r\n"
+        ),
+    );
+    assert!(setup.starts_with("RTSP/1.0 461"), "got {setup:?}");
+    let counted = limits(&live.gateway);
+    assert_eq!(
+        counter(&counted, "rtsp_sessions/setups_refused/destination"),
+        1,
+        "{counted}"
+    );
 }

@@ -12,7 +12,9 @@
 //! Fan-out is a bounded broadcast ring per stream: sending costs the same for one viewer or ten
 //! thousand, a tag is shared by reference count, and a slow subscriber loses the oldest events
 //! and resynchronises at the next keyframe instead of making anyone wait. There is no unbounded
-//! queue.
+//! queue, and the registry itself is bounded: at most [`BusOptions::max_streams`] streams, and
+//! [`BusOptions::max_streams_per_app`] in one app; a new stream past either is refused with a
+//! [`StreamLimit`] (counted in [`Bus::limit_stats`]).
 //!
 //! A publisher that reconnects within [`BusOptions::unpublish_grace`] keeps the stream's viewers
 //! and its timeline. With [`BusOptions::backup_suffix`] set, a publisher on `{key}{suffix}` backs
@@ -21,6 +23,7 @@
 
 mod backup;
 mod cache;
+mod limits;
 mod send_watch;
 mod stream;
 mod subscriber;
@@ -30,9 +33,11 @@ mod timeline;
 use std::sync::Arc;
 use std::time::Duration;
 
+use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 
 pub use crate::backup::Feed;
+pub use crate::limits::{StreamLimit, StreamLimitStats};
 pub use crate::send_watch::SendWatch;
 pub use crate::stream::{Event, PublisherInfo, Stream, StreamStats, ViewerGuard};
 pub use crate::subscriber::Subscriber;
@@ -63,6 +68,10 @@ pub struct BusOptions {
     /// The backup takes over once the primary has sent nothing for this long (or at once when
     /// the primary disconnects).
     pub failover: Duration,
+    /// Streams on the bus at most; a new stream past it is refused ([`StreamLimit`]).
+    pub max_streams: usize,
+    /// Streams of one app (the key's part before its first '/') at most.
+    pub max_streams_per_app: usize,
 }
 
 impl Default for BusOptions {
@@ -77,6 +86,8 @@ impl Default for BusOptions {
             wait_for_publisher: Duration::from_secs(30),
             backup_suffix: None,
             failover: Duration::from_millis(1000),
+            max_streams: 10_000,
+            max_streams_per_app: 1000,
         }
     }
 }
@@ -86,6 +97,9 @@ impl Default for BusOptions {
 pub enum PublishError {
     #[error("stream {key} is already being published")]
     AlreadyPublishing { key: String },
+    /// A new stream would pass `bus.max_streams` or `bus.max_streams_per_app`.
+    #[error(transparent)]
+    Limit(#[from] StreamLimit),
 }
 
 /// The registry of streams. Cloning is cheap and every clone sees the same streams.
@@ -97,6 +111,9 @@ pub struct Bus {
 #[derive(Debug)]
 struct Shared {
     streams: DashMap<Arc<str>, Arc<Stream>>,
+    /// How many entries `streams` holds, per app, against the caps. Updated with the shard of
+    /// the entry locked, so the counts never drift from the registry.
+    counts: limits::StreamCounts,
     opts: Arc<BusOptions>,
 }
 
@@ -111,6 +128,7 @@ impl Bus {
         Bus {
             shared: Arc::new(Shared {
                 streams: DashMap::new(),
+                counts: limits::StreamCounts::new(opts.max_streams, opts.max_streams_per_app),
                 opts: Arc::new(opts),
             }),
         }
@@ -120,17 +138,42 @@ impl Bus {
         &self.shared.opts
     }
 
+    /// The stream caps and how often they refused a stream, for the stats API.
+    pub fn limit_stats(&self) -> StreamLimitStats {
+        self.shared.counts.stats()
+    }
+
+    /// The stream at `key`, created (and counted against the caps) if it does not exist; true
+    /// if it was created. The returned guard keeps the registry entry locked.
+    fn entry_or_create(
+        &self,
+        key: &str,
+    ) -> Result<
+        (
+            dashmap::mapref::one::RefMut<'_, Arc<str>, Arc<Stream>>,
+            bool,
+        ),
+        StreamLimit,
+    > {
+        match self.shared.streams.entry(Arc::from(key)) {
+            Entry::Occupied(o) => Ok((o.into_ref(), false)),
+            Entry::Vacant(v) => {
+                self.shared.counts.reserve(key).inspect_err(|e| {
+                    tracing::warn!(stream = key, app = limits::app_of(key), error = %e, "new stream refused");
+                })?;
+                let stream = Arc::new(Stream::new(key, Arc::clone(&self.shared.opts)));
+                Ok((v.insert(stream), true))
+            }
+        }
+    }
+
     /// Starts publishing `key`. A stream that is in its grace period (or has waiting players) is
     /// taken over, and its subscribers carry on.
     pub fn publish(&self, key: &str, info: PublisherInfo) -> Result<Publisher, PublishError> {
         // The registry entry stays locked while the stream turns live, so a grace-period removal
         // can never remove a stream that was just taken over.
-        let entry = self.shared.streams.entry(Arc::from(key));
-        let stream = Arc::clone(
-            entry
-                .or_insert_with(|| Arc::new(Stream::new(key, Arc::clone(&self.shared.opts))))
-                .value(),
-        );
+        let (entry, _) = self.entry_or_create(key)?;
+        let stream = Arc::clone(entry.value());
         let mut inner = stream.lock();
         if inner.live {
             return Err(PublishError::AlreadyPublishing {
@@ -160,6 +203,7 @@ impl Bus {
             }
         }
         drop(inner);
+        drop(entry);
         tracing::debug!(stream = key, generation, "publisher attached to the bus");
         let backup_of = self
             .backup_target(key)
@@ -186,7 +230,11 @@ impl Bus {
             self.shared
                 .streams
                 .entry(Arc::from(key))
-                .or_insert_with(|| Arc::new(Stream::new(key, Arc::clone(&self.shared.opts))))
+                .or_insert_with(|| {
+                    // Past the caps if need be: one per backup publisher, which was counted.
+                    self.shared.counts.force(key);
+                    Arc::new(Stream::new(key, Arc::clone(&self.shared.opts)))
+                })
                 .value(),
         );
         stream.lock().failover.backup_attached = true;
@@ -223,23 +271,20 @@ impl Bus {
 
     /// Subscribes to `key`, creating a waiting stream if nobody publishes it yet. The waiting
     /// stream is removed (and the subscriber's `recv` returns `None`) if no publisher arrives within
-    /// [`BusOptions::wait_for_publisher`].
-    pub fn subscribe_or_wait(&self, key: &str, protocol: Protocol) -> Subscriber {
-        let mut created = false;
-        let stream = Arc::clone(
-            self.shared
-                .streams
-                .entry(Arc::from(key))
-                .or_insert_with(|| {
-                    created = true;
-                    Arc::new(Stream::new(key, Arc::clone(&self.shared.opts)))
-                })
-                .value(),
-        );
+    /// [`BusOptions::wait_for_publisher`]. A waiting stream counts against the stream caps; past
+    /// them the player is refused.
+    pub fn subscribe_or_wait(
+        &self,
+        key: &str,
+        protocol: Protocol,
+    ) -> Result<Subscriber, StreamLimit> {
+        let (entry, created) = self.entry_or_create(key)?;
+        let stream = Arc::clone(entry.value());
+        drop(entry);
         if created {
             self.schedule_removal(key, 0, self.shared.opts.wait_for_publisher);
         }
-        stream.subscribe(protocol)
+        Ok(stream.subscribe(protocol))
     }
 
     /// The stream at `key`, live or not (in its grace period, or with waiting players).
@@ -286,6 +331,7 @@ impl Bus {
             idle
         });
         if let Some((_, stream)) = removed {
+            self.shared.counts.release(key);
             let _ = stream.tx.send(Event::Closed);
             tracing::info!(stream = key, "stream removed from the bus");
         }

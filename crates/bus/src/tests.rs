@@ -205,7 +205,9 @@ async fn a_stream_is_removed_after_the_grace_and_subscribers_end() {
 #[tokio::test(start_paused = true)]
 async fn a_waiting_player_gets_the_stream_when_it_starts() {
     let bus = Bus::default();
-    let mut sub = bus.subscribe_or_wait("live/a", Protocol::Rtmp);
+    let mut sub = bus
+        .subscribe_or_wait("live/a", Protocol::Rtmp)
+        .expect("under the stream caps");
     assert!(
         bus.subscribe("live/a", Protocol::Rtmp).is_none(),
         "not live yet"
@@ -224,7 +226,9 @@ async fn a_waiting_stream_expires_without_a_publisher() {
         wait_for_publisher: Duration::from_secs(3),
         ..Default::default()
     });
-    let mut sub = bus.subscribe_or_wait("live/a", Protocol::Rtmp);
+    let mut sub = bus
+        .subscribe_or_wait("live/a", Protocol::Rtmp)
+        .expect("under the stream caps");
     assert!(sub.recv().await.is_none());
     assert!(bus.stream("live/a").is_none());
 }
@@ -374,4 +378,51 @@ fn backup_keys_need_the_suffix_and_a_stream_name() {
         None,
         "off by default"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn new_streams_are_capped_in_total_and_per_app_until_removed() {
+    let bus = Bus::new(BusOptions {
+        max_streams: 3,
+        max_streams_per_app: 2,
+        unpublish_grace: Duration::from_secs(1),
+        wait_for_publisher: Duration::from_secs(1),
+        ..Default::default()
+    });
+    let a = bus.publish("live/a", info()).expect("first stream");
+    let _b = bus.publish("live/b", info()).expect("second of live");
+    let refused = bus.publish("live/c", info()).map(|_| ()).unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "this app already has 2 streams, the server's limit (bus.max_streams_per_app)"
+    );
+    // A waiting player creates a stream too, and is refused past the caps the same way.
+    let _waiting = bus
+        .subscribe_or_wait("tv/x", Protocol::Rtmp)
+        .expect("another app");
+    assert_eq!(
+        bus.subscribe_or_wait("radio/x", Protocol::Rtmp).err(),
+        Some(StreamLimit::Streams { limit: 3 })
+    );
+    // A publisher back within the grace takes its stream over: nothing new is counted.
+    drop(a);
+    let a = bus
+        .publish("live/a", info())
+        .expect("the same stream again");
+    let s = bus.limit_stats();
+    assert_eq!(
+        (
+            s.streams,
+            s.refused_max_streams,
+            s.refused_max_streams_per_app
+        ),
+        (3, 1, 1)
+    );
+    // Once a stream is removed (after its grace), its place is free.
+    drop(a);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(bus.stream("live/a").is_none());
+    assert!(bus.stream("tv/x").is_none(), "the wait expired");
+    let _c = bus.publish("live/c", info()).expect("a place was freed");
+    assert_eq!(bus.limit_stats().streams, 2);
 }

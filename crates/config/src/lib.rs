@@ -71,7 +71,8 @@ mod tests {
             "gw.toml:3:1: key `rtmp.chunk_sise`: unknown field `chunk_sise`, expected one of \
              `listen`, `chunk_size`, `max_message_size`, `ack_window`, `wait_for_publisher`, \
              `handshake_timeout_secs`, `idle_timeout_secs`, `write_delay_ms`, `send_timeout_secs`, \
-             `send_buffer_bytes`, `max_connections`, `max_connections_per_ip`",
+             `send_buffer_bytes`, `max_connections`, `max_connections_per_ip`, \
+             `connection_rate_per_ip`, `connection_burst_per_ip`",
         );
     }
 
@@ -88,6 +89,26 @@ mod tests {
         check_err(
             "[bus]\nfailover_ms = 50\n",
             "gw.toml:2: key `bus.failover_ms`: must be between 100 and 60000, got 50",
+        );
+    }
+
+    #[test]
+    fn limit_keys_are_checked() {
+        let c = Config::parse(
+            "[http]\nconnection_rate_per_ip = 20\nconnection_burst_per_ip = 40\n[bus]\nmax_streams_per_app = 5\n",
+            "gw.toml",
+        )
+        .unwrap();
+        assert_eq!(c.http.caps().connection_rate_per_ip, 20);
+        assert_eq!(c.http.caps().connection_burst_per_ip, 40);
+        assert_eq!((c.bus.max_streams, c.bus.max_streams_per_app), (10_000, 5));
+        check_err(
+            "[mms]\nconnection_rate_per_ip = 0\n",
+            "gw.toml:2: key `mms.connection_rate_per_ip`: must be between 1 and 1000000, got 0",
+        );
+        check_err(
+            "[bus]\nmax_streams = 10\nmax_streams_per_app = 11\n",
+            "gw.toml:3: key `bus.max_streams_per_app`: must be between 1 and 10, got 11",
         );
     }
 

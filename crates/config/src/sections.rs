@@ -71,13 +71,58 @@ fn check_send_buffer(key: &str, v: usize) -> Result<(), Invalid> {
 const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// Default of every listener's `max_connections_per_ip`.
 const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 1000;
+/// Default of every listener's `connection_rate_per_ip` (new connections a second from one
+/// client): above the 500 a second a load tool such as gwload ramps up at from one address.
+const DEFAULT_CONNECTION_RATE_PER_IP: u32 = 500;
+/// Default of every listener's `connection_burst_per_ip`: as many as one client may hold open.
+const DEFAULT_CONNECTION_BURST_PER_IP: u32 = 1000;
 
-/// `{section}.max_connections` and `{section}.max_connections_per_ip`.
-fn check_caps(section: &str, total: usize, per_ip: usize) -> Result<(), Invalid> {
-    check_range(&format!("{section}.max_connections"), total, 1, 1_000_000)?;
+/// The admission keys every listener section (`[rtmp]`, `[http]`, `[rtsp]`, `[mms]`) has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenerCaps {
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    pub connection_rate_per_ip: u32,
+    pub connection_burst_per_ip: u32,
+}
+
+macro_rules! listener_caps {
+    ($($section:ty),*) => {$(
+        impl $section {
+            /// This listener's admission keys.
+            pub fn caps(&self) -> ListenerCaps {
+                ListenerCaps {
+                    max_connections: self.max_connections,
+                    max_connections_per_ip: self.max_connections_per_ip,
+                    connection_rate_per_ip: self.connection_rate_per_ip,
+                    connection_burst_per_ip: self.connection_burst_per_ip,
+                }
+            }
+        }
+    )*};
+}
+
+listener_caps!(RtmpSection, HttpSection, RtspSection, MmsSection);
+
+/// Checks `{section}.max_connections` and the other admission keys.
+fn check_caps(section: &str, c: ListenerCaps) -> Result<(), Invalid> {
+    let key = |k: &str| format!("{section}.{k}");
+    check_range(&key("max_connections"), c.max_connections, 1, 1_000_000)?;
     check_range(
-        &format!("{section}.max_connections_per_ip"),
-        per_ip,
+        &key("max_connections_per_ip"),
+        c.max_connections_per_ip,
+        1,
+        1_000_000,
+    )?;
+    check_range(
+        &key("connection_rate_per_ip"),
+        c.connection_rate_per_ip,
+        1,
+        1_000_000,
+    )?;
+    check_range(
+        &key("connection_burst_per_ip"),
+        c.connection_burst_per_ip,
         1,
         1_000_000,
     )
@@ -127,6 +172,10 @@ pub struct BusSection {
     pub backup_suffix: String,
     /// The backup takes over after the primary has sent nothing for this many milliseconds.
     pub failover_ms: u64,
+    /// Streams on the bus at most (published, in their grace period, or awaited by players),
+    /// and at most in one app (the key's part before its first '/').
+    pub max_streams: usize,
+    pub max_streams_per_app: usize,
 }
 
 impl Default for BusSection {
@@ -141,6 +190,8 @@ impl Default for BusSection {
             wait_for_publisher_secs: 30,
             backup_suffix: String::new(),
             failover_ms: 1000,
+            max_streams: 10_000,
+            max_streams_per_app: 1000,
         }
     }
 }
@@ -157,6 +208,13 @@ impl BusSection {
             3_600_000,
         )?;
         check_range("bus.failover_ms", self.failover_ms, 100, 60_000)?;
+        check_range("bus.max_streams", self.max_streams, 1, 1_000_000)?;
+        check_range(
+            "bus.max_streams_per_app",
+            self.max_streams_per_app,
+            1,
+            self.max_streams,
+        )?;
         if self.backup_suffix.contains('/') || self.backup_suffix.len() > 64 {
             return Err((
                 "bus.backup_suffix".into(),
@@ -189,6 +247,10 @@ pub struct RtmpSection {
     /// Open connections on this listener in total, and from one client IP address.
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
+    /// New connections a second from one client IP address (an IPv6 /64), sustained, and how
+    /// many it may open at once before that rate applies.
+    pub connection_rate_per_ip: u32,
+    pub connection_burst_per_ip: u32,
 }
 
 impl Default for RtmpSection {
@@ -197,6 +259,8 @@ impl Default for RtmpSection {
             listen: "0.0.0.0:1935".into(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
+            connection_rate_per_ip: DEFAULT_CONNECTION_RATE_PER_IP,
+            connection_burst_per_ip: DEFAULT_CONNECTION_BURST_PER_IP,
             chunk_size: 4096,
             max_message_size: 8 * 1024 * 1024,
             ack_window: 2_500_000,
@@ -222,7 +286,7 @@ const MAX_SEND_TIMEOUT_SECS: u64 = 3600;
 impl RtmpSection {
     fn validate(&self) -> Result<(), Invalid> {
         check_listen("rtmp.listen", &self.listen, "0.0.0.0:1935")?;
-        check_caps("rtmp", self.max_connections, self.max_connections_per_ip)?;
+        check_caps("rtmp", self.caps())?;
         check_range("rtmp.chunk_size", self.chunk_size, 128, 65536)?;
         check_range(
             "rtmp.max_message_size",
@@ -277,6 +341,10 @@ pub struct HttpSection {
     /// IP address.
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
+    /// New connections a second from one client IP address (an IPv6 /64), sustained, and how
+    /// many it may open at once before that rate applies.
+    pub connection_rate_per_ip: u32,
+    pub connection_burst_per_ip: u32,
 }
 
 impl Default for HttpSection {
@@ -293,6 +361,8 @@ impl Default for HttpSection {
             idle_timeout_secs: 30,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
+            connection_rate_per_ip: DEFAULT_CONNECTION_RATE_PER_IP,
+            connection_burst_per_ip: DEFAULT_CONNECTION_BURST_PER_IP,
         }
     }
 }
@@ -320,7 +390,7 @@ impl HttpSection {
             3600,
         )?;
         check_range("http.idle_timeout_secs", self.idle_timeout_secs, 1, 86400)?;
-        check_caps("http", self.max_connections, self.max_connections_per_ip)
+        check_caps("http", self.caps())
     }
 }
 
@@ -387,6 +457,10 @@ pub struct RtspSection {
     /// Open connections on this listener in total, and from one client IP address.
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
+    /// New connections a second from one client IP address (an IPv6 /64), sustained, and how
+    /// many it may open at once before that rate applies.
+    pub connection_rate_per_ip: u32,
+    pub connection_burst_per_ip: u32,
     /// First and last UDP port for RTP/RTCP pairs (RTP on even ports, RTCP on the next odd one).
     pub rtp_port_min: u16,
     pub rtp_port_max: u16,
@@ -416,6 +490,8 @@ impl Default for RtspSection {
             listen: "0.0.0.0:8554".into(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
+            connection_rate_per_ip: DEFAULT_CONNECTION_RATE_PER_IP,
+            connection_burst_per_ip: DEFAULT_CONNECTION_BURST_PER_IP,
             rtp_port_min: 20000,
             rtp_port_max: 20999,
             mtu: 1400,
@@ -434,7 +510,7 @@ impl Default for RtspSection {
 impl RtspSection {
     fn validate(&self) -> Result<(), Invalid> {
         check_listen("rtsp.listen", &self.listen, "0.0.0.0:8554")?;
-        check_caps("rtsp", self.max_connections, self.max_connections_per_ip)?;
+        check_caps("rtsp", self.caps())?;
         check_range("rtsp.rtp_port_min", self.rtp_port_min, 1024, 65532)?;
         check_range(
             "rtsp.rtp_port_max",
@@ -489,6 +565,10 @@ pub struct MmsSection {
     /// `[http]`).
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
+    /// New connections a second from one client IP address (an IPv6 /64), sustained, and how
+    /// many it may open at once before that rate applies.
+    pub connection_rate_per_ip: u32,
+    pub connection_burst_per_ip: u32,
     /// ASF data packet size in bytes.
     pub packet_size: usize,
     /// A partly filled packet is sent once media this much newer arrives (latency bound).
@@ -510,6 +590,8 @@ impl Default for MmsSection {
             listen: "0.0.0.0:1755".into(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
+            connection_rate_per_ip: DEFAULT_CONNECTION_RATE_PER_IP,
+            connection_burst_per_ip: DEFAULT_CONNECTION_BURST_PER_IP,
             packet_size: 4096,
             max_packet_delay_ms: 250,
             preroll_ms: 0,
@@ -523,7 +605,7 @@ impl Default for MmsSection {
 impl MmsSection {
     fn validate(&self) -> Result<(), Invalid> {
         check_listen("mms.listen", &self.listen, "0.0.0.0:1755")?;
-        check_caps("mms", self.max_connections, self.max_connections_per_ip)?;
+        check_caps("mms", self.caps())?;
         check_range("mms.packet_size", self.packet_size, 256, 65000)?;
         check_range(
             "mms.max_packet_delay_ms",

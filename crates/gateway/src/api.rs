@@ -1,7 +1,12 @@
-//! `GET /api/streams/{app}/{name}/rtsp`: the RTSP sessions of a stream with their receiver-report
-//! figures. It lives here because it joins two shells' data (the HTTP listener and the RTSP
-//! session table), and only the gateway may know both. Like every `/api/*` route it needs the
-//! API token when one is set.
+//! The API routes that join several shells' data, which only the gateway may know together:
+//!
+//! - `GET /api/streams/{app}/{name}/rtsp`: the RTSP sessions of a stream with their
+//!   receiver-report figures (the HTTP listener and the RTSP session table);
+//! - `GET /api/limits`: every limit that keeps one client from taking more than its share, with
+//!   how often each refused or cut a client since start, for every listener, the RTSP sessions
+//!   and the bus. It names no client address.
+//!
+//! Like every `/api/*` route they need the API token when one is set.
 
 use std::sync::Arc;
 
@@ -11,17 +16,124 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use bus::Bus;
-use rtsp_server::SessionInfo;
+use netutil::{ConnLimits, ListenerStats};
+use rtsp_server::{SessionInfo, SetupRefusalStats, SetupRefusals};
 use serde_json::{json, Value};
 
-pub(crate) fn routes(bus: Bus, access: &Arc<access::Access>) -> Router {
-    Router::new()
-        .route("/api/streams/{app}/{name}/rtsp", get(rtsp_sessions))
-        .with_state(bus)
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::clone(access),
-            http_server::require_api_token,
-        ))
+/// What `/api/limits` reads: the admission of every listener, the RTSP SETUP refusals and the
+/// bus's stream caps.
+#[derive(Clone)]
+pub(crate) struct Limits {
+    pub listeners: Vec<ConnLimits>,
+    /// The RTSP shell's SETUP refusals and its `max_sessions_per_ip`, if RTSP is enabled.
+    pub rtsp: Option<(Arc<SetupRefusals>, usize)>,
+    pub bus: Bus,
+}
+
+impl Limits {
+    pub fn new(bus: Bus) -> Limits {
+        Limits {
+            listeners: Vec::new(),
+            rtsp: None,
+            bus,
+        }
+    }
+}
+
+pub(crate) fn routes(bus: Bus, rtsp: bool, limits: Limits, access: &Arc<access::Access>) -> Router {
+    let mut router =
+        Router::new().route("/api/limits", get(limits_json).with_state(Arc::new(limits)));
+    if rtsp {
+        router = router.route(
+            "/api/streams/{app}/{name}/rtsp",
+            get(rtsp_sessions).with_state(bus),
+        );
+    }
+    router.layer(axum::middleware::from_fn_with_state(
+        Arc::clone(access),
+        http_server::require_api_token,
+    ))
+}
+
+fn json_response(body: &Value) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+async fn limits_json(State(limits): State<Arc<Limits>>) -> Response {
+    json_response(&limits_body(&limits))
+}
+
+fn limits_body(limits: &Limits) -> Value {
+    let listeners: serde_json::Map<String, Value> = limits
+        .listeners
+        .iter()
+        .map(|l| (l.listener().to_ascii_lowercase(), listener_json(&l.stats())))
+        .collect();
+    let mut body = json!({
+        "listeners": listeners,
+        "streams": streams_json(&limits.bus.limit_stats()),
+    });
+    if let Some((refusals, max_per_ip)) = &limits.rtsp {
+        body["rtsp_sessions"] = rtsp_json(&refusals.stats(), *max_per_ip);
+    }
+    body
+}
+
+fn listener_json(s: &ListenerStats) -> Value {
+    let a = &s.admission;
+    json!({
+        "limits": {
+            "max_connections": a.max_connections,
+            "max_connections_per_ip": a.max_connections_per_ip,
+            "connection_rate_per_ip": a.connection_rate_per_ip,
+            "connection_burst_per_ip": a.connection_burst_per_ip,
+        },
+        "open": s.open,
+        "accepted": s.accepted,
+        "refused": {
+            "max_connections": s.refused_max_connections,
+            "max_connections_per_ip": s.refused_max_connections_per_ip,
+            "connection_rate_per_ip": s.refused_connection_rate,
+        },
+        "rate_untracked": s.rate_untracked,
+        "timeouts": { "request": s.request_timeouts, "idle": s.idle_timeouts },
+        "oversized_requests": s.oversized_requests,
+    })
+}
+
+fn rtsp_json(s: &SetupRefusalStats, max_sessions_per_ip: usize) -> Value {
+    json!({
+        "limits": { "max_sessions_per_ip": max_sessions_per_ip, "max_sessions_per_connection": 1 },
+        "setups_refused": {
+            "max_sessions_per_ip": s.sessions_per_ip,
+            "max_sessions_per_connection": s.sessions_per_connection,
+            "destination": s.destination,
+            "client_port": s.client_port,
+            "no_free_ports": s.no_free_ports,
+        },
+    })
+}
+
+fn streams_json(s: &bus::StreamLimitStats) -> Value {
+    json!({
+        "limits": {
+            "max_streams": s.max_streams,
+            "max_streams_per_app": s.max_streams_per_app,
+        },
+        "streams": s.streams,
+        "refused": {
+            "max_streams": s.refused_max_streams,
+            "max_streams_per_app": s.refused_max_streams_per_app,
+        },
+    })
 }
 
 async fn rtsp_sessions(
@@ -38,16 +150,7 @@ async fn rtsp_sessions(
         .iter()
         .map(session_json)
         .collect();
-    let body = json!({ "stream": key, "sessions": sessions });
-    (
-        [
-            (header::CONTENT_TYPE, "application/json"),
-            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        body.to_string(),
-    )
-        .into_response()
+    json_response(&json!({ "stream": key, "sessions": sessions }))
 }
 
 fn session_json(s: &SessionInfo) -> Value {
@@ -102,5 +205,43 @@ mod tests {
                         "cumulative_lost": 7, "jitter": 90}],
         });
         assert_eq!(session_json(&s), want);
+    }
+
+    #[test]
+    fn limits_as_json() {
+        let http = ConnLimits::new("HTTP", netutil::Admission::default());
+        let permit = http.try_acquire("10.0.0.1".parse().expect("an address"));
+        drop(permit);
+        http.timed_out(netutil::Timeout::Request);
+        let refusals = Arc::new(SetupRefusals::default());
+        refusals.count(rtsp_server::SetupRefusal::Destination);
+        let limits = Limits {
+            listeners: vec![http],
+            rtsp: Some((refusals, 32)),
+            bus: Bus::default(),
+        };
+        let want = json!({
+            "listeners": {"http": {
+                "limits": {"max_connections": 10000, "max_connections_per_ip": 1000,
+                           "connection_rate_per_ip": 500, "connection_burst_per_ip": 1000},
+                "open": 0, "accepted": 1,
+                "refused": {"max_connections": 0, "max_connections_per_ip": 0,
+                            "connection_rate_per_ip": 0},
+                "rate_untracked": 0,
+                "timeouts": {"request": 1, "idle": 0},
+                "oversized_requests": 0,
+            }},
+            "rtsp_sessions": {
+                "limits": {"max_sessions_per_ip": 32, "max_sessions_per_connection": 1},
+                "setups_refused": {"max_sessions_per_ip": 0, "max_sessions_per_connection": 0,
+                                   "destination": 1, "client_port": 0, "no_free_ports": 0},
+            },
+            "streams": {
+                "limits": {"max_streams": 10000, "max_streams_per_app": 1000},
+                "streams": 0,
+                "refused": {"max_streams": 0, "max_streams_per_app": 0},
+            },
+        });
+        assert_eq!(limits_body(&limits), want);
     }
 }

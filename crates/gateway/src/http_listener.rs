@@ -13,10 +13,11 @@
 //!   leaves this connection (and its timers) once upgraded;
 //! - a request head larger than [`MAX_HEAD_BYTES`] is answered 431 by hyper and the connection
 //!   closed;
-//! - at most [`HttpLimits::max_connections`] connections are open, at most
-//!   [`HttpLimits::max_connections_per_ip`] from one client address; a connection over either
-//!   is closed at once, counted and logged at most once a second. Upgraded WebSockets keep their
-//!   place until they close.
+//! - [`HttpLimits::conn_limits`] admits each connection: at most `max_connections` open, at
+//!   most `max_connections_per_ip` from one client, new ones from one client no faster than
+//!   `connection_rate_per_ip`; a connection over any is closed at once, counted and logged at
+//!   most once a second. Upgraded WebSockets keep their place until they close. Header and idle
+//!   timeouts and oversized heads are counted there too, for `/api/limits`.
 //!
 //! - a socket that accepts no bytes for [`HttpLimits::send_timeout`] while a write waits (a
 //!   player that stopped reading) fails its write, and hyper closes the connection
@@ -44,7 +45,7 @@ use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use netutil::{AcceptBackoff, ConnLimits, ConnPermit};
+use netutil::{AcceptBackoff, ConnLimits, ConnPermit, Timeout};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
@@ -68,8 +69,9 @@ pub(crate) const MAX_HEAD_BYTES: usize = 32 * 1024;
 pub(crate) struct HttpLimits {
     pub header_timeout: Duration,
     pub idle_timeout: Duration,
-    pub max_connections: usize,
-    pub max_connections_per_ip: usize,
+    /// Admission (`max_connections`, `max_connections_per_ip`, `connection_rate_per_ip`,
+    /// `connection_burst_per_ip`) and the listener's counters.
+    pub conn_limits: ConnLimits,
     pub send_timeout: Duration,
     /// SO_SNDBUF of accepted connections; `None` keeps the kernel's autotuning.
     pub send_buffer: Option<usize>,
@@ -82,11 +84,7 @@ pub(crate) async fn serve(
     limits: HttpLimits,
     shutdown: CancellationToken,
 ) {
-    let caps = ConnLimits::new(
-        "HTTP",
-        limits.max_connections,
-        limits.max_connections_per_ip,
-    );
+    let caps = limits.conn_limits.clone();
     let mut backoff = AcceptBackoff::new("HTTP");
     let mut conns = JoinSet::new();
     loop {
@@ -158,6 +156,9 @@ async fn serve_conn(
                 match served {
                     // A malformed or oversized request head: say who sent it.
                     Err(err) if err.is_parse() || err.is_parse_too_large() => {
+                        if err.is_parse_too_large() {
+                            limits.conn_limits.oversized_request();
+                        }
                         tracing::info!(%peer, %err, "HTTP connection closed: bad request head")
                     }
                     Err(err) => tracing::debug!(%peer, %err, "HTTP connection ended with an error"),
@@ -170,8 +171,10 @@ async fn serve_conn(
                 // connection going quiet is ordinary; a request head that never completes
                 // (silent or slowloris clients) is worth a line naming the peer.
                 if why == HEAD_TIMEOUT {
+                    limits.conn_limits.timed_out(Timeout::Request);
                     tracing::info!(%peer, "HTTP connection closed: {why}");
                 } else {
+                    limits.conn_limits.timed_out(Timeout::Idle);
                     tracing::debug!(%peer, "HTTP connection closed: {why}");
                 }
                 return;
@@ -420,8 +423,7 @@ mod tests {
         HttpLimits {
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
-            max_connections: 10,
-            max_connections_per_ip: 10,
+            conn_limits: ConnLimits::new("HTTP", netutil::Admission::default()),
             send_timeout: Duration::from_secs(20),
             send_buffer: None,
         }

@@ -4,20 +4,21 @@
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::time::Duration;
-
 use std::sync::Arc;
+use std::time::Duration;
 
 use access::Access;
 use bus::{Bus, BusOptions};
 use gateway_config::{
-    AuthSection, BusSection, Config, HlsSection, HttpSection, MmsSection, Network, PolicySection,
-    RtmpSection, RtspSection,
+    AuthSection, BusSection, Config, HlsSection, HttpSection, ListenerCaps, MmsSection, Network,
+    PolicySection, RtmpSection, RtspSection,
 };
+use netutil::{Admission, ConnLimits};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::Limits;
 use crate::http_listener::HttpLimits;
 
 pub(crate) struct Listeners {
@@ -38,7 +39,22 @@ pub(crate) fn bus_options(s: &BusSection) -> BusOptions {
         wait_for_publisher: Duration::from_secs(s.wait_for_publisher_secs),
         backup_suffix: Some(s.backup_suffix.clone()).filter(|x| !x.is_empty()),
         failover: Duration::from_millis(s.failover_ms),
+        max_streams: s.max_streams,
+        max_streams_per_app: s.max_streams_per_app,
     }
+}
+
+/// One listener's admission from its section's keys; `name` names it in logs and the API.
+fn conn_limits(name: &'static str, c: ListenerCaps) -> ConnLimits {
+    ConnLimits::new(
+        name,
+        Admission {
+            max_connections: c.max_connections,
+            max_connections_per_ip: c.max_connections_per_ip,
+            connection_rate_per_ip: c.connection_rate_per_ip,
+            connection_burst_per_ip: c.connection_burst_per_ip,
+        },
+    )
 }
 
 fn rtmp_options(s: &RtmpSection, bus: &BusSection, access: &Arc<Access>) -> rtmp_server::Options {
@@ -55,8 +71,7 @@ fn rtmp_options(s: &RtmpSection, bus: &BusSection, access: &Arc<Access>) -> rtmp
         send_timeout: Duration::from_secs(s.send_timeout_secs),
         send_buffer: (s.send_buffer_bytes > 0).then_some(s.send_buffer_bytes),
         write_delay: Duration::from_millis(s.write_delay_ms),
-        max_connections: s.max_connections,
-        max_connections_per_ip: s.max_connections_per_ip,
+        conn_limits: conn_limits("RTMP", s.caps()),
         access: Arc::clone(access),
         ..rtmp_server::Options::default()
     }
@@ -115,8 +130,8 @@ fn rtsp_options(s: &RtspSection) -> rtsp_server::Options {
         tcp_send_buffer: (s.send_buffer_bytes > 0).then_some(s.send_buffer_bytes),
         max_sessions_per_ip: s.max_sessions_per_ip,
         request_timeout: Duration::from_secs(s.request_timeout_secs),
-        max_connections: s.max_connections,
-        max_connections_per_ip: s.max_connections_per_ip,
+        conn_limits: conn_limits("RTSP", s.caps()),
+        setup_refusals: Arc::default(),
         server_name: format!("media-gateway/{}", env!("CARGO_PKG_VERSION")),
         ..rtsp_server::Options::default()
     }
@@ -139,8 +154,7 @@ fn mms_options(s: &MmsSection, http: &HttpSection, mmst_port: Option<u16>) -> mm
         write_timeout: Duration::from_secs(s.send_timeout_secs),
         public_host: non_empty(&http.public_host),
         mmst_port: mmst_port.unwrap_or(1755),
-        max_connections: s.max_connections,
-        max_connections_per_ip: s.max_connections_per_ip,
+        conn_limits: conn_limits("MMST", s.caps()),
         ..mms_server::Options::default()
     }
 }
@@ -227,7 +241,12 @@ pub(crate) fn spawn_all(
         mms: listeners.mms.as_ref().map(port_of),
     };
 
+    let http_limits = http_limits(&config.http);
+    let mut limits = Limits::new(bus.clone());
+    limits.listeners.push(http_limits.conn_limits.clone());
+
     let rtmp_opts = rtmp_options(&config.rtmp, &config.bus, access);
+    limits.listeners.push(rtmp_opts.conn_limits.clone());
     let run = rtmp_server::run(listeners.rtmp, bus.clone(), rtmp_opts, shutdown.clone());
     spawn_shell(tasks, "RTMP", run);
 
@@ -236,6 +255,8 @@ pub(crate) fn spawn_all(
             access: Arc::clone(access),
             ..rtsp_options(&config.rtsp)
         };
+        limits.listeners.push(opts.conn_limits.clone());
+        limits.rtsp = Some((Arc::clone(&opts.setup_refusals), opts.max_sessions_per_ip));
         let run = rtsp_server::run(listener, bus.clone(), opts, shutdown.clone());
         spawn_shell(tasks, "RTSP", run);
     }
@@ -245,15 +266,19 @@ pub(crate) fn spawn_all(
         ..mms_options(&config.mms, &config.http, ports.mms)
     };
     if let Some(listener) = listeners.mms {
+        limits.listeners.push(mms_opts.conn_limits.clone());
         let run = mms_server::run(listener, bus.clone(), mms_opts.clone(), shutdown.clone());
         spawn_shell(tasks, "MMST", run);
     }
 
     let http_opts = http_options(&config.http, config, &ports, access);
     let mut app = http_server::router(bus.clone(), http_opts);
-    if config.rtsp.enabled {
-        app = app.merge(crate::api::routes(bus.clone(), access));
-    }
+    app = app.merge(crate::api::routes(
+        bus.clone(),
+        config.rtsp.enabled,
+        limits,
+        access,
+    ));
     if config.hls.enabled {
         let hls_opts = hls_options(&config.hls, access);
         app = app.merge(hls_server::router(bus.clone(), hls_opts));
@@ -263,8 +288,7 @@ pub(crate) fn spawn_all(
         // before any other route sees the request.
         app = mms_server::mmsh_layer_or_router(app, bus.clone(), mms_opts);
     }
-    let limits = http_limits(&config.http);
-    spawn_http(tasks, listeners.http, app, limits, shutdown.clone());
+    spawn_http(tasks, listeners.http, app, http_limits, shutdown.clone());
 }
 
 /// Runs one protocol shell; if it fails (its listener broke), the error is logged and the rest of
@@ -285,8 +309,7 @@ fn http_limits(s: &HttpSection) -> HttpLimits {
     HttpLimits {
         header_timeout: Duration::from_secs(s.header_timeout_secs),
         idle_timeout: Duration::from_secs(s.idle_timeout_secs),
-        max_connections: s.max_connections,
-        max_connections_per_ip: s.max_connections_per_ip,
+        conn_limits: conn_limits("HTTP", s.caps()),
         send_timeout: Duration::from_secs(s.send_timeout_secs),
         send_buffer: (s.send_buffer_bytes > 0).then_some(s.send_buffer_bytes),
     }

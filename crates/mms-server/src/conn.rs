@@ -69,6 +69,9 @@ pub async fn serve(
     };
     let end = c.run(&mut socket, &bus, &opts, &shutdown).await;
     let dropped = c.viewer.as_ref().map_or(0, |v| v.dropped());
+    if matches!(end, End::Idle) {
+        opts.conn_limits.timed_out(netutil::Timeout::Request);
+    }
     match &end {
         End::Io(e) if e.kind() == std::io::ErrorKind::TimedOut && c.viewer.is_some() => {
             if let Some(stream) = c.key.as_deref().and_then(|k| bus.stream(k)) {

@@ -55,10 +55,10 @@ pub struct PublishingPoint {
 pub struct Options {
     /// Publishing points; names not listed resolve as `{app}/{stream}`.
     pub publishing_points: Vec<PublishingPoint>,
-    /// Open MMST connections at most, in total and from one client IP address; a connection
-    /// over either is closed at once (counted, logged at most once a second).
-    pub max_connections: usize,
-    pub max_connections_per_ip: usize,
+    /// The MMST listener's admission (open connections in total and per client, new
+    /// connections per client a second) and its counters; a connection past a limit is closed
+    /// at once (counted, logged at most once a second). MMSH counts under the HTTP listener.
+    pub conn_limits: netutil::ConnLimits,
     /// ASF data packet size in bytes (256 to 65000).
     pub packet_size: usize,
     /// ASF preroll in milliseconds, a buffering hint for Windows Media Player.
@@ -91,8 +91,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             publishing_points: Vec::new(),
-            max_connections: 10_000,
-            max_connections_per_ip: 1000,
+            conn_limits: netutil::ConnLimits::new("MMST", netutil::Admission::default()),
             packet_size: 4096,
             preroll_ms: 0,
             max_packet_delay_ms: 250,

@@ -17,7 +17,7 @@ pub async fn run(
 ) -> std::io::Result<()> {
     tracing::info!(addr = ?listener.local_addr().ok(), "MMST listening");
     let mut backoff = netutil::AcceptBackoff::new("MMST");
-    let caps = netutil::ConnLimits::new("MMST", opts.max_connections, opts.max_connections_per_ip);
+    let caps = opts.conn_limits.clone();
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),

@@ -1,5 +1,5 @@
 //! What every listener shell shares: backing off on accept errors, logging at most once per
-//! second, and capping connections in total and per client IP.
+//! second, and admitting connections under caps and a per-client rate, with counters.
 //!
 //! Shells may not import each other, so the pieces every accept loop needs (RTMP, RTSP, MMST and
 //! the gateway's HTTP listener) live here once. This crate knows no protocol, no bus and no
@@ -9,10 +9,16 @@
 //! |---|---|
 //! | [`AcceptBackoff`] | after a failed `accept` (EMFILE, ENFILE, ENOBUFS...) sleeps 50 ms, doubling up to 1 s, and logs once a second with the number of errors it kept quiet |
 //! | [`RateLimit`] | the "at most once per interval, count the rest" rule on its own |
-//! | [`ConnLimits`] | a cap on open connections, in total and per client IP; a refusal is counted and logged at most once a second |
+//! | [`ConnLimits`] | a listener's [`Admission`]: open connections capped in total and per client, new connections per client capped by a token bucket (in a table of bounded size); every refusal counted and logged at most once a second, the timeouts its connections report counted, all of it readable as [`ListenerStats`] |
+//! | [`client_of`] | what "one client" is for every per-client limit: an IPv4 address or an IPv6 /64 |
 
 mod backoff;
 mod limits;
+mod rate;
 
 pub use crate::backoff::{AcceptBackoff, RateLimit};
-pub use crate::limits::{ConnLimits, ConnPermit, Refused};
+pub use crate::limits::{
+    client_of, Admission, ConnLimits, ConnPermit, ListenerStats, Refused, Timeout,
+    DEFAULT_CONNECTION_BURST_PER_IP, DEFAULT_CONNECTION_RATE_PER_IP, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_CONNECTIONS_PER_IP,
+};

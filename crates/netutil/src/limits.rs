@@ -1,120 +1,320 @@
-//! Caps on open connections, in total and per client IP.
+//! Admission of new connections (caps on open connections in total and per client, a per-client
+//! rate of new connections) and the counters of every refusal and timeout of one listener.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::fmt;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::rate::{RateTable, Verdict, MAX_RATE_CLIENTS};
 use crate::RateLimit;
 
 /// Refusals are logged at most this often.
 const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(1);
 
+/// Default of every listener's `max_connections`.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Default of every listener's `max_connections_per_ip`.
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 1000;
+/// Default of every listener's `connection_rate_per_ip`: new connections a second from one
+/// client, sustained. A load tool ramping up 500 viewers a second from one address (gwload's
+/// default) stays within it.
+pub const DEFAULT_CONNECTION_RATE_PER_IP: u32 = 500;
+/// Default of every listener's `connection_burst_per_ip`: new connections one client may open at
+/// once before the rate applies; as many as it may hold open by default.
+pub const DEFAULT_CONNECTION_BURST_PER_IP: u32 = 1000;
+
+/// What a listener admits (the keys of the same names in its config section).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admission {
+    /// Open connections at most.
+    pub max_connections: usize,
+    /// Open connections from one client at most.
+    pub max_connections_per_ip: usize,
+    /// New connections a second from one client, sustained (a token bucket refilled at this
+    /// rate)...
+    pub connection_rate_per_ip: u32,
+    /// ... holding this many tokens when full.
+    pub connection_burst_per_ip: u32,
+}
+
+impl Default for Admission {
+    fn default() -> Self {
+        Admission {
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
+            connection_rate_per_ip: DEFAULT_CONNECTION_RATE_PER_IP,
+            connection_burst_per_ip: DEFAULT_CONNECTION_BURST_PER_IP,
+        }
+    }
+}
+
+/// The client a peer address belongs to, for every per-client limit: an IPv4 address (also when
+/// it arrives IPv4-mapped on a dual-stack listener), or an IPv6 address's /64 prefix, the
+/// smallest network a site is given, so one host cannot step around the limits by using many
+/// addresses of its own prefix.
+pub fn client_of(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
+}
+
 /// Why a connection was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refused {
-    /// The listener already holds its maximum number of connections.
+    /// The listener already holds `max_connections`.
     Total,
-    /// This client IP already holds its maximum number of connections.
+    /// This client already holds `max_connections_per_ip`.
     PerIp,
+    /// This client opens connections faster than `connection_rate_per_ip` allows.
+    Rate,
 }
 
-/// The open connections of one listener, counted in total and per client IP.
+/// Why a connection that was admitted was closed by one of its timers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timeout {
+    /// It did not complete its start in time: the RTMP handshake, an HTTP request head, an RTSP
+    /// request without a session, an MMST command before play (silent and slowloris clients).
+    Request,
+    /// It went silent after that: RTMP idle, an HTTP keep-alive connection with no request, an
+    /// RTSP UDP session without RTCP or requests.
+    Idle,
+}
+
+/// A snapshot of one listener's admission counters, for the stats API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenerStats {
+    /// The limits in force.
+    pub admission: Admission,
+    /// Connections open now.
+    pub open: usize,
+    /// Connections admitted since start.
+    pub accepted: u64,
+    /// Refused since start because the listener held `max_connections`...
+    pub refused_max_connections: u64,
+    /// ... because the client held `max_connections_per_ip`...
+    pub refused_max_connections_per_ip: u64,
+    /// ... because the client connected faster than `connection_rate_per_ip`.
+    pub refused_connection_rate: u64,
+    /// Admitted without a rate check because the rate table was full (see [`Admission`]).
+    pub rate_untracked: u64,
+    /// Closed by [`Timeout::Request`] since start.
+    pub request_timeouts: u64,
+    /// Closed by [`Timeout::Idle`] since start.
+    pub idle_timeouts: u64,
+    /// Closed since start for a request over the listener's size limit (an HTTP head over
+    /// 32 KiB, an RTSP request over its head or body limit, an RTMP message over
+    /// `rtmp.max_message_size`).
+    pub oversized_requests: u64,
+}
+
+/// One listener's admission: its open connections, counted in total and per client, the rate
+/// of new connections per client, and counters of every refusal and timeout.
 ///
-/// Cloning shares the counts. A connection holds a [`ConnPermit`] for as long as it is open.
-#[derive(Debug, Clone)]
+/// Cloning shares everything. A connection holds a [`ConnPermit`] for as long as it is open.
+#[derive(Clone)]
 pub struct ConnLimits {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
 struct Inner {
     listener: &'static str,
-    max_total: usize,
-    max_per_ip: usize,
-    counts: Mutex<Counts>,
-    refused: AtomicU64,
+    admission: Admission,
+    state: Mutex<State>,
+    counters: Counters,
 }
 
-#[derive(Debug, Default)]
-struct Counts {
+struct State {
     total: usize,
-    per_ip: HashMap<IpAddr, usize>,
-    log: Option<RateLimit>,
+    per_client: HashMap<IpAddr, usize>,
+    rates: RateTable,
+    log: RateLimit,
+    untracked_log: RateLimit,
+}
+
+#[derive(Default)]
+struct Counters {
+    accepted: AtomicU64,
+    refused_total: AtomicU64,
+    refused_per_ip: AtomicU64,
+    refused_rate: AtomicU64,
+    rate_untracked: AtomicU64,
+    request_timeouts: AtomicU64,
+    idle_timeouts: AtomicU64,
+    oversized_requests: AtomicU64,
+}
+
+impl fmt::Debug for ConnLimits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnLimits")
+            .field("listener", &self.inner.listener)
+            .field("admission", &self.inner.admission)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ConnLimits {
-    /// At most `max_total` connections on the listener named `listener` (in log lines), and at
-    /// most `max_per_ip` from one client address. IPv4-mapped IPv6 addresses count as IPv4.
-    pub fn new(listener: &'static str, max_total: usize, max_per_ip: usize) -> ConnLimits {
+    /// The admission of the listener named `listener` (in log lines and the stats API).
+    pub fn new(listener: &'static str, admission: Admission) -> ConnLimits {
+        ConnLimits::with_rate_capacity(listener, admission, MAX_RATE_CLIENTS)
+    }
+
+    fn with_rate_capacity(
+        listener: &'static str,
+        admission: Admission,
+        capacity: usize,
+    ) -> ConnLimits {
+        let rates = RateTable::new(
+            admission.connection_rate_per_ip,
+            admission.connection_burst_per_ip,
+            capacity,
+        );
         ConnLimits {
             inner: Arc::new(Inner {
                 listener,
-                max_total,
-                max_per_ip,
-                counts: Mutex::new(Counts::default()),
-                refused: AtomicU64::new(0),
+                admission,
+                state: Mutex::new(State {
+                    total: 0,
+                    per_client: HashMap::new(),
+                    rates,
+                    log: RateLimit::new(REFUSAL_LOG_INTERVAL),
+                    untracked_log: RateLimit::new(REFUSAL_LOG_INTERVAL),
+                }),
+                counters: Counters::default(),
             }),
         }
     }
 
-    /// A permit for one more connection from `ip`, or why not. A refusal is counted and logged
-    /// (at most once a second, with the number of refusals kept quiet); the caller closes the
-    /// socket at once.
+    /// The listener's name.
+    pub fn listener(&self) -> &'static str {
+        self.inner.listener
+    }
+
+    /// A permit for one more connection from `ip`, or why not. Every attempt counts against the
+    /// client's rate, admitted or not. A refusal is counted and logged (at most once a second,
+    /// with the number of refusals kept quiet); the caller closes the socket at once.
     pub fn try_acquire(&self, ip: IpAddr) -> Result<ConnPermit, Refused> {
-        let ip = ip.to_canonical();
-        let mut counts = self.counts();
-        let from_ip = counts.per_ip.get(&ip).copied().unwrap_or(0);
-        let refused = if counts.total >= self.inner.max_total {
+        self.try_acquire_at(ip, Instant::now())
+    }
+
+    fn try_acquire_at(&self, ip: IpAddr, now: Instant) -> Result<ConnPermit, Refused> {
+        let client = client_of(ip);
+        let a = &self.inner.admission;
+        let mut state = self.state();
+        let verdict = state.rates.check(client, now);
+        let from_client = state.per_client.get(&client).copied().unwrap_or(0);
+        let refused = if verdict == Verdict::Refuse {
+            Some(Refused::Rate)
+        } else if state.total >= a.max_connections {
             Some(Refused::Total)
-        } else if from_ip >= self.inner.max_per_ip {
+        } else if from_client >= a.max_connections_per_ip {
             Some(Refused::PerIp)
         } else {
             None
         };
         if let Some(why) = refused {
-            self.inner.refused.fetch_add(1, Ordering::Relaxed);
-            self.log_refusal(&mut counts, ip, why);
+            self.count_refusal(why);
+            self.log_refusal(&mut state, client, why, now);
             return Err(why);
         }
-        counts.total += 1;
-        counts.per_ip.insert(ip, from_ip + 1);
+        if verdict == Verdict::Untracked {
+            self.note_untracked(&mut state, now);
+        }
+        state.total += 1;
+        state.per_client.insert(client, from_client + 1);
+        self.inner.counters.accepted.fetch_add(1, Ordering::Relaxed);
         Ok(ConnPermit {
             limits: self.clone(),
-            ip,
+            client,
         })
+    }
+
+    /// Counts a connection this listener closed by one of its timers.
+    pub fn timed_out(&self, which: Timeout) {
+        let c = &self.inner.counters;
+        let counter = match which {
+            Timeout::Request => &c.request_timeouts,
+            Timeout::Idle => &c.idle_timeouts,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a connection this listener closed for a request over its size limit.
+    pub fn oversized_request(&self) {
+        let c = &self.inner.counters;
+        c.oversized_requests.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Connections open now.
     pub fn open(&self) -> usize {
-        self.counts().total
+        self.state().total
     }
 
-    /// Connections refused since start.
+    /// Connections refused since start, for every reason.
     pub fn refused(&self) -> u64 {
-        self.inner.refused.load(Ordering::Relaxed)
+        // Atomics only: this is called with the state locked.
+        let c = &self.inner.counters;
+        [&c.refused_total, &c.refused_per_ip, &c.refused_rate]
+            .iter()
+            .map(|a| a.load(Ordering::Relaxed))
+            .sum()
     }
 
-    fn counts(&self) -> MutexGuard<'_, Counts> {
-        // The counts stay consistent even if a holder panicked: every update is one statement.
-        self.inner.counts.lock().unwrap_or_else(|e| e.into_inner())
+    /// The counters now.
+    pub fn stats(&self) -> ListenerStats {
+        let c = &self.inner.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        ListenerStats {
+            admission: self.inner.admission,
+            open: self.open(),
+            accepted: get(&c.accepted),
+            refused_max_connections: get(&c.refused_total),
+            refused_max_connections_per_ip: get(&c.refused_per_ip),
+            refused_connection_rate: get(&c.refused_rate),
+            rate_untracked: get(&c.rate_untracked),
+            request_timeouts: get(&c.request_timeouts),
+            idle_timeouts: get(&c.idle_timeouts),
+            oversized_requests: get(&c.oversized_requests),
+        }
     }
 
-    fn log_refusal(&self, counts: &mut Counts, ip: IpAddr, why: Refused) {
-        let log = counts
-            .log
-            .get_or_insert_with(|| RateLimit::new(REFUSAL_LOG_INTERVAL));
-        let Some(suppressed) = log.check(Instant::now()) else {
+    fn state(&self) -> MutexGuard<'_, State> {
+        // The state stays consistent even if a holder panicked: every update is one statement.
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn count_refusal(&self, why: Refused) {
+        let c = &self.inner.counters;
+        let counter = match why {
+            Refused::Total => &c.refused_total,
+            Refused::PerIp => &c.refused_per_ip,
+            Refused::Rate => &c.refused_rate,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn log_refusal(&self, state: &mut State, client: IpAddr, why: Refused, now: Instant) {
+        let Some(suppressed) = state.log.check(now) else {
             return;
         };
+        let a = &self.inner.admission;
         let (limit, key) = match why {
-            Refused::Total => (self.inner.max_total, "max_connections"),
-            Refused::PerIp => (self.inner.max_per_ip, "max_connections_per_ip"),
+            Refused::Total => (a.max_connections, "max_connections"),
+            Refused::PerIp => (a.max_connections_per_ip, "max_connections_per_ip"),
+            Refused::Rate => (
+                a.connection_rate_per_ip as usize,
+                "connection_rate_per_ip (and connection_burst_per_ip)",
+            ),
         };
         tracing::warn!(
             listener = self.inner.listener,
-            peer = %ip,
+            peer = %client,
             limit,
             refused_total = self.refused(),
             suppressed,
@@ -122,13 +322,26 @@ impl ConnLimits {
         );
     }
 
-    fn release(&self, ip: IpAddr) {
-        let mut counts = self.counts();
-        counts.total = counts.total.saturating_sub(1);
-        if let Some(n) = counts.per_ip.get_mut(&ip) {
+    fn note_untracked(&self, state: &mut State, now: Instant) {
+        let c = &self.inner.counters;
+        c.rate_untracked.fetch_add(1, Ordering::Relaxed);
+        if let Some(suppressed) = state.untracked_log.check(now) {
+            tracing::warn!(
+                listener = self.inner.listener,
+                clients = MAX_RATE_CLIENTS,
+                suppressed,
+                "per-client rate table full: new clients are admitted without a rate check"
+            );
+        }
+    }
+
+    fn release(&self, client: IpAddr) {
+        let mut state = self.state();
+        state.total = state.total.saturating_sub(1);
+        if let Some(n) = state.per_client.get_mut(&client) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                counts.per_ip.remove(&ip);
+                state.per_client.remove(&client);
             }
         }
     }
@@ -138,12 +351,12 @@ impl ConnLimits {
 #[derive(Debug)]
 pub struct ConnPermit {
     limits: ConnLimits,
-    ip: IpAddr,
+    client: IpAddr,
 }
 
 impl Drop for ConnPermit {
     fn drop(&mut self) {
-        self.limits.release(self.ip);
+        self.limits.release(self.client);
     }
 }
 
@@ -155,9 +368,20 @@ mod tests {
         s.parse().expect("a test address")
     }
 
+    fn caps(total: usize, per_ip: usize) -> ConnLimits {
+        ConnLimits::new(
+            "test",
+            Admission {
+                max_connections: total,
+                max_connections_per_ip: per_ip,
+                ..Admission::default()
+            },
+        )
+    }
+
     #[test]
     fn per_ip_and_total_caps() {
-        let limits = ConnLimits::new("test", 3, 2);
+        let limits = caps(3, 2);
         let a1 = limits.try_acquire(ip("10.0.0.1")).expect("first from a");
         let _a2 = limits.try_acquire(ip("10.0.0.1")).expect("second from a");
         assert_eq!(
@@ -178,12 +402,97 @@ mod tests {
         let _a3 = limits
             .try_acquire(ip("10.0.0.1"))
             .expect("a place was freed");
+        let s = limits.stats();
+        assert_eq!(
+            (
+                s.accepted,
+                s.refused_max_connections,
+                s.refused_max_connections_per_ip
+            ),
+            (4, 1, 2)
+        );
+    }
+
+    #[test]
+    fn an_ipv6_client_is_its_64_prefix() {
+        let limits = caps(10, 2);
+        let _a = limits.try_acquire(ip("2001:db8:1:2::1")).expect("first");
+        let _b = limits
+            .try_acquire(ip("2001:db8:1:2:ffff::9"))
+            .expect("second");
+        assert_eq!(
+            limits.try_acquire(ip("2001:db8:1:2:abcd::1")).err(),
+            Some(Refused::PerIp),
+            "a third address of the same /64"
+        );
+        let _c = limits
+            .try_acquire(ip("2001:db8:1:3::1"))
+            .expect("another /64 is another client");
+        assert_eq!(client_of(ip("::ffff:10.1.2.3")), ip("10.1.2.3"));
     }
 
     #[test]
     fn a_client_that_leaves_is_forgotten() {
-        let limits = ConnLimits::new("test", 10, 1);
+        let limits = caps(10, 1);
         drop(limits.try_acquire(ip("10.0.0.1")).expect("free"));
-        assert!(limits.counts().per_ip.is_empty());
+        assert!(limits.state().per_client.is_empty());
+    }
+
+    #[test]
+    fn connecting_faster_than_the_rate_is_refused_per_client() {
+        let limits = ConnLimits::new(
+            "test",
+            Admission {
+                connection_rate_per_ip: 10,
+                connection_burst_per_ip: 5,
+                ..Admission::default()
+            },
+        );
+        let t0 = Instant::now();
+        let a = ip("10.0.0.1");
+        // Connect and close at once: the open-connection caps never trigger, the rate does.
+        for i in 0..5 {
+            assert!(limits.try_acquire_at(a, t0).is_ok(), "burst {i}");
+        }
+        assert_eq!(limits.try_acquire_at(a, t0).err(), Some(Refused::Rate));
+        assert!(limits.try_acquire_at(ip("10.0.0.2"), t0).is_ok());
+        let later = t0 + Duration::from_millis(100);
+        assert!(limits.try_acquire_at(a, later).is_ok(), "refilled one");
+        let s = limits.stats();
+        assert_eq!((s.accepted, s.refused_connection_rate, s.open), (7, 1, 0));
+    }
+
+    #[test]
+    fn a_full_rate_table_admits_newcomers_untracked() {
+        let admission = Admission {
+            connection_rate_per_ip: 1,
+            connection_burst_per_ip: 1,
+            ..Admission::default()
+        };
+        let limits = ConnLimits::with_rate_capacity("test", admission, 2);
+        let t0 = Instant::now();
+        assert!(limits.try_acquire_at(ip("10.0.0.1"), t0).is_ok());
+        assert!(limits.try_acquire_at(ip("10.0.0.2"), t0).is_ok());
+        assert!(limits.try_acquire_at(ip("10.0.0.3"), t0).is_ok());
+        assert_eq!(
+            limits.try_acquire_at(ip("10.0.0.1"), t0).err(),
+            Some(Refused::Rate),
+            "a tracked client is still limited"
+        );
+        assert_eq!(limits.stats().rate_untracked, 1);
+    }
+
+    #[test]
+    fn timeouts_and_oversized_requests_are_counted() {
+        let limits = caps(10, 10);
+        limits.timed_out(Timeout::Request);
+        limits.timed_out(Timeout::Idle);
+        limits.timed_out(Timeout::Idle);
+        limits.oversized_request();
+        let s = limits.stats();
+        assert_eq!(
+            (s.request_timeouts, s.idle_timeouts, s.oversized_requests),
+            (1, 2, 1)
+        );
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use access::{Action, Denial, Grant, Notice};
 use bus::{Bus, Event, Protocol, PublisherInfo};
-use rtmp::{ServerSession, ServerSessionConfig, ServerSessionEvent, SessionError};
+use rtmp::{ChunkError, ServerSession, ServerSessionConfig, ServerSessionEvent, SessionError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{sleep_until, Instant};
@@ -157,6 +157,16 @@ impl Connection {
             p.subscriber.stream().count_stalled_viewer(Protocol::Rtmp);
             tracing::warn!(peer = %self.peer, stream = key, protocol = "rtmp", tags_out, bytes_sent = bytes_out, timeout = ?limit, "viewer dropped: its socket accepted nothing for the send timeout");
             return;
+        }
+        match &result {
+            Err(ConnError::HandshakeTimeout(_)) => {
+                self.opts.conn_limits.timed_out(netutil::Timeout::Request)
+            }
+            Err(ConnError::Idle(_)) => self.opts.conn_limits.timed_out(netutil::Timeout::Idle),
+            Err(ConnError::Protocol(SessionError::Chunk(ChunkError::MessageTooLarge {
+                ..
+            }))) => self.opts.conn_limits.oversized_request(),
+            _ => {}
         }
         match result {
             Ok(()) => {
@@ -525,7 +535,15 @@ impl Connection {
                 return;
             }
             None => {
-                let sub = self.bus.subscribe_or_wait(&key, Protocol::Rtmp);
+                let sub = match self.bus.subscribe_or_wait(&key, Protocol::Rtmp) {
+                    Ok(sub) => sub,
+                    Err(e) => {
+                        // The bus logged the cap; the player hears what a missing stream says.
+                        tracing::info!(peer = %self.peer, stream = key, error = %e, "RTMP play: cannot wait for a publisher");
+                        self.session.reject_play(stream_id, &e.to_string());
+                        return;
+                    }
+                };
                 Player::new(
                     sub,
                     stream_id,

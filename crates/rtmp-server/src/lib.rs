@@ -36,10 +36,11 @@ pub mod to_bus;
 /// onto these fields.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Open connections at most, in total and from one client IP address; a connection over
-    /// either is closed at once (counted, logged at most once a second).
-    pub max_connections: usize,
-    pub max_connections_per_ip: usize,
+    /// The listener's admission (open connections in total and per client, new connections
+    /// per client a second) and its counters, which connections also report their timeouts to.
+    /// A connection past a limit is closed at once (counted, logged at most once a second). The
+    /// gateway keeps a clone for its stats API.
+    pub conn_limits: netutil::ConnLimits,
     /// Chunk size we send with (Set Chunk Size right after `connect`).
     pub chunk_size: u32,
     /// Longest RTMP message accepted from a client, in bytes.
@@ -74,8 +75,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            max_connections: 10_000,
-            max_connections_per_ip: 1000,
+            conn_limits: netutil::ConnLimits::new("RTMP", netutil::Admission::default()),
             chunk_size: 4096,
             max_message_size: rtmp::chunk::DEFAULT_MAX_MESSAGE_SIZE,
             ack_window: 2_500_000,

@@ -43,11 +43,7 @@ impl Server {
         tracing::info!(%addr, "RTMP listening");
         let mut tasks = JoinSet::new();
         let mut backoff = netutil::AcceptBackoff::new("RTMP");
-        let caps = netutil::ConnLimits::new(
-            "RTMP",
-            self.opts.max_connections,
-            self.opts.max_connections_per_ip,
-        );
+        let caps = self.opts.conn_limits.clone();
         loop {
             let accepted = tokio::select! {
                 _ = self.shutdown.cancelled() => break,

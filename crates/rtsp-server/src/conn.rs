@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::ConnAccess;
 use crate::from_bus::{Registry, StreamRtp, CNAME};
-use crate::limits::{PeerLimits, SessionSlot};
+use crate::limits::{PeerLimits, SessionSlot, SetupRefusal};
 use crate::ports::{PortPair, PortPool};
 use crate::session::{self, SessionStats, TcpChannels, UdpDest, UnitSource};
 use crate::Options;
@@ -171,6 +171,9 @@ impl Conn {
                     self.on_request(&request).await;
                 }
                 Err(e) => {
+                    if is_oversized(&e) {
+                        self.ctx.opts.conn_limits.oversized_request();
+                    }
                     // Framing is lost: answer once, then close this connection only.
                     tracing::info!(peer = %self.peer, error = %e, "bad RTSP input; closing connection");
                     let resp =
@@ -194,16 +197,31 @@ impl Conn {
     }
 
     fn check_timeout(&self) -> Option<String> {
+        let limits = &self.ctx.opts.conn_limits;
         let Some(media) = self.media.as_ref() else {
             // No session: only requests keep the connection open.
             let timeout = self.ctx.opts.request_timeout;
-            return (self.last_request.elapsed() > timeout)
-                .then(|| format!("no complete request for {timeout:?} and no session"));
+            if self.last_request.elapsed() <= timeout {
+                return None;
+            }
+            limits.timed_out(netutil::Timeout::Request);
+            return Some(format!(
+                "no complete request for {timeout:?} and no session"
+            ));
         };
         // TCP sessions live as long as their connection; UDP sessions need signs of life.
         let timeout = self.ctx.opts.session_timeout;
-        (media.is_udp() && media.stats.idle() > timeout)
-            .then(|| format!("session timed out after {timeout:?} without RTCP or requests"))
+        if !(media.is_udp() && media.stats.idle() > timeout) {
+            return None;
+        }
+        limits.timed_out(netutil::Timeout::Idle);
+        Some(format!(
+            "session timed out after {timeout:?} without RTCP or requests"
+        ))
+    }
+
+    fn refused(&self, why: SetupRefusal) {
+        self.ctx.opts.setup_refusals.count(why);
     }
 
     async fn send(&self, bytes: Bytes) {
@@ -228,6 +246,13 @@ impl Conn {
         }
         let resp = match event {
             ServerEvent::Respond(r) => r,
+            ServerEvent::Refused { response, limit } => {
+                self.refused(match limit {
+                    rtsp::Limit::SessionsPerConnection => SetupRefusal::SessionsPerConnection,
+                    rtsp::Limit::PrivilegedClientPort => SetupRefusal::ClientPort,
+                });
+                response
+            }
             ServerEvent::Describe { stream } => self.describe(&stream).await,
             ServerEvent::Setup {
                 stream,
@@ -316,6 +341,7 @@ impl Conn {
             );
         }
         if let Err(why) = self.check_destination(&transport) {
+            self.refused(SetupRefusal::Destination);
             return self.rtsp.reject(461, &why);
         }
         transport.ssrc = rtp.ssrc(track);
@@ -327,6 +353,7 @@ impl Conn {
             None => match self.ctx.limits.acquire(self.peer.ip()) {
                 Some(slot) => Some(slot),
                 None => {
+                    self.refused(SetupRefusal::SessionsPerIp);
                     let max = self.ctx.limits.max_per_ip();
                     tracing::warn!(peer = %self.peer, %stream, max, "rtsp SETUP refused: the client address holds rtsp.max_sessions_per_ip sessions");
                     return self.rtsp.reject(
@@ -339,6 +366,7 @@ impl Conn {
         let out = match transport.lower {
             Lower::Udp { client_port, .. } => {
                 let Some(pair) = self.ctx.ports.allocate() else {
+                    self.refused(SetupRefusal::NoFreePorts);
                     tracing::warn!(peer = %self.peer, "no free UDP port pair in the configured range");
                     return self
                         .rtsp
@@ -560,6 +588,19 @@ impl Conn {
             receiver_reports = %media.stats.summary(),
             "rtsp session end"
         );
+    }
+}
+
+/// Whether a framing error is a request over the size limits (counted as such).
+fn is_oversized(e: &rtsp::Error) -> bool {
+    match e {
+        rtsp::Error::HeaderTooLarge | rtsp::Error::TooManyHeaders => true,
+        // A Content-Length that is a number, only too large (not garbage).
+        rtsp::Error::BadContentLength { value } => {
+            let v = value.trim();
+            !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit())
+        }
+        _ => false,
     }
 }
 

@@ -12,7 +12,7 @@
 //! | who may play: DESCRIBE, SETUP and PLAY asked of crate `access`, `on_stop` | `auth.rs` |
 //! | media sending, keyframe resync, receiver-report statistics | `session.rs` |
 //! | UDP port pairs | `ports.rs` |
-//! | the per-client-address session cap | `limits.rs` |
+//! | the per-client-address session cap, the counts of refused SETUPs | `limits.rs` |
 //! | FLV tag headers to codec payloads (over crate `flv`) | `flv_body.rs` |
 //!
 //! Architecture Invariant: RTP is packetized once per stream and track; a session's queue is its
@@ -31,6 +31,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use limits::{SetupRefusal, SetupRefusalStats, SetupRefusals};
 pub use session::{SessionInfo, TrackReport};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -38,10 +39,13 @@ use tokio_util::sync::CancellationToken;
 /// Settings of the RTSP egress; the gateway maps them from `[rtsp]` in its configuration.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Open connections at most, in total and from one client IP address; a connection over
-    /// either is closed at once (counted, logged at most once a second).
-    pub max_connections: usize,
-    pub max_connections_per_ip: usize,
+    /// The listener's admission (open connections in total and per client, new connections per
+    /// client a second) and its counters, which connections also report their timeouts to; a
+    /// connection past a limit is closed at once (counted, logged at most once a second). The
+    /// gateway keeps a clone for its stats API.
+    pub conn_limits: netutil::ConnLimits,
+    /// Counts of SETUPs refused by the session and transport limits; the gateway keeps a clone.
+    pub setup_refusals: Arc<SetupRefusals>,
     /// The largest RTP packet sent, header included (bytes).
     pub mtu: usize,
     /// A UDP session with no request, RTCP or RTP from its client for this long is closed.
@@ -91,8 +95,8 @@ pub const DEFAULT_MAX_SESSIONS_PER_IP: usize = 32;
 impl Default for Options {
     fn default() -> Self {
         Options {
-            max_connections: 10_000,
-            max_connections_per_ip: 1000,
+            conn_limits: netutil::ConnLimits::new("RTSP", netutil::Admission::default()),
+            setup_refusals: Arc::default(),
             mtu: rtp::DEFAULT_MTU,
             session_timeout: Duration::from_secs(60),
             udp_port_min: 30000,
@@ -131,11 +135,7 @@ pub async fn run(
     });
     tracing::info!(%local, "rtsp listening");
     let mut backoff = netutil::AcceptBackoff::new("RTSP");
-    let caps = netutil::ConnLimits::new(
-        "RTSP",
-        ctx.opts.max_connections,
-        ctx.opts.max_connections_per_ip,
-    );
+    let caps = ctx.opts.conn_limits.clone();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {

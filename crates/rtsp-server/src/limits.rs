@@ -1,4 +1,4 @@
-//! The per-client-address cap on RTSP sessions.
+//! The per-client-address cap on RTSP sessions, and the counts of SETUPs the limits refused.
 //!
 //! Each session holds at most one UDP port pair per track of its stream, so capping sessions per
 //! client IP also caps the port pairs one host can take from the shared pool: a single client
@@ -6,7 +6,68 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+
+/// SETUPs refused by the limits, counted since start; shared with the gateway's stats API
+/// through [`crate::Options::setup_refusals`].
+#[derive(Debug, Default)]
+pub struct SetupRefusals {
+    per_ip: AtomicU64,
+    per_connection: AtomicU64,
+    destination: AtomicU64,
+    client_port: AtomicU64,
+    no_free_ports: AtomicU64,
+}
+
+/// Why a SETUP was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetupRefusal {
+    /// The client address holds `rtsp.max_sessions_per_ip` sessions (453).
+    SessionsPerIp,
+    /// A second session on one connection (455).
+    SessionsPerConnection,
+    /// A `destination` other than the client's own address (461).
+    Destination,
+    /// A UDP client port below 1024 (461).
+    ClientPort,
+    /// No UDP port pair free in the range (453).
+    NoFreePorts,
+}
+
+/// A snapshot of [`SetupRefusals`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SetupRefusalStats {
+    pub sessions_per_ip: u64,
+    pub sessions_per_connection: u64,
+    pub destination: u64,
+    pub client_port: u64,
+    pub no_free_ports: u64,
+}
+
+impl SetupRefusals {
+    pub fn count(&self, why: SetupRefusal) {
+        let counter = match why {
+            SetupRefusal::SessionsPerIp => &self.per_ip,
+            SetupRefusal::SessionsPerConnection => &self.per_connection,
+            SetupRefusal::Destination => &self.destination,
+            SetupRefusal::ClientPort => &self.client_port,
+            SetupRefusal::NoFreePorts => &self.no_free_ports,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn stats(&self) -> SetupRefusalStats {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        SetupRefusalStats {
+            sessions_per_ip: get(&self.per_ip),
+            sessions_per_connection: get(&self.per_connection),
+            destination: get(&self.destination),
+            client_port: get(&self.client_port),
+            no_free_ports: get(&self.no_free_ports),
+        }
+    }
+}
 
 /// Counts the sessions of each client address against a limit.
 #[derive(Debug, Clone)]
@@ -37,8 +98,9 @@ impl PeerLimits {
 
     /// Counts a new session of `ip`; `None` when `ip` already holds the maximum.
     pub fn acquire(&self, ip: IpAddr) -> Option<SessionSlot> {
-        // An IPv4 client on a dual-stack listener shows up as ::ffff:a.b.c.d; count it as a.b.c.d.
-        let ip = ip.to_canonical();
+        // One client as every listener limit sees it: ::ffff:a.b.c.d is a.b.c.d, and an IPv6
+        // client is its /64.
+        let ip = netutil::client_of(ip);
         let mut sessions = self.lock();
         let n = sessions.entry(ip).or_insert(0);
         if *n >= self.max_per_ip {
@@ -90,6 +152,11 @@ mod tests {
             limits.acquire(mapped).is_none(),
             "a v4-mapped address is the same client"
         );
+        let v6: IpAddr = "2001:db8::1".parse().expect("an address");
+        let same_64: IpAddr = "2001:db8::2".parse().expect("an address");
+        let _v6a = limits.acquire(v6).expect("first");
+        let _v6b = limits.acquire(same_64).expect("second of the /64");
+        assert!(limits.acquire(v6).is_none(), "one /64 is one client");
         drop(s1);
         assert!(limits.acquire(a).is_some(), "a freed slot is reusable");
     }

@@ -1,9 +1,11 @@
 //! What one client may take from the server: a repeated SETUP reuses its track's port pair, a
-//! client address holds a bounded number of sessions, client ports below 1024 and a `destination`
-//! naming another host are refused, and a playing session counts as an RTSP viewer on the bus.
+//! client address holds a bounded number of sessions and a connection one, client ports below
+//! 1024 and a `destination` naming another host are refused (each refusal counted for the stats
+//! API), and a playing session counts as an RTSP viewer on the bus.
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::RawClient;
@@ -125,6 +127,7 @@ async fn a_client_address_holds_at_most_max_sessions_per_ip() {
         max_sessions_per_ip: 2,
         ..common::options()
     };
+    let refusals = Arc::clone(&opts.setup_refusals);
     let Some(h) = common::start(opts).await else {
         return;
     };
@@ -156,15 +159,33 @@ async fn a_client_address_holds_at_most_max_sessions_per_ip() {
             .status,
         200
     );
+    // A second session on one connection (another stream, no Session header) is refused too:
+    // a connection holds one session, whatever the per-address cap.
+    let session = first.session.take();
+    let other = format!("rtsp://{}/live/other/trackID=0", h.addr);
+    let second = first
+        .request("SETUP", &other, "Transport: RTP/AVP/TCP;unicast\r\n")
+        .await;
+    assert_eq!(second.status, 455, "a second session: {second:?}");
+    assert!(second.body.contains("one per connection"), "{second:?}");
+    first.session = session;
     // Ending a session frees its slot.
     assert_eq!(first.request("TEARDOWN", &url, "").await.status, 200);
     let again = setup(&mut third, &url, 4).await;
     assert_eq!(again.status, 200, "after a TEARDOWN: {again:?}");
+    let counted = refusals.stats();
+    assert_eq!(
+        (counted.sessions_per_ip, counted.sessions_per_connection),
+        (1, 1),
+        "{counted:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn privileged_client_ports_and_foreign_destinations_are_refused() {
-    let Some(h) = common::start(common::options()).await else {
+    let opts = common::options();
+    let refusals = Arc::clone(&opts.setup_refusals);
+    let Some(h) = common::start(opts).await else {
         return;
     };
     let url = h.url();
@@ -202,6 +223,12 @@ async fn privileged_client_ports_and_foreign_destinations_are_refused() {
             assert!(!reply.contains("destination"), "{reply}");
         }
     }
+    let counted = refusals.stats();
+    assert_eq!(
+        (counted.client_port, counted.destination),
+        (3, 2),
+        "{counted:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -34,7 +34,7 @@ pub mod session;
 pub mod transport;
 
 pub use message::{parse, Header, Method, Parsed, Request, Response};
-pub use session::{uri_query, RtpInfo, ServerConnection, ServerEvent, Status};
+pub use session::{uri_query, Limit, RtpInfo, ServerConnection, ServerEvent, Status};
 pub use transport::{Destination, Lower, Transport};
 
 /// The largest request head (request line and headers) accepted, in bytes.

@@ -2,13 +2,16 @@
 //! (RFC 2326 Appendix A.1) and the questions the caller must answer.
 //!
 //! One connection holds at most one RTSP session; every client we target (ffmpeg, GStreamer, VLC,
-//! retina, live555-based NVRs) sets up all tracks of a presentation in one session.
+//! retina, live555-based NVRs) sets up all tracks of a presentation in one session, and opens
+//! another connection for another presentation. A SETUP asking for a second session (another
+//! stream, no Session header) is refused with [`ServerEvent::Refused`], so that one connection
+//! can never take more than one session's UDP ports.
 
 use bytes::Bytes;
 
 use crate::message::{Method, Request, Response};
 use crate::sdp::Presentation;
-use crate::transport::{Lower, Transport};
+use crate::transport::{Lower, Transport, Unsupported};
 
 /// The methods answered in `Public` (RFC 2326 §12.28).
 const PUBLIC: &str =
@@ -56,10 +59,28 @@ pub enum ServerEvent {
         /// The tracks set up, in order.
         tracks: Vec<(usize, Transport)>,
     },
+    /// The request was refused by one of the limits that keep a client from taking more than
+    /// its share or from aiming media at another host: write the response and count `limit`.
+    Refused {
+        /// The error response.
+        response: Response,
+        /// Which limit refused it.
+        limit: Limit,
+    },
     /// Stop sending but keep the session; then write the response.
     Pause(Response),
     /// End the session (BYE, free ports); then write the response.
     Teardown(Response),
+}
+
+/// The limits [`ServerEvent::Refused`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// A SETUP that would open a second session on the connection, answered 455.
+    SessionsPerConnection,
+    /// A UDP `client_port` below [`crate::transport::MIN_CLIENT_PORT`] (a well-known service
+    /// port, the target of reflection attacks), answered 461.
+    PrivilegedClientPort,
 }
 
 #[derive(Debug, Clone)]
@@ -276,6 +297,16 @@ impl ServerConnection {
                     "SETUP while playing is not supported",
                 ));
             }
+            if s.stream != url.stream && req.header("Session").is_none() {
+                return ServerEvent::Refused {
+                    response: self.error(
+                        455,
+                        Some(&cseq),
+                        "this connection already has a session (one per connection); open another connection for another stream",
+                    ),
+                    limit: Limit::SessionsPerConnection,
+                };
+            }
             if s.stream != url.stream {
                 return ServerEvent::Respond(self.error(
                     459,
@@ -287,7 +318,16 @@ impl ServerConnection {
         let header = req.header("Transport").unwrap_or_default();
         let mut transport = match Transport::parse_first_supported(header) {
             Ok(t) => t,
-            Err(e) => return ServerEvent::Respond(self.error(461, Some(&cseq), &e.to_string())),
+            Err(e) => {
+                let response = self.error(461, Some(&cseq), &e.to_string());
+                return match e {
+                    Unsupported::PrivilegedPort { .. } => ServerEvent::Refused {
+                        response,
+                        limit: Limit::PrivilegedClientPort,
+                    },
+                    Unsupported::Kind => ServerEvent::Respond(response),
+                };
+            }
         };
         let track = url.track.unwrap_or(0);
         if let Lower::Tcp {

@@ -91,7 +91,10 @@ fn serialize(req: &Request) -> Vec<u8> {
 
 fn handle(conn: &mut ServerConnection, req: &Request, policy: u8) {
     let resp = match conn.handle(req) {
-        ServerEvent::Respond(r) | ServerEvent::Pause(r) | ServerEvent::Teardown(r) => r,
+        ServerEvent::Respond(r)
+        | ServerEvent::Pause(r)
+        | ServerEvent::Teardown(r)
+        | ServerEvent::Refused { response: r, .. } => r,
         ServerEvent::Describe { stream } if policy & 1 == 0 => {
             conn.accept_describe(&presentation(&stream))
         }

@@ -240,11 +240,20 @@ impl Env {
             c.http.header_timeout_secs = HTTP_HEADER_SECS;
             c.mms.idle_timeout_secs = MMST_IDLE_SECS;
             // Every attacker and every honest client here comes from 127.0.0.1: the per-address
-            // caps (tested in listener_limits.rs) would turn the floods into a test of the cap.
+            // caps and connection rates (tested in listener_limits.rs) would turn the floods into
+            // a test of the caps.
             c.rtmp.max_connections_per_ip = 100_000;
             c.http.max_connections_per_ip = 100_000;
             c.rtsp.max_connections_per_ip = 100_000;
             c.mms.max_connections_per_ip = 100_000;
+            c.rtmp.connection_rate_per_ip = 1_000_000;
+            c.rtmp.connection_burst_per_ip = 1_000_000;
+            c.http.connection_rate_per_ip = 1_000_000;
+            c.http.connection_burst_per_ip = 1_000_000;
+            c.rtsp.connection_rate_per_ip = 1_000_000;
+            c.rtsp.connection_burst_per_ip = 1_000_000;
+            c.mms.connection_rate_per_ip = 1_000_000;
+            c.mms.connection_burst_per_ip = 1_000_000;
             // The malformed-media publisher's stream leaves the bus soon after it stops.
             c.bus.unpublish_grace_secs = 1;
         });

@@ -53,7 +53,10 @@ fn step(conn: &mut ServerConnection, req: &str, answer: Answer) -> String {
     let event = conn.handle(&request(req));
     let resp = match (event, answer) {
         (
-            ServerEvent::Respond(r) | ServerEvent::Pause(r) | ServerEvent::Teardown(r),
+            ServerEvent::Respond(r)
+            | ServerEvent::Pause(r)
+            | ServerEvent::Teardown(r)
+            | ServerEvent::Refused { response: r, .. },
             Answer::Itself,
         ) => r,
         (ServerEvent::Describe { stream }, Answer::Describe) => {
@@ -156,6 +159,7 @@ type Step<'a> = (&'a str, Answer, String);
 #[test]
 fn error_table() {
     let setup = "SETUP rtsp://h/live/a/trackID=0 RTSP/1.0\r\nCSeq: 1\r\nTransport: RTP/AVP/TCP;interleaved=0-1\r\n\r\n";
+    let setup_b_in_session = format!("SETUP rtsp://h/live/b/trackID=0 RTSP/1.0\r\nCSeq: 2\r\nSession: {SID}\r\nTransport: RTP/AVP/TCP;interleaved=2-3\r\n\r\n");
     let cases: Vec<(&str, Vec<Step<'_>>)> = vec![
         ("no CSeq", vec![("OPTIONS * RTSP/1.0\r\n\r\n", Answer::Itself, err(400, "Bad Request", "", "missing CSeq header"))]),
         (
@@ -193,9 +197,20 @@ fn error_table() {
             vec![
                 (setup, Answer::Setup(None), format!("RTSP/1.0 200 OK\r\nCSeq: 1\r\nServer: gw\r\nSession: {SID};timeout=60\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1;ssrc=00001234\r\n\r\n")),
                 (
-                    "SETUP rtsp://h/live/b/trackID=0 RTSP/1.0\r\nCSeq: 2\r\nTransport: RTP/AVP/TCP;interleaved=2-3\r\n\r\n",
+                    &setup_b_in_session,
                     Answer::Itself,
                     err(459, "Aggregate Operation Not Allowed", "CSeq: 2\r\n", "a session covers tracks of one stream only"),
+                ),
+            ],
+        ),
+        (
+            "a second session on one connection",
+            vec![
+                (setup, Answer::Setup(None), format!("RTSP/1.0 200 OK\r\nCSeq: 1\r\nServer: gw\r\nSession: {SID};timeout=60\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1;ssrc=00001234\r\n\r\n")),
+                (
+                    "SETUP rtsp://h/live/b/trackID=0 RTSP/1.0\r\nCSeq: 2\r\nTransport: RTP/AVP/TCP;interleaved=2-3\r\n\r\n",
+                    Answer::Itself,
+                    err(455, "Method Not Valid in This State", "CSeq: 2\r\n", "this connection already has a session (one per connection); open another connection for another stream"),
                 ),
             ],
         ),
@@ -223,6 +238,29 @@ fn error_table() {
             assert_eq!(got, want, "{name}: {req:?}");
         }
     }
+}
+
+#[test]
+fn refusals_name_their_limit() {
+    let mut conn = ServerConnection::new(SEED, 60, "gw");
+    let limit = |event: ServerEvent| match event {
+        ServerEvent::Refused { limit, .. } => Some(limit),
+        _ => None,
+    };
+    let privileged = "SETUP rtsp://h/live/a/trackID=0 RTSP/1.0\r\nCSeq: 1\r\nTransport: RTP/AVP;unicast;client_port=53-54\r\n\r\n";
+    assert_eq!(
+        limit(conn.handle(&request(privileged))),
+        Some(Limit::PrivilegedClientPort)
+    );
+    let multicast = "SETUP rtsp://h/live/a/trackID=0 RTSP/1.0\r\nCSeq: 2\r\nTransport: RTP/AVP;multicast\r\n\r\n";
+    assert_eq!(limit(conn.handle(&request(multicast))), None, "not a limit");
+    let tcp = "SETUP rtsp://h/live/a/trackID=0 RTSP/1.0\r\nCSeq: 3\r\nTransport: RTP/AVP/TCP;interleaved=0-1\r\n\r\n";
+    step(&mut conn, tcp, Answer::Setup(None));
+    let other = "SETUP rtsp://h/live/b/trackID=0 RTSP/1.0\r\nCSeq: 4\r\nTransport: RTP/AVP/TCP;interleaved=2-3\r\n\r\n";
+    assert_eq!(
+        limit(conn.handle(&request(other))),
+        Some(Limit::SessionsPerConnection)
+    );
 }
 
 #[test]
