@@ -123,6 +123,9 @@ impl Default for Bus {
     }
 }
 
+/// A locked entry of the stream registry.
+type StreamRef<'a> = dashmap::mapref::one::RefMut<'a, Arc<str>, Arc<Stream>>;
+
 impl Bus {
     pub fn new(opts: BusOptions) -> Bus {
         Bus {
@@ -145,16 +148,7 @@ impl Bus {
 
     /// The stream at `key`, created (and counted against the caps) if it does not exist; true
     /// if it was created. The returned guard keeps the registry entry locked.
-    fn entry_or_create(
-        &self,
-        key: &str,
-    ) -> Result<
-        (
-            dashmap::mapref::one::RefMut<'_, Arc<str>, Arc<Stream>>,
-            bool,
-        ),
-        StreamLimit,
-    > {
+    fn entry_or_create(&self, key: &str) -> Result<(StreamRef<'_>, bool), StreamLimit> {
         match self.shared.streams.entry(Arc::from(key)) {
             Entry::Occupied(o) => Ok((o.into_ref(), false)),
             Entry::Vacant(v) => {
