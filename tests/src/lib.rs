@@ -32,6 +32,7 @@ pub mod http;
 pub mod logs;
 pub mod media;
 pub mod process;
+pub mod retina_play;
 pub mod rtmp_publish;
 pub mod self_stat;
 pub mod tools;

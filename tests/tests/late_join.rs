@@ -253,26 +253,15 @@ fn rtsp_url(live: &Live) -> String {
 /// retina over TCP: the time from DESCRIBE to the first video frame, which must be a random access
 /// point.
 fn retina_first_video_frame(live: &Live) -> Duration {
-    use retina::client::{PlayOptions, SessionOptions, SetupOptions, Transport};
+    use retina::client::{SessionOptions, Transport};
     let url = url::Url::parse(&rtsp_url(live)).expect("a valid URL");
     live.gateway.block_on(async move {
         let started = Instant::now();
-        let mut session = retina::client::Session::describe(url, SessionOptions::default())
+        let session = retina::client::Session::describe(url, SessionOptions::default())
             .await
             .expect("DESCRIBE succeeds");
         let tcp = Transport::Tcp(Default::default());
-        for i in 0..session.streams().len() {
-            session
-                .setup(i, SetupOptions::default().transport(tcp.clone()))
-                .await
-                .expect("SETUP succeeds");
-        }
-        let mut demuxed = session
-            .play(PlayOptions::default())
-            .await
-            .expect("PLAY succeeds")
-            .demuxed()
-            .expect("demuxable");
+        let mut demuxed = gateway_tests::retina_play::setup_all_and_play(session, tcp).await;
         loop {
             let item = tokio::time::timeout(SANITY, demuxed.next())
                 .await

@@ -174,14 +174,13 @@ struct RetinaReceived {
 /// have arrived (or a generous deadline passes), failing on any retina error.
 fn retina_receive(live: &Live, transport: retina::client::Transport) -> RetinaReceived {
     use futures_util::StreamExt;
-    use retina::client::{PlayOptions, SetupOptions};
     use retina::codec::{CodecItem, ParametersRef};
     let url = url::Url::parse(&rtsp_url(live)).expect("a valid URL");
     let want_ticks = (PLAY_SECS * 90_000.0) as i64;
     live.gateway.block_on(async move {
         // No retry: DESCRIBE right after the stream goes live must succeed (the gateway waits
         // for the first frame rather than answering 404).
-        let mut session =
+        let session =
             retina::client::Session::describe(url, retina::client::SessionOptions::default())
                 .await
                 .expect("DESCRIBE succeeds");
@@ -197,18 +196,7 @@ fn retina_receive(live: &Live, transport: retina::client::Transport) -> RetinaRe
                 r.dims = Some(v.pixel_dimensions());
             }
         }
-        for i in 0..session.streams().len() {
-            session
-                .setup(i, SetupOptions::default().transport(transport.clone()))
-                .await
-                .expect("SETUP succeeds");
-        }
-        let mut demuxed = session
-            .play(PlayOptions::default())
-            .await
-            .expect("PLAY succeeds")
-            .demuxed()
-            .expect("demuxable");
+        let mut demuxed = gateway_tests::retina_play::setup_all_and_play(session, transport).await;
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(25);
         while let Ok(item) = tokio::time::timeout_at(deadline, demuxed.next()).await {
             match item.expect("the session goes on").expect("no retina error") {

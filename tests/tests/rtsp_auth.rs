@@ -326,7 +326,7 @@ fn ffprobe_plays_with_digest_over_udp() {
 #[test]
 fn retina_plays_with_credentials() {
     use futures_util::StreamExt;
-    use retina::client::{Credentials, PlayOptions, SessionOptions, SetupOptions, Transport};
+    use retina::client::{Credentials, SessionOptions, Transport};
     use retina::codec::CodecItem;
     if !require_tool("ffmpeg") {
         return;
@@ -339,22 +339,11 @@ fn retina_plays_with_credentials() {
             password: PASSWORD.into(),
         };
         let opts = SessionOptions::default().creds(Some(creds));
-        let mut session = retina::client::Session::describe(url, opts)
+        let session = retina::client::Session::describe(url, opts)
             .await
             .expect("DESCRIBE with credentials succeeds");
-        for i in 0..session.streams().len() {
-            let tcp = Transport::Tcp(Default::default());
-            session
-                .setup(i, SetupOptions::default().transport(tcp))
-                .await
-                .expect("SETUP succeeds");
-        }
-        let mut demuxed = session
-            .play(PlayOptions::default())
-            .await
-            .expect("PLAY succeeds")
-            .demuxed()
-            .expect("demuxable");
+        let tcp = Transport::Tcp(Default::default());
+        let mut demuxed = gateway_tests::retina_play::setup_all_and_play(session, tcp).await;
         let (mut video, mut audio) = (0usize, 0usize);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         while video < 50 {
