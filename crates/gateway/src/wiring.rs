@@ -188,7 +188,7 @@ pub(crate) fn access_options(a: &AuthSection, http_loopback: bool) -> access::Op
             let token = format!("{:032x}", rand::random::<u128>());
             tracing::warn!(
                 token,
-                "the API and web page need a token on this HTTP listener: set auth.api_token, or use this one (Authorization: Bearer <token> or ?token=<token>)"
+                "the API and web page need a token on this HTTP listener: open the page as http://HOST:PORT/?token=<token>, send Authorization: Bearer <token> to the API, or set auth.api_token to choose it"
             );
             Some(token)
         }
