@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use bus::{Bus, Event, Protocol, PublisherInfo};
 use rtmp::{ServerSession, ServerSessionConfig, ServerSessionEvent, SessionError};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -53,9 +52,10 @@ struct Publishing {
     ingest: Ingest,
 }
 
-/// One accepted RTMP connection.
-pub struct Connection {
-    socket: TcpStream,
+/// One accepted RTMP connection, on a TCP socket or (RTMPS) the TLS stream over one; socket
+/// options were set on the TCP socket by the accept loop.
+pub struct Connection<S> {
+    socket: S,
     peer: SocketAddr,
     bus: Bus,
     opts: Arc<Options>,
@@ -70,15 +70,9 @@ pub struct Connection {
     last_activity: Instant,
 }
 
-impl Connection {
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
     /// Wraps an accepted socket.
-    pub fn new(
-        socket: TcpStream,
-        peer: SocketAddr,
-        bus: Bus,
-        opts: Arc<Options>,
-        seed: u64,
-    ) -> Self {
+    pub fn new(socket: S, peer: SocketAddr, bus: Bus, opts: Arc<Options>, seed: u64) -> Self {
         let session = ServerSession::new(ServerSessionConfig {
             out_chunk_size: opts.chunk_size,
             max_message_size: opts.max_message_size,

@@ -91,7 +91,12 @@ impl Acceptor {
     /// already set) within `limit`. `None` if it failed or took too long: the failure is counted
     /// and logged with the peer at most once a second (a port scanner or a client speaking the
     /// plain protocol to the TLS port fails here), and the socket is closed.
-    pub async fn handshake<IO>(&self, io: IO, peer: SocketAddr, limit: Duration) -> Option<TlsStream<IO>>
+    pub async fn handshake<IO>(
+        &self,
+        io: IO,
+        peer: SocketAddr,
+        limit: Duration,
+    ) -> Option<TlsStream<IO>>
     where
         IO: AsyncRead + AsyncWrite + Unpin,
     {

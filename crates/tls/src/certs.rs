@@ -266,7 +266,9 @@ pub(crate) mod tests {
         let b = self_signed("b");
         let (cert, key) = write_pair(dir.path(), &a);
         let check = |want: &str| {
-            let err = CertStore::load(&cert, &key).expect_err("must fail").to_string();
+            let err = CertStore::load(&cert, &key)
+                .expect_err("must fail")
+                .to_string();
             assert!(err.contains(want), "{err:?} should say {want:?}");
         };
         std::fs::write(&key, &b.1).unwrap();

@@ -21,6 +21,6 @@
 pub mod acceptor;
 pub mod certs;
 
-pub use acceptor::{accept_either, Acceptor, Accepted};
+pub use acceptor::{accept_either, Accepted, Acceptor};
 pub use certs::{CertStore, Reload, TlsError};
 pub use tokio_rustls::server::TlsStream;
