@@ -3,7 +3,8 @@
 
 # ffmpeg/ffprobe, GStreamer (gst-launch-1.0, rtmp2src/rtmp2sink, rtmpsink, avdec_*), VLC (cvlc),
 # rtmpdump (librtmp), Chromium (hls.js / flv.js playback), docker-compose (compose file check),
-# wrk (HTTP load runs), ca-certificates (npm over TLS), g++ (libFuzzer, built by scripts/fuzz).
+# wrk (HTTP load runs), ca-certificates (npm over TLS), g++ (libFuzzer, built by scripts/fuzz),
+# glib-networking (GIO's TLS backend: GStreamer's rtspsrc playing rtsps://).
 DEBIAN_PACKAGES=(
     ffmpeg
     gstreamer1.0-tools
@@ -20,6 +21,7 @@ DEBIAN_PACKAGES=(
     wrk
     ca-certificates
     g++
+    glib-networking
 )
 
 # Prints the packages of DEBIAN_PACKAGES that dpkg does not report as installed.

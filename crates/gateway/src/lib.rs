@@ -230,13 +230,24 @@ fn bound_addrs(l: &wiring::Listeners) -> Vec<(&'static str, SocketAddr)> {
 pub fn init_logging(level: &str) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(level))
+        .or_else(|_| EnvFilter::try_new(with_quiet_rustls(level)))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     // A second initialisation (tests start several gateways) is harmless and ignored.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(true)
         .try_init();
+}
+
+/// rustls logs a warning for every client that sends an IP address as its SNI name (GnuTLS, so
+/// ffmpeg and GStreamer on Debian, connecting to `rtmps://127.0.0.1`) and for every failed
+/// handshake; the TLS listeners log failed handshakes themselves, with the peer and at most once
+/// a second. So rustls says only errors unless the filter names it.
+fn with_quiet_rustls(level: &str) -> String {
+    match level.contains("rustls") {
+        true => level.to_owned(),
+        false => format!("{level},rustls=error"),
+    }
 }
 
 /// Resolves on Ctrl-C, or on SIGTERM on Unix.
