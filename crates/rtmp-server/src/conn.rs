@@ -176,7 +176,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         if self.session.has_output() {
             let out = self.session.take_output();
             let limit = self.opts.send_timeout;
-            tokio::time::timeout(limit, self.socket.write_all(&out))
+            // The flush sends what a TLS stream still holds; on TCP it does nothing.
+            let socket = &mut self.socket;
+            let write = async move {
+                socket.write_all(&out).await?;
+                socket.flush().await
+            };
+            tokio::time::timeout(limit, write)
                 .await
                 .map_err(|_| ConnError::WriteStalled(limit))??;
         }

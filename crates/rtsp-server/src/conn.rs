@@ -575,7 +575,11 @@ async fn writer_task<W: AsyncWrite + Unpin>(
             biased;
             cmd = rx.recv() => match cmd {
                 None => break,
-                Some(Out::Bytes(b)) => timed(write_timeout, wr.write_all(&b)).await,
+                // The flush sends what a TLS stream still holds; on TCP it does nothing.
+                Some(Out::Bytes(b)) => timed(write_timeout, async {
+                    wr.write_all(&b).await?;
+                    wr.flush().await
+                }).await,
                 Some(Out::Play(source, channels)) => {
                     playing = Some((source, channels));
                     Ok(())
