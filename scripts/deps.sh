@@ -4,7 +4,8 @@
 # ffmpeg/ffprobe, GStreamer (gst-launch-1.0, rtmp2src/rtmp2sink, rtmpsink, avdec_*), VLC (cvlc),
 # rtmpdump (librtmp), Chromium (hls.js / flv.js playback), docker-compose (compose file check),
 # wrk (HTTP load runs), ca-certificates (npm over TLS), g++ (libFuzzer, built by scripts/fuzz),
-# openssl (signs links with the recipe README.md documents, in auth.rs and rtsp_auth.rs).
+# openssl (signs links with the recipe README.md documents, in auth.rs and rtsp_auth.rs),
+# glib-networking (GIO's TLS backend: GStreamer's rtspsrc playing rtsps://).
 DEBIAN_PACKAGES=(
     ffmpeg
     gstreamer1.0-tools
@@ -22,6 +23,7 @@ DEBIAN_PACKAGES=(
     ca-certificates
     g++
     openssl
+    glib-networking
 )
 
 # Prints the packages of DEBIAN_PACKAGES that dpkg does not report as installed.

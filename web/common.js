@@ -10,6 +10,8 @@ const Gateway = (() => {
     rtmp: "RTMP",
     rtsp: "RTSP",
     mms: "MMS",
+    rtmps: "RTMPS",
+    rtsps: "RTSPS",
   };
 
   /** Display names of the codec identifiers ingest reports. */

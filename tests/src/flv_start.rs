@@ -144,16 +144,15 @@ async fn read_rtmp(
     url: &gwload::rtmp_view::RtmpUrl,
     collector: &mut Collector,
 ) -> Result<(), String> {
-    let (sock, mut session, id) = gwload::rtmp_view::open(url, 0x1a7e)
+    let (mut sock, mut session, id) = gwload::rtmp_view::open(url, 0x1a7e, None)
         .await
         .map_err(|e| format!("RTMP connect: {e}"))?;
     session.play(id, &url.stream);
     let io = |e: gwload::ViewError| format!("RTMP play: {e}");
     loop {
-        gwload::net::write_all(&sock, &session.take_output())
-            .await
-            .map_err(io)?;
-        let n = gwload::net::read_with(&sock, |d: &[u8]| Ok(session.feed(d)?))
+        sock.write_all(&session.take_output()).await.map_err(io)?;
+        let n = sock
+            .read_with(|d: &[u8]| Ok(session.feed(d)?))
             .await
             .map_err(io)?;
         if n == 0 {

@@ -69,6 +69,29 @@ impl TestGateway {
         self.gateway().mms_addr()
     }
 
+    /// The TLS listeners (see [`with_tls`]).
+    pub fn rtmps_addr(&self) -> Option<SocketAddr> {
+        self.gateway().rtmps_addr()
+    }
+
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.gateway().https_addr()
+    }
+
+    pub fn rtsps_addr(&self) -> Option<SocketAddr> {
+        self.gateway().rtsps_addr()
+    }
+
+    /// Every bound listener by name ("rtmp", "rtmps", "http", "https", ...).
+    pub fn listeners(&self) -> Vec<(&'static str, SocketAddr)> {
+        self.gateway().listeners().to_vec()
+    }
+
+    /// TLS handshakes that failed on any TLS listener so far.
+    pub fn failed_tls_handshakes(&self) -> u64 {
+        self.gateway().failed_tls_handshakes()
+    }
+
     /// `rtmp://127.0.0.1:PORT/<key>`, e.g. `rtmp_url("live/test")`.
     pub fn rtmp_url(&self, key: &str) -> String {
         format!("rtmp://{}/{key}", self.rtmp_addr())
@@ -116,6 +139,18 @@ pub fn loopback_config() -> Config {
     c.rtsp.rtp_port_max = base + 199;
     c.http.web_root = workspace_root().join("web").to_string_lossy().into_owned();
     c
+}
+
+/// Turns on the RTMPS, HTTPS and RTSPS listeners on 127.0.0.1:0 with the PEM files `cert` and
+/// `key` (a test makes them at run time), checked for changes every second.
+pub fn with_tls(c: &mut Config, cert: &std::path::Path, key: &std::path::Path) {
+    let any = "127.0.0.1:0".to_owned();
+    c.rtmp.tls_listen = any.clone();
+    c.http.tls_listen = any.clone();
+    c.rtsp.tls_listen = any;
+    c.tls.cert_file = cert.to_string_lossy().into_owned();
+    c.tls.key_file = key.to_string_lossy().into_owned();
+    c.tls.reload_check_secs = 1;
 }
 
 /// Something publishing into the gateway: an ffmpeg or a GStreamer process, or the project's own

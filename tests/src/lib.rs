@@ -46,7 +46,7 @@ pub use ffmpeg::{ffmpeg_record, ffprobe_decode, ffprobe_decode_with, ffprobe_jso
 pub use flv_start::{
     check_start, http_flv_tags, rtmp_tags, ReadUntil, StartReport, StartRole, StartTag,
 };
-pub use gateway::{loopback_config, Live, Publisher, TestGateway};
+pub use gateway::{loopback_config, with_tls, Live, Publisher, TestGateway};
 pub use gst::{gst_timeout, require_gst_encoder, require_gst_player, Gst};
 pub use hook::HookServer;
 pub use http::{http_get, http_get_with, GetOptions, HttpResponse};

@@ -37,7 +37,7 @@ impl RtmpPublisher {
             let why = runtime.block_on(async {
                 let (ready, _) = oneshot::channel();
                 tokio::select! {
-                    r = gwload::publish::run(&plan, &url, ready) => Some(match r {
+                    r = gwload::publish::run(&plan, &url, None, ready) => Some(match r {
                         Ok(()) => "the publisher returned".to_owned(),
                         Err(e) => e.to_string(),
                     }),

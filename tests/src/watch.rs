@@ -51,7 +51,7 @@ impl Watcher {
         let file = std::fs::File::create(&log)
             .unwrap_or_else(|e| panic!("cannot create {}: {e}", log.display()));
         // A stalled server fails the viewer in 15 s; the RTSP demuxer names the option `timeout`.
-        let timeout = match url.starts_with("rtsp:") {
+        let timeout = match url.starts_with("rtsp:") || url.starts_with("rtsps:") {
             true => "-timeout",
             false => "-rw_timeout",
         };

@@ -206,6 +206,12 @@ pub struct Request<'a> {
     pub authorization: Option<Authorization<'a>>,
 }
 
+/// Put into an HTTP request's extensions by a listener that received it over TLS (HTTPS, WSS):
+/// the shells on the HTTP listener read it for [`Request::tls`], and the API for the scheme of
+/// the URLs it shows.
+#[derive(Debug, Clone, Copy)]
+pub struct OverTls;
+
 /// An accepted request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Grant {

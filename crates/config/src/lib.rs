@@ -69,7 +69,7 @@ mod tests {
         check_err(
             "[rtmp]\nlisten = \"0.0.0.0:1935\"\nchunk_sise = 4096\n",
             "gw.toml:3:1: key `rtmp.chunk_sise`: unknown field `chunk_sise`, expected one of \
-             `listen`, `chunk_size`, `max_message_size`, `ack_window`, `wait_for_publisher`, \
+             `listen`, `tls_listen`, `chunk_size`, `max_message_size`, `ack_window`, `wait_for_publisher`, \
              `handshake_timeout_secs`, `idle_timeout_secs`, `write_delay_ms`, `send_timeout_secs`, \
              `send_buffer_bytes`, `max_connections`, `max_connections_per_ip`, \
              `connection_rate_per_ip`, `connection_burst_per_ip`",
@@ -133,6 +133,38 @@ mod tests {
         check_err(
             "[rtsp]\nlisten = \"localhost\"\n",
             "gw.toml:2: key `rtsp.listen`: must be an IP:port such as \"0.0.0.0:8554\", got \"localhost\"",
+        );
+    }
+
+    #[test]
+    fn listeners_may_be_off_and_tls_listeners_need_a_certificate() {
+        let c = Config::parse(
+            "[rtmp]\nlisten = \"\"\ntls_listen = \"0.0.0.0:1936\"\n[http]\nlisten = \"\"\n\
+             [tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\n",
+            "gw.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            (c.rtmp.listen.as_str(), c.rtmp.tls_listen.as_str()),
+            ("", "0.0.0.0:1936")
+        );
+        assert_eq!(c.http.listen, "");
+        check_err(
+            "[rtsp]\ntls_listen = \"0.0.0.0:8322\"\n",
+            "gw.toml:2: key `rtsp.tls_listen`: is \"0.0.0.0:8322\", which needs a certificate: \
+             set tls.cert_file and tls.key_file",
+        );
+        check_err(
+            "[http]\ntls_listen = \"8443\"\n",
+            "gw.toml:2: key `http.tls_listen`: must be an IP:port such as \"0.0.0.0:8443\", got \"8443\"",
+        );
+        check_err(
+            "[tls]\ncert_file = \"c.pem\"\n",
+            "gw.toml:2: key `tls.cert_file`: is set but tls.key_file is not; set both or neither",
+        );
+        check_err(
+            "[tls]\nreload_check_secs = 0\n",
+            "gw.toml:2: key `tls.reload_check_secs`: must be between 1 and 86400, got 0",
         );
     }
 

@@ -17,6 +17,7 @@ pub struct Config {
     pub rtsp: RtspSection,
     pub mms: MmsSection,
     pub auth: crate::auth::AuthSection,
+    pub tls: TlsSection,
 }
 
 /// A problem found by validation: the dotted key and what is wrong with it.
@@ -31,7 +32,30 @@ impl Config {
         self.hls.validate()?;
         self.rtsp.validate()?;
         self.mms.validate()?;
-        self.auth.validate()
+        self.auth.validate()?;
+        self.tls.validate()?;
+        let tls_listeners = [
+            ("rtmp.tls_listen", &self.rtmp.tls_listen),
+            ("http.tls_listen", &self.http.tls_listen),
+            ("rtsp.tls_listen", &self.rtsp.tls_listen),
+        ];
+        for (key, value) in tls_listeners {
+            if !value.is_empty() && !self.tls.is_configured() {
+                let problem = format!(
+                    "is \"{value}\", which needs a certificate: set tls.cert_file and tls.key_file"
+                );
+                return Err((key.to_owned(), problem));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A listener that may be off: empty, or an IP:port.
+fn check_optional_listen(key: &str, value: &str, example: &str) -> Result<(), Invalid> {
+    match value.is_empty() {
+        true => Ok(()),
+        false => check_listen(key, value, example),
     }
 }
 
@@ -232,7 +256,10 @@ impl BusSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RtmpSection {
+    /// The plain RTMP listener; empty turns it off.
     pub listen: String,
+    /// The RTMPS listener (RTMP in TLS, `rtmps://`); empty (the default) turns it off.
+    pub tls_listen: String,
     pub chunk_size: u32,
     pub max_message_size: u32,
     pub ack_window: u32,
@@ -257,6 +284,7 @@ impl Default for RtmpSection {
     fn default() -> Self {
         RtmpSection {
             listen: "0.0.0.0:1935".into(),
+            tls_listen: String::new(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
             connection_rate_per_ip: DEFAULT_CONNECTION_RATE_PER_IP,
@@ -285,7 +313,8 @@ const MAX_SEND_TIMEOUT_SECS: u64 = 3600;
 
 impl RtmpSection {
     fn validate(&self) -> Result<(), Invalid> {
-        check_listen("rtmp.listen", &self.listen, "0.0.0.0:1935")?;
+        check_optional_listen("rtmp.listen", &self.listen, "0.0.0.0:1935")?;
+        check_optional_listen("rtmp.tls_listen", &self.tls_listen, "0.0.0.0:1936")?;
         check_caps("rtmp", self.caps())?;
         check_range("rtmp.chunk_size", self.chunk_size, 128, 65536)?;
         check_range(
@@ -317,7 +346,10 @@ impl RtmpSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpSection {
+    /// The plain HTTP listener; empty turns it off.
     pub listen: String,
+    /// The HTTPS listener (the same routes in TLS, WebSockets as `wss://`); empty turns it off.
+    pub tls_listen: String,
     /// Directory holding the web page (index.html, player.html, node_modules for hls.js).
     pub web_root: String,
     /// Host name or address put into the RTMP/RTSP/MMS URLs the web page shows; empty = the
@@ -351,6 +383,7 @@ impl Default for HttpSection {
     fn default() -> Self {
         HttpSection {
             listen: "0.0.0.0:8080".into(),
+            tls_listen: String::new(),
             web_root: "web".into(),
             public_host: String::new(),
             public_url: String::new(),
@@ -369,7 +402,8 @@ impl Default for HttpSection {
 
 impl HttpSection {
     fn validate(&self) -> Result<(), Invalid> {
-        check_listen("http.listen", &self.listen, "0.0.0.0:8080")?;
+        check_optional_listen("http.listen", &self.listen, "0.0.0.0:8080")?;
+        check_optional_listen("http.tls_listen", &self.tls_listen, "0.0.0.0:8443")?;
         let url = &self.public_url;
         if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
             let problem = format!("must start with http:// or https://, got \"{url}\"");
@@ -453,7 +487,10 @@ impl HlsSection {
 #[serde(default, deny_unknown_fields)]
 pub struct RtspSection {
     pub enabled: bool,
+    /// The plain RTSP listener; empty turns it off.
     pub listen: String,
+    /// The RTSPS listener (RTSP in TLS, media interleaved only); empty turns it off.
+    pub tls_listen: String,
     /// Open connections on this listener in total, and from one client IP address.
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
@@ -488,6 +525,7 @@ impl Default for RtspSection {
         RtspSection {
             enabled: true,
             listen: "0.0.0.0:8554".into(),
+            tls_listen: String::new(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
             connection_rate_per_ip: DEFAULT_CONNECTION_RATE_PER_IP,
@@ -509,7 +547,8 @@ impl Default for RtspSection {
 
 impl RtspSection {
     fn validate(&self) -> Result<(), Invalid> {
-        check_listen("rtsp.listen", &self.listen, "0.0.0.0:8554")?;
+        check_optional_listen("rtsp.listen", &self.listen, "0.0.0.0:8554")?;
+        check_optional_listen("rtsp.tls_listen", &self.tls_listen, "0.0.0.0:8322")?;
         check_caps("rtsp", self.caps())?;
         check_range("rtsp.rtp_port_min", self.rtp_port_min, 1024, 65532)?;
         check_range(
@@ -641,4 +680,49 @@ impl MmsSection {
 pub struct PublishingPoint {
     pub name: String,
     pub stream: String,
+}
+
+/// `[tls]`: the certificate every TLS listener (`*.tls_listen`) presents.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSection {
+    /// PEM certificate chain, the server's certificate first.
+    pub cert_file: String,
+    /// PEM private key of that certificate (PKCS#8, RSA or SEC1).
+    pub key_file: String,
+    /// How often, in seconds, the two files' modification times are checked; changed files are
+    /// loaded for new handshakes without closing open connections.
+    pub reload_check_secs: u64,
+}
+
+impl Default for TlsSection {
+    fn default() -> Self {
+        TlsSection {
+            cert_file: String::new(),
+            key_file: String::new(),
+            reload_check_secs: 10,
+        }
+    }
+}
+
+impl TlsSection {
+    /// Both files are named.
+    pub fn is_configured(&self) -> bool {
+        !self.cert_file.is_empty() && !self.key_file.is_empty()
+    }
+
+    fn validate(&self) -> Result<(), Invalid> {
+        check_range("tls.reload_check_secs", self.reload_check_secs, 1, 86400)?;
+        match (self.cert_file.is_empty(), self.key_file.is_empty()) {
+            (true, false) => Err((
+                "tls.key_file".into(),
+                "is set but tls.cert_file is not; set both or neither".into(),
+            )),
+            (false, true) => Err((
+                "tls.cert_file".into(),
+                "is set but tls.key_file is not; set both or neither".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
 }

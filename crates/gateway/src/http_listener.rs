@@ -25,6 +25,11 @@
 //!
 //! Handlers get the peer's address as `ConnectInfo<SocketAddr>`, as `axum::serve` gave it, and
 //! the connection's [`bus::SendWatch`] as an `Arc<SendWatch>` extension.
+//!
+//! The HTTPS listener (`http.tls_listen`) serves the same router under the same limits and one
+//! count of open connections: its connections do the TLS handshake (within the header timeout)
+//! before hyper sees them, and their requests carry [`http_server::OverTls`]. The send timeout
+//! and the send buffer apply to the TCP socket under the TLS stream.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -40,7 +45,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use bus::SendWatch;
 use bytes::Bytes;
-use http_server::SendTimeoutIo;
+use http_server::{OverTls, SendTimeoutIo};
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
 use hyper::{Request, Response};
@@ -77,9 +82,11 @@ pub(crate) struct HttpLimits {
     pub send_buffer: Option<usize>,
 }
 
-/// Serves `router` on `listener` until `shutdown`, then lets the open connections finish.
+/// Serves `router` on the plain listener and the HTTPS listener (either may be off) until
+/// `shutdown`, then lets the open connections finish.
 pub(crate) async fn serve(
-    listener: TcpListener,
+    plain: Option<TcpListener>,
+    tls: Option<(TcpListener, tls::Acceptor)>,
     router: axum::Router,
     limits: HttpLimits,
     shutdown: CancellationToken,
@@ -90,11 +97,15 @@ pub(crate) async fn serve(
     loop {
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => break,
-            a = listener.accept() => a,
+            a = tls::accept_either(plain.as_ref(), tls.as_ref().map(|(l, _)| l)) => a,
             // Reap finished connections so the set does not grow.
             Some(_) = conns.join_next(), if !conns.is_empty() => continue,
         };
-        let (socket, peer) = match accepted {
+        let tls::Accepted {
+            socket,
+            peer,
+            tls: secure,
+        } = match accepted {
             Ok(a) => a,
             Err(e) => {
                 backoff.failed(&e).await;
@@ -106,32 +117,61 @@ pub(crate) async fn serve(
         let Ok(permit) = caps.try_acquire(peer.ip()) else {
             continue;
         };
-        let conn = serve_conn(
-            socket,
+        if let Some(size) = limits.send_buffer {
+            if let Err(e) = socket2::SockRef::from(&socket).set_send_buffer_size(size) {
+                tracing::warn!(%peer, error = %e, "could not set the TCP send buffer size");
+            }
+        }
+        let conn = Conn {
             peer,
             permit,
-            router.clone(),
-            limits.clone(),
-            shutdown.clone(),
-        );
-        conns.spawn(conn);
+            router: router.clone(),
+            limits: limits.clone(),
+            shutdown: shutdown.clone(),
+        };
+        match tls.as_ref().filter(|_| secure) {
+            None => conns.spawn(serve_conn(socket, conn, false)),
+            Some((_, acceptor)) => conns.spawn(conn.handshake_and_serve(socket, acceptor.clone())),
+        };
     }
     while conns.join_next().await.is_some() {}
 }
 
-async fn serve_conn(
-    socket: TcpStream,
+/// One accepted connection, before it is served.
+struct Conn {
     peer: SocketAddr,
     permit: ConnPermit,
     router: axum::Router,
     limits: HttpLimits,
     shutdown: CancellationToken,
-) {
-    if let Some(size) = limits.send_buffer {
-        if let Err(e) = socket2::SockRef::from(&socket).set_send_buffer_size(size) {
-            tracing::warn!(%peer, error = %e, "could not set the TCP send buffer size");
+}
+
+impl Conn {
+    /// HTTPS: the TLS handshake must finish within the header timeout.
+    async fn handshake_and_serve(self, socket: TcpStream, acceptor: tls::Acceptor) {
+        let handshake = acceptor.handshake(socket, self.peer, self.limits.header_timeout);
+        let stream = tokio::select! {
+            s = handshake => s,
+            _ = self.shutdown.cancelled() => None,
+        };
+        if let Some(stream) = stream {
+            serve_conn(stream, self, true).await;
         }
     }
+}
+
+/// Serves HTTP on `socket` (a TCP socket, or the TLS stream over one when `over_tls`).
+async fn serve_conn<I>(socket: I, conn: Conn, over_tls: bool)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Conn {
+        peer,
+        permit,
+        router,
+        limits,
+        shutdown,
+    } = conn;
     let activity = Arc::new(Activity::new());
     let io = Watched {
         inner: SendTimeoutIo::new(socket, peer, limits.send_timeout),
@@ -141,6 +181,7 @@ async fn serve_conn(
     let service = ConnService {
         router,
         peer,
+        over_tls,
         activity: Arc::clone(&activity),
         watch: Arc::clone(io.inner.watch()),
     };
@@ -309,6 +350,7 @@ impl Drop for InFlight {
 struct ConnService {
     router: axum::Router,
     peer: SocketAddr,
+    over_tls: bool,
     activity: Arc<Activity>,
     watch: Arc<SendWatch>,
 }
@@ -324,6 +366,9 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
     fn call(&self, mut req: Request<Incoming>) -> Self::Future {
         req.extensions_mut().insert(ConnectInfo(self.peer));
         req.extensions_mut().insert(Arc::clone(&self.watch));
+        if self.over_tls {
+            req.extensions_mut().insert(OverTls);
+        }
         let in_flight = self.activity.request_started();
         let mut router = self.router.clone();
         Box::pin(async move {
@@ -364,13 +409,13 @@ impl hyper::body::Body for TrackedBody {
 
 /// The socket, noting arrivals for the timers and holding the connection's place under the
 /// caps for as long as the socket lives (also after a WebSocket upgrade takes it over).
-struct Watched {
-    inner: SendTimeoutIo<TcpStream>,
+struct Watched<I> {
+    inner: SendTimeoutIo<I>,
     activity: Arc<Activity>,
     _permit: ConnPermit,
 }
 
-impl AsyncRead for Watched {
+impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -385,7 +430,7 @@ impl AsyncRead for Watched {
     }
 }
 
-impl AsyncWrite for Watched {
+impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

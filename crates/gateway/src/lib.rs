@@ -11,6 +11,7 @@ mod memory;
 mod wiring;
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,73 +34,90 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot use the TLS certificate (tls.cert_file, tls.key_file): {0}")]
+    Tls(#[from] tls::TlsError),
 }
 
 /// A running gateway.
 pub struct Gateway {
     bus: Bus,
     access: Arc<access::Access>,
-    rtmp_addr: SocketAddr,
-    http_addr: SocketAddr,
-    rtsp_addr: Option<SocketAddr>,
-    mms_addr: Option<SocketAddr>,
+    /// Every bound listener by name ("rtmp", "rtmps", "http", "https", "rtsp", "rtsps", "mms").
+    listeners: Vec<(&'static str, SocketAddr)>,
+    /// The TLS listeners' handshakes, for their failure counts.
+    acceptors: Vec<tls::Acceptor>,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
 }
 
 impl Gateway {
-    /// Binds every enabled listener and starts serving. Fails if any listener cannot be bound.
+    /// Binds every enabled listener and starts serving. Fails if any listener cannot be bound, or
+    /// a TLS listener is on and the certificate cannot be loaded.
     pub async fn start(config: &Config) -> Result<Gateway, StartError> {
         fd_limit::raise_once();
         let bus = Bus::new(wiring::bus_options(&config.bus));
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
-        let rtmp = bind("rtmp", &config.rtmp.listen).await?;
-        let http = bind("http", &config.http.listen).await?;
-        let rtsp = match config.rtsp.enabled {
-            true => Some(bind("rtsp", &config.rtsp.listen).await?),
+        let tls_on = [
+            &config.rtmp.tls_listen,
+            &config.http.tls_listen,
+            &config.rtsp.tls_listen,
+        ]
+        .iter()
+        .any(|l| !l.is_empty());
+        let certs = match tls_on {
+            true => Some(load_certs(config)?),
             false => None,
         };
-        let mms = match config.mms.enabled {
-            true => Some(bind("mms", &config.mms.listen).await?),
-            false => None,
+        let rtsp_on = |addr: &str| {
+            if config.rtsp.enabled {
+                addr.to_owned()
+            } else {
+                String::new()
+            }
         };
-        let addr = |l: &TcpListener| {
-            l.local_addr()
-                .expect("a bound listener has a local address")
+        let mms_on = if config.mms.enabled {
+            config.mms.listen.clone()
+        } else {
+            String::new()
         };
-        let gateway_addrs = (
-            addr(&rtmp),
-            addr(&http),
-            rtsp.as_ref().map(addr),
-            mms.as_ref().map(addr),
-        );
-        let access = access::Access::new(wiring::access_options(
-            &config.auth,
-            gateway_addrs.1.ip().is_loopback(),
-        ));
         let listeners = wiring::Listeners {
-            rtmp,
-            http,
-            rtsp,
-            mms,
+            rtmp: bind("rtmp", &config.rtmp.listen).await?,
+            rtmps: bind("rtmps", &config.rtmp.tls_listen).await?,
+            http: bind("http", &config.http.listen).await?,
+            https: bind("https", &config.http.tls_listen).await?,
+            rtsp: bind("rtsp", &rtsp_on(&config.rtsp.listen)).await?,
+            rtsps: bind("rtsps", &rtsp_on(&config.rtsp.tls_listen)).await?,
+            mms: bind("mms", &mms_on).await?,
         };
-        wiring::spawn_all(&mut tasks, config, &bus, &access, listeners, &shutdown);
-        memory::spawn(&mut tasks, bus.clone(), shutdown.clone());
-        tracing::info!(
-            rtmp = %gateway_addrs.0,
-            http = %gateway_addrs.1,
-            rtsp = ?gateway_addrs.2,
-            mms = ?gateway_addrs.3,
-            "listening"
+        let bound = bound_addrs(&listeners);
+        // The API and page are open without a token only when every HTTP listener is loopback.
+        let http_loopback_only = bound
+            .iter()
+            .filter(|(n, _)| matches!(*n, "http" | "https"))
+            .all(|(_, a)| a.ip().is_loopback());
+        let access = access::Access::new(wiring::access_options(&config.auth, http_loopback_only));
+        if let Some(certs) = &certs {
+            let every = Duration::from_secs(config.tls.reload_check_secs);
+            tasks.spawn(Arc::clone(certs).watch(every, shutdown.clone()));
+        }
+        let acceptors = wiring::spawn_all(
+            &mut tasks,
+            config,
+            &bus,
+            &access,
+            listeners,
+            certs.as_ref(),
+            &shutdown,
         );
+        memory::spawn(&mut tasks, bus.clone(), shutdown.clone());
+        let shown: Vec<String> = bound.iter().map(|(n, a)| format!("{n}={a}")).collect();
+        tracing::info!(listeners = %shown.join(" "), "listening");
         Ok(Gateway {
             bus,
             access,
-            rtmp_addr: gateway_addrs.0,
-            http_addr: gateway_addrs.1,
-            rtsp_addr: gateway_addrs.2,
-            mms_addr: gateway_addrs.3,
+            listeners: bound,
+            acceptors,
             shutdown,
             tasks,
         })
@@ -115,22 +133,58 @@ impl Gateway {
         &self.access
     }
 
+    /// Every bound listener by name: "rtmp", "rtmps", "http", "https", "rtsp", "rtsps", "mms".
+    pub fn listeners(&self) -> &[(&'static str, SocketAddr)] {
+        &self.listeners
+    }
+
+    fn listener(&self, name: &str) -> Option<SocketAddr> {
+        self.listeners
+            .iter()
+            .find_map(|(n, a)| (*n == name).then_some(*a))
+    }
+
+    /// The plain RTMP listener. Panics if `rtmp.listen` is empty (it is off); see
+    /// [`Gateway::listeners`].
     pub fn rtmp_addr(&self) -> SocketAddr {
-        self.rtmp_addr
+        self.listener("rtmp")
+            .expect("rtmp.listen is set (the plain RTMP listener is on)")
     }
 
+    /// The plain HTTP listener. Panics if `http.listen` is empty (it is off).
     pub fn http_addr(&self) -> SocketAddr {
-        self.http_addr
+        self.listener("http")
+            .expect("http.listen is set (the plain HTTP listener is on)")
     }
 
-    /// The RTSP listener, if `[rtsp] enabled`.
+    /// The RTSP listener, if `[rtsp] enabled` and `rtsp.listen` is set.
     pub fn rtsp_addr(&self) -> Option<SocketAddr> {
-        self.rtsp_addr
+        self.listener("rtsp")
     }
 
     /// The MMST listener, if `[mms] enabled`.
     pub fn mms_addr(&self) -> Option<SocketAddr> {
-        self.mms_addr
+        self.listener("mms")
+    }
+
+    /// The RTMPS listener, if `rtmp.tls_listen` is set.
+    pub fn rtmps_addr(&self) -> Option<SocketAddr> {
+        self.listener("rtmps")
+    }
+
+    /// The HTTPS listener, if `http.tls_listen` is set.
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.listener("https")
+    }
+
+    /// The RTSPS listener, if `[rtsp] enabled` and `rtsp.tls_listen` is set.
+    pub fn rtsps_addr(&self) -> Option<SocketAddr> {
+        self.listener("rtsps")
+    }
+
+    /// TLS handshakes that failed or timed out, on all TLS listeners together.
+    pub fn failed_tls_handshakes(&self) -> u64 {
+        self.acceptors.iter().map(|a| a.failed_handshakes()).sum()
     }
 
     /// Stops accepting, asks every connection to close, and waits briefly for them.
@@ -144,27 +198,70 @@ impl Gateway {
     }
 }
 
-async fn bind(what: &'static str, addr: &str) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr)
+/// Binds `addr`; an empty address is a listener that is off.
+async fn bind(what: &'static str, addr: &str) -> Result<Option<TcpListener>, StartError> {
+    if addr.is_empty() {
+        return Ok(None);
+    }
+    let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| StartError::Bind {
             what,
             addr: addr.to_owned(),
             source,
+        })?;
+    Ok(Some(listener))
+}
+
+fn load_certs(config: &Config) -> Result<Arc<tls::CertStore>, StartError> {
+    let (cert, key) = (&config.tls.cert_file, &config.tls.key_file);
+    Ok(tls::CertStore::load(Path::new(cert), Path::new(key))?)
+}
+
+fn bound_addrs(l: &wiring::Listeners) -> Vec<(&'static str, SocketAddr)> {
+    let named = [
+        ("rtmp", &l.rtmp),
+        ("rtmps", &l.rtmps),
+        ("http", &l.http),
+        ("https", &l.https),
+        ("rtsp", &l.rtsp),
+        ("rtsps", &l.rtsps),
+        ("mms", &l.mms),
+    ];
+    named
+        .into_iter()
+        .filter_map(|(name, l)| {
+            let addr = l
+                .as_ref()?
+                .local_addr()
+                .expect("a bound listener has a local address");
+            Some((name, addr))
         })
+        .collect()
 }
 
 /// Sets up `tracing` output; `RUST_LOG` overrides the configured level.
 pub fn init_logging(level: &str) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(level))
+        .or_else(|_| EnvFilter::try_new(with_quiet_rustls(level)))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     // A second initialisation (tests start several gateways) is harmless and ignored.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(true)
         .try_init();
+}
+
+/// rustls logs a warning for every client that sends an IP address as its SNI name (GnuTLS, so
+/// ffmpeg and GStreamer on Debian, connecting to `rtmps://127.0.0.1`) and for every failed
+/// handshake; the TLS listeners log failed handshakes themselves, with the peer and at most once
+/// a second. So rustls says only errors unless the filter names it.
+fn with_quiet_rustls(level: &str) -> String {
+    match level.contains("rustls") {
+        true => level.to_owned(),
+        false => format!("{level},rustls=error"),
+    }
 }
 
 /// Resolves on Ctrl-C, or on SIGTERM on Unix.

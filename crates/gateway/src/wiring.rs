@@ -21,10 +21,15 @@ use tokio_util::sync::CancellationToken;
 use crate::api::Limits;
 use crate::http_listener::HttpLimits;
 
+/// The bound listeners; `None` is a listener that is off. A TLS listener (`rtmps`, `https`,
+/// `rtsps`) is only bound when the certificate loaded (the config requires one for it).
 pub(crate) struct Listeners {
-    pub rtmp: TcpListener,
-    pub http: TcpListener,
+    pub rtmp: Option<TcpListener>,
+    pub rtmps: Option<TcpListener>,
+    pub http: Option<TcpListener>,
+    pub https: Option<TcpListener>,
     pub rtsp: Option<TcpListener>,
+    pub rtsps: Option<TcpListener>,
     pub mms: Option<TcpListener>,
 }
 
@@ -93,9 +98,11 @@ fn http_options(
         web_root: PathBuf::from(&s.web_root),
         public_http_base: non_empty(&s.public_url).map(|u| u.trim_end_matches('/').to_owned()),
         public_host: non_empty(&s.public_host),
-        rtmp_port: Some(ports.rtmp),
+        rtmp_port: ports.rtmp,
         rtsp_port: ports.rtsp,
         mms_port: ports.mms,
+        rtmps_port: ports.rtmps,
+        rtsps_port: ports.rtsps,
         hls: config.hls.enabled,
         flv_write_delay: Duration::from_millis(s.flv_write_delay_ms),
         access: Arc::clone(access),
@@ -160,8 +167,10 @@ fn mms_options(s: &MmsSection, http: &HttpSection, mmst_port: Option<u16>) -> mm
 }
 
 struct Ports {
-    rtmp: u16,
+    rtmp: Option<u16>,
+    rtmps: Option<u16>,
     rtsp: Option<u16>,
+    rtsps: Option<u16>,
     mms: Option<u16>,
 }
 
@@ -226,38 +235,64 @@ fn port_of(l: &TcpListener) -> u16 {
     l.local_addr().map(|a| a.port()).unwrap_or_default()
 }
 
+/// Spawns every shell that has a listener; returns the TLS listeners' acceptors (for their
+/// handshake-failure counts).
 pub(crate) fn spawn_all(
     tasks: &mut JoinSet<()>,
     config: &Config,
     bus: &Bus,
     access: &Arc<Access>,
     listeners: Listeners,
+    certs: Option<&Arc<tls::CertStore>>,
     shutdown: &CancellationToken,
-) {
+) -> Vec<tls::Acceptor> {
     // Every shell is handed the one `access` in its options and asks it before it accepts.
     let ports = Ports {
-        rtmp: port_of(&listeners.rtmp),
+        rtmp: listeners.rtmp.as_ref().map(port_of),
+        rtmps: listeners.rtmps.as_ref().map(port_of),
         rtsp: listeners.rtsp.as_ref().map(port_of),
+        rtsps: listeners.rtsps.as_ref().map(port_of),
         mms: listeners.mms.as_ref().map(port_of),
     };
+    let mut acceptors = Vec::new();
+    // RTMPS and RTSPS have no registered ALPN id; HTTPS offers HTTP/1.1, all hyper serves here.
+    let mut with_acceptor = |l: Option<TcpListener>, name: &'static str, alpn: &[&str]| {
+        let pair = l
+            .zip(certs)
+            .map(|(l, c)| (l, tls::Acceptor::new(name, c, alpn)));
+        acceptors.extend(pair.as_ref().map(|(_, a)| a.clone()));
+        pair
+    };
+    let rtmp = rtmp_server::Listeners {
+        plain: listeners.rtmp,
+        tls: with_acceptor(listeners.rtmps, "RTMPS", &[]),
+    };
+    let rtsp = rtsp_server::Listeners {
+        plain: listeners.rtsp,
+        tls: with_acceptor(listeners.rtsps, "RTSPS", &[]),
+    };
+    let https = with_acceptor(listeners.https, "HTTPS", &["http/1.1"]);
 
     let http_limits = http_limits(&config.http);
     let mut limits = Limits::new(bus.clone());
     limits.listeners.push(http_limits.conn_limits.clone());
 
+    // A TLS listener shares its section's options, so its connections count with the plain ones.
     let rtmp_opts = rtmp_options(&config.rtmp, &config.bus, access);
     limits.listeners.push(rtmp_opts.conn_limits.clone());
-    let run = rtmp_server::run(listeners.rtmp, bus.clone(), rtmp_opts, shutdown.clone());
-    spawn_shell(tasks, "RTMP", run);
+    if rtmp.plain.is_some() || rtmp.tls.is_some() {
+        let run = rtmp_server::serve(rtmp, bus.clone(), rtmp_opts, shutdown.clone());
+        spawn_shell(tasks, "RTMP", run);
+    }
 
-    if let Some(listener) = listeners.rtsp {
+    if rtsp.plain.is_some() || rtsp.tls.is_some() {
         let opts = rtsp_server::Options {
             access: Arc::clone(access),
             ..rtsp_options(&config.rtsp)
         };
         limits.listeners.push(opts.conn_limits.clone());
         limits.rtsp = Some((Arc::clone(&opts.setup_refusals), opts.max_sessions_per_ip));
-        let run = rtsp_server::run(listener, bus.clone(), opts, shutdown.clone());
+        let run = rtsp_server::serve(rtsp, bus.clone(), opts, shutdown.clone());
         spawn_shell(tasks, "RTSP", run);
     }
 
@@ -288,7 +323,13 @@ pub(crate) fn spawn_all(
         // before any other route sees the request.
         app = mms_server::mmsh_layer_or_router(app, bus.clone(), mms_opts);
     }
-    spawn_http(tasks, listeners.http, app, http_limits, shutdown.clone());
+    // Served by `crate::http_listener`, not `axum::serve`, for its timeouts and connection caps.
+    if listeners.http.is_some() || https.is_some() {
+        let serve =
+            crate::http_listener::serve(listeners.http, https, app, http_limits, shutdown.clone());
+        tasks.spawn(serve);
+    }
+    acceptors
 }
 
 /// Runs one protocol shell; if it fails (its listener broke), the error is logged and the rest of
@@ -313,18 +354,4 @@ fn http_limits(s: &HttpSection) -> HttpLimits {
         send_timeout: Duration::from_secs(s.send_timeout_secs),
         send_buffer: (s.send_buffer_bytes > 0).then_some(s.send_buffer_bytes),
     }
-}
-
-/// The HTTP listener is served by [`crate::http_listener`], not `axum::serve`, for its timeouts
-/// and connection caps.
-fn spawn_http(
-    tasks: &mut JoinSet<()>,
-    listener: TcpListener,
-    router: axum::Router,
-    limits: HttpLimits,
-    shutdown: CancellationToken,
-) {
-    tasks.spawn(crate::http_listener::serve(
-        listener, router, limits, shutdown,
-    ));
 }

@@ -13,7 +13,8 @@ pub const USAGE: &str =
     "usage: gwload --protocol rtmp|http-flv|ws-flv|hls|rtsp-tcp|rtsp-udp --url URL --viewers N
        [--duration SECS (30)] [--ramp PER_SEC (500)] [--warmup SECS (5)]
        [--publish FILE.flv --publish-url rtmp://HOST:PORT/app/stream]
-       [--stall-after SECS] [--server-pid PID] [--json PATH]";
+       [--stall-after SECS] [--server-pid PID] [--json PATH]
+       [--ca-file PEM | --insecure]   (rtmps:// URLs: trust these CAs, or any certificate)";
 
 /// The viewer protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +87,10 @@ pub struct Options {
     pub server_pid: Option<u32>,
     /// Where to write the JSON report.
     pub json: Option<PathBuf>,
+    /// `rtmps://` URLs trust the PEM certificates of this file.
+    pub ca_file: Option<PathBuf>,
+    /// `rtmps://` URLs accept any certificate (a load test of a server with a self-signed one).
+    pub insecure: bool,
 }
 
 impl Options {
@@ -103,6 +108,8 @@ impl Options {
             stall_after: None,
             server_pid: None,
             json: None,
+            ca_file: None,
+            insecure: false,
         }
     }
 
@@ -114,6 +121,10 @@ impl Options {
         while let Some(flag) = args.next() {
             if flag == "-h" || flag == "--help" {
                 return Err(RunError::Usage(String::new()));
+            }
+            if flag == "--insecure" {
+                o.insecure = true;
+                continue;
             }
             let value = args
                 .next()
@@ -147,6 +158,7 @@ impl Options {
                 }
                 "--server-pid" => o.server_pid = Some(value.parse().map_err(|_| bad())?),
                 "--json" => o.json = Some(PathBuf::from(value)),
+                "--ca-file" => o.ca_file = Some(PathBuf::from(value)),
                 _ => return Err(RunError::Usage(format!("unknown option {flag}"))),
             }
         }
@@ -187,6 +199,12 @@ mod tests {
         let o = parse("--protocol http-flv --url http://h/a/b.flv --viewers 1 --stall-after 2.5")
             .expect("valid");
         assert_eq!(o.stall_after, Some(Duration::from_millis(2500)));
+        assert!(!o.insecure && o.ca_file.is_none());
+        let o =
+            parse("--protocol rtmp --insecure --url rtmps://h/a/b --viewers 1 --ca-file ca.pem")
+                .expect("valid");
+        assert!(o.insecure);
+        assert_eq!(o.ca_file, Some(PathBuf::from("ca.pem")));
         for bad in [
             "--protocol mms --url x --viewers 1",
             "--protocol rtmp --url x",

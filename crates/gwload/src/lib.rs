@@ -9,6 +9,7 @@
 //! | spec | what is used |
 //! |---|---|
 //! | RTMP (Adobe, 2012) | plain handshake, connect, createStream, play, publish (`rtmp` crate) |
+//! | RFC 8446 / 5246 (TLS, rustls) | `rtmps://` viewers and publisher |
 //! | FLV 10.1 (E.4) | tag framing of HTTP-FLV bodies, AVC NALU packets of the publish file |
 //! | RFC 9112 | HTTP/1.1 GET, keep-alive, Content-Length / chunked / close-delimited bodies |
 //! | RFC 8216 | HLS media and master playlists (target duration, media sequence, URIs) |
@@ -33,6 +34,7 @@ pub mod rtmp_view;
 pub mod rtsp;
 pub mod run;
 pub mod sei;
+pub mod tls;
 pub mod ts;
 pub mod viewer;
 pub mod ws;

@@ -1,4 +1,4 @@
-//! The publisher: loops an FLV file over RTMP in real time, stamping every H.264 frame with
+//! The publisher: loops an FLV file over RTMP (or RTMPS) in real time, stamping every H.264 frame with
 //! an SEI that carries its send time (see [`crate::sei`]).
 
 use std::path::Path;
@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use rtmp::{ClientSession, ClientSessionEvent};
-use tokio::net::TcpStream;
+use rustls::ClientConfig;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::net::{read_with, write_all};
 use crate::rtmp_view::{open, RtmpUrl};
 use crate::sei;
+use crate::tls::Conn;
 use crate::viewer::now_micros;
 use crate::ViewError;
 
@@ -130,11 +130,16 @@ impl Plan {
 
 /// Publishes `plan` in a loop to `url` until cancelled; `ready` fires once the server has
 /// accepted the publish (NetStream.Publish.Start) and the first keyframe is sent.
-pub async fn run(plan: &Plan, url: &RtmpUrl, ready: oneshot::Sender<()>) -> Result<(), ViewError> {
-    let (sock, mut s, id) = open(url, 0x5eed).await?;
+pub async fn run(
+    plan: &Plan,
+    url: &RtmpUrl,
+    tls: Option<&std::sync::Arc<ClientConfig>>,
+    ready: oneshot::Sender<()>,
+) -> Result<(), ViewError> {
+    let (mut sock, mut s, id) = open(url, 0x5eed, tls).await?;
     s.set_chunk_size(CHUNK_SIZE);
     s.publish(id, &url.stream);
-    wait_publish_start(&sock, &mut s).await?;
+    wait_publish_start(&mut sock, &mut s).await?;
     // Viewers are released once the server holds the sequence headers and a keyframe: an
     // RTSP server cannot answer DESCRIBE (the SDP needs SPS/PPS) before that.
     let mut ready = Some(ready);
@@ -149,7 +154,7 @@ pub async fn run(plan: &Plan, url: &RtmpUrl, ready: oneshot::Sender<()>) -> Resu
             }
             let ts = tag.timestamp + round * plan.period_ms;
             let due = start + Duration::from_millis(ts);
-            drain_until(&sock, &mut s, due).await?;
+            drain_until(&mut sock, &mut s, due).await?;
             let body = match tag.stamp_length_size {
                 Some(n) => sei::stamp_flv_video(&tag.body, n, now_micros())
                     .map_or_else(|| tag.body.clone(), Bytes::from),
@@ -158,7 +163,7 @@ pub async fn run(plan: &Plan, url: &RtmpUrl, ready: oneshot::Sender<()>) -> Resu
             // RTMP timestamps are 32-bit and wrap (RTMP 5.3.1.3).
             s.send_media(id, tag.type_id, ts as u32, &body);
             if tag.keyframe && ready.is_some() {
-                write_all(&sock, &s.take_output()).await?;
+                sock.write_all(&s.take_output()).await?;
                 if let Some(tx) = ready.take() {
                     let _ = tx.send(());
                 }
@@ -168,10 +173,10 @@ pub async fn run(plan: &Plan, url: &RtmpUrl, ready: oneshot::Sender<()>) -> Resu
     Ok(())
 }
 
-async fn wait_publish_start(sock: &TcpStream, s: &mut ClientSession) -> Result<(), ViewError> {
+async fn wait_publish_start(sock: &mut Conn, s: &mut ClientSession) -> Result<(), ViewError> {
     loop {
-        write_all(sock, &s.take_output()).await?;
-        if read_with(sock, |d: &[u8]| Ok(s.feed(d)?)).await? == 0 {
+        sock.write_all(&s.take_output()).await?;
+        if sock.read_with(|d: &[u8]| Ok(s.feed(d)?)).await? == 0 {
             return Err(ViewError::Closed);
         }
         while let Some(ev) = s.poll_event()? {
@@ -189,14 +194,14 @@ async fn wait_publish_start(sock: &TcpStream, s: &mut ClientSession) -> Result<(
 
 /// Sends pending output, then reads (and answers) server messages until `due`.
 async fn drain_until(
-    sock: &TcpStream,
+    sock: &mut Conn,
     s: &mut ClientSession,
     due: Instant,
 ) -> Result<(), ViewError> {
-    write_all(sock, &s.take_output()).await?;
+    sock.write_all(&s.take_output()).await?;
     loop {
         tokio::select! {
-            n = read_with(sock, |d: &[u8]| Ok(s.feed(d)?)) => {
+            n = sock.read_with(|d: &[u8]| Ok(s.feed(d)?)) => {
                 if n? == 0 {
                     return Err(ViewError::Closed);
                 }
@@ -207,7 +212,7 @@ async fn drain_until(
                         }
                     }
                 }
-                write_all(sock, &s.take_output()).await?;
+                sock.write_all(&s.take_output()).await?;
             }
             _ = tokio::time::sleep_until(due) => return Ok(()),
         }

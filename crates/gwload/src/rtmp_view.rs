@@ -1,16 +1,18 @@
 //! The RTMP viewer (plain handshake, connect, createStream, play) on the sans-IO
-//! `rtmp::ClientSession`, and the HTTP-FLV viewer on [`FlvScanner`].
+//! `rtmp::ClientSession`, over TCP or (`rtmps://`) TLS, and the HTTP-FLV viewer on
+//! [`FlvScanner`].
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use rtmp::{ClientSession, ClientSessionEvent};
-use tokio::net::TcpStream;
+use rustls::ClientConfig;
 
 use crate::flv_scan::{FlvScanner, HEAD_CAP};
 use crate::http::HttpConn;
-use crate::net::{pace_after, read_with, split_url, with_port, write_all};
+use crate::net::{pace_after, split_url, with_port};
 use crate::sei;
+use crate::tls::Conn;
 use crate::viewer::{Probe, Shared, ViewerStats};
 use crate::ViewError;
 
@@ -59,9 +61,11 @@ impl Acker {
     }
 }
 
-/// The parts of `rtmp://host[:port]/app/stream`.
+/// The parts of `rtmp://host[:port]/app/stream` (or `rtmps://`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RtmpUrl {
+    /// `rtmps://`: RTMP over TLS.
+    pub tls: bool,
     /// `host:port`.
     pub authority: String,
     /// Application name.
@@ -71,15 +75,19 @@ pub struct RtmpUrl {
 }
 
 impl RtmpUrl {
-    /// Parses an RTMP URL; the app is the first path segment, the stream the rest.
+    /// Parses an RTMP URL; the app is the first path segment, the stream the rest. RTMPS
+    /// defaults to port 443, as ffmpeg's does.
     pub fn parse(url: &str) -> Result<RtmpUrl, ViewError> {
-        let (authority, path) = split_url(url, "rtmp")?;
+        let tls = url.starts_with("rtmps://");
+        let (scheme, port) = if tls { ("rtmps", 443) } else { ("rtmp", 1935) };
+        let (authority, path) = split_url(url, scheme)?;
         let (app, stream) = path[1..]
             .split_once('/')
             .filter(|(a, s)| !a.is_empty() && !s.is_empty())
             .ok_or_else(|| ViewError::Url(format!("{url}: expected rtmp://host/app/stream")))?;
         Ok(RtmpUrl {
-            authority: with_port(authority, 1935),
+            tls,
+            authority: with_port(authority, port),
             app: app.to_owned(),
             stream: stream.to_owned(),
         })
@@ -87,20 +95,33 @@ impl RtmpUrl {
 
     /// The `tcUrl` for `connect`.
     pub fn tc_url(&self) -> String {
-        format!("rtmp://{}/{}", self.authority, self.app)
+        let scheme = if self.tls { "rtmps" } else { "rtmp" };
+        format!("{scheme}://{}/{}", self.authority, self.app)
     }
 }
 
-/// Connects and completes the handshake, `connect` and `createStream`; returns the session
-/// and the message stream id.
-pub async fn open(url: &RtmpUrl, seed: u64) -> Result<(TcpStream, ClientSession, u32), ViewError> {
-    let sock = TcpStream::connect(&url.authority).await?;
-    sock.set_nodelay(true)?;
+/// Connects (over TLS with `tls` for an `rtmps://` URL) and completes the handshake, `connect`
+/// and `createStream`; returns the session and the message stream id.
+pub async fn open(
+    url: &RtmpUrl,
+    seed: u64,
+    tls: Option<&Arc<ClientConfig>>,
+) -> Result<(Conn, ClientSession, u32), ViewError> {
+    let tls = match (url.tls, tls) {
+        (false, _) => None,
+        (true, Some(config)) => Some(config),
+        (true, None) => {
+            return Err(ViewError::Url(
+                "rtmps:// needs --ca-file FILE or --insecure".into(),
+            ))
+        }
+    };
+    let mut sock = Conn::connect(&url.authority, tls).await?;
     let mut s = ClientSession::new(seed, false);
     let mut asked = false;
     loop {
-        write_all(&sock, &s.take_output()).await?;
-        if read_with(&sock, |d: &[u8]| Ok(s.feed(d)?)).await? == 0 {
+        sock.write_all(&s.take_output()).await?;
+        if sock.read_with(|d: &[u8]| Ok(s.feed(d)?)).await? == 0 {
             return Err(ViewError::Closed);
         }
         if !asked && s.is_handshake_done() {
@@ -123,47 +144,49 @@ pub async fn open(url: &RtmpUrl, seed: u64) -> Result<(TcpStream, ClientSession,
 /// Runs one RTMP viewer until cancelled or failed.
 pub async fn view(
     url: &RtmpUrl,
+    tls: Option<&Arc<ClientConfig>>,
     seed: u64,
     pace: Option<std::time::Duration>,
     stats: Arc<ViewerStats>,
     shared: Arc<Shared>,
 ) -> Result<(), ViewError> {
     let started = Instant::now();
-    let (sock, mut s, id) = open(url, seed).await?;
+    let (mut sock, mut s, id) = open(url, seed, tls).await?;
     s.play(id, &url.stream);
     let mut probe = Probe::default();
     let mut acker = Acker::default();
     loop {
-        write_all(&sock, &s.take_output()).await?;
+        sock.write_all(&s.take_output()).await?;
         let mut failure = None;
         let mut ack = None;
-        let n = read_with(&sock, |d: &[u8]| {
-            ack = acker.received(d.len());
-            s.feed(d)?;
-            while let Some(ev) = s.poll_event()? {
-                match ev {
-                    ClientSessionEvent::Media(m) if m.type_id == TYPE_VIDEO => {
-                        stats.add_bytes(m.payload.len());
-                        stats.add_frame(started);
-                        if pace.is_none() && probe.due() {
-                            let head = m.payload.get(..HEAD_CAP).unwrap_or(&m.payload);
-                            probe.record(&shared, sei::find(head));
+        let n = sock
+            .read_with(|d: &[u8]| {
+                ack = acker.received(d.len());
+                s.feed(d)?;
+                while let Some(ev) = s.poll_event()? {
+                    match ev {
+                        ClientSessionEvent::Media(m) if m.type_id == TYPE_VIDEO => {
+                            stats.add_bytes(m.payload.len());
+                            stats.add_frame(started);
+                            if pace.is_none() && probe.due() {
+                                let head = m.payload.get(..HEAD_CAP).unwrap_or(&m.payload);
+                                probe.record(&shared, sei::find(head));
+                            }
                         }
+                        ClientSessionEvent::Media(m) if m.type_id == TYPE_AUDIO => {
+                            stats.add_bytes(m.payload.len());
+                        }
+                        ClientSessionEvent::Status { level, code, .. } if level == "error" => {
+                            failure = Some(code);
+                        }
+                        _ => {}
                     }
-                    ClientSessionEvent::Media(m) if m.type_id == TYPE_AUDIO => {
-                        stats.add_bytes(m.payload.len());
-                    }
-                    ClientSessionEvent::Status { level, code, .. } if level == "error" => {
-                        failure = Some(code);
-                    }
-                    _ => {}
                 }
-            }
-            Ok(())
-        })
-        .await?;
+                Ok(())
+            })
+            .await?;
         if let Some(ack) = ack {
-            write_all(&sock, &ack).await?;
+            sock.write_all(&ack).await?;
         }
         if let Some(code) = failure {
             return Err(ViewError::Protocol(format!("RTMP play: {code}")));
@@ -266,6 +289,10 @@ mod tests {
             ("h:1935", "live", "s?k=v")
         );
         assert_eq!(u.tc_url(), "rtmp://h:1935/live");
+        assert!(!u.tls);
+        let s = RtmpUrl::parse("rtmps://h/live/s").expect("valid");
+        assert_eq!((s.tls, s.authority.as_str()), (true, "h:443"));
+        assert_eq!(s.tc_url(), "rtmps://h:443/live");
         for bad in ["rtmp://h/live", "rtmp://h//s", "http://h/a/b"] {
             assert!(RtmpUrl::parse(bad).is_err(), "{bad}");
         }

@@ -4,6 +4,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::ClientConfig;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -28,7 +29,8 @@ pub const KEEPING_UP: f64 = 0.9;
 pub async fn run(opts: &Options) -> Result<Report, RunError> {
     procstat::raise_nofile();
     let shared = Arc::new(Shared::default());
-    let publisher = start_publisher(opts).await?;
+    let tls = tls_config(opts)?;
+    let publisher = start_publisher(opts, tls.clone()).await?;
     let expected_kbps = publisher.as_ref().map(|(plan, _)| plan.kbps);
     let server_rss_before = opts.server_pid.and_then(|p| procstat::rss_kb(Some(p)));
 
@@ -40,6 +42,7 @@ pub async fn run(opts: &Options) -> Result<Report, RunError> {
     let window_start = t0 + ramp_time + opts.warmup;
     let spawner = tokio::spawn(spawn_viewers(
         opts.clone(),
+        tls,
         Arc::clone(&stats),
         Arc::clone(&shared),
         t0,
@@ -103,7 +106,22 @@ pub async fn run(opts: &Options) -> Result<Report, RunError> {
     Ok(report)
 }
 
-async fn start_publisher(opts: &Options) -> Result<Option<(Plan, JoinHandle<()>)>, RunError> {
+/// One TLS client configuration for every `rtmps://` connection of the run (viewers and
+/// publisher), when any URL needs it.
+fn tls_config(opts: &Options) -> Result<Option<Arc<ClientConfig>>, RunError> {
+    let urls = [Some(&opts.url), opts.publish_url.as_ref()];
+    if !urls.iter().flatten().any(|u| u.starts_with("rtmps://")) {
+        return Ok(None);
+    }
+    crate::tls::client_config(opts.ca_file.as_deref(), opts.insecure)
+        .map(Some)
+        .map_err(RunError::Usage)
+}
+
+async fn start_publisher(
+    opts: &Options,
+    tls: Option<Arc<ClientConfig>>,
+) -> Result<Option<(Plan, JoinHandle<()>)>, RunError> {
     let (Some(file), Some(url)) = (&opts.publish, &opts.publish_url) else {
         return Ok(None);
     };
@@ -112,7 +130,7 @@ async fn start_publisher(opts: &Options) -> Result<Option<(Plan, JoinHandle<()>)
     let (tx, rx) = tokio::sync::oneshot::channel();
     let task_plan = plan.clone();
     let task = tokio::spawn(async move {
-        if let Err(e) = crate::publish::run(&task_plan, &url, tx).await {
+        if let Err(e) = crate::publish::run(&task_plan, &url, tls.as_ref(), tx).await {
             eprintln!("gwload: publisher stopped: {e}");
         }
     });
@@ -133,6 +151,7 @@ async fn start_publisher(opts: &Options) -> Result<Option<(Plan, JoinHandle<()>)
 
 async fn spawn_viewers(
     opts: Options,
+    tls: Option<Arc<ClientConfig>>,
     stats: Arc<Vec<Arc<ViewerStats>>>,
     shared: Arc<Shared>,
     t0: Instant,
@@ -144,11 +163,12 @@ async fn spawn_viewers(
     for (i, s) in stats.iter().enumerate() {
         let at = t0 + Duration::from_secs_f64(i as f64 / f64::from(opts.ramp));
         tokio::time::sleep_until(at).await;
-        let (s, shared, url, rtmp_url) = (
+        let (s, shared, url, rtmp_url, tls) = (
             Arc::clone(s),
             Arc::clone(&shared),
             Arc::clone(&url),
             rtmp_url.clone(),
+            tls.clone(),
         );
         let protocol = opts.protocol;
         let pace = pace_for(i);
@@ -160,6 +180,7 @@ async fn spawn_viewers(
                         Some(u) => {
                             crate::rtmp_view::view(
                                 u,
+                                tls.as_ref(),
                                 i as u64,
                                 pace,
                                 Arc::clone(&s),
@@ -167,7 +188,9 @@ async fn spawn_viewers(
                             )
                             .await
                         }
-                        None => Err(ViewError::Url(format!("{url}: not rtmp://host/app/stream"))),
+                        None => Err(ViewError::Url(format!(
+                            "{url}: not rtmp(s)://host/app/stream"
+                        ))),
                     },
                     Protocol::HttpFlv => {
                         crate::rtmp_view::view_flv(&url, pace, Arc::clone(&s), Arc::clone(&shared))

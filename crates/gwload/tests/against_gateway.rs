@@ -27,28 +27,41 @@ fn loopback_config() -> Config {
 }
 
 fn check(protocol: Protocol, secs: u64) {
+    check_with(protocol, secs, loopback_config(), |gw, opts| {
+        let rtsp = gw.rtsp_addr().expect("RTSP is enabled by default");
+        opts.url = match protocol {
+            Protocol::Rtmp => format!("rtmp://{}/live/test", gw.rtmp_addr()),
+            Protocol::HttpFlv => format!("http://{}/live/test.flv", gw.http_addr()),
+            Protocol::WsFlv => format!("ws://{}/live/test.flv", gw.http_addr()),
+            Protocol::Hls => format!("http://{}/live/test/index.m3u8", gw.http_addr()),
+            Protocol::RtspTcp | Protocol::RtspUdp => format!("rtsp://{rtsp}/live/test"),
+        };
+        opts.publish_url = Some(format!("rtmp://{}/live/test", gw.rtmp_addr()));
+    });
+}
+
+/// Runs 5 viewers of `protocol` for `secs` against a gateway on `config`; `urls` sets the
+/// viewer and publisher URLs (and any other option) once the gateway listens.
+fn check_with(
+    protocol: Protocol,
+    secs: u64,
+    config: Config,
+    urls: impl FnOnce(&Gateway, &mut Options),
+) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("a tokio runtime can be built");
     let gw = runtime
-        .block_on(Gateway::start(&loopback_config()))
+        .block_on(Gateway::start(&config))
         .unwrap_or_else(|e| panic!("the gateway did not start: {e}"));
-    let rtsp = gw.rtsp_addr().expect("RTSP is enabled by default");
-    let url = match protocol {
-        Protocol::Rtmp => format!("rtmp://{}/live/test", gw.rtmp_addr()),
-        Protocol::HttpFlv => format!("http://{}/live/test.flv", gw.http_addr()),
-        Protocol::WsFlv => format!("ws://{}/live/test.flv", gw.http_addr()),
-        Protocol::Hls => format!("http://{}/live/test/index.m3u8", gw.http_addr()),
-        Protocol::RtspTcp | Protocol::RtspUdp => format!("rtsp://{rtsp}/live/test"),
-    };
-    let mut opts = Options::new(protocol, &url, VIEWERS);
+    let mut opts = Options::new(protocol, "", VIEWERS);
     opts.duration = Duration::from_secs(secs);
     opts.warmup = Duration::from_secs(3);
     opts.ramp = 50;
     opts.publish = Some(workspace_root().join("tests/fixtures/av.flv"));
-    opts.publish_url = Some(format!("rtmp://{}/live/test", gw.rtmp_addr()));
+    urls(&gw, &mut opts);
     let result = runtime.block_on(gwload::run(&opts));
     runtime.block_on(gw.shutdown());
     let report = result.unwrap_or_else(|e| panic!("{}: the run failed: {e}", protocol.name()));
@@ -75,6 +88,27 @@ fn check(protocol: Protocol, secs: u64) {
 #[test]
 fn rtmp_viewers_play_keep_up_and_see_stamps() {
     check(Protocol::Rtmp, 8);
+}
+
+/// RTMPS viewers and publisher (`--insecure`: the gateway's certificate is self-signed).
+#[test]
+fn rtmps_viewers_play_keep_up_and_see_stamps() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()])
+        .expect("rcgen makes a certificate");
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).expect("write the certificate");
+    std::fs::write(&key, made.key_pair.serialize_pem()).expect("write the key");
+    let mut config = loopback_config();
+    config.rtmp.tls_listen = "127.0.0.1:0".into();
+    config.tls.cert_file = cert.to_string_lossy().into_owned();
+    config.tls.key_file = key.to_string_lossy().into_owned();
+    check_with(Protocol::Rtmp, 8, config, |gw, opts| {
+        let addr = gw.rtmps_addr().expect("RTMPS is on");
+        opts.url = format!("rtmps://{addr}/live/test");
+        opts.publish_url = Some(opts.url.clone());
+        opts.insecure = true;
+    });
 }
 
 #[test]

@@ -2,8 +2,8 @@
 //!
 //! A player makes a request every second or two for as long as it plays, so an `on_play` hook
 //! asked for each one would see a POST per segment per viewer. When a hook is configured, its
-//! decision is therefore kept for [`DECISION_TTL`] per client address, stream and credential, in
-//! a table of at most [`MAX_DECISIONS`] entries: the hook is asked about once per viewer per
+//! decision is therefore kept for [`DECISION_TTL`] per client address, stream, credential and TLS
+//! or not, in a table of at most [`MAX_DECISIONS`] entries: the hook is asked about once per viewer per
 //! [`DECISION_TTL`]. A kept admission still has every request decided by the rules
 //! ([`Access::recheck`]: tokens, IP lists, a signed link's expiry, to the second); a kept refusal
 //! is answered again without asking the hook. A segment URL without the credential is a
@@ -27,6 +27,8 @@ struct DecisionKey {
     ip: IpAddr,
     stream: String,
     credentials: Option<String>,
+    /// A hook may answer a request over HTTPS otherwise than the same over plain HTTP.
+    tls: bool,
 }
 
 /// A decision and when it was made.
@@ -47,6 +49,7 @@ impl Gate {
         (app, stream): (&str, &str),
         peer: Option<SocketAddr>,
         query: Option<&str>,
+        tls: bool,
     ) -> Result<Grant, Denial> {
         // Without `ConnectInfo` (a router served bare) the unspecified address is checked, which
         // no allow list contains: IP rules fail closed.
@@ -57,12 +60,13 @@ impl Gate {
             ip: peer.ip(),
             stream: format!("{app}/{stream}"),
             credentials: credentials.clone(),
+            tls,
         };
         let now = Instant::now();
         let req = access::Request {
             action: Action::Play,
             protocol: Protocol::Hls,
-            tls: false,
+            tls,
             app,
             stream,
             peer,
@@ -149,20 +153,20 @@ mod tests {
         let gate = Gate::default();
         let key = ("live", "cam");
         assert!(gate
-            .check(&access, key, peer(1), Some("token=a"))
+            .check(&access, key, peer(1), Some("token=a"), false)
             .await
             .is_err());
         assert!(gate
-            .check(&access, key, peer(1), Some("token=a"))
+            .check(&access, key, peer(1), Some("token=a"), false)
             .await
             .is_err());
         assert_eq!(access.stats().snapshot().hook_failures, 1, "asked once");
         assert!(gate
-            .check(&access, key, peer(1), Some("token=b"))
+            .check(&access, key, peer(1), Some("token=b"), false)
             .await
             .is_err());
         assert!(gate
-            .check(&access, key, peer(2), Some("token=a"))
+            .check(&access, key, peer(2), Some("token=a"), false)
             .await
             .is_err());
         assert_eq!(access.stats().snapshot().hook_failures, 3);
@@ -208,12 +212,17 @@ mod tests {
         let gate = Gate::default();
         let key = ("live", "cam");
         for _ in 0..3 {
-            let g = gate.check(&access, key, peer(1), Some("token=t")).await;
+            let g = gate
+                .check(&access, key, peer(1), Some("token=t"), false)
+                .await;
             assert_eq!(g.expect("admitted").carry.as_deref(), Some("token=t"));
         }
         // The hook was asked once; the rules decided the other two.
         assert_eq!(access.stats().snapshot().allowed, 1);
-        assert!(gate.check(&access, key, peer(2), None).await.is_err());
+        assert!(gate
+            .check(&access, key, peer(2), None, false)
+            .await
+            .is_err());
     }
 
     #[tokio::test]
@@ -222,7 +231,13 @@ mod tests {
         let gate = Gate::default();
         for _ in 0..3 {
             let g = gate
-                .check(&access, ("live", "cam"), peer(1), Some("x=1&token=t"))
+                .check(
+                    &access,
+                    ("live", "cam"),
+                    peer(1),
+                    Some("x=1&token=t"),
+                    false,
+                )
                 .await
                 .expect("open");
             assert_eq!(g.carry.as_deref(), Some("token=t"));

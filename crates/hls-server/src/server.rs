@@ -128,7 +128,12 @@ async fn serve(
         .map(|c| c.0);
     let access = &state.opts.access;
     let query = req.uri().query();
-    let grant = match state.gate.check(access, (&app, &stream), peer, query).await {
+    let tls = req.extensions().get::<access::OverTls>().is_some();
+    let grant = match state
+        .gate
+        .check(access, (&app, &stream), peer, query, tls)
+        .await
+    {
         Ok(grant) => grant,
         Err(denial) => return refusal(&state.opts, &denial),
     };

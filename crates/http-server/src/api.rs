@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use access::{Access, Action};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use bus::{Protocol, Stream};
 use serde::Serialize;
 
-use crate::{AppState, Options};
+use crate::{AppState, Options, OverTls};
 
 /// Host used in URLs when a request names none (HTTP/1.0 without `Host`).
 const FALLBACK_HOST: &str = "localhost";
@@ -127,10 +127,18 @@ struct Urls {
     rtsp: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     mms: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rtmps: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rtsps: Option<String>,
 }
 
-async fn list(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let base = UrlBase::new(&state.opts, &headers);
+async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    tls: Option<Extension<OverTls>>,
+) -> Response {
+    let base = UrlBase::new(&state.opts, &headers, tls.is_some());
     let streams = state
         .bus
         .streams()
@@ -145,13 +153,12 @@ async fn one(
     State(state): State<AppState>,
     Path((app, name)): Path<(String, String)>,
     headers: HeaderMap,
+    tls: Option<Extension<OverTls>>,
 ) -> Response {
     let key = format!("{app}/{name}");
+    let base = UrlBase::new(&state.opts, &headers, tls.is_some());
     match state.bus.stream(&key).filter(|s| s.is_live()) {
-        Some(stream) => {
-            let base = UrlBase::new(&state.opts, &headers);
-            json(describe(&stream, &base, &state.opts.access))
-        }
+        Some(stream) => json(describe(&stream, &base, &state.opts.access)),
         None => crate::flv_http::not_found(),
     }
 }
@@ -193,6 +200,7 @@ async fn sign(
     Path((app, name)): Path<(String, String)>,
     Query(params): Query<SignParams>,
     headers: HeaderMap,
+    tls: Option<Extension<OverTls>>,
 ) -> Response {
     let action = match params.action.as_deref() {
         None | Some("play") => Action::Play,
@@ -214,7 +222,7 @@ async fn sign(
         );
     };
     let key = format!("{app}/{name}");
-    let urls = UrlBase::new(&state.opts, &headers).urls(&key);
+    let urls = UrlBase::new(&state.opts, &headers, tls.is_some()).urls(&key);
     let urls = match action {
         Action::Play => urls.with_query(&query),
         Action::Publish => Urls {
@@ -223,6 +231,7 @@ async fn sign(
             ws_flv: None,
             rtsp: None,
             mms: None,
+            rtsps: None,
             ..urls
         }
         .with_query(&query),
@@ -290,7 +299,8 @@ struct UrlBase<'a> {
 }
 
 impl<'a> UrlBase<'a> {
-    fn new(opts: &'a Options, headers: &HeaderMap) -> UrlBase<'a> {
+    /// `over_tls`: the request came in on the HTTPS listener.
+    fn new(opts: &'a Options, headers: &HeaderMap, over_tls: bool) -> UrlBase<'a> {
         let authority = headers
             .get(header::HOST)
             .and_then(|v| v.to_str().ok())
@@ -298,6 +308,7 @@ impl<'a> UrlBase<'a> {
             .unwrap_or(FALLBACK_HOST);
         let http = match &opts.public_http_base {
             Some(base) => base.trim_end_matches('/').to_owned(),
+            None if over_tls => format!("https://{authority}"),
             None => format!("http://{authority}"),
         };
         let host = opts
@@ -321,6 +332,8 @@ impl<'a> UrlBase<'a> {
             rtmp: other("rtmp", self.opts.rtmp_port),
             rtsp: other("rtsp", self.opts.rtsp_port),
             mms: other("mms", self.opts.mms_port),
+            rtmps: other("rtmps", self.opts.rtmps_port),
+            rtsps: other("rtsps", self.opts.rtsps_port),
         }
     }
 }
@@ -336,6 +349,8 @@ impl Urls {
             rtmp: add(self.rtmp),
             rtsp: add(self.rtsp),
             mms: add(self.mms),
+            rtmps: add(self.rtmps),
+            rtsps: add(self.rtsps),
         }
     }
 }
@@ -380,13 +395,13 @@ mod tests {
     }
 
     /// Builds the URLs of `live/test` for a request with `host` and compares them as JSON.
-    fn check(opts: Options, host: &str, want: serde_json::Value) {
+    fn check(opts: Options, host: &str, over_tls: bool, want: serde_json::Value) {
         let mut headers = HeaderMap::new();
         headers.insert(
             header::HOST,
             HeaderValue::from_str(host).expect("test host is valid"),
         );
-        let urls = UrlBase::new(&opts, &headers).urls("live/test");
+        let urls = UrlBase::new(&opts, &headers, over_tls).urls("live/test");
         assert_eq!(
             serde_json::to_value(urls).expect("urls serialize"),
             want,
@@ -399,6 +414,7 @@ mod tests {
         check(
             Options::default(),
             "gw.example:8080",
+            false,
             serde_json::json!({
                 "hls": "http://gw.example:8080/live/test/index.m3u8",
                 "http_flv": "http://gw.example:8080/live/test.flv",
@@ -424,10 +440,35 @@ mod tests {
         check(
             opts,
             "10.0.0.1:8080",
+            false,
             serde_json::json!({
                 "http_flv": "https://live.example/live/test.flv",
                 "ws_flv": "wss://live.example/live/test.flv",
                 "rtmp": "rtmp://media.example:1936/live/test",
+            }),
+        );
+    }
+
+    #[test]
+    fn urls_over_tls_and_the_tls_listeners() {
+        let opts = Options {
+            rtmp_port: None,
+            rtmps_port: Some(1936),
+            rtsps_port: Some(8322),
+            mms_port: None,
+            ..Options::default()
+        };
+        check(
+            opts,
+            "gw.example:8443",
+            true,
+            serde_json::json!({
+                "hls": "https://gw.example:8443/live/test/index.m3u8",
+                "http_flv": "https://gw.example:8443/live/test.flv",
+                "ws_flv": "wss://gw.example:8443/live/test.flv",
+                "rtsp": "rtsp://gw.example:554/live/test",
+                "rtmps": "rtmps://gw.example:1936/live/test",
+                "rtsps": "rtsps://gw.example:8322/live/test",
             }),
         );
     }

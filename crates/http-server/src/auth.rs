@@ -25,12 +25,13 @@ pub(crate) async fn check_play(
     key: &str,
     peer: Option<SocketAddr>,
     query: Option<&str>,
+    tls: bool,
 ) -> Result<Grant, Response> {
     let (app, stream) = key.split_once('/').unwrap_or((key, ""));
     let req = access::Request {
         action: Action::Play,
         protocol,
-        tls: false,
+        tls,
         app,
         stream,
         peer: peer_or_unspecified(peer),

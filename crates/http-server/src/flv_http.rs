@@ -20,6 +20,7 @@ use futures_util::StreamExt;
 use crate::auth::check_play;
 use crate::from_bus::flv_frames;
 use crate::AppState;
+use crate::OverTls;
 
 /// At most this many ready frames (about 20 tags) go into one WebSocket message ...
 const WS_BATCH_FRAMES: usize = 64;
@@ -107,7 +108,8 @@ async fn play(
     // Access is decided before anything about the stream is looked up, so a refused client
     // learns nothing about which streams exist.
     let access = &state.opts.access;
-    if let Err(refusal) = check_play(access, protocol, &key, peer, req.uri().query()).await {
+    let tls = req.extensions().get::<OverTls>().is_some();
+    if let Err(refusal) = check_play(access, protocol, &key, peer, req.uri().query(), tls).await {
         return refusal;
     }
     // The FLV header announces the tracks from the stream's headers: a request that arrives in
@@ -162,7 +164,8 @@ async fn head(
     let access = &state.opts.access;
     let query = req.uri().query();
     let protocol = access::Protocol::HttpFlv;
-    if let Err(refusal) = check_play(access, protocol, &key, peer_of(conn), query).await {
+    let tls = req.extensions().get::<OverTls>().is_some();
+    if let Err(refusal) = check_play(access, protocol, &key, peer_of(conn), query, tls).await {
         return refusal;
     }
     let live = state.bus.stream(&key).is_some_and(|s| s.is_live());

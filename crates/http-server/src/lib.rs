@@ -88,6 +88,10 @@ pub struct Options {
     pub rtsp_port: Option<u16>,
     /// Port advertised in MMS URLs; `None` leaves MMS URLs out.
     pub mms_port: Option<u16>,
+    /// Port advertised in RTMPS URLs; `None` leaves them out.
+    pub rtmps_port: Option<u16>,
+    /// Port advertised in RTSPS URLs; `None` leaves them out.
+    pub rtsps_port: Option<u16>,
     /// Whether HLS URLs are advertised (the HLS routes belong to the `hls-server` crate).
     pub hls: bool,
     /// Write batching of HTTP-FLV and WebSocket-FLV viewers: see [`from_bus::flv_frames`].
@@ -105,12 +109,19 @@ impl Default for Options {
             rtmp_port: Some(1935),
             rtsp_port: Some(554),
             mms_port: Some(1755),
+            rtmps_port: None,
+            rtsps_port: None,
             hls: true,
             flv_write_delay: std::time::Duration::ZERO,
             access: access::Access::open(),
         }
     }
 }
+
+/// Put into a request's extensions by a listener that received it over TLS: access checks say
+/// so, and the HTTP, HLS and WebSocket URLs the API shows for it start `https://` and `wss://`
+/// (unless [`Options::public_http_base`] names the base).
+pub use access::OverTls;
 
 /// State shared by every handler.
 #[derive(Debug, Clone)]

@@ -14,6 +14,8 @@ use access::{Access, Action, Authorization, Denial, Grant, Notice, Protocol};
 /// What a viewer asked with.
 pub(crate) struct Asked<'a> {
     pub protocol: Protocol,
+    /// MMSH on the HTTPS listener (MMST has no TLS).
+    pub tls: bool,
     pub peer: SocketAddr,
     /// The bus key the name resolved to.
     pub key: &'a str,
@@ -28,7 +30,7 @@ pub(crate) async fn check(access: &Access, asked: &Asked<'_>) -> Result<Grant, D
         .check(&access::Request {
             action: Action::Play,
             protocol: asked.protocol,
-            tls: false,
+            tls: asked.tls,
             app,
             stream,
             peer: asked.peer,

@@ -188,6 +188,7 @@ impl Conn {
         if let Some(t) = &target {
             let asked = Asked {
                 protocol: access::Protocol::Mmst,
+                tls: false,
                 peer: self.peer,
                 key: &t.key,
                 query: auth::path_query(path),

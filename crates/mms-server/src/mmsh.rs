@@ -76,6 +76,7 @@ pub async fn mmsh_middleware(State(state): State<MmshState>, req: Request, next:
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok()),
         method: req.method().as_str(),
+        tls: req.extensions().get::<access::OverTls>().is_some(),
     };
     serve_mmsh(&state, path, &credentials, &pragmas, peer, watch).await
 }
@@ -85,6 +86,8 @@ struct Credentials<'a> {
     query: Option<&'a str>,
     authorization: Option<&'a str>,
     method: &'a str,
+    /// The request came in on the HTTPS listener.
+    tls: bool,
 }
 
 /// The path without a case-insensitive `.asx` suffix, if it has one.
@@ -208,6 +211,7 @@ async fn authorize(
     }
     let asked = Asked {
         protocol: access::Protocol::Mmsh,
+        tls: credentials.tls,
         // Without the listener's ConnectInfo (a bare router in a test) the peer is unknown:
         // 0.0.0.0 is in no allow list, so an IP-restricted stream stays closed.
         peer: peer.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),

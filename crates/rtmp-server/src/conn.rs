@@ -10,8 +10,7 @@ use std::time::Duration;
 use access::{Action, Denial, Grant, Notice};
 use bus::{Bus, Event, Protocol, PublisherInfo};
 use rtmp::{ChunkError, ServerSession, ServerSessionConfig, ServerSessionEvent, SessionError};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -76,9 +75,10 @@ struct PendingCheck {
     answer: Answer,
 }
 
-/// One accepted RTMP connection.
-pub struct Connection {
-    socket: TcpStream,
+/// One accepted RTMP connection, on a TCP socket or (RTMPS) the TLS stream over one; socket
+/// options were set on the TCP socket by the accept loop.
+pub struct Connection<S> {
+    socket: S,
     peer: SocketAddr,
     bus: Bus,
     opts: Arc<Options>,
@@ -100,17 +100,13 @@ pub struct Connection {
     bytes_in: u64,
     /// When the current play was accepted.
     play_started: Instant,
+    /// The connection is RTMPS (the access hooks are told).
+    over_tls: bool,
 }
 
-impl Connection {
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
     /// Wraps an accepted socket.
-    pub fn new(
-        socket: TcpStream,
-        peer: SocketAddr,
-        bus: Bus,
-        opts: Arc<Options>,
-        seed: u64,
-    ) -> Self {
+    pub fn new(socket: S, peer: SocketAddr, bus: Bus, opts: Arc<Options>, seed: u64) -> Self {
         let session = ServerSession::new(ServerSessionConfig {
             out_chunk_size: opts.chunk_size,
             max_message_size: opts.max_message_size,
@@ -135,7 +131,14 @@ impl Connection {
             denied: false,
             bytes_in: 0,
             play_started: Instant::now(),
+            over_tls: false,
         }
+    }
+
+    /// Marks the connection as one over TLS (RTMPS): access checks and hooks say so.
+    pub fn over_tls(mut self) -> Self {
+        self.over_tls = true;
+        self
     }
 
     /// Serves the connection until it ends, logging one line about how.
@@ -261,7 +264,13 @@ impl Connection {
         if self.session.has_output() {
             let out = self.session.take_output();
             let limit = self.opts.send_timeout;
-            tokio::time::timeout(limit, self.socket.write_all(&out))
+            // The flush sends what a TLS stream still holds; on TCP it does nothing.
+            let socket = &mut self.socket;
+            let write = async move {
+                socket.write_all(&out).await?;
+                socket.flush().await
+            };
+            tokio::time::timeout(limit, write)
                 .await
                 .map_err(|_| ConnError::WriteStalled(limit))??;
         }
@@ -413,12 +422,12 @@ impl Connection {
         // server field `rtmp://host/live?token=x` arrives with connect. The name's comes first.
         let query = join_queries(query, self.connect_query.as_deref());
         let access = Arc::clone(&self.opts.access);
-        let (peer, q) = (self.peer, query.clone());
+        let (peer, q, tls) = (self.peer, query.clone(), self.over_tls);
         let mut answer: Answer = Box::pin(async move {
             let req = access::Request {
                 action,
                 protocol: access::Protocol::Rtmp,
-                tls: false,
+                tls,
                 app: &app,
                 stream: &name,
                 peer,

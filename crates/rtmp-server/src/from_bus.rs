@@ -142,7 +142,14 @@ impl Batch {
         self.parts.clear();
         self.tags = 0;
         self.payload_bytes = 0;
-        w.flush().await?;
+        // A TLS stream may hold the last records until flushed (a TCP socket holds nothing);
+        // a peer that stopped reading must not hold the flush forever either.
+        match send_timeout {
+            Some(limit) => tokio::time::timeout(limit, w.flush())
+                .await
+                .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??,
+            None => w.flush().await?,
+        }
         Ok(written)
     }
 }

@@ -1,5 +1,6 @@
 //! The RTMP shell: one TCP listener where encoders publish and players play,
-//! both through the media bus.
+//! both through the media bus, and optionally an RTMPS listener (the same over TLS,
+//! `rtmps://`) sharing its options and connection limits.
 //!
 //! This crate owns sockets and timers and nothing else: the protocol is the
 //! sans-IO `rtmp` crate ([`rtmp::ServerSession`]), codec inspection is `flv` and
@@ -92,6 +93,15 @@ impl Default for Options {
     }
 }
 
+/// The listeners the shell serves; at least one should be present.
+#[derive(Debug, Default)]
+pub struct Listeners {
+    /// Plain RTMP.
+    pub plain: Option<TcpListener>,
+    /// RTMPS: accepted connections do the TLS handshake of the acceptor first.
+    pub tls: Option<(TcpListener, tls::Acceptor)>,
+}
+
 /// Serves RTMP on an already-bound listener until `shutdown` is cancelled.
 pub async fn run(
     listener: TcpListener,
@@ -99,7 +109,22 @@ pub async fn run(
     opts: Options,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    server::Server::new(listener, bus, opts, shutdown)
+    let listeners = Listeners {
+        plain: Some(listener),
+        tls: None,
+    };
+    serve(listeners, bus, opts, shutdown).await
+}
+
+/// Serves RTMP and RTMPS on already-bound listeners until `shutdown` is cancelled. Both share
+/// `opts`, and one count of open connections (`max_connections`, `max_connections_per_ip`).
+pub async fn serve(
+    listeners: Listeners,
+    bus: bus::Bus,
+    opts: Options,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    server::Server::new(listeners, bus, opts, shutdown)
         .run()
         .await
 }

@@ -1,4 +1,6 @@
-//! The accept loop: one task per connection, all stopped by the shutdown token.
+//! The accept loop: one task per connection, all stopped by the shutdown token. It accepts on the
+//! plain listener and the RTMPS listener alike; an RTMPS connection runs its TLS handshake in its
+//! own task (under the RTMP handshake timeout) before the same connection code serves it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -8,11 +10,12 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::conn::Connection;
-use crate::Options;
+use crate::{Listeners, Options};
 
 /// The listener half of the shell.
 pub struct Server {
-    listener: TcpListener,
+    plain: Option<TcpListener>,
+    tls: Option<(TcpListener, tls::Acceptor)>,
     bus: bus::Bus,
     opts: Arc<Options>,
     shutdown: CancellationToken,
@@ -21,15 +24,16 @@ pub struct Server {
 }
 
 impl Server {
-    /// Wraps a bound listener.
+    /// Wraps the bound listeners.
     pub fn new(
-        listener: TcpListener,
+        listeners: Listeners,
         bus: bus::Bus,
         opts: Options,
         shutdown: CancellationToken,
     ) -> Self {
         Server {
-            listener,
+            plain: listeners.plain,
+            tls: listeners.tls,
             bus,
             opts: Arc::new(opts),
             shutdown,
@@ -39,19 +43,20 @@ impl Server {
 
     /// Accepts connections until shutdown, then waits for them to end.
     pub async fn run(self) -> std::io::Result<()> {
-        let addr = self.listener.local_addr()?;
-        tracing::info!(%addr, "RTMP listening");
+        let addr = self.plain.as_ref().map(|l| l.local_addr()).transpose()?;
+        let tls_addr = self.tls.as_ref().map(|(l, _)| l.local_addr()).transpose()?;
+        tracing::info!(rtmp = ?addr, rtmps = ?tls_addr, "RTMP listening");
         let mut tasks = JoinSet::new();
         let mut backoff = netutil::AcceptBackoff::new("RTMP");
         let caps = self.opts.conn_limits.clone();
         loop {
             let accepted = tokio::select! {
                 _ = self.shutdown.cancelled() => break,
-                a = self.listener.accept() => a,
+                a = tls::accept_either(self.plain.as_ref(), self.tls.as_ref().map(|(l, _)| l)) => a,
                 // Reap finished connections so the set does not grow.
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
             };
-            let (socket, peer) = match accepted {
+            let tls::Accepted { socket, peer, tls } = match accepted {
                 Ok(a) => a,
                 Err(e) => {
                     // Accept errors (EMFILE and friends) are transient; back off, quietly.
@@ -71,15 +76,36 @@ impl Server {
                 }
             }
             let seed = self.next_seed.fetch_add(1, Ordering::Relaxed);
-            let conn =
-                Connection::new(socket, peer, self.bus.clone(), Arc::clone(&self.opts), seed);
+            let (bus, opts) = (self.bus.clone(), Arc::clone(&self.opts));
             let token = self.shutdown.child_token();
+            let acceptor = self.tls.as_ref().filter(|_| tls).map(|(_, a)| a.clone());
             tasks.spawn(async move {
-                conn.run(token).await;
+                match acceptor {
+                    None => {
+                        Connection::new(socket, peer, bus, opts, seed)
+                            .run(token)
+                            .await
+                    }
+                    Some(acceptor) => {
+                        // The TLS handshake gets the handshake timeout, and then RTMP's own.
+                        let limit = opts.handshake_timeout;
+                        let handshake = acceptor.handshake(socket, peer, limit);
+                        let stream = tokio::select! {
+                            s = handshake => s,
+                            _ = token.cancelled() => None,
+                        };
+                        if let Some(stream) = stream {
+                            Connection::new(stream, peer, bus, opts, seed)
+                                .over_tls()
+                                .run(token)
+                                .await;
+                        }
+                    }
+                }
                 drop(permit);
             });
         }
-        tracing::info!(%addr, "RTMP listener stopping");
+        tracing::info!(rtmp = ?addr, rtmps = ?tls_addr, "RTMP listener stopping");
         while tasks.join_next().await.is_some() {}
         Ok(())
     }

@@ -31,11 +31,11 @@ pub(crate) struct ConnAccess {
 }
 
 impl ConnAccess {
-    pub(crate) fn new(access: Arc<Access>, peer: SocketAddr) -> ConnAccess {
+    pub(crate) fn new(access: Arc<Access>, peer: SocketAddr, tls: bool) -> ConnAccess {
         ConnAccess {
             access,
             peer,
-            tls: false,
+            tls,
             admitted: Vec::new(),
         }
     }
@@ -142,7 +142,7 @@ mod tests {
     #[test]
     fn remembers_a_few_streams_and_forgets_the_oldest() {
         let peer = SocketAddr::from(([127, 0, 0, 1], 5000));
-        let mut a = ConnAccess::new(Access::open(), peer);
+        let mut a = ConnAccess::new(Access::open(), peer, false);
         assert!(!a.remembers("live/a"));
         for k in ["live/a", "live/b", "live/c", "live/d"] {
             a.remember(k);

@@ -9,8 +9,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use rtsp::{
     Destination, Lower, Method, Parsed, Request, Response, ServerConnection, ServerEvent, Transport,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -85,6 +84,8 @@ impl Media {
 struct Conn {
     ctx: Arc<Ctx>,
     peer: SocketAddr,
+    /// The connection is RTSPS: media may only go interleaved on it, never over UDP in clear.
+    secure: bool,
     rtsp: ServerConnection,
     out: mpsc::Sender<Out>,
     media: Option<Media>,
@@ -94,15 +95,23 @@ struct Conn {
     access: ConnAccess,
 }
 
-/// Serves one accepted connection until it closes.
-pub async fn serve(ctx: Arc<Ctx>, socket: TcpStream, peer: SocketAddr) {
+/// Sets the options of an accepted TCP socket, before any TLS handshake on it.
+pub fn prepare(socket: &TcpStream, peer: SocketAddr, opts: &Options) {
     let _ = socket.set_nodelay(true);
-    if let Some(size) = ctx.opts.tcp_send_buffer {
-        if let Err(e) = socket2::SockRef::from(&socket).set_send_buffer_size(size) {
+    if let Some(size) = opts.tcp_send_buffer {
+        if let Err(e) = socket2::SockRef::from(socket).set_send_buffer_size(size) {
             tracing::warn!(%peer, error = %e, "could not set the TCP send buffer size");
         }
     }
-    let (rd, wr) = socket.into_split();
+}
+
+/// Serves one accepted connection, given as its read and write halves (of a TCP socket, or of
+/// the TLS stream over one when `secure`), until it closes.
+pub async fn serve<R, W>(ctx: Arc<Ctx>, rd: R, wr: W, peer: SocketAddr, secure: bool)
+where
+    R: AsyncRead + Unpin + Send,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let (out, out_rx) = mpsc::channel(OUT_QUEUE);
     let writer_done = CancellationToken::new();
     let writer = tokio::spawn(writer_task(
@@ -117,17 +126,18 @@ pub async fn serve(ctx: Arc<Ctx>, socket: TcpStream, peer: SocketAddr) {
         ctx.opts.session_timeout.as_secs() as u32,
         &ctx.opts.server_name,
     );
-    let access = ConnAccess::new(Arc::clone(&ctx.opts.access), peer);
+    let access = ConnAccess::new(Arc::clone(&ctx.opts.access), peer, secure);
     let mut conn = Conn {
         ctx,
         peer,
+        secure,
         rtsp,
         out,
         media: None,
         last_request: Instant::now(),
         access,
     };
-    tracing::info!(%peer, "rtsp connect");
+    tracing::info!(%peer, tls = secure, "rtsp connect");
     let reason = conn.run(rd, writer_done).await;
     conn.end_session(&reason).await;
     tracing::info!(%peer, %reason, "rtsp disconnect");
@@ -136,7 +146,11 @@ pub async fn serve(ctx: Arc<Ctx>, socket: TcpStream, peer: SocketAddr) {
 }
 
 impl Conn {
-    async fn run(&mut self, mut rd: OwnedReadHalf, writer_done: CancellationToken) -> String {
+    async fn run<R: AsyncRead + Unpin>(
+        &mut self,
+        mut rd: R,
+        writer_done: CancellationToken,
+    ) -> String {
         let mut buf = BytesMut::with_capacity(4096);
         let mut tick = tokio::time::interval(REAP_TICK);
         loop {
@@ -330,6 +344,13 @@ impl Conn {
             }
         };
         let udp = matches!(transport.lower, Lower::Udp { .. });
+        if udp && self.secure {
+            // RFC 2326 12.39: 461 when the server does not support the transport asked for.
+            return self.rtsp.reject(
+                461,
+                "RTSPS sends media interleaved on the TLS connection only (RTP/AVP/TCP); UDP would be unencrypted",
+            );
+        }
         if self
             .media
             .as_ref()
@@ -608,8 +629,8 @@ fn is_oversized(e: &rtsp::Error) -> bool {
 const MAX_BATCH_UNITS: usize = 32;
 
 /// Owns the write half: writes responses in order and, for a TCP session, its media.
-async fn writer_task(
-    mut wr: OwnedWriteHalf,
+async fn writer_task<W: AsyncWrite + Unpin>(
+    mut wr: W,
     mut rx: mpsc::Receiver<Out>,
     done: CancellationToken,
     write_timeout: Duration,
@@ -621,7 +642,11 @@ async fn writer_task(
             biased;
             cmd = rx.recv() => match cmd {
                 None => break,
-                Some(Out::Bytes(b)) => timed(write_timeout, wr.write_all(&b)).await,
+                // The flush sends what a TLS stream still holds; on TCP it does nothing.
+                Some(Out::Bytes(b)) => timed(write_timeout, async {
+                    wr.write_all(&b).await?;
+                    wr.flush().await
+                }).await,
                 Some(Out::Play(source, channels)) => {
                     playing = Some((source, channels));
                     Ok(())

@@ -1,5 +1,7 @@
 //! The RTSP egress shell: every live stream on the bus is served as an RTSP 1.0 presentation at
-//! `rtsp://host:port/{app}/{stream}`, with RTP/RTCP over UDP or interleaved on the RTSP connection.
+//! `rtsp://host:port/{app}/{stream}`, with RTP/RTCP over UDP or interleaved on the RTSP connection,
+//! and optionally at `rtsps://` on a TLS listener (interleaved only: a SETUP for UDP is answered
+//! 461, since the media would leave in clear).
 //!
 //! This crate owns sockets, tasks and timers and nothing else: RTSP parsing and session state live
 //! in crate `rtsp`, packetization and RTCP in crate `rtp`. It meets the other shells only at the bus.
@@ -116,6 +118,15 @@ impl Default for Options {
     }
 }
 
+/// The listeners the shell serves; at least one should be present.
+#[derive(Debug, Default)]
+pub struct Listeners {
+    /// Plain RTSP.
+    pub plain: Option<TcpListener>,
+    /// RTSPS: accepted connections do the TLS handshake of the acceptor first.
+    pub tls: Option<(TcpListener, tls::Acceptor)>,
+}
+
 /// Serves RTSP on `listener` until `shutdown` is cancelled.
 pub async fn run(
     listener: TcpListener,
@@ -123,7 +134,28 @@ pub async fn run(
     opts: Options,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let local = listener.local_addr()?;
+    let listeners = Listeners {
+        plain: Some(listener),
+        tls: None,
+    };
+    serve(listeners, bus, opts, shutdown).await
+}
+
+/// Serves RTSP and RTSPS on already-bound listeners until `shutdown` is cancelled. Both share
+/// `opts`, the UDP port pool, the per-address session cap and one count of open connections.
+pub async fn serve(
+    listeners: Listeners,
+    bus: bus::Bus,
+    opts: Options,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let plain = listeners.plain;
+    let (secure, acceptor) = listeners.tls.unzip();
+    let Some(local) = plain.as_ref().or(secure.as_ref()) else {
+        return Ok(());
+    };
+    let local = local.local_addr()?;
+    let tls_local = secure.as_ref().map(|l| l.local_addr()).transpose()?;
     let opts = Arc::new(opts);
     let ip = opts.udp_bind_ip.unwrap_or(local.ip());
     let ctx = Arc::new(conn::Ctx {
@@ -133,19 +165,22 @@ pub async fn run(
         opts,
         shutdown: shutdown.clone(),
     });
-    tracing::info!(%local, "rtsp listening");
+    let plain_local = plain.as_ref().map(|_| local);
+    tracing::info!(rtsp = ?plain_local, rtsps = ?tls_local, "rtsp listening");
     let mut backoff = netutil::AcceptBackoff::new("RTSP");
     let caps = ctx.opts.conn_limits.clone();
     loop {
         tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((socket, peer)) => {
+            accepted = tls::accept_either(plain.as_ref(), secure.as_ref()) => match accepted {
+                Ok(tls::Accepted { socket, peer, tls }) => {
                     backoff.succeeded();
                     // Over a cap the socket is dropped, which closes it; `caps` logged it.
                     let Ok(permit) = caps.try_acquire(peer.ip()) else { continue };
-                    let serve = conn::serve(Arc::clone(&ctx), socket, peer);
+                    conn::prepare(&socket, peer, &ctx.opts);
+                    let acceptor = acceptor.as_ref().filter(|_| tls).cloned();
+                    let ctx = Arc::clone(&ctx);
                     tokio::spawn(async move {
-                        serve.await;
+                        serve_one(ctx, socket, peer, acceptor).await;
                         drop(permit);
                     });
                 }
@@ -154,6 +189,29 @@ pub async fn run(
             },
             _ = shutdown.cancelled() => return Ok(()),
         }
+    }
+}
+
+/// Serves one accepted socket: plain, or after its TLS handshake (which must finish within the
+/// request timeout) when it came in on the RTSPS listener.
+async fn serve_one(
+    ctx: Arc<conn::Ctx>,
+    socket: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    acceptor: Option<tls::Acceptor>,
+) {
+    let Some(acceptor) = acceptor else {
+        let (rd, wr) = socket.into_split();
+        return conn::serve(ctx, rd, wr, peer, false).await;
+    };
+    let handshake = acceptor.handshake(socket, peer, ctx.opts.request_timeout);
+    let stream = tokio::select! {
+        s = handshake => s,
+        _ = ctx.shutdown.cancelled() => None,
+    };
+    if let Some(stream) = stream {
+        let (rd, wr) = tokio::io::split(stream);
+        conn::serve(ctx, rd, wr, peer, true).await;
     }
 }
 

@@ -487,5 +487,9 @@ async fn write_all_vectored<W: AsyncWrite + Unpin>(
         written += n as u64;
         IoSlice::advance_slices(&mut slices, n);
     }
+    // A TLS stream may hold the last records until flushed (a TCP socket holds nothing).
+    tokio::time::timeout(send_timeout, w.flush())
+        .await
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
     Ok(written)
 }
