@@ -21,6 +21,7 @@
 //! The integration tests live in `tests/tests/*.rs`, one file per protocol, named after
 //! behaviours.
 
+pub mod certs;
 pub mod chromium;
 pub mod clients;
 pub mod ffmpeg;
@@ -38,6 +39,7 @@ pub mod self_stat;
 pub mod tools;
 pub mod watch;
 
+pub use certs::{CertFiles, Issued, TestCa};
 pub use chromium::{
     browser_play, browser_play_with, require_browser_check, require_chromium, Beacon, Chromium,
 };

@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use gateway_config::{Config, PolicySection, RuleSection};
 use gateway_tests::{
     assert_media, browser_play_with, ffprobe_decode, fixture, http_get, http_get_with,
-    require_browser_check, require_tool, run_with_timeout, timed_out, wait_until, Expect, Ffmpeg,
-    GetOptions, HookServer, HttpResponse, Live, TestGateway,
+    require_browser_check, require_tool, run_with_timeout, timed_out, wait_until, with_tls,
+    CertFiles, Expect, Ffmpeg, GetOptions, HookServer, HttpResponse, Live, TestCa, TestGateway,
 };
 use serde_json::Value;
 
@@ -19,9 +19,6 @@ const PUBLISH_TOKEN: &str = "pub-secret-1";
 const PLAY_TOKEN: &str = "view-secret-1";
 const API_TOKEN: &str = "api-token-123";
 const SIGN_SECRET: &str = "sign-secret-1";
-/// The scheme of the HTTP URLs the browser and ffprobe use. The HTTPS listener (issue 11's TLS
-/// part) turns the HLS browser case into an HTTPS one by changing this line.
-const HTTP_SCHEME: &str = "http";
 
 /// Seconds of media a viewer must decode here (access is the point, not interop).
 const VIEW_SECS: f64 = 3.0;
@@ -300,7 +297,7 @@ fn signed_links_admit_until_they_expire() {
     if !require_browser_check() {
         return;
     }
-    let base = format!("{HTTP_SCHEME}://{}", gw.http_addr());
+    let base = format!("http://{}", gw.http_addr());
     let report = browser_play_with(&base, "live/test", "flv", 4, "");
     assert_eq!(report["engine"], "mpegts.js", "{report}");
 }
@@ -428,9 +425,14 @@ fn hls_js_plays_a_token_protected_stream_whose_segments_carry_the_token() {
     if !tools(&["ffmpeg"]) {
         return;
     }
+    // The browser plays over HTTPS, as a page on the internet would; the checks by hand use the
+    // plain listener, which the same rules govern.
+    let ca = TestCa::new();
+    let files = CertFiles::new(&ca.issue("gateway", 1));
     let mut live = Live::ffmpeg_with("av.flv", |c| {
         c.auth.rule = vec![rule("*", PolicySection::default(), tokens(PLAY_TOKEN))];
         c.auth.api_token = API_TOKEN.into();
+        with_tls(c, &files.cert(), &files.key());
     });
     let r = get(&live.http_url("/live/test/index.m3u8"));
     assert_refused(&r, 401, "credentials required", None);
@@ -456,7 +458,8 @@ fn hls_js_plays_a_token_protected_stream_whose_segments_carry_the_token() {
     if !require_browser_check() {
         return;
     }
-    let base = format!("{HTTP_SCHEME}://{}", live.gateway.http_addr());
+    let https = live.gateway.https_addr().expect("HTTPS is on");
+    let base = format!("https://{https}");
     let query = format!("token={API_TOKEN}&play_token={PLAY_TOKEN}");
     let report = browser_play_with(&base, Live::KEY, "hls", 6, &query);
     live.assert_publishing();
@@ -469,6 +472,10 @@ fn hls_js_plays_a_token_protected_stream_whose_segments_carry_the_token() {
     assert!(
         requested.iter().any(|u| u.contains(".ts?token=")),
         "hls.js fetched no segment with the token: {requested:?}"
+    );
+    assert!(
+        requested.iter().all(|u| u.starts_with("https://")),
+        "hls.js fetched something without TLS: {requested:?}"
     );
 }
 

@@ -8,8 +8,7 @@
 //! UDP transport with 461.
 
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,108 +17,12 @@ use gateway_tests::gateway::LIVE_TIMEOUT;
 use gateway_tests::{
     assert_media, browser_play, check_start, ffprobe_decode, ffprobe_decode_with, fixture,
     gst_timeout, http_get, require_browser_check, require_gst_player, require_tool, wait_until,
-    with_tls, Expect, Ffmpeg, Gst, HookServer, StartTag, TempDir, TestGateway, Watcher, CELL_SECS,
-    PLAY_SECS,
+    with_tls, CertFiles, Expect, Ffmpeg, Gst, HookServer, StartTag, TestCa, TestGateway, Watcher,
+    CELL_SECS, PLAY_SECS,
 };
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose, SanType,
-    SerialNumber,
-};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 
 const KEY: &str = "live/test";
-
-/// A certificate authority that exists for one test.
-struct TestCa {
-    cert: rcgen::Certificate,
-    key: KeyPair,
-}
-
-/// A server certificate as the gateway reads it (chain and key as PEM) and as a client sees it.
-struct Issued {
-    chain_pem: String,
-    key_pem: String,
-    der: Vec<u8>,
-}
-
-impl TestCa {
-    fn new() -> TestCa {
-        let mut p = CertificateParams::default();
-        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        p.distinguished_name
-            .push(DnType::CommonName, "gateway test CA");
-        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let key = KeyPair::generate().expect("a CA key");
-        let cert = p.self_signed(&key).expect("a CA certificate");
-        TestCa { cert, key }
-    }
-
-    /// A certificate for 127.0.0.1 and localhost named `name`, with serial number `serial`.
-    fn issue(&self, name: &str, serial: u64) -> Issued {
-        let mut p = CertificateParams::default();
-        p.distinguished_name.push(DnType::CommonName, name);
-        p.serial_number = Some(SerialNumber::from(serial));
-        p.subject_alt_names = vec![
-            SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-            SanType::DnsName("localhost".try_into().expect("a DNS name")),
-        ];
-        let key = KeyPair::generate().expect("a server key");
-        let cert = p
-            .signed_by(&key, &self.cert, &self.key)
-            .expect("the CA signs");
-        Issued {
-            chain_pem: format!("{}{}", cert.pem(), self.cert.pem()),
-            key_pem: key.serialize_pem(),
-            der: cert.der().to_vec(),
-        }
-    }
-
-    /// A client configuration that trusts this CA only.
-    fn client_config(&self) -> Arc<rustls::ClientConfig> {
-        let mut roots = rustls::RootCertStore::empty();
-        let pem = self.cert.pem();
-        for c in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-            roots.add(c.expect("valid PEM")).expect("a usable root");
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("default versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Arc::new(config)
-    }
-}
-
-/// The gateway's certificate files in a temporary directory.
-struct CertFiles {
-    dir: TempDir,
-}
-
-impl CertFiles {
-    fn new(first: &Issued) -> CertFiles {
-        let files = CertFiles {
-            dir: TempDir::new("tls-certs"),
-        };
-        files.write(first);
-        files
-    }
-
-    fn cert(&self) -> PathBuf {
-        self.dir.join("chain.pem")
-    }
-
-    fn key(&self) -> PathBuf {
-        self.dir.join("key.pem")
-    }
-
-    /// Replaces both files, key first, as an operator copying renewed files would.
-    fn write(&self, issued: &Issued) {
-        std::fs::write(self.key(), &issued.key_pem).expect("write the key");
-        std::fs::write(self.cert(), &issued.chain_pem).expect("write the chain");
-    }
-}
 
 /// A gateway with every TLS listener on (the plain ones too unless `edit` turns them off) and
 /// ffmpeg publishing `av.flv` over RTMPS.
@@ -565,5 +468,69 @@ fn hooks_are_told_which_requests_came_over_tls() {
         asked("play", "hls", false),
         "the plain HLS play was not asked with tls false: {:?}",
         hook.bodies()
+    );
+}
+
+/// OBS's way over RTMPS: the server field `rtmps://host:port/live?token=...` (connect's app
+/// carries the token) and a stream key apart. With the token it publishes and plays back over
+/// RTMPS; without it the publish is refused with the reason.
+#[test]
+fn an_obs_style_publish_over_rtmps_needs_the_token_in_the_server_url() {
+    if !need_ffmpeg() {
+        return;
+    }
+    const TOKEN: &str = "obs-secret-1";
+    let live = TlsLive::start_with(|c| {
+        c.auth.rule = vec![gateway_config::RuleSection {
+            app: "live".into(),
+            stream: "obs".into(),
+            publish: gateway_config::PolicySection {
+                tokens: vec![TOKEN.into()],
+                ..Default::default()
+            },
+            play: Default::default(),
+        }];
+    });
+    let base = format!("rtmps://{}/", rtmps(&live.gateway));
+    let obs = |app: &str| {
+        let input = fixture("av.flv");
+        Ffmpeg::spawn(&[
+            "-re",
+            "-stream_loop",
+            "-1",
+            "-i",
+            &input.to_string_lossy(),
+            "-c",
+            "copy",
+            "-rtmp_app",
+            app,
+            "-rtmp_playpath",
+            "obs",
+            "-f",
+            "flv",
+            &base,
+        ])
+    };
+    let mut refused = obs("live");
+    let gave_up = wait_until(Duration::from_secs(20), || !refused.is_running());
+    assert!(gave_up, "a publish without the token kept running");
+    assert!(
+        refused.log().contains("credentials required"),
+        "ffmpeg was not told why: {}",
+        refused.log()
+    );
+
+    let mut publisher = obs(&format!("live?token={TOKEN}"));
+    if !live.gateway.wait_live("live/obs", LIVE_TIMEOUT) {
+        publisher.assert_running();
+        panic!("live/obs did not become live; ffmpeg:\n{}", publisher.log());
+    }
+    let url = format!("rtmps://{}/live/obs", rtmps(&live.gateway));
+    let report = ffprobe_decode(&url, PLAY_SECS);
+    publisher.assert_running();
+    assert_media(
+        "ffprobe rtmps play of live/obs",
+        &report,
+        &Expect::av(CELL_SECS),
     );
 }
