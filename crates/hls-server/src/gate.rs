@@ -255,6 +255,7 @@ mod tests {
                 ip: peer(i).expect("an address").ip(),
                 stream: "live/cam".into(),
                 credentials: None,
+                tls: false,
             };
             gate.remember(key, now, Ok(Grant::default()));
         }
