@@ -60,9 +60,13 @@ impl Gateway {
     fn addr(&self, what: &str) -> SocketAddr {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
+            // The gateway's start-up line: `listening listeners=rtmp=ADDR http=ADDR ...`.
             let found = self.lines.lock().unwrap().iter().find_map(|(_, l)| {
-                let rest = l.split(&format!(" {what}=")).nth(1)?;
-                rest.split_whitespace().next()?.parse().ok()
+                let list = l.split(" listening listeners=").nth(1)?;
+                list.split_whitespace()
+                    .find_map(|pair| pair.strip_prefix(&format!("{what}=")))?
+                    .parse()
+                    .ok()
             });
             if let Some(addr) = found {
                 return addr;
