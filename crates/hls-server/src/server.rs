@@ -316,11 +316,38 @@ fn client(req: &Request) -> Client {
 mod tests {
     use super::*;
 
-    #[test]
-    fn merges_with_http_flv_shaped_routes() {
+    /// The HLS routes (three path segments) merge with HTTP-FLV's `/{app}/{file}` without a
+    /// conflict, and each request reaches its own handler.
+    #[tokio::test]
+    async fn merges_with_http_flv_shaped_routes() {
+        use tower::ServiceExt;
         let bus = Bus::new(bus::BusOptions::default());
         let flv: Router = Router::new().route("/{app}/{file}", get(|| async { "flv" }));
-        let _merged = flv.merge(router(bus, Options::default()));
+        let merged = flv.merge(router(bus, Options::default()));
+        let answer = |uri: &'static str| {
+            let merged = merged.clone();
+            async move {
+                let req = axum::http::Request::builder()
+                    .uri(uri)
+                    .body(Body::empty())
+                    .expect("a request");
+                let resp = merged.oneshot(req).await.expect("the router answers");
+                let status = resp.status();
+                let body = axum::body::to_bytes(resp.into_body(), 1024)
+                    .await
+                    .expect("a short body");
+                (status, String::from_utf8_lossy(&body).into_owned())
+            }
+        };
+        assert_eq!(
+            answer("/live/test.flv").await,
+            (StatusCode::OK, "flv".to_owned())
+        );
+        // The HLS handler's own answer for a stream that is not live, not the router's 404.
+        assert_eq!(
+            answer("/live/test/index.m3u8").await,
+            (StatusCode::NOT_FOUND, "stream not live\n".to_owned())
+        );
     }
 
     #[test]
