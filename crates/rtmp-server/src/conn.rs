@@ -18,7 +18,8 @@ use crate::from_bus::{Batch, Player};
 use crate::to_bus::Ingest;
 use crate::Options;
 
-/// Bytes read from the socket per read call.
+/// Room made in the session's input buffer before a read when less than a quarter of it is
+/// free: a publisher's read takes up to this much at once.
 const READ_BUF: usize = 64 * 1024;
 /// How long a refused client may take to close after the refusal (see `close_after_refusal`).
 const REFUSAL_LINGER: Duration = Duration::from_secs(2);
@@ -89,7 +90,6 @@ pub struct Connection<S> {
     key: Option<String>,
     /// Tags of publishes and plays that have already ended on this connection, for its close line.
     ended: Tally,
-    buf: Vec<u8>,
     last_activity: Instant,
     /// The `?query` of `connect` (the app or tcUrl), where OBS puts a server URL's token.
     connect_query: Option<String>,
@@ -124,7 +124,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             player: None,
             key: None,
             ended: Tally::default(),
-            buf: vec![0; READ_BUF],
             last_activity: Instant::now(),
             connect_query: None,
             pending: None,
@@ -204,14 +203,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     .is_some_and(|p| p.paused || p.wait_deadline.is_some());
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
-                n = self.socket.read(&mut self.buf) => {
+                n = read_into(&mut self.socket, self.session.input_buffer()) => {
                     let n = n?;
                     if n == 0 {
                         return Ok(());
                     }
                     self.last_activity = Instant::now();
                     self.bytes_in += n as u64;
-                    self.session.feed(&self.buf[..n])?;
+                    self.session.arrived(n)?;
                     self.process_events()?;
                     self.flush_session().await?;
                 }
@@ -240,18 +239,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
     /// has read the refusal (ffmpeg sends a buffer-length message right after `play`) loses it.
     async fn close_after_refusal(&mut self) {
         let _ = self.socket.shutdown().await;
+        let mut scratch = [0u8; 4096];
         let drain =
-            async { while matches!(self.socket.read(&mut self.buf).await, Ok(n) if n > 0) {} };
+            async { while matches!(self.socket.read(&mut scratch).await, Ok(n) if n > 0) {} };
         let _ = tokio::time::timeout(REFUSAL_LINGER, drain).await;
     }
 
     async fn handshake(&mut self) -> Result<(), ConnError> {
         while !self.session.is_handshake_done() {
-            let n = self.socket.read(&mut self.buf).await?;
+            let n = read_into(&mut self.socket, self.session.input_buffer()).await?;
             if n == 0 {
                 return Err(ConnError::TruncatedHandshake);
             }
-            self.session.feed(&self.buf[..n])?;
+            self.session.arrived(n)?;
             self.flush_session().await?;
         }
         self.last_activity = Instant::now();
@@ -660,4 +660,17 @@ async fn next_event(player: &mut Option<Player>) -> Option<Event> {
         Some(p) if !p.paused => p.subscriber.recv().await,
         _ => std::future::pending().await,
     }
+}
+
+/// Reads from `socket` straight into the session's input buffer (no copy on the way in),
+/// making room first when less than a quarter of [`READ_BUF`] is free. Cancel-safe, as
+/// `read_buf` is: a read that did not complete appended nothing.
+async fn read_into<S: AsyncRead + Unpin>(
+    socket: &mut S,
+    input: &mut bytes::BytesMut,
+) -> std::io::Result<usize> {
+    if input.capacity() - input.len() < READ_BUF / 4 {
+        input.reserve(READ_BUF);
+    }
+    socket.read_buf(input).await
 }

@@ -255,7 +255,21 @@ impl ServerSession {
     /// here; messages are decoded by [`Self::poll_event`].
     pub fn feed(&mut self, bytes: &[u8]) -> Result<(), SessionError> {
         self.input.extend_from_slice(bytes);
-        self.received += bytes.len() as u64;
+        self.arrived(bytes.len())
+    }
+
+    /// The buffer the peer's next bytes go into. A shell reads its socket straight into it
+    /// (`read_buf`, after reserving room) and then calls [`Self::arrived`], so received bytes
+    /// are never copied on the way in: a message that fits one chunk is split off this buffer
+    /// as the payload the bus carries.
+    pub fn input_buffer(&mut self) -> &mut BytesMut {
+        &mut self.input
+    }
+
+    /// Accounts for `n` bytes the shell appended to [`Self::input_buffer`]; the same as
+    /// [`Self::feed`] without the copy.
+    pub fn arrived(&mut self, n: usize) -> Result<(), SessionError> {
+        self.received += n as u64;
         if !self.handshake.is_done() {
             self.handshake.feed(&mut self.input, &mut self.output)?;
         }

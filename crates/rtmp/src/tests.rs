@@ -654,3 +654,34 @@ fn connect_echoes_object_encoding_and_strips_app_query() {
     );
     assert_eq!(replies, vec!["_result NetConnection.Connect.Success"]);
 }
+
+/// Bytes a shell reads straight into the session's input buffer reach the bus without a copy:
+/// a message that fits one chunk is handed over as a slice of that buffer.
+#[test]
+fn a_single_chunk_message_is_a_slice_of_the_input_buffer() {
+    let mut p = Pair::new(false);
+    let id = p.connect_and_create();
+    p.client.publish(id, "cam");
+    p.pump();
+    let audio = Bytes::from_static(&[0xAF, 1, 2, 3, 4, 5]);
+    p.client.send_media(id, type_id::AUDIO, 40, &audio);
+    let wire = p.client.take_output();
+    // As a socket read would: the bytes land in the buffer the session owns.
+    let input = p.server.input_buffer();
+    input.reserve(wire.len());
+    input.extend_from_slice(&wire);
+    let range = input.as_ptr() as usize..input.as_ptr() as usize + input.len();
+    p.server.arrived(wire.len()).expect("the bytes are accounted");
+    let mut got = None;
+    while let Some(ev) = p.server.poll_event().expect("the server decodes") {
+        if let ServerSessionEvent::Audio { data, .. } = ev {
+            got = Some(data);
+        }
+    }
+    let data = got.expect("the audio message is decoded");
+    assert_eq!(data, audio);
+    assert!(
+        range.contains(&(data.as_ptr() as usize)),
+        "the payload was copied out of the input buffer"
+    );
+}
