@@ -3,7 +3,10 @@
 //! It takes FLV-style elementary frames (length-prefixed H.264/H.265 access units plus their
 //! decoder configuration records, raw AAC frames plus the AudioSpecificConfig, MPEG audio
 //! frames) and writes 188-byte transport stream packets into a caller-owned `BytesMut`. The
-//! packet layer (PAT, PMT, PES headers, adaptation fields) is the `mpeg2ts` crate and codec
+//! media packets (TS, adaptation field and PES headers) are written here directly, so the
+//! elementary stream (the Annex B access unit, the audio batch) is copied once, into the output;
+//! the tables (PAT, PMT) are the
+//! `mpeg2ts` crate's, which the unit tests also use as the oracle for the media packets. Codec
 //! parsing (avcC, hvcC, AudioSpecificConfig, ADTS, MPEG audio headers, NAL framing) is the
 //! `codecs` crate; this crate decides what goes into each packet.
 //!

@@ -1,10 +1,8 @@
 //! The muxer: one program, up to one video and one audio elementary stream.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use mpeg2ts::es::{StreamId, StreamType};
-use mpeg2ts::pes::PesHeader;
-use mpeg2ts::time::{ClockReference, Timestamp};
-use mpeg2ts::ts::payload::{self, Pat, Pes, Pmt};
+use mpeg2ts::es::StreamType;
+use mpeg2ts::ts::payload::{Pat, Pmt};
 use mpeg2ts::ts::{
     AdaptationField, ContinuityCounter, EsInfo, Pid, ProgramAssociation,
     TransportScramblingControl, TsHeader, TsPacket, TsPacketWriter, TsPayload, VersionNumber,
@@ -33,6 +31,10 @@ const TIMESTAMP_MASK: u64 = (1 << 33) - 1;
 /// The largest audio PES this muxer builds before flushing a batch (it must fit the 16-bit
 /// PES_packet_length field, ISO/IEC 13818-1 2.4.3.7).
 const MAX_AUDIO_BATCH_BYTES: usize = 60_000;
+/// PES stream_id of the video stream (the first of 0xE0-0xEF, ISO/IEC 13818-1 Table 2-22).
+pub(crate) const STREAM_ID_VIDEO: u8 = 0xE0;
+/// PES stream_id of the audio stream (the first of 0xC0-0xDF).
+pub(crate) const STREAM_ID_AUDIO: u8 = 0xC0;
 /// Bytes of TS payload in one packet.
 const TS_PAYLOAD: usize = TsPacket::SIZE - 4;
 
@@ -233,7 +235,7 @@ impl TsMuxer {
         let pts = to_90k(frame.dts_ms as i64 + i64::from(frame.cts_ms));
         let pes = PesSpec {
             pid: VIDEO_PID,
-            stream_id: StreamId::VIDEO_MIN,
+            stream_id: STREAM_ID_VIDEO,
             pts,
             dts: (dts != pts).then_some(dts),
             pcr: (self.pcr_pid() == VIDEO_PID).then(|| pcr_from_ms(frame.dts_ms)),
@@ -284,7 +286,7 @@ impl TsMuxer {
         let buf = std::mem::take(&mut self.audio.buf);
         let pes = PesSpec {
             pid: AUDIO_PID,
-            stream_id: StreamId::AUDIO_MIN,
+            stream_id: STREAM_ID_AUDIO,
             pts: to_90k(first as i64),
             dts: None,
             pcr: (self.pcr_pid() == AUDIO_PID).then(|| pcr_from_ms(first)),
@@ -301,52 +303,70 @@ impl TsMuxer {
         self.audio.first_ms.is_some()
     }
 
-    fn write_pes(&mut self, out: &mut BytesMut, spec: &PesSpec, es: &[u8]) {
-        let header = PesHeader {
-            stream_id: StreamId::new(spec.stream_id),
-            priority: false,
-            data_alignment_indicator: true,
-            copyright: false,
-            original_or_copy: false,
-            pts: Some(timestamp(spec.pts)),
-            dts: spec.dts.map(timestamp),
-            escr: None,
-        };
-        let header_len = 9 + 5 + spec.dts.map_or(0, |_| 5);
-        // PES_packet_length counts the bytes after the field; 0 means unbounded, which is only
-        // allowed for video (ISO/IEC 13818-1 2.4.3.7).
-        let pes_packet_len = u16::try_from(header_len - 6 + es.len()).unwrap_or(0);
-        let adaptation = (spec.pcr.is_some() || spec.random_access).then(|| AdaptationField {
-            discontinuity_indicator: false,
-            random_access_indicator: spec.random_access,
-            es_priority_indicator: false,
+    /// Writes one PES packet carrying `es`, cut into TS packets. The TS, adaptation field and
+    /// PES headers are written here byte by byte, and each slice of `es` is copied once, into
+    /// `out`. PAT and PMT, written once per segment, go through `mpeg2ts` ([`Self::write_tables`]).
+    pub(crate) fn write_pes(&mut self, out: &mut BytesMut, spec: &PesSpec, es: &[u8]) {
+        let mut pes_header = [0u8; 19];
+        let header_len = write_pes_header(&mut pes_header, spec, es.len());
+        let pes_header = &pes_header[..header_len];
+        let first_af = AfSpec {
+            random_access: spec.random_access,
             pcr: spec.pcr,
-            opcr: None,
-            splice_countdown: None,
-            transport_private_data: vec![],
-            extension: None,
-        });
-        let af_len = adaptation
-            .as_ref()
-            .map_or(0, |a| 2 + if a.pcr.is_some() { 6 } else { 0 });
-        let first_len = es.len().min(TS_PAYLOAD - header_len - af_len);
-        let (first, mut rest) = es.split_at(first_len);
-        let pes = Pes {
-            header,
-            pes_packet_len,
-            data: ts_bytes(first),
         };
         let index = counter_index(spec.pid);
-        self.write_packet(out, index, adaptation, TsPayload::PesStart(pes));
+        let room = TS_PAYLOAD - first_af.min_len() - header_len;
+        let (first, mut rest) = es.split_at(es.len().min(room));
+        self.write_media_packet(out, index, true, &first_af, &[pes_header, first]);
         while !rest.is_empty() {
             let (chunk, tail) = rest.split_at(rest.len().min(TS_PAYLOAD));
-            self.write_packet(
-                out,
-                index,
-                None,
-                TsPayload::PesContinuation(ts_bytes(chunk)),
-            );
+            self.write_media_packet(out, index, false, &AfSpec::NONE, &[chunk]);
             rest = tail;
+        }
+    }
+
+    /// One 188-byte packet of an elementary stream: the TS header, an adaptation field when
+    /// `af` asks for one or the payload is short (stuffing bytes fill the packet, ISO/IEC
+    /// 13818-1 2.4.3.5), then `parts` (at most 184 bytes together, less the adaptation field).
+    fn write_media_packet(
+        &mut self,
+        out: &mut BytesMut,
+        index: usize,
+        unit_start: bool,
+        af: &AfSpec,
+        parts: &[&[u8]],
+    ) {
+        let payload_len: usize = parts.iter().map(|p| p.len()).sum();
+        debug_assert!(payload_len + af.min_len() <= TS_PAYLOAD);
+        let counter = &mut self.counters[index];
+        let cc = counter.as_u8();
+        counter.increment();
+        let pid = COUNTER_PIDS[index];
+        let has_af = af.min_len() > 0 || payload_len < TS_PAYLOAD;
+        out.reserve(TsPacket::SIZE);
+        out.put_u8(0x47);
+        out.put_u8(u8::from(unit_start) << 6 | (pid >> 8) as u8 & 0x1F);
+        out.put_u8(pid as u8);
+        // adaptation_field_control: 01 payload only, 11 adaptation field then payload.
+        out.put_u8(if has_af { 0x30 } else { 0x10 } | cc);
+        if has_af {
+            // adaptation_field_length counts the bytes after itself.
+            let af_len = TS_PAYLOAD - 1 - payload_len;
+            out.put_u8(af_len as u8);
+            if af_len > 0 {
+                let flags = if af.random_access { 0x40 } else { 0 }
+                    | if af.pcr.is_some() { 0x10 } else { 0 };
+                out.put_u8(flags);
+                let mut written = 1;
+                if let Some(pcr) = af.pcr {
+                    out.put_slice(&pcr_bytes(pcr));
+                    written += 6;
+                }
+                out.put_bytes(0xFF, af_len - written);
+            }
+        }
+        for part in parts {
+            out.put_slice(part);
         }
     }
 
@@ -377,6 +397,80 @@ impl TsMuxer {
     }
 }
 
+/// What the adaptation field of a media packet must carry (stuffing aside).
+struct AfSpec {
+    random_access: bool,
+    pcr: Option<u64>,
+}
+
+impl AfSpec {
+    const NONE: AfSpec = AfSpec {
+        random_access: false,
+        pcr: None,
+    };
+
+    /// Bytes the adaptation field takes at least: none, or its length and flags bytes and a
+    /// 6-byte PCR.
+    fn min_len(&self) -> usize {
+        match (self.random_access, self.pcr) {
+            (false, None) => 0,
+            (_, None) => 2,
+            (_, Some(_)) => 8,
+        }
+    }
+}
+
+/// Writes the PES header of a packet carrying `es_len` bytes (ISO/IEC 13818-1 2.4.3.6, Table
+/// 2-21) into `buf`; returns its length (14 with a PTS, 19 with a PTS and a DTS).
+fn write_pes_header(buf: &mut [u8; 19], spec: &PesSpec, es_len: usize) -> usize {
+    let header_len = 9 + 5 + spec.dts.map_or(0, |_| 5);
+    // PES_packet_length counts the bytes after the field; 0 means unbounded, which is only
+    // allowed for video (ISO/IEC 13818-1 2.4.3.7).
+    let pes_packet_len = u16::try_from(header_len - 6 + es_len).unwrap_or(0);
+    buf[..4].copy_from_slice(&[0, 0, 1, spec.stream_id]);
+    buf[4..6].copy_from_slice(&pes_packet_len.to_be_bytes());
+    // '10', not scrambled, no priority, data_alignment_indicator, not copyrighted, a copy.
+    buf[6] = 0x84;
+    let (flags, prefix) = match spec.dts {
+        Some(_) => (0xC0, 0b0011),
+        None => (0x80, 0b0010),
+    };
+    buf[7] = flags;
+    buf[8] = (header_len - 9) as u8;
+    buf[9..14].copy_from_slice(&timestamp_bytes(prefix, spec.pts));
+    if let Some(dts) = spec.dts {
+        buf[14..19].copy_from_slice(&timestamp_bytes(0b0001, dts));
+    }
+    header_len
+}
+
+/// A 33-bit PTS or DTS in its 5-byte form with marker bits, after a 4-bit prefix.
+fn timestamp_bytes(prefix: u8, ticks: u64) -> [u8; 5] {
+    let t = ticks & TIMESTAMP_MASK;
+    [
+        prefix << 4 | ((t >> 29) as u8 & 0x0E) | 1,
+        (t >> 22) as u8,
+        ((t >> 14) as u8 & 0xFE) | 1,
+        (t >> 7) as u8,
+        ((t << 1) as u8 & 0xFE) | 1,
+    ]
+}
+
+/// A PCR in 27 MHz ticks as its 6 bytes: a 33-bit base (90 kHz), 6 reserved bits, a 9-bit
+/// extension (2.4.3.5).
+fn pcr_bytes(pcr: u64) -> [u8; 6] {
+    let base = (pcr / 300) & TIMESTAMP_MASK;
+    let ext = (pcr % 300) as u16;
+    [
+        (base >> 25) as u8,
+        (base >> 17) as u8,
+        (base >> 9) as u8,
+        (base >> 1) as u8,
+        ((base & 1) as u8) << 7 | 0x7E | (ext >> 8) as u8,
+        ext as u8,
+    ]
+}
+
 /// The PIDs whose continuity counters the muxer keeps, by counter index.
 const COUNTER_PIDS: [u16; 4] = [0, PMT_PID, VIDEO_PID, AUDIO_PID];
 
@@ -387,25 +481,20 @@ fn counter_index(pid: u16) -> usize {
         .expect("the muxer only writes its own PIDs")
 }
 
-struct PesSpec {
-    pid: u16,
-    stream_id: u8,
-    pts: u64,
-    dts: Option<u64>,
-    pcr: Option<ClockReference>,
-    random_access: bool,
+/// One PES packet to write: where, with which timestamps and flags.
+pub(crate) struct PesSpec {
+    pub pid: u16,
+    pub stream_id: u8,
+    /// PTS in 90 kHz ticks.
+    pub pts: u64,
+    pub dts: Option<u64>,
+    /// The PCR in 27 MHz ticks.
+    pub pcr: Option<u64>,
+    pub random_access: bool,
 }
 
 fn pid(n: u16) -> Pid {
     Pid::new(n).expect("muxer PIDs are 13-bit constants")
-}
-
-fn ts_bytes(chunk: &[u8]) -> payload::Bytes {
-    payload::Bytes::new(chunk).expect("chunks are cut to at most one packet payload")
-}
-
-fn timestamp(ticks: u64) -> Timestamp {
-    Timestamp::new(ticks & TIMESTAMP_MASK).expect("masked to 33 bits")
 }
 
 /// Converts milliseconds to a 90 kHz PTS/DTS, shifted by [`TS_OFFSET_90K`] and wrapped to 33 bits.
@@ -414,9 +503,10 @@ fn to_90k(ms: i64) -> u64 {
     (ticks.max(0) as u64) & TIMESTAMP_MASK
 }
 
-fn pcr_from_ms(ms: u64) -> ClockReference {
+/// The PCR (27 MHz ticks) of a time in milliseconds, its base wrapped to 33 bits.
+fn pcr_from_ms(ms: u64) -> u64 {
     let base = ms.saturating_mul(90) & TIMESTAMP_MASK;
-    ClockReference::new(base * 300).expect("a 33-bit base times 300 is a valid PCR")
+    base * 300
 }
 
 /// NAL unit type rules of one codec (H.264 7.4.1.2.3 Table 7-1, H.265 7.4.2.2 Table 7-1).

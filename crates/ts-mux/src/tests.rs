@@ -214,3 +214,163 @@ fn hevc_and_mp3_stream_types() {
     let types: Vec<u8> = pmt.es_info.iter().map(|e| e.stream_type as u8).collect();
     assert_eq!(types, vec![0x24, 0x04]);
 }
+
+/// The media packets written by hand are, byte for byte, what `mpeg2ts`'s writer makes of the
+/// same PES: every payload length around the packet boundaries, with and without a PCR, a
+/// random access flag and a DTS.
+#[test]
+fn media_packets_match_the_mpeg2ts_writer() {
+    use crate::muxer::{PesSpec, STREAM_ID_AUDIO, STREAM_ID_VIDEO};
+    let lengths = [
+        0, 1, 2, 5, 150, 161, 162, 163, 164, 165, 169, 170, 171, 176, 177, 178, 182, 183, 184, 185,
+        338, 346, 347, 348, 353, 354, 1000, 5000,
+    ];
+    let mut case = 0u64;
+    for len in lengths {
+        for (pcr, random_access, dts) in [
+            (None, false, None),
+            (None, true, None),
+            (Some(27_000_123), true, Some(90_000)),
+            (Some(300 * ((1 << 33) - 1) + 299), false, None),
+            (None, false, Some(1)),
+        ] {
+            case += 1;
+            let es: Vec<u8> = (0..len).map(|i| (i * 7 + case as usize) as u8).collect();
+            let video = case.is_multiple_of(2);
+            let spec = PesSpec {
+                pid: if video { VIDEO_PID } else { AUDIO_PID },
+                stream_id: if video {
+                    STREAM_ID_VIDEO
+                } else {
+                    STREAM_ID_AUDIO
+                },
+                pts: (case * 1_234_567) & ((1 << 33) - 1),
+                dts,
+                pcr,
+                random_access,
+            };
+            let mut m = TsMuxer::new(Tracks::default(), 0);
+            let mut ours = BytesMut::new();
+            // Twice, so the continuity counter is checked past its first value.
+            m.write_pes(&mut ours, &spec, &es);
+            m.write_pes(&mut ours, &spec, &es);
+            let want = oracle::pes(&spec, &es, 2);
+            assert_eq!(
+                ours.as_ref(),
+                want.as_slice(),
+                "PES of {len} bytes, pcr {pcr:?}, random access {random_access}, dts {dts:?}"
+            );
+        }
+    }
+}
+
+/// The same PES packets through `mpeg2ts`'s types and writer.
+mod oracle {
+    use bytes::BufMut;
+    use mpeg2ts::es::StreamId;
+    use mpeg2ts::pes::PesHeader;
+    use mpeg2ts::time::{ClockReference, Timestamp};
+    use mpeg2ts::ts::payload::{Bytes, Pes};
+    use mpeg2ts::ts::{
+        AdaptationField, ContinuityCounter, Pid, TransportScramblingControl, TsHeader, TsPacket,
+        TsPacketWriter, TsPayload, WriteTsPacket,
+    };
+
+    use crate::muxer::PesSpec;
+
+    /// `times` copies of the PES, continuity counter from 0.
+    pub fn pes(spec: &PesSpec, es: &[u8], times: usize) -> Vec<u8> {
+        let mut out = bytes::BytesMut::new();
+        let mut cc = ContinuityCounter::new();
+        for _ in 0..times {
+            one(spec, es, &mut cc, &mut out);
+        }
+        out.to_vec()
+    }
+
+    fn one(spec: &PesSpec, es: &[u8], cc: &mut ContinuityCounter, out: &mut bytes::BytesMut) {
+        let ts = |t: u64| Timestamp::new(t).expect("33 bits");
+        let header = PesHeader {
+            stream_id: StreamId::new(spec.stream_id),
+            priority: false,
+            data_alignment_indicator: true,
+            copyright: false,
+            original_or_copy: false,
+            pts: Some(ts(spec.pts)),
+            dts: spec.dts.map(ts),
+            escr: None,
+        };
+        let header_len = 9 + 5 + spec.dts.map_or(0, |_| 5);
+        let pes_packet_len = u16::try_from(header_len - 6 + es.len()).unwrap_or(0);
+        let adaptation = (spec.pcr.is_some() || spec.random_access).then(|| AdaptationField {
+            discontinuity_indicator: false,
+            random_access_indicator: spec.random_access,
+            es_priority_indicator: false,
+            pcr: spec
+                .pcr
+                .map(|p| ClockReference::new(p).expect("a valid PCR")),
+            opcr: None,
+            splice_countdown: None,
+            transport_private_data: vec![],
+            extension: None,
+        });
+        let af_len = adaptation
+            .as_ref()
+            .map_or(0, |a| 2 + if a.pcr.is_some() { 6 } else { 0 });
+        let first_len = es.len().min(184 - header_len - af_len);
+        let (first, mut rest) = es.split_at(first_len);
+        let data = |c: &[u8]| Bytes::new(c).expect("at most one packet payload");
+        let pes = Pes {
+            header,
+            pes_packet_len,
+            data: data(first),
+        };
+        write(out, spec.pid, cc, adaptation, TsPayload::PesStart(pes));
+        while !rest.is_empty() {
+            let (chunk, tail) = rest.split_at(rest.len().min(184));
+            write(
+                out,
+                spec.pid,
+                cc,
+                None,
+                TsPayload::PesContinuation(data(chunk)),
+            );
+            rest = tail;
+        }
+    }
+
+    fn write(
+        out: &mut bytes::BytesMut,
+        pid: u16,
+        cc: &mut ContinuityCounter,
+        af: Option<AdaptationField>,
+        payload: TsPayload,
+    ) {
+        let packet = TsPacket {
+            header: TsHeader {
+                transport_error_indicator: false,
+                transport_priority: false,
+                pid: Pid::new(pid).expect("13 bits"),
+                transport_scrambling_control: TransportScramblingControl::NotScrambled,
+                continuity_counter: *cc,
+            },
+            adaptation_field: af,
+            payload: Some(payload),
+        };
+        cc.increment();
+        let start = out.len();
+        let pcr = packet
+            .adaptation_field
+            .as_ref()
+            .is_some_and(|a| a.pcr.is_some());
+        TsPacketWriter::new(out.writer())
+            .write_ts_packet(&packet)
+            .expect("fits in 188 bytes");
+        // mpeg2ts writes the six reserved bits between the PCR's base and extension as 0; the
+        // standard sets reserved bits to 1 unless it says otherwise (ISO/IEC 13818-1), and so
+        // does the muxer.
+        if pcr {
+            out[start + 10] |= 0x7E;
+        }
+    }
+}
