@@ -6,9 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Buf, Bytes, BytesMut};
-use rtsp::{
-    Destination, Lower, Method, Parsed, Request, Response, ServerConnection, ServerEvent, Transport,
-};
+use rtsp::{Lower, Method, Parsed, Request, Response, ServerConnection, ServerEvent, Transport};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -326,45 +324,30 @@ impl Conn {
                 .rtsp
                 .reject(404, &format!("stream {stream} is not live"));
         };
-        let count = rtp.track_count();
-        let track = match track {
-            Some(t) if t < count => t,
-            Some(t) => {
-                return self.rtsp.reject(
-                    404,
-                    &format!("track {t} does not exist; stream {stream} has {count} track(s)"),
-                )
-            }
-            None if count == 1 => 0,
-            None => {
-                return self.rtsp.reject(
-                    459,
-                    "SETUP needs a per-track URL (trackID=N) for a stream with several tracks",
-                )
+        let udp = matches!(transport.lower, Lower::Udp { .. });
+        let facts = rtsp::SetupFacts {
+            stream,
+            track,
+            track_count: rtp.track_count(),
+            transport: &transport,
+            secure: self.secure,
+            session_udp: self
+                .media
+                .as_ref()
+                .filter(|m| !m.tracks.is_empty())
+                .map(Media::is_udp),
+            peer: self.peer.ip(),
+        };
+        let track = match rtsp::check_setup(&facts) {
+            Ok(track) => track,
+            Err(refused) => {
+                if refused.kind == rtsp::RefusedKind::Destination {
+                    self.refused(SetupRefusal::Destination);
+                    tracing::warn!(peer = %self.peer, reason = %refused.reason, "rtsp SETUP refused: destination is not the client's address");
+                }
+                return self.rtsp.reject(refused.status, &refused.reason);
             }
         };
-        let udp = matches!(transport.lower, Lower::Udp { .. });
-        if udp && self.secure {
-            // RFC 2326 12.39: 461 when the server does not support the transport asked for.
-            return self.rtsp.reject(
-                461,
-                "RTSPS sends media interleaved on the TLS connection only (RTP/AVP/TCP); UDP would be unencrypted",
-            );
-        }
-        if self
-            .media
-            .as_ref()
-            .is_some_and(|m| !m.tracks.is_empty() && m.is_udp() != udp)
-        {
-            return self.rtsp.reject(
-                461,
-                "all tracks of a session must use the same transport (UDP or TCP)",
-            );
-        }
-        if let Err(why) = self.check_destination(&transport) {
-            self.refused(SetupRefusal::Destination);
-            return self.rtsp.reject(461, &why);
-        }
         transport.ssrc = rtp.ssrc(track);
         if let Some(resp) = self.setup_again(track, &mut transport) {
             return resp;
@@ -447,25 +430,6 @@ impl Conn {
         media.tracks.push((track, out));
         media.stats.touch();
         self.rtsp.accept_setup(transport)
-    }
-
-    /// Refuses a `destination` other than the client's own address: RTP goes to the peer of the
-    /// RTSP connection only, never to a third party (RFC 2326 §12.39 lets a server refuse it;
-    /// §17 names the abuse). A destination equal to the peer is harmless and accepted.
-    fn check_destination(&self, transport: &Transport) -> Result<(), String> {
-        let Some(dest) = &transport.destination else {
-            return Ok(());
-        };
-        let peer = self.peer.ip().to_canonical();
-        let shown = match dest {
-            Destination::Ip(ip) if ip.to_canonical() == peer => return Ok(()),
-            Destination::Ip(ip) => ip.to_string(),
-            Destination::NotAnAddress => "(a host name)".to_owned(),
-        };
-        tracing::warn!(peer = %self.peer, destination = %shown, "rtsp SETUP refused: destination is not the client's address");
-        Err(format!(
-            "destination {shown} is not allowed: media is only sent to the client's own address {peer}"
-        ))
     }
 
     /// A SETUP of a UDP track the session has already set up keeps the track's port pair and only

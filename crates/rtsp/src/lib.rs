@@ -15,7 +15,7 @@
 //! | RFC 2326 §10.12, §12.39 | interleaved binary data (`$`, channel, length) |
 //! | RFC 2326 §12.33 | RTP-Info |
 //! | RFC 2326 §12.37 | Session with `;timeout=` |
-//! | RFC 2326 §12.39 | Transport: `RTP/AVP[/UDP];unicast;client_port=`, `RTP/AVP/TCP;interleaved=` |
+//! | RFC 2326 §12.39 | Transport: `RTP/AVP[/UDP];unicast;client_port=`, `RTP/AVP/TCP;interleaved=`; a SETUP's track and transport checked in [`check_setup`] (459, 461, no third-party `destination`) |
 //! | RFC 2326 §11.2.1, §12.44 | 401 with `WWW-Authenticate` and 403, for the caller's access decision |
 //! | RFC 2326 §A.1 | server state machine (Init, Ready, Playing) |
 //! | RFC 4566 | SDP session description |
@@ -31,10 +31,12 @@ mod base64;
 pub mod message;
 pub mod sdp;
 pub mod session;
+pub mod setup;
 pub mod transport;
 
 pub use message::{parse, Header, Method, Parsed, Request, Response};
 pub use session::{uri_query, Limit, RtpInfo, ServerConnection, ServerEvent, Status};
+pub use setup::{check_setup, RefusedKind, SetupFacts, SetupRefused};
 pub use transport::{Destination, Lower, Transport};
 
 /// The largest request head (request line and headers) accepted, in bytes.
