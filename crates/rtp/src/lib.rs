@@ -12,6 +12,7 @@
 //! | RFC 3550 §5.1 | RTP fixed header, written and parsed (no CSRC, no extension on output) |
 //! | RFC 3550 §6.4 | Sender Report written, Receiver Report blocks parsed (fraction lost, cumulative lost, jitter) |
 //! | RFC 3550 §6.5, §6.6 | SDES CNAME and BYE written |
+//! | RFC 3550 §6.4.1 | one media-to-wall-clock mapping per stream for the SR's NTP/RTP pair ([`MediaClock`]) |
 //! | RFC 6184 §5.6, §5.7.1, §5.8 | H.264 single NAL unit, STAP-A (SPS/PPS), FU-A (packetization-mode=1) |
 //! | RFC 7798 §4.4.1–§4.4.3 | H.265 single NAL unit, aggregation packet (VPS/SPS/PPS), fragmentation unit |
 //! | RFC 3640 §3.2, §3.3.6 | mpeg4-generic AAC-hbr: AU-headers-length, 13-bit size + 3-bit index, fragmentation |
@@ -21,6 +22,7 @@
 //! callers share them between any number of receivers without copying.
 
 pub mod aac;
+pub mod clock;
 pub mod h264;
 pub mod h265;
 pub mod header;
@@ -28,6 +30,7 @@ pub mod mpa;
 pub mod rtcp;
 mod writer;
 
+pub use clock::{MediaClock, TrackClock};
 pub use header::{RtpHeader, RtpPacketRef};
 pub use writer::{PacketWriter, TrackParams};
 

@@ -15,7 +15,7 @@ use rtp::aac::AacPacketizer;
 use rtp::h264::H264Packetizer;
 use rtp::h265::{H265Packetizer, H265ParameterSets};
 use rtp::mpa::MpaPacketizer;
-use rtp::rtcp::{ntp_timestamp, SenderInfo};
+use rtp::rtcp::SenderInfo;
 use rtp::TrackParams;
 use rtsp::sdp::{Codec, Presentation, Track};
 use tokio::sync::broadcast;
@@ -65,12 +65,8 @@ impl MediaUnit {
 /// What the shell needs to know about a track outside the packetizer task.
 #[derive(Debug, Clone)]
 struct TrackState {
-    ssrc: u32,
-    clock_rate: u32,
-    timestamp_offset: u32,
+    clock: rtp::TrackClock,
     next_sequence: u16,
-    packets: u32,
-    octets: u32,
 }
 
 /// The mutable state of a stream's packetizer, shared with sessions.
@@ -80,9 +76,9 @@ struct Shared {
     tracks: Vec<TrackState>,
     /// Units since the last video keyframe, for sessions that start.
     gop: Vec<Arc<MediaUnit>>,
-    /// (wall clock, media ms) of one tag: the single media-to-wall-clock mapping of every track,
-    /// so that receivers can synchronise audio and video from the Sender Reports.
-    anchor: Option<(SystemTime, i64)>,
+    /// The single media-to-wall-clock mapping of every track, so that receivers can
+    /// synchronise audio and video from the Sender Reports.
+    clock: rtp::MediaClock,
 }
 
 /// The RTP side of one bus stream.
@@ -127,7 +123,7 @@ impl StreamRtp {
 
     /// The SSRC of a track.
     pub fn ssrc(&self, track: usize) -> Option<u32> {
-        self.lock().tracks.get(track).map(|t| t.ssrc)
+        self.lock().tracks.get(track).map(|t| t.clock.ssrc)
     }
 
     /// Starts a playback: the GOP snapshot and the live receiver are taken atomically.
@@ -164,7 +160,10 @@ impl StreamRtp {
                     Some(f) => f,
                     None => {
                         let t = shared.tracks.get(track)?;
-                        (t.next_sequence, rtp_time_at(&shared, t, SystemTime::now()))
+                        (
+                            t.next_sequence,
+                            shared.clock.rtp_time_at(&t.clock, SystemTime::now()),
+                        )
                     }
                 };
                 Some(rtsp::RtpInfo {
@@ -189,21 +188,7 @@ impl StreamRtp {
 
 fn sender_info(shared: &Shared, track: usize, now: SystemTime) -> Option<SenderInfo> {
     let t = shared.tracks.get(track)?;
-    Some(SenderInfo {
-        ssrc: t.ssrc,
-        ntp: ntp_timestamp(now),
-        rtp_timestamp: rtp_time_at(shared, t, now),
-        packet_count: t.packets,
-        octet_count: t.octets,
-    })
-}
-
-fn rtp_time_at(shared: &Shared, t: &TrackState, now: SystemTime) -> u32 {
-    let media_ms = match shared.anchor {
-        Some((wall, ms)) => ms + now.duration_since(wall).unwrap_or_default().as_millis() as i64,
-        None => 0,
-    };
-    rtp::ms_to_rtp(media_ms, t.clock_rate).wrapping_add(t.timestamp_offset)
+    Some(shared.clock.sender_info(&t.clock, now))
 }
 
 /// The registry of running packetizers, one per stream key.
@@ -360,12 +345,14 @@ fn build(stream: &Arc<Stream>, opts: &Options) -> Option<(Arc<StreamRtp>, Packet
             _ => rtp::VIDEO_CLOCK_RATE,
         };
         states.push(TrackState {
-            ssrc: w.params().ssrc,
-            clock_rate,
-            timestamp_offset: w.params().timestamp_offset,
+            clock: rtp::TrackClock {
+                ssrc: w.params().ssrc,
+                clock_rate,
+                timestamp_offset: w.params().timestamp_offset,
+                packets: 0,
+                octets: 0,
+            },
             next_sequence: w.next_sequence(),
-            packets: 0,
-            octets: 0,
         });
     }
     if tracks.is_empty() {
@@ -398,7 +385,7 @@ fn build(stream: &Arc<Stream>, opts: &Options) -> Option<(Arc<StreamRtp>, Packet
         presentation,
         tracks: states,
         gop: Vec::new(),
-        anchor: None,
+        clock: rtp::MediaClock::default(),
     };
     let rtp = StreamRtp {
         key: stream.key().to_owned(),
@@ -561,47 +548,16 @@ fn on_tag(rtp: &StreamRtp, p: &mut Packetizers, tag: &Tag) {
         packets,
     });
     let mut shared = rtp.lock();
-    reanchor(&mut shared, SystemTime::now(), ms);
+    shared.clock.observe(SystemTime::now(), ms);
     if let Some(t) = shared.tracks.get_mut(track) {
         let w = packetizer.writer();
-        (t.packets, t.octets) = w.counts();
+        (t.clock.packets, t.clock.octets) = w.counts();
         t.next_sequence = w.next_sequence();
     }
     record_gop(&mut shared, &unit, audio_only);
     // An error only means no session is playing right now.
     let _ = rtp.tx.send(unit);
 }
-
-/// Moves the media-to-wall-clock mapping only when the stream fell behind it by more than
-/// [`REANCHOR_MS`] (a publisher stall, a reconnect, a failover gap). A mapping that followed every
-/// tag would jitter by milliseconds from one Sender Report to the next, and receivers that time
-/// packets from SRs (ffmpeg) would see timestamps step back and forth.
-///
-/// Media that runs ahead of the mapping (a burst: a backup's cached GOP replayed at a failover, an
-/// encoder catching up after a stall) keeps it: moving the mapping then would give the current RTP
-/// time an earlier wall-clock time than the last SR implied, and SR-timed receivers would step
-/// back in time by the size of the burst.
-fn reanchor(shared: &mut Shared, now: SystemTime, ms: i64) {
-    if let Some(anchor) = moved_anchor(shared.anchor, now, ms) {
-        shared.anchor = Some(anchor);
-    }
-}
-
-/// The new media-to-wall-clock mapping for media time `ms` at `now`, if it must move.
-fn moved_anchor(
-    anchor: Option<(SystemTime, i64)>,
-    now: SystemTime,
-    ms: i64,
-) -> Option<(SystemTime, i64)> {
-    let predicted = anchor
-        .map(|(wall, at)| at + now.duration_since(wall).unwrap_or_default().as_millis() as i64);
-    predicted
-        .is_none_or(|p| p - ms > REANCHOR_MS)
-        .then_some((now, ms))
-}
-
-/// How far (ms) the stream may drift from the wall-clock mapping before it is re-anchored.
-const REANCHOR_MS: i64 = 1000;
 
 /// Keeps the units since the last keyframe; an audio-only stream keeps nothing (any unit starts).
 fn record_gop(shared: &mut Shared, unit: &Arc<MediaUnit>, audio_only: bool) {
@@ -729,37 +685,5 @@ fn audio_tag(p: &mut Packetizer, ms: i64, tag: &Tag, out: &mut Vec<Bytes>) -> bo
         (Packetizer::Aac(pk), Some(AudioBody::AacFrame(au))) => pk.packetize(ms, &au, out),
         (Packetizer::Mpa(pk), Some(AudioBody::Mp3(frame))) => pk.packetize(ms, &frame, out),
         _ => false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-
-    #[test]
-    fn the_wall_clock_mapping_moves_forwards_only() {
-        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
-        let now = t0 + Duration::from_secs(5);
-        let anchor = Some((t0, 0));
-        // (media ms at `now`, whether the mapping moves)
-        for (ms, moves) in [
-            (5000, false), // on time
-            (4200, false), // a little behind: jitter, not a gap
-            (3500, true),  // 1.5 s behind: a stall or failover gap, the mapping follows
-            (7000, false), // 2 s ahead: a burst; moving back would step SR-timed receivers back
-        ] {
-            assert_eq!(
-                moved_anchor(anchor, now, ms),
-                moves.then_some((now, ms)),
-                "media at {ms} ms"
-            );
-        }
-        assert_eq!(
-            moved_anchor(None, now, 5),
-            Some((now, 5)),
-            "the first unit anchors"
-        );
     }
 }
