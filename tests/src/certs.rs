@@ -29,6 +29,12 @@ pub struct Issued {
     pub der: Vec<u8>,
 }
 
+impl Default for TestCa {
+    fn default() -> Self {
+        TestCa::new()
+    }
+}
+
 impl TestCa {
     pub fn new() -> TestCa {
         let mut p = CertificateParams::default();

@@ -1,8 +1,8 @@
 //! The live muxer driven by FLV-style tags, as they travel on the media bus.
 //!
-//! FLV tag bodies are parsed here with a few lines of local code (the video and audio tag
-//! headers of FLV 10.1 annex E.4.2/E.4.3 and enhanced RTMP's extended header bit) so that this
-//! crate needs nothing but `codecs` for the decoder configuration records.
+//! FLV tag headers are not parsed here: each tag comes with the [`flv::Media`] that ingest found
+//! when it built the tag (legacy and Enhanced RTMP headers alike), and the muxer maps it to what
+//! ASF carries; `codecs` parses the decoder configuration records.
 //!
 //! The muxer collects the decoder configurations first; the ASF header is built when the first
 //! media frame arrives (the bus always delivers sequence headers before frames), or, while the
@@ -18,6 +18,7 @@ use codecs::aac::AudioSpecificConfig;
 use codecs::avc::{access_unit_to_annex_b, AvcDecoderConfig};
 use codecs::mp3::{Layer, Mp3FrameHeader};
 use codecs::nal::write_annex_b;
+use flv::{AudioCodec, AudioPacketKind, FrameType, Media, VideoCodec, VideoPacketKind};
 
 use crate::header::{build_header, HeaderParams, StreamDesc, StreamFormat};
 use crate::packet::{DataPacket, MediaObject, Packetizer};
@@ -68,6 +69,27 @@ pub struct TagRef<'a> {
     pub timestamp_ms: u64,
     /// The whole FLV tag body.
     pub data: &'a Bytes,
+    /// What the body's header says, parsed once when the tag was built (the bus `Tag`'s
+    /// `media`); the muxer never parses a tag header itself.
+    pub media: Media,
+}
+
+impl<'a> TagRef<'a> {
+    /// A tag from an FLV body, its header parsed once ([`flv::Media::of`]): for tags read from
+    /// FLV files rather than taken from the bus.
+    pub fn classify(kind: TagKind, timestamp_ms: u64, data: &'a Bytes) -> TagRef<'a> {
+        let tag_type = match kind {
+            TagKind::Audio => flv::TAG_TYPE_AUDIO,
+            TagKind::Video => flv::TAG_TYPE_VIDEO,
+            TagKind::Script => flv::TAG_TYPE_SCRIPT,
+        };
+        TagRef {
+            kind,
+            timestamp_ms,
+            data,
+            media: Media::of(tag_type, data),
+        }
+    }
 }
 
 /// Which track an event is about.
@@ -134,6 +156,7 @@ struct Held {
     kind: TagKind,
     timestamp_ms: u64,
     data: Bytes,
+    media: Media,
 }
 
 /// FLV tags in, ASF header and packets out.
@@ -187,11 +210,11 @@ impl FlvAsfMuxer {
     }
 
     fn push_video(&mut self, tag: TagRef<'_>) {
-        match parse_video_tag(tag.data) {
+        match video_tag(tag.media, tag.data) {
             Err(reason) => self.malformed(Track::Video, reason),
             Ok(VideoTag::Unsupported(codec)) => self.unsupported_video(codec),
             Ok(VideoTag::Config(body)) => self.video_config(body),
-            Ok(VideoTag::EndOfSequence) => {}
+            Ok(VideoTag::Ignored) => {}
             Ok(VideoTag::Frame {
                 keyframe,
                 cts,
@@ -205,9 +228,10 @@ impl FlvAsfMuxer {
     }
 
     fn push_audio(&mut self, tag: TagRef<'_>) {
-        match parse_audio_tag(tag.data) {
+        match audio_tag(tag.media, tag.data) {
             Err(reason) => self.malformed(Track::Audio, reason),
             Ok(AudioTag::Unsupported(codec)) => self.unsupported_audio(codec),
+            Ok(AudioTag::Ignored) => {}
             Ok(AudioTag::Config(body)) => self.audio_config(body),
             Ok(AudioTag::Frame(body)) => {
                 if self.ready_for(tag) {
@@ -284,6 +308,7 @@ impl FlvAsfMuxer {
             kind: tag.kind,
             timestamp_ms: tag.timestamp_ms,
             data: tag.data.clone(),
+            media: tag.media,
         });
     }
 
@@ -297,6 +322,7 @@ impl FlvAsfMuxer {
                 kind: h.kind,
                 timestamp_ms: h.timestamp_ms,
                 data: &h.data,
+                media: h.media,
             });
         }
     }
@@ -485,7 +511,7 @@ impl FlvAsfMuxer {
     }
 }
 
-/// A parsed FLV video tag body.
+/// What an FLV video tag carries, as the muxer sees it.
 #[derive(Debug, PartialEq, Eq)]
 enum VideoTag {
     Config(Bytes),
@@ -494,97 +520,118 @@ enum VideoTag {
         cts: i32,
         body: Bytes,
     },
-    EndOfSequence,
+    /// End of sequence or a command frame: nothing to mux.
+    Ignored,
     Unsupported(String),
 }
 
-/// A parsed FLV audio tag body.
+/// What an FLV audio tag carries, as the muxer sees it.
 #[derive(Debug, PartialEq, Eq)]
 enum AudioTag {
     Config(Bytes),
     Frame(Bytes),
-    /// MP3 frames (FLV sound formats 2 and 14), which carry their own parameters.
+    /// MP3 frames (FLV sound formats 2 and 14, E-RTMP `.mp3`), which carry their own parameters.
     Mp3(Bytes),
+    /// End of sequence: nothing to mux.
+    Ignored,
     Unsupported(String),
 }
 
-/// Parses an FLV video tag body (FLV 10.1 E.4.3.1; enhanced RTMP sets bit 7 of the first byte
-/// and names the codec with a FourCC).
-fn parse_video_tag(data: &Bytes) -> Result<VideoTag, String> {
-    let first = *data.first().ok_or("empty video tag")?;
-    if first & 0x80 != 0 {
-        let fourcc = data.get(1..5).ok_or("truncated enhanced video header")?;
-        return Ok(VideoTag::Unsupported(
-            String::from_utf8_lossy(fourcc).into_owned(),
-        ));
+/// The codec payload of `data` after the header `media` describes, as a zero-copy slice.
+fn payload(media: Media, data: &Bytes) -> Bytes {
+    data.slice(media.header_len().min(data.len())..)
+}
+
+/// Maps a video tag's media (FLV 10.1 E.4.3.1, codec id 12 HEVC and Enhanced RTMP, as crate
+/// `flv` parsed it at ingest) to what ASF carries: H.264 only.
+fn video_tag(media: Media, data: &Bytes) -> Result<VideoTag, String> {
+    let Media::Video(v) = media else {
+        return Err("truncated or malformed video tag header".into());
+    };
+    if v.frame_type == FrameType::Command {
+        return Ok(VideoTag::Ignored);
     }
-    let codec_id = first & 0x0F;
-    if codec_id != 7 {
-        return Ok(VideoTag::Unsupported(video_codec_name(codec_id)));
+    if v.codec != VideoCodec::Avc {
+        return Ok(VideoTag::Unsupported(video_codec_name(v.codec)));
     }
-    let head = data.get(..5).ok_or("truncated AVC video tag header")?;
-    let cts = i32::from_be_bytes([0, head[2], head[3], head[4]]) << 8 >> 8;
-    let body = data.slice(5..);
-    Ok(match head[1] {
-        0 => VideoTag::Config(body),
-        1 => VideoTag::Frame {
-            keyframe: first >> 4 == 1,
-            cts,
+    let body = payload(media, data);
+    Ok(match v.packet {
+        VideoPacketKind::SequenceHeader => VideoTag::Config(body),
+        VideoPacketKind::Frame => VideoTag::Frame {
+            keyframe: v.frame_type == FrameType::Key,
+            cts: v.composition_time,
             body,
         },
-        2 => VideoTag::EndOfSequence,
-        other => return Err(format!("unknown AVCPacketType {other}")),
+        VideoPacketKind::EndOfSequence => VideoTag::Ignored,
+        VideoPacketKind::Other(other) => return Err(format!("unknown AVC packet type {other}")),
     })
 }
 
-fn video_codec_name(id: u8) -> String {
-    match id {
-        2 => "Sorenson H.263".into(),
-        3 => "Screen video".into(),
-        4 => "VP6".into(),
-        5 => "VP6 with alpha".into(),
-        6 => "Screen video 2".into(),
-        12 => "HEVC (legacy FLV codec id 12)".into(),
-        other => format!("FLV video codec id {other}"),
+fn video_codec_name(codec: VideoCodec) -> String {
+    match codec {
+        VideoCodec::Avc => "H.264".into(),
+        VideoCodec::Hevc => "HEVC".into(),
+        VideoCodec::Av1 => "AV1".into(),
+        VideoCodec::Vp9 => "VP9".into(),
+        VideoCodec::OtherId(2) => "Sorenson H.263".into(),
+        VideoCodec::OtherId(3) => "Screen video".into(),
+        VideoCodec::OtherId(4) => "VP6".into(),
+        VideoCodec::OtherId(5) => "VP6 with alpha".into(),
+        VideoCodec::OtherId(6) => "Screen video 2".into(),
+        VideoCodec::OtherId(id) => format!("FLV video codec id {id}"),
+        VideoCodec::OtherFourCc(f) => String::from_utf8_lossy(&f.0).into_owned(),
     }
 }
 
-/// Parses an FLV audio tag body (FLV 10.1 E.4.2.1).
-fn parse_audio_tag(data: &Bytes) -> Result<AudioTag, String> {
-    let first = *data.first().ok_or("empty audio tag")?;
-    let format = first >> 4;
-    if format == 2 || format == 14 {
-        let body = data.slice(1..);
-        return if body.is_empty() {
+/// Maps an audio tag's media (FLV 10.1 E.4.2.1 and Enhanced RTMP v2) to what ASF carries: AAC
+/// and MP3.
+fn audio_tag(media: Media, data: &Bytes) -> Result<AudioTag, String> {
+    let Media::Audio(a) = media else {
+        return Err("truncated or malformed audio tag header".into());
+    };
+    let body = payload(media, data);
+    match (a.codec, a.packet) {
+        (AudioCodec::Mp3, AudioPacketKind::Frame) if body.is_empty() => {
             Err("empty MP3 frame".into())
-        } else {
-            Ok(AudioTag::Mp3(body))
-        };
-    }
-    if format != 10 {
-        return Ok(AudioTag::Unsupported(audio_codec_name(format)));
-    }
-    let kind = *data.get(1).ok_or("truncated AAC audio tag header")?;
-    let body = data.slice(2..);
-    match kind {
-        0 => Ok(AudioTag::Config(body)),
-        1 if body.is_empty() => Err("empty AAC frame".into()),
-        1 => Ok(AudioTag::Frame(body)),
-        other => Err(format!("unknown AACPacketType {other}")),
+        }
+        (AudioCodec::Mp3, AudioPacketKind::Frame) => Ok(AudioTag::Mp3(body)),
+        (AudioCodec::Aac, AudioPacketKind::SequenceHeader) => Ok(AudioTag::Config(body)),
+        (AudioCodec::Aac, AudioPacketKind::Frame) if body.is_empty() => {
+            Err("empty AAC frame".into())
+        }
+        (AudioCodec::Aac, AudioPacketKind::Frame) => Ok(AudioTag::Frame(body)),
+        (AudioCodec::Aac | AudioCodec::Mp3, AudioPacketKind::EndOfSequence) => {
+            Ok(AudioTag::Ignored)
+        }
+        (AudioCodec::Aac | AudioCodec::Mp3, packet) => {
+            Err(format!("unexpected audio packet {packet:?}"))
+        }
+        (codec, _) => Ok(AudioTag::Unsupported(audio_codec_name(codec))),
     }
 }
 
-fn audio_codec_name(format: u8) -> String {
-    match format {
-        0 | 3 => "linear PCM".into(),
-        1 => "ADPCM".into(),
-        2 | 14 => "MP3".into(),
-        4..=6 => "Nellymoser".into(),
-        7 => "G.711 A-law".into(),
-        8 => "G.711 mu-law".into(),
-        9 => "enhanced audio (FourCC)".into(),
-        11 => "Speex".into(),
-        other => format!("FLV sound format {other}"),
+fn audio_codec_name(codec: AudioCodec) -> String {
+    use flv::SoundFormat::*;
+    match codec {
+        AudioCodec::Aac => "AAC".into(),
+        AudioCodec::Mp3 => "MP3".into(),
+        AudioCodec::Opus => "Opus".into(),
+        AudioCodec::Flac => "FLAC".into(),
+        AudioCodec::Ac3 => "AC-3".into(),
+        AudioCodec::Eac3 => "E-AC-3".into(),
+        AudioCodec::G711ALaw => "G.711 A-law".into(),
+        AudioCodec::G711MuLaw => "G.711 mu-law".into(),
+        AudioCodec::OtherFormat(LinearPcmPlatformEndian | LinearPcmLittleEndian) => {
+            "linear PCM".into()
+        }
+        AudioCodec::OtherFormat(Adpcm) => "ADPCM".into(),
+        AudioCodec::OtherFormat(Nellymoser16kMono | Nellymoser8kMono | Nellymoser) => {
+            "Nellymoser".into()
+        }
+        AudioCodec::OtherFormat(ExHeader) => "enhanced audio (FourCC)".into(),
+        AudioCodec::OtherFormat(Speex) => "Speex".into(),
+        AudioCodec::OtherFormat(other) => format!("FLV sound format {}", other.id()),
+        AudioCodec::OtherFourCc(f) => String::from_utf8_lossy(&f.0).into_owned(),
     }
 }
 
@@ -599,12 +646,12 @@ mod tests {
         0xa4, 0x80, 0x01, 0x00, 0x04, 0x68, 0xcb, 0x83, 0xcb, 0x20,
     ];
 
-    fn video_tag(bytes: &[u8]) -> Bytes {
-        Bytes::copy_from_slice(bytes)
+    fn video(bytes: &[u8]) -> Result<VideoTag, String> {
+        video_tag(Media::of(9, bytes), &Bytes::copy_from_slice(bytes))
     }
 
     #[test]
-    fn video_tag_parsing() {
+    fn video_tag_mapping() {
         let cases: &[(&[u8], Result<VideoTag, String>)] = &[
             (
                 &[0x17, 0, 0, 0, 0, 1],
@@ -618,27 +665,59 @@ mod tests {
                     body: Bytes::from_static(&[9]),
                 }),
             ),
-            (&[0x17, 2, 0, 0, 0], Ok(VideoTag::EndOfSequence)),
+            (&[0x17, 2, 0, 0, 0], Ok(VideoTag::Ignored)),
+            (&[0x17, 3, 0, 0, 0], Err("unknown AVC packet type 3".into())),
+            // Enhanced RTMP avc1 is H.264 too: SequenceStart, CodedFrames (with CTS), CodedFramesX.
             (
-                &[0x1c, 0],
-                Ok(VideoTag::Unsupported(
-                    "HEVC (legacy FLV codec id 12)".into(),
-                )),
+                b"\x90avc1\x01",
+                Ok(VideoTag::Config(Bytes::from_static(&[1]))),
+            ),
+            (
+                b"\x91avc1\x00\x00\x28\x09",
+                Ok(VideoTag::Frame {
+                    keyframe: true,
+                    cts: 40,
+                    body: Bytes::from_static(&[9]),
+                }),
+            ),
+            (
+                b"\xa3avc1\x09",
+                Ok(VideoTag::Frame {
+                    keyframe: false,
+                    cts: 0,
+                    body: Bytes::from_static(&[9]),
+                }),
+            ),
+            // HEVC, legacy (codec id 12) or enhanced, AV1 and VP9 have no ASF mapping.
+            (
+                &[0x1c, 0, 0, 0, 0],
+                Ok(VideoTag::Unsupported("HEVC".into())),
             ),
             (
                 &[0x90, b'h', b'v', b'c', b'1'],
-                Ok(VideoTag::Unsupported("hvc1".into())),
+                Ok(VideoTag::Unsupported("HEVC".into())),
             ),
-            (&[0x17, 1, 0], Err("truncated AVC video tag header".into())),
-            (&[], Err("empty video tag".into())),
+            (b"\x90av01", Ok(VideoTag::Unsupported("AV1".into()))),
+            (b"\x91vp09", Ok(VideoTag::Unsupported("VP9".into()))),
+            (
+                &[0x22, 0],
+                Ok(VideoTag::Unsupported("Sorenson H.263".into())),
+            ),
+            // A command frame carries no picture.
+            (&[0x57, 0], Ok(VideoTag::Ignored)),
+            (
+                &[0x17, 1, 0],
+                Err("truncated or malformed video tag header".into()),
+            ),
+            (&[], Err("truncated or malformed video tag header".into())),
         ];
         for (bytes, expect) in cases {
-            assert_eq!(&parse_video_tag(&video_tag(bytes)), expect, "{bytes:02x?}");
+            assert_eq!(&video(bytes), expect, "{bytes:02x?}");
         }
     }
 
     #[test]
-    fn audio_tag_parsing() {
+    fn audio_tag_mapping() {
         let cases: &[(&[u8], Result<AudioTag, String>)] = &[
             (
                 &[0xaf, 0, 0x12, 0x10],
@@ -648,17 +727,29 @@ mod tests {
                 &[0xaf, 1, 0x21],
                 Ok(AudioTag::Frame(Bytes::from_static(&[0x21]))),
             ),
+            (&[0xaf, 1], Err("empty AAC frame".into())),
             (
                 &[0x2f, 0xff],
                 Ok(AudioTag::Mp3(Bytes::from_static(&[0xff]))),
             ),
             (&[0x2f], Err("empty MP3 frame".into())),
+            // Enhanced RTMP v2 mp4a is AAC.
+            (
+                b"\x90mp4a\x12\x10",
+                Ok(AudioTag::Config(Bytes::from_static(&[0x12, 0x10]))),
+            ),
+            (b"\x92mp4a", Ok(AudioTag::Ignored)),
             (&[0x6f, 0], Ok(AudioTag::Unsupported("Nellymoser".into()))),
-            (&[0xaf], Err("truncated AAC audio tag header".into())),
+            (b"\x91Opus\x00", Ok(AudioTag::Unsupported("Opus".into()))),
+            (
+                &[0xaf],
+                Err("truncated or malformed audio tag header".into()),
+            ),
         ];
         for (bytes, expect) in cases {
+            let data = Bytes::copy_from_slice(bytes);
             assert_eq!(
-                &parse_audio_tag(&Bytes::copy_from_slice(bytes)),
+                &audio_tag(Media::of(8, bytes), &data),
                 expect,
                 "{bytes:02x?}"
             );
@@ -666,11 +757,7 @@ mod tests {
     }
 
     fn tag(kind: TagKind, ts: u64, data: &Bytes) -> TagRef<'_> {
-        TagRef {
-            kind,
-            timestamp_ms: ts,
-            data,
-        }
+        TagRef::classify(kind, ts, data)
     }
 
     fn events(m: &mut FlvAsfMuxer) -> Vec<MuxEvent> {
@@ -731,7 +818,7 @@ mod tests {
             ev[0],
             MuxEvent::Unsupported {
                 track: Track::Video,
-                codec: "hvc1".into()
+                codec: "HEVC".into()
             }
         );
         assert!(matches!(ev[1], MuxEvent::Header(ref h) if h[24] == 3));

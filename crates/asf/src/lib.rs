@@ -13,7 +13,7 @@
 //! | ASF specification 1.20.03, 5.1–5.2 | Data Object header; data packets with error correction data, payload parsing information, multiple payloads, replicated data (object size, presentation time), keyframe bit, padding |
 //! | ASF specification 1.20.03, 9.1–9.2 | WAVEFORMATEX (AAC, tag 0x00FF; MP3, tag 0x0055 with MPEGLAYER3WAVEFORMAT), BITMAPINFOHEADER (`H264`, Annex B SPS/PPS) |
 //! | ASF specification 1.20.03, 4.1 | Extended Stream Properties, with the DVR-MS timing payload extension for streams with B-frames |
-//! | FLV 10.1 annex E.4.2–E.4.3 | the audio and video tag headers (AVC, AAC, MP3; others reported unsupported) |
+//! | FLV 10.1 annex E.4.2–E.4.3, Enhanced RTMP | the audio and video tag headers, as crate `flv` parsed them at ingest ([`flv::Media`]): AVC (legacy and `avc1`), AAC (legacy and `mp4a`), MP3; others reported unsupported |
 //!
 //! Codecs carried: H.264 video, AAC and MP3 audio. Anything else is reported as
 //! [`MuxEvent::Unsupported`] once and skipped, so an HEVC + AAC stream still plays its audio.

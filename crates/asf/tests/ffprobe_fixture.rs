@@ -42,11 +42,7 @@ fn mux(flv_path: &Path) -> (Bytes, Vec<(Bytes, bool)>) {
             9 => TagKind::Video,
             _ => TagKind::Script,
         };
-        m.push_tag(TagRef {
-            kind,
-            timestamp_ms: u64::from(t.timestamp),
-            data: &t.body,
-        });
+        m.push_tag(TagRef::classify(kind, u64::from(t.timestamp), &t.body));
         drain(&mut m);
     }
     m.flush();

@@ -5,8 +5,8 @@
 //! timeline, caches what a new viewer needs (metadata, sequence headers, the GOP since the last
 //! keyframe) and fans every tag out to its [`Subscriber`]s.
 //!
-//! What it is not: it does not parse codecs (ingest sets the keyframe and sequence-header flags
-//! once), it does not remux (each egress does that once per stream, keeping its state in a
+//! What it is not: it does not parse codecs (ingest parses each FLV tag header once, building the
+//! tag with [`Tag::classify`], and every egress reads [`Tag::media`]), it does not remux (each egress does that once per stream, keeping its state in a
 //! [`Stream::attachment`]), and it knows nothing of sockets or configuration files.
 //!
 //! Fan-out is a bounded broadcast ring per stream: sending costs the same for one viewer or ten

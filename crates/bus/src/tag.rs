@@ -24,8 +24,10 @@ impl TagKind {
 
 /// One FLV-style tag. Cloning is cheap: the payload is a shared [`Bytes`].
 ///
-/// The flags are set once, at ingest, by the code that understands the codec; the bus itself never
-/// parses payloads.
+/// The FLV tag header is parsed once, when ingest builds the tag with [`Tag::classify`]: the flags,
+/// the composition time and [`Tag::media`] (codec, packet kind, where the payload starts) come from
+/// that one parse, and every egress reads them instead of parsing the header again. No codec
+/// payload is ever parsed by the bus.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tag {
     pub kind: TagKind,
@@ -43,10 +45,16 @@ pub struct Tag {
     pub sequence_header: bool,
     /// The whole FLV tag body (the RTMP message payload), codec header bytes included.
     pub data: Bytes,
+    /// What the body's audio/video header says, parsed once at ingest ([`Tag::classify`]); it
+    /// describes `data`, so code that replaces `data` classifies the tag again.
+    /// [`flv::Media::Opaque`] for script data, for a header that does not parse, and for tags made
+    /// with [`Tag::new`].
+    pub media: flv::Media,
 }
 
 impl Tag {
-    /// A media tag with no flags set.
+    /// A tag with no flags set and [`flv::Media::Opaque`] media: egress sees no codec in it. For
+    /// tests of the bus itself; ingest uses [`Tag::classify`].
     pub fn new(kind: TagKind, timestamp: u64, data: Bytes) -> Tag {
         Tag {
             kind,
@@ -55,7 +63,34 @@ impl Tag {
             keyframe: false,
             sequence_header: false,
             data,
+            media: flv::Media::Opaque,
         }
+    }
+
+    /// A tag as ingest builds it: the body's header is parsed once ([`flv::Media::of`]) and the
+    /// keyframe and sequence-header flags, the composition time and [`Tag::media`] are set from
+    /// it. A header that does not parse gives a tag with no flags and opaque media, forwarded
+    /// unchanged.
+    pub fn classify(kind: TagKind, timestamp: u64, data: Bytes) -> Tag {
+        let media = flv::Media::of(kind.flv_type(), &data);
+        let flags = media.flags();
+        Tag {
+            kind,
+            timestamp,
+            composition_time: media.composition_time(),
+            keyframe: flags.keyframe,
+            sequence_header: flags.sequence_header,
+            data,
+            media,
+        }
+    }
+
+    /// The codec payload (configuration record, NAL units, audio frame) as a zero-copy slice of
+    /// [`Tag::data`]: the bytes after the header that [`Tag::media`] describes; the whole body for
+    /// opaque media.
+    pub fn payload(&self) -> Bytes {
+        let start = self.media.header_len().min(self.data.len());
+        self.data.slice(start..)
     }
 
     /// True for a video keyframe that is not a sequence header: a point where a decoder can start.

@@ -426,3 +426,84 @@ async fn new_streams_are_capped_in_total_and_per_app_until_removed() {
     let _c = bus.publish("live/c", info()).expect("a place was freed");
     assert_eq!(bus.limit_stats().streams, 2);
 }
+
+/// `Tag::classify` parses the header once and sets everything egress reads from it.
+#[test]
+fn classify_sets_flags_composition_time_media_and_payload() {
+    // (kind, body, keyframe, sequence header, composition time, payload)
+    type Case = (TagKind, &'static [u8], bool, bool, i32, &'static [u8]);
+    let cases: &[Case] = &[
+        (
+            TagKind::Video,
+            &[0x17, 0, 0, 0, 0, 1, 0x64],
+            false,
+            true,
+            0,
+            &[1, 0x64],
+        ),
+        (
+            TagKind::Video,
+            &[0x17, 1, 0, 0, 0x50, 9],
+            true,
+            false,
+            80,
+            &[9],
+        ),
+        (
+            TagKind::Video,
+            &[0x27, 1, 0xff, 0xff, 0xd8, 9],
+            false,
+            false,
+            -40,
+            &[9],
+        ),
+        (TagKind::Video, b"\x93hvc1\x07", true, false, 0, &[7]),
+        (
+            TagKind::Audio,
+            &[0xaf, 0, 0x12, 0x10],
+            false,
+            true,
+            0,
+            &[0x12, 0x10],
+        ),
+        (
+            TagKind::Audio,
+            &[0x2f, 0xff, 0xfb],
+            false,
+            false,
+            0,
+            &[0xff, 0xfb],
+        ),
+        // A truncated header and script data: no flags, opaque, the whole body.
+        (TagKind::Video, &[0x17, 1], false, false, 0, &[0x17, 1]),
+        (
+            TagKind::Script,
+            b"\x02\x00\x0aonMetaData",
+            false,
+            false,
+            0,
+            b"\x02\x00\x0aonMetaData",
+        ),
+    ];
+    for &(kind, body, keyframe, sequence_header, cts, payload) in cases {
+        let tag = Tag::classify(kind, 40, Bytes::from_static(body));
+        let got = (tag.keyframe, tag.sequence_header, tag.composition_time);
+        assert_eq!(got, (keyframe, sequence_header, cts), "{body:02x?}");
+        assert_eq!(
+            tag.media,
+            flv::Media::of(kind.flv_type(), body),
+            "{body:02x?}"
+        );
+        assert_eq!(&tag.payload()[..], payload, "{body:02x?}");
+        assert_eq!(&tag.data[..], body, "the body is kept whole");
+    }
+    assert_eq!(
+        Tag::new(
+            TagKind::Video,
+            0,
+            Bytes::from_static(&[0x17, 1, 0, 0, 0, 9])
+        )
+        .media,
+        flv::Media::Opaque
+    );
+}

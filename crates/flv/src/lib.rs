@@ -6,8 +6,9 @@
 //!   understand legacy FLV codecs, the codec id 12 HEVC convention, and Enhanced RTMP
 //!   (E-RTMP v1 extended video header with FourCC, v2 audio header, ModEx blocks). Each
 //!   reports `header_len`, the offset where the codec payload begins.
-//! - [`classify`], which ingest calls once per tag to set the bus's key frame and
-//!   sequence header flags.
+//! - [`Media::of`], which ingest calls once per tag: the codec, packet kind, composition
+//!   time and payload offset travel with the bus tag, so no egress parses a header again.
+//!   [`classify`] derives the bus's key frame and sequence header flags from it.
 //! - Writer helpers for HTTP-FLV ([`file_header`], [`tag_header`], [`previous_tag_size`])
 //!   that return small arrays, so a tag body `Bytes` is shared, never copied.
 //! - A sans-IO reader ([`FlvReader`], [`parse_file`]) where "need more bytes" is a state.
@@ -40,12 +41,14 @@
 //! ```
 //! use bytes::{Bytes, BytesMut};
 //!
-//! // Ingest: classify each tag once and find where its codec payload starts.
+//! // Ingest: parse each tag's header once and find where its codec payload starts.
 //! let body = Bytes::from_static(&[0x17, 0x01, 0x00, 0x00, 0x50, 0, 0, 0, 1, 0x65]);
-//! let flags = flv::classify(flv::TAG_TYPE_VIDEO, &body);
+//! let media = flv::Media::of(flv::TAG_TYPE_VIDEO, &body);
+//! let flags = media.flags();
 //! assert!(flags.keyframe && !flags.sequence_header);
-//! let h = flv::VideoTagHeader::parse(&body)?;
-//! assert_eq!((h.codec, h.composition_time, h.header_len), (flv::VideoCodec::Avc, 80, 5));
+//! let flv::Media::Video(v) = media else { panic!("a video header") };
+//! assert_eq!((v.codec, v.composition_time), (flv::VideoCodec::Avc, 80));
+//! assert_eq!(media.payload(&body), &[0, 0, 0, 1, 0x65]);
 //!
 //! // HTTP-FLV: the file header once, then header, shared body and trailer per tag.
 //! let size = body.len() as u32;
@@ -70,6 +73,7 @@
 #![warn(missing_docs)]
 
 pub mod audio;
+pub mod body;
 pub mod metadata;
 pub mod reader;
 pub mod tag;
@@ -77,6 +81,7 @@ pub mod video;
 pub mod writer;
 
 pub use audio::{AudioCodec, AudioPacketKind, AudioTagHeader, SoundFormat};
+pub use body::{AudioMedia, Media, VideoMedia};
 pub use metadata::{strip_set_data_frame, Metadata, MetadataError};
 pub use reader::{parse_file, FlvFile, FlvHeader, FlvReader, FlvTag, ReadError};
 pub use tag::{

@@ -7,6 +7,7 @@
 use bytes::{Buf, Bytes, BytesMut};
 use thiserror::Error;
 
+use crate::body::Media;
 use crate::tag::{classify, TagFlags, TagType};
 use crate::writer::{MAX_TAG_DATA_SIZE, PREVIOUS_TAG_SIZE_LEN, TAG_HEADER_LEN};
 
@@ -78,6 +79,11 @@ impl FlvTag {
     /// Classifies the tag for the bus; see [`classify`].
     pub fn flags(&self) -> TagFlags {
         classify(self.tag_type, &self.body)
+    }
+
+    /// Parses the tag's audio/video header; see [`Media::of`].
+    pub fn media(&self) -> Media {
+        Media::of(self.tag_type, &self.body)
     }
 }
 

@@ -2,8 +2,7 @@
 
 use thiserror::Error;
 
-use crate::audio::{AudioPacketKind, AudioTagHeader};
-use crate::video::{FrameType, VideoPacketKind, VideoTagHeader};
+use crate::body::Media;
 
 /// Tag type of an audio tag (FLV 10.1 E.4.1).
 pub const TAG_TYPE_AUDIO: u8 = 8;
@@ -82,23 +81,10 @@ pub struct TagFlags {
 /// Classifies one tag body for the bus. Malformed or unknown tags classify as neither
 /// key frame nor sequence header; ingest forwards them unchanged.
 ///
-/// `tag_type` is the FLV tag type or RTMP message type (8, 9, 18).
+/// `tag_type` is the FLV tag type or RTMP message type (8, 9, 18). This is
+/// [`Media::of`] followed by [`Media::flags`]; ingest keeps the [`Media`] too.
 pub fn classify(tag_type: u8, body: &[u8]) -> TagFlags {
-    match TagType::from_u8(tag_type) {
-        Some(TagType::Video) => match VideoTagHeader::parse(body) {
-            Ok(h) => TagFlags {
-                keyframe: h.frame_type == FrameType::Key && h.packet == VideoPacketKind::Frame,
-                sequence_header: h.packet == VideoPacketKind::SequenceHeader,
-            },
-            Err(_) => TagFlags::default(),
-        },
-        Some(TagType::Audio) => TagFlags {
-            keyframe: false,
-            sequence_header: AudioTagHeader::parse(body)
-                .is_ok_and(|h| h.packet == AudioPacketKind::SequenceHeader),
-        },
-        _ => TagFlags::default(),
-    }
+    Media::of(tag_type, body).flags()
 }
 
 #[cfg(test)]

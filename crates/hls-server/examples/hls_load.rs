@@ -65,20 +65,14 @@ async fn feed(bus: Bus, tags: Vec<flv::FlvTag>) {
                 9 => TagKind::Video,
                 _ => continue,
             };
-            let flags = t.flags();
-            if round > 0 && flags.sequence_header {
-                continue;
-            }
-            let mut tag = Tag::new(
+            // Ingest's classification: the header parsed once, flags and media set from it.
+            let tag = Tag::classify(
                 kind,
                 u64::from(t.timestamp) + round * period,
                 t.body.clone(),
             );
-            tag.keyframe = flags.keyframe;
-            tag.sequence_header = flags.sequence_header;
-            if kind == TagKind::Video {
-                tag.composition_time =
-                    flv::VideoTagHeader::parse(&t.body).map_or(0, |h| h.composition_time);
+            if round > 0 && tag.sequence_header {
+                continue;
             }
             tokio::time::sleep_until(start + Duration::from_millis(tag.timestamp)).await;
             publisher.push(tag);

@@ -267,6 +267,7 @@ fn input_tag(tag: bus::Tag) -> InputTag {
         composition_time: tag.composition_time,
         keyframe: tag.keyframe,
         data: tag.data,
+        media: tag.media,
     }
 }
 

@@ -25,25 +25,13 @@ fn load(path: &Path) -> Vec<InputTag> {
     file.tags
         .into_iter()
         .filter_map(|t| {
-            let flags = t.flags();
             let kind = match t.kind()? {
                 flv::TagType::Audio => TagKind::Audio,
                 flv::TagType::Video => TagKind::Video,
                 flv::TagType::Script => TagKind::Script,
             };
-            let composition_time = match kind {
-                TagKind::Video => {
-                    flv::VideoTagHeader::parse(&t.body).map_or(0, |h| h.composition_time)
-                }
-                _ => 0,
-            };
-            Some(InputTag {
-                kind,
-                timestamp: u64::from(t.timestamp),
-                composition_time,
-                keyframe: flags.keyframe,
-                data: t.body,
-            })
+            // The header is parsed once per tag, outside the measured remux, as at ingest.
+            Some(InputTag::classify(kind, u64::from(t.timestamp), t.body))
         })
         .collect()
 }

@@ -1,10 +1,8 @@
-//! Maps FLV audio/video tag bodies (parsed by the `flv` crate: legacy headers and Enhanced
-//! RTMP) to the payloads the muxer carries.
+//! Maps what ingest found in an FLV tag's header ([`flv::Media`], parsed once, when the tag
+//! was built) to the payloads the muxer carries. Nothing here parses: the payload is the slice of
+//! the body after the header.
 
-use flv::{
-    AudioCodec, AudioPacketKind, AudioTagHeader, VideoCodec as FlvVideo, VideoPacketKind,
-    VideoTagHeader,
-};
+use flv::{AudioCodec, AudioPacketKind, VideoCodec as FlvVideo, VideoPacketKind};
 use ts_mux::VideoCodec;
 
 use crate::HlsError;
@@ -26,35 +24,30 @@ pub(crate) enum Media<'a> {
     Ignored,
 }
 
-/// Parses a video tag body.
-pub(crate) fn video(body: &[u8]) -> Result<Media<'_>, HlsError> {
-    let h = VideoTagHeader::parse(body)?;
-    let codec = match h.codec {
-        FlvVideo::Avc => VideoCodec::H264,
-        FlvVideo::Hevc => VideoCodec::H265,
-        _ => return Ok(Media::Ignored),
-    };
-    let payload = body
-        .get(h.header_len..)
-        .ok_or(HlsError::BadTag("video header longer than the tag"))?;
-    Ok(match h.packet {
-        VideoPacketKind::SequenceHeader => Media::VideoConfig(codec, payload),
-        VideoPacketKind::Frame => Media::VideoFrame(codec, payload),
-        _ => Media::Ignored,
-    })
-}
-
-/// Parses an audio tag body.
-pub(crate) fn audio(body: &[u8]) -> Result<Media<'_>, HlsError> {
-    let h = AudioTagHeader::parse(body)?;
-    let payload = body
-        .get(h.header_len..)
-        .ok_or(HlsError::BadTag("audio header longer than the tag"))?;
-    Ok(match (h.codec, h.packet) {
-        (AudioCodec::Aac, AudioPacketKind::SequenceHeader) => Media::AacConfig(payload),
-        (AudioCodec::Aac, AudioPacketKind::Frame) => Media::AacFrame(payload),
-        (AudioCodec::Mp3, AudioPacketKind::Frame) => Media::Mp3Frame(payload),
-        _ => Media::Ignored,
+/// Maps an audio or video tag's media and body; an opaque header (one that did not parse at
+/// ingest) is an error, so the tag is counted as skipped.
+pub(crate) fn media(media: flv::Media, body: &[u8]) -> Result<Media<'_>, HlsError> {
+    let payload = media.payload(body);
+    Ok(match media {
+        flv::Media::Opaque => return Err(HlsError::TagHeader),
+        flv::Media::Video(v) => {
+            let codec = match v.codec {
+                FlvVideo::Avc => VideoCodec::H264,
+                FlvVideo::Hevc => VideoCodec::H265,
+                _ => return Ok(Media::Ignored),
+            };
+            match v.packet {
+                VideoPacketKind::SequenceHeader => Media::VideoConfig(codec, payload),
+                VideoPacketKind::Frame => Media::VideoFrame(codec, payload),
+                _ => Media::Ignored,
+            }
+        }
+        flv::Media::Audio(a) => match (a.codec, a.packet) {
+            (AudioCodec::Aac, AudioPacketKind::SequenceHeader) => Media::AacConfig(payload),
+            (AudioCodec::Aac, AudioPacketKind::Frame) => Media::AacFrame(payload),
+            (AudioCodec::Mp3, AudioPacketKind::Frame) => Media::Mp3Frame(payload),
+            _ => Media::Ignored,
+        },
     })
 }
 
@@ -96,7 +89,11 @@ mod tests {
             (&[], None),
         ];
         for (body, want) in table {
-            assert_eq!(video(body).ok(), *want, "body {body:02x?}");
+            assert_eq!(
+                media(flv::Media::of(9, body), body).ok(),
+                *want,
+                "body {body:02x?}"
+            );
         }
     }
 
@@ -113,7 +110,11 @@ mod tests {
             (&[0xAF], None),
         ];
         for (body, want) in table {
-            assert_eq!(audio(body).ok(), *want, "body {body:02x?}");
+            assert_eq!(
+                media(flv::Media::of(8, body), body).ok(),
+                *want,
+                "body {body:02x?}"
+            );
         }
     }
 }

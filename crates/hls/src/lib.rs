@@ -31,9 +31,10 @@ pub use segmenter::{
 /// Why a tag was skipped. None of these is fatal: the segmenter counts the tag and goes on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HlsError {
-    /// The FLV tag header is malformed.
-    #[error("bad FLV tag header: {0}")]
-    TagHeader(#[from] flv::TagHeaderError),
+    /// The FLV audio/video tag header did not parse when the tag was classified (it is
+    /// truncated or malformed).
+    #[error("bad FLV tag header: truncated or malformed")]
+    TagHeader,
     /// The tag cannot be muxed as it is.
     #[error("bad FLV tag: {0}")]
     BadTag(&'static str),

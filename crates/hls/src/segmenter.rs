@@ -42,6 +42,30 @@ pub struct InputTag {
     pub keyframe: bool,
     /// The whole FLV tag body, tag header byte(s) included.
     pub data: Bytes,
+    /// What the body's header says, parsed once when the tag was built (the bus `Tag`'s
+    /// `media`); the segmenter never parses a tag header itself.
+    pub media: flv::Media,
+}
+
+impl InputTag {
+    /// A tag from an FLV body, its header parsed once ([`flv::Media::of`]) for the keyframe
+    /// flag, the composition time and the media: for tags read from FLV files.
+    pub fn classify(kind: TagKind, timestamp: u64, data: Bytes) -> InputTag {
+        let tag_type = match kind {
+            TagKind::Audio => flv::TAG_TYPE_AUDIO,
+            TagKind::Video => flv::TAG_TYPE_VIDEO,
+            TagKind::Script => flv::TAG_TYPE_SCRIPT,
+        };
+        let media = flv::Media::of(tag_type, &data);
+        InputTag {
+            kind,
+            timestamp,
+            composition_time: media.composition_time(),
+            keyframe: media.flags().keyframe,
+            data,
+            media,
+        }
+    }
 }
 
 /// AES-128 settings.
@@ -208,18 +232,16 @@ impl Segmenter {
     }
 
     fn push_inner(&mut self, tag: InputTag, now_ms: u64) -> Result<Option<u64>, HlsError> {
-        let media = match tag.kind {
-            TagKind::Script => return Ok(None),
-            TagKind::Video => flv_body::video(&tag.data)?,
-            TagKind::Audio => flv_body::audio(&tag.data)?,
-        };
-        match media {
+        if tag.kind == TagKind::Script {
+            return Ok(None);
+        }
+        match flv_body::media(tag.media, &tag.data)? {
             Media::VideoConfig(codec, record) => {
                 self.on_video_config(codec, tag.data.slice_ref(record))
             }
             Media::AacConfig(asc) => self.on_aac_config(tag.data.slice_ref(asc)),
             Media::Ignored => Ok(None),
-            Media::VideoFrame(..) | Media::AacFrame(_) | Media::Mp3Frame(_) => {
+            media @ (Media::VideoFrame(..) | Media::AacFrame(_) | Media::Mp3Frame(_)) => {
                 if let Media::Mp3Frame(f) = media {
                     self.mp3 = self.mp3.or(AudioCodec::from_mpeg_audio_frame(f));
                 }
@@ -386,10 +408,7 @@ impl Segmenter {
     }
 
     fn mux(&mut self, tag: &InputTag, now_ms: u64) -> Result<Option<u64>, HlsError> {
-        let media = match tag.kind {
-            TagKind::Video => flv_body::video(&tag.data)?,
-            _ => flv_body::audio(&tag.data)?,
-        };
+        let media = flv_body::media(tag.media, &tag.data)?;
         let tracks = self.muxer.as_ref().map(TsMuxer::tracks).unwrap_or_default();
         if matches!(media, Media::Mp3Frame(_)) && tracks.audio.is_none() {
             self.add_track_mid_stream();

@@ -44,12 +44,10 @@ fn audio(ts: u64) -> InputTag {
 }
 
 fn tag(kind: TagKind, timestamp: u64, keyframe: bool, data: Vec<u8>) -> InputTag {
+    // The keyframe flag is the caller's, as the bus tag's is, even where the body disagrees.
     InputTag {
-        kind,
-        timestamp,
-        composition_time: 0,
         keyframe,
-        data: Bytes::from(data),
+        ..InputTag::classify(kind, timestamp, Bytes::from(data))
     }
 }
 

@@ -81,19 +81,12 @@ fn input_tags(flv_bytes: &Bytes) -> Vec<InputTag> {
                 9 => TagKind::Video,
                 _ => return None,
             };
-            let composition_time =
-                flv::VideoTagHeader::parse(&t.body).map_or(0, |h| h.composition_time);
-            Some(InputTag {
+            // The header is parsed once per tag, as ingest does.
+            Some(InputTag::classify(
                 kind,
-                timestamp: u64::from(t.timestamp),
-                composition_time: if kind == TagKind::Video {
-                    composition_time
-                } else {
-                    0
-                },
-                keyframe: t.flags().keyframe,
-                data: t.body.clone(),
-            })
+                u64::from(t.timestamp),
+                t.body.clone(),
+            ))
         })
         .collect()
 }
@@ -429,11 +422,8 @@ fn hevc_segments_decode_cleanly_in_ffmpeg() {
 
 fn tag(kind: TagKind, timestamp: u64, keyframe: bool, body: Vec<u8>) -> InputTag {
     InputTag {
-        kind,
-        timestamp,
-        composition_time: 0,
         keyframe,
-        data: Bytes::from(body),
+        ..InputTag::classify(kind, timestamp, Bytes::from(body))
     }
 }
 

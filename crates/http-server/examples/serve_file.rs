@@ -70,20 +70,8 @@ async fn feed(bus: Bus, key: String, tags: Vec<flv::FlvTag>) {
                 9 => TagKind::Video,
                 _ => TagKind::Script,
             };
-            publisher.push(Tag {
-                keyframe: flags.keyframe,
-                sequence_header: flags.sequence_header,
-                composition_time: composition_time(t),
-                ..Tag::new(kind, ts, t.body.clone())
-            });
+            // Ingest's classification: the header parsed once, flags and media set from it.
+            publisher.push(Tag::classify(kind, ts, t.body.clone()));
         }
-    }
-}
-
-/// The AVC/HEVC composition time offset (FLV 10.1 E.4.3.1), a signed 24-bit field.
-fn composition_time(t: &flv::FlvTag) -> i32 {
-    match (t.tag_type, t.body.get(2..5)) {
-        (9, Some(b)) => (i32::from_be_bytes([b[0], b[1], b[2], 0])) >> 8,
-        _ => 0,
     }
 }

@@ -65,15 +65,13 @@ async fn publish(bus: Bus, data: Bytes) {
                 9 => TagKind::Video,
                 _ => TagKind::Script,
             };
-            let flags = t.flags();
-            if flags.sequence_header && round > 0 {
+            // Ingest's classification: the header parsed once, flags and media set from it.
+            let ts = u64::from(t.timestamp) + round * span;
+            let tag = Tag::classify(kind, ts, t.body.clone());
+            if tag.sequence_header && round > 0 {
                 continue;
             }
-            let ts = u64::from(t.timestamp) + round * span;
             tokio::time::sleep_until(start + Duration::from_millis(ts)).await;
-            let mut tag = Tag::new(kind, ts, t.body.clone());
-            tag.keyframe = flags.keyframe;
-            tag.sequence_header = flags.sequence_header;
             publisher.push(tag);
         }
     }

@@ -160,6 +160,7 @@ fn tag_ref(tag: &Tag) -> TagRef<'_> {
         kind,
         timestamp_ms: tag.timestamp,
         data: &tag.data,
+        media: tag.media,
     }
 }
 
@@ -316,13 +317,12 @@ mod tests {
                     9 => bus::TagKind::Video,
                     _ => bus::TagKind::Script,
                 };
-                let flags = t.flags();
-                if flags.sequence_header && round > 0 {
+                // As ingest does: the header parsed once, flags and media set from it.
+                let tag =
+                    Tag::classify(kind, u64::from(t.timestamp) + round * 3000, t.body.clone());
+                if tag.sequence_header && round > 0 {
                     continue;
                 }
-                let mut tag = Tag::new(kind, u64::from(t.timestamp) + round * 3000, t.body.clone());
-                tag.keyframe = flags.keyframe;
-                tag.sequence_header = flags.sequence_header;
                 publisher.push(tag);
             }
         }

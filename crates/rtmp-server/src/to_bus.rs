@@ -4,7 +4,7 @@
 
 use bus::{MediaInfo, Publisher, Tag, TagKind};
 use bytes::Bytes;
-use flv::{AudioCodec, AudioTagHeader, VideoCodec, VideoTagHeader};
+use flv::{AudioCodec, Media, VideoCodec};
 
 /// Pushes one publisher's messages to the bus.
 #[derive(Debug)]
@@ -36,28 +36,19 @@ impl Ingest {
 
     /// Pushes an audio message.
     pub fn audio(&mut self, timestamp: u32, data: Bytes) {
-        let flags = flv::classify(flv::TAG_TYPE_AUDIO, &data);
-        if flags.sequence_header || self.info.audio_codec.is_none() {
-            self.learn_audio(&data);
+        let tag = Tag::classify(TagKind::Audio, u64::from(timestamp), data);
+        if tag.sequence_header || self.info.audio_codec.is_none() {
+            self.learn_audio(&tag);
         }
-        let mut tag = Tag::new(TagKind::Audio, u64::from(timestamp), data);
-        tag.sequence_header = flags.sequence_header;
         self.push(tag);
     }
 
     /// Pushes a video message.
     pub fn video(&mut self, timestamp: u32, data: Bytes) {
-        let flags = flv::classify(flv::TAG_TYPE_VIDEO, &data);
-        let header = VideoTagHeader::parse(&data).ok();
-        if flags.sequence_header {
-            if let Some(h) = &header {
-                self.learn_video(h, &data);
-            }
+        let tag = Tag::classify(TagKind::Video, u64::from(timestamp), data);
+        if tag.sequence_header {
+            self.learn_video(&tag);
         }
-        let mut tag = Tag::new(TagKind::Video, u64::from(timestamp), data);
-        tag.keyframe = flags.keyframe;
-        tag.sequence_header = flags.sequence_header;
-        tag.composition_time = header.map_or(0, |h| h.composition_time);
         self.push(tag);
     }
 
@@ -68,9 +59,12 @@ impl Ingest {
 
     /// Fills video codec, size and rate from a sequence header. A header we
     /// cannot parse is passed through untouched; only the info stays empty.
-    fn learn_video(&mut self, h: &VideoTagHeader, data: &[u8]) {
-        let config = data.get(h.header_len..).unwrap_or_default();
-        let (name, dims) = match h.codec {
+    fn learn_video(&mut self, tag: &Tag) {
+        let Media::Video(v) = tag.media else {
+            return;
+        };
+        let config = tag.media.payload(&tag.data);
+        let (name, dims) = match v.codec {
             VideoCodec::Avc => {
                 let sps = codecs::AvcDecoderConfig::parse(config)
                     .ok()
@@ -96,24 +90,23 @@ impl Ingest {
         self.publisher.set_media_info(self.info.clone());
     }
 
-    fn learn_audio(&mut self, data: &[u8]) {
-        let Ok(h) = AudioTagHeader::parse(data) else {
+    fn learn_audio(&mut self, tag: &Tag) {
+        let Media::Audio(a) = tag.media else {
             return;
         };
+        let payload = tag.media.payload(&tag.data);
         let before = self.info.clone();
-        match h.codec {
+        match a.codec {
             AudioCodec::Aac => {
                 self.info.audio_codec = Some("aac".into());
-                let config = data.get(h.header_len..).unwrap_or_default();
-                if let Ok(asc) = codecs::AudioSpecificConfig::parse(config) {
+                if let Ok(asc) = codecs::AudioSpecificConfig::parse(payload) {
                     self.info.sample_rate = Some(asc.sampling_frequency);
                     self.info.channels = Some(asc.channel_configuration);
                 }
             }
             AudioCodec::Mp3 => {
                 self.info.audio_codec = Some("mp3".into());
-                let frame = data.get(h.header_len..).unwrap_or_default();
-                if let Ok(mp3) = codecs::Mp3FrameHeader::parse(frame) {
+                if let Ok(mp3) = codecs::Mp3FrameHeader::parse(payload) {
                     self.info.sample_rate = Some(mp3.sample_rate);
                     self.info.channels = Some(mp3.channels);
                 }
@@ -220,6 +213,7 @@ mod tests {
             };
             assert_eq!((tag.keyframe, tag.sequence_header), (*key, *seq), "{name}");
             assert_eq!(&tag.data[..], *body, "{name}: payload untouched");
+            assert_eq!(tag.media, flv::Media::of(9, body), "{name}: media kept");
             let info = bus.stream(&key_name).expect("stream").media_info();
             if !codec.is_empty() {
                 assert_eq!(info.video_codec.as_deref(), Some(*codec), "{name}");

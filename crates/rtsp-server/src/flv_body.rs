@@ -1,8 +1,10 @@
-//! Adapts crate `flv`'s tag-header parsers to what the packetizers need: the codec, whether the
-//! tag is a decoder configuration, the composition time and the payload as a zero-copy slice.
+//! Maps what ingest found in a bus tag's FLV header ([`Tag::media`], parsed once, when the tag was
+//! built) to what the packetizers need: the codec, whether the tag is a decoder configuration, the
+//! composition time and the payload as a zero-copy slice. Nothing here parses.
 
+use bus::Tag;
 use bytes::Bytes;
-use flv::{AudioCodec, AudioPacketKind, AudioTagHeader, VideoPacketKind, VideoTagHeader};
+use flv::{AudioCodec, AudioPacketKind, Media, VideoPacketKind};
 
 /// Video codecs this shell packetizes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,7 +15,7 @@ pub enum VideoCodec {
     H265,
 }
 
-/// A parsed video tag body.
+/// A video tag body, as its media says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VideoBody {
     /// The codec.
@@ -26,9 +28,12 @@ pub struct VideoBody {
     pub payload: Bytes,
 }
 
-/// Parses a video tag body; `None` for other codecs, end-of-sequence, commands or truncation.
-pub fn video(data: &Bytes) -> Option<VideoBody> {
-    let h = VideoTagHeader::parse(data).ok()?;
+/// A video tag's body; `None` for other codecs, end-of-sequence, commands or a header that did
+/// not parse.
+pub fn video(tag: &Tag) -> Option<VideoBody> {
+    let Media::Video(h) = tag.media else {
+        return None;
+    };
     let codec = match h.codec {
         flv::VideoCodec::Avc => VideoCodec::H264,
         flv::VideoCodec::Hevc => VideoCodec::H265,
@@ -39,16 +44,15 @@ pub fn video(data: &Bytes) -> Option<VideoBody> {
         VideoPacketKind::Frame => false,
         _ => return None,
     };
-    let payload = data.slice(h.header_len.min(data.len())..);
     Some(VideoBody {
         codec,
         sequence_header,
         composition_time: h.composition_time,
-        payload,
+        payload: tag.payload(),
     })
 }
 
-/// A parsed audio tag body.
+/// An audio tag body, as its media says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AudioBody {
     /// AAC AudioSpecificConfig.
@@ -59,10 +63,12 @@ pub enum AudioBody {
     Mp3(Bytes),
 }
 
-/// Parses an audio tag body; `None` for other formats or truncation.
-pub fn audio(data: &Bytes) -> Option<AudioBody> {
-    let h = AudioTagHeader::parse(data).ok()?;
-    let payload = data.slice(h.header_len.min(data.len())..);
+/// An audio tag's body; `None` for other formats or a header that did not parse.
+pub fn audio(tag: &Tag) -> Option<AudioBody> {
+    let Media::Audio(h) = tag.media else {
+        return None;
+    };
+    let payload = tag.payload();
     match (h.codec, h.packet) {
         (AudioCodec::Aac, AudioPacketKind::SequenceHeader) => Some(AudioBody::AacConfig(payload)),
         (AudioCodec::Aac, AudioPacketKind::Frame) => Some(AudioBody::AacFrame(payload)),
@@ -74,6 +80,7 @@ pub fn audio(data: &Bytes) -> Option<AudioBody> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bus::TagKind;
 
     /// (codec, sequence header, composition time, payload).
     type Expected = (VideoCodec, bool, i32, &'static [u8]);
@@ -102,7 +109,8 @@ mod tests {
             (&[], None),
         ];
         for (input, want) in cases {
-            let got = video(&Bytes::copy_from_slice(input)).map(|v| {
+            let tag = Tag::classify(TagKind::Video, 0, Bytes::copy_from_slice(input));
+            let got = video(&tag).map(|v| {
                 (
                     v.codec,
                     v.sequence_header,
@@ -131,7 +139,8 @@ mod tests {
             (&[0x7f, 0], None),
         ];
         for (input, want) in cases {
-            assert_eq!(audio(&b(input)), *want, "{input:02x?}");
+            let tag = Tag::classify(TagKind::Audio, 0, b(input));
+            assert_eq!(audio(&tag), *want, "{input:02x?}");
         }
     }
 }

@@ -397,7 +397,7 @@ fn build(stream: &Arc<Stream>, opts: &Options) -> Option<(Arc<StreamRtp>, Packet
 }
 
 fn video_track(tag: &Tag, mtu: usize) -> Option<(Codec, Packetizer)> {
-    let body = flv_body::video(&tag.data).filter(|b| b.sequence_header)?;
+    let body = flv_body::video(tag).filter(|b| b.sequence_header)?;
     match body.codec {
         VideoCodec::H264 => {
             let cfg = codecs::AvcDecoderConfig::parse_bytes(&body.payload).ok()?;
@@ -445,7 +445,7 @@ fn audio_track(header: Option<&Tag>, is_mp3: bool, mtu: usize) -> Option<(Codec,
         let p = MpaPacketizer::new(random_params(rtp::mpa::PAYLOAD_TYPE, mtu)).ok()?;
         return Some((Codec::Mpa, Packetizer::Mpa(p)));
     }
-    let Some(AudioBody::AacConfig(config)) = header.and_then(|t| flv_body::audio(&t.data)) else {
+    let Some(AudioBody::AacConfig(config)) = header.and_then(flv_body::audio) else {
         return None;
     };
     let asc = codecs::AudioSpecificConfig::parse(&config).ok()?;
@@ -582,7 +582,7 @@ const MAX_GOP_UNITS: usize = 4096;
 
 /// Packetizes a video tag; returns whether it is a keyframe.
 fn video_tag(p: &mut Packetizer, tag: &Tag, out: &mut Vec<Bytes>, rtp: &StreamRtp) -> bool {
-    let Some(body) = flv_body::video(&tag.data) else {
+    let Some(body) = flv_body::video(tag) else {
         return false;
     };
     let pts = tag.timestamp as i64 + i64::from(body.composition_time);
@@ -656,13 +656,13 @@ fn nals(payload: &Bytes, len: u8, key: &str) -> Vec<Bytes> {
 /// Returns whether a tag can go to the stream's existing tracks (same codec, same audio clock).
 fn fits(p: &Packetizers, tag: &Tag) -> bool {
     match tag.kind {
-        TagKind::Video => match (flv_body::video(&tag.data), &p.video) {
+        TagKind::Video => match (flv_body::video(tag), &p.video) {
             (Some(b), Some((_, Packetizer::H264(..)))) => b.codec == VideoCodec::H264,
             (Some(b), Some((_, Packetizer::H265(..)))) => b.codec == VideoCodec::H265,
             (Some(b), None) => !b.sequence_header,
             _ => true,
         },
-        TagKind::Audio => match (flv_body::audio(&tag.data), &p.audio) {
+        TagKind::Audio => match (flv_body::audio(tag), &p.audio) {
             (Some(AudioBody::AacConfig(c)), Some((_, Packetizer::Aac(pk)))) => {
                 codecs::AudioSpecificConfig::parse(&c)
                     .is_ok_and(|asc| asc.sampling_frequency == pk.clock_rate())
@@ -681,7 +681,7 @@ fn fits(p: &Packetizers, tag: &Tag) -> bool {
 
 /// Packetizes an audio tag; returns whether packets were produced.
 fn audio_tag(p: &mut Packetizer, ms: i64, tag: &Tag, out: &mut Vec<Bytes>) -> bool {
-    match (p, flv_body::audio(&tag.data)) {
+    match (p, flv_body::audio(tag)) {
         (Packetizer::Aac(pk), Some(AudioBody::AacFrame(au))) => pk.packetize(ms, &au, out),
         (Packetizer::Mpa(pk), Some(AudioBody::Mp3(frame))) => pk.packetize(ms, &frame, out),
         _ => false,

@@ -15,7 +15,7 @@
 //! | media sending, keyframe resync, receiver-report statistics | `session.rs` |
 //! | UDP port pairs | `ports.rs` |
 //! | the per-client-address session cap, the counts of refused SETUPs | `limits.rs` |
-//! | FLV tag headers to codec payloads (over crate `flv`) | `flv_body.rs` |
+//! | bus tags' FLV media (parsed once at ingest) to codec payloads | `flv_body.rs` |
 //!
 //! Architecture Invariant: RTP is packetized once per stream and track; a session's queue is its
 //! cursor in the stream's bounded broadcast ring, and a session that falls a whole ring behind

@@ -75,11 +75,7 @@ fn hevc_tags() -> Option<Vec<Tag>> {
     let (vps, sps, pps) = (find(32), find(33), find(34));
     let mut header = vec![0x1c, 0, 0, 0, 0];
     header.extend_from_slice(&hvcc(&vps, &sps, &pps));
-    let mut tags = vec![Tag {
-        sequence_header: true,
-        keyframe: true,
-        ..Tag::new(TagKind::Video, 0, Bytes::from(header))
-    }];
+    let mut tags = vec![Tag::classify(TagKind::Video, 0, Bytes::from(header))];
     // Access units start at each AUD; parameter sets travel only in the sequence header, as RTMP sends them.
     let mut units: Vec<Vec<Bytes>> = Vec::new();
     for nal in nals.into_iter().filter(|n| !(32..=34).contains(&kind(n))) {
@@ -95,11 +91,12 @@ fn hevc_tags() -> Option<Vec<Tag>> {
             body.extend_from_slice(&(nal.len() as u32).to_be_bytes());
             body.extend_from_slice(nal);
         }
-        let tag = Tag::new(TagKind::Video, i as u64 * 40, Bytes::from(body));
-        tags.push(Tag {
-            keyframe: key,
-            ..tag
-        });
+        // The frame type (0x1c key, 0x2c inter) says what `key` says.
+        tags.push(Tag::classify(
+            TagKind::Video,
+            i as u64 * 40,
+            Bytes::from(body),
+        ));
     }
     Some(tags)
 }

@@ -1,10 +1,11 @@
 //! FLV from the network (HTTP-FLV pulls, FLV files, RTMP message bodies): the incremental reader
 //! fed in pieces must agree with the whole-file parser; every tag's audio/video header parses
-//! without panicking and reports a payload offset inside the body; `onMetaData` that parses
-//! rebuilds into a body that parses to the same metadata.
+//! without panicking and reports a payload offset inside the body; the `Media` ingest keeps
+//! agrees with the header parsers (payload at the same offset, the same flags as `classify`);
+//! `onMetaData` that parses rebuilds into a body that parses to the same metadata.
 
 use bytes::Bytes;
-use flv::{AudioTagHeader, FlvReader, FlvTag, Metadata, ReadError, VideoTagHeader};
+use flv::{AudioTagHeader, FlvReader, FlvTag, Media, Metadata, ReadError, VideoTagHeader};
 
 pub fn run(data: &[u8]) {
     let Some((&split, rest)) = data.split_first() else {
@@ -67,7 +68,17 @@ fn incremental(data: &[u8], split: u8) -> (Vec<FlvTag>, Option<ReadError>, bool)
 
 fn check_tag(tag: &FlvTag) {
     let body = &tag.body;
-    let _ = flv::classify(tag.tag_type, body);
+    let media = Media::of(tag.tag_type, body);
+    assert_eq!(
+        media.flags(),
+        flv::classify(tag.tag_type, body),
+        "classify is what the media says"
+    );
+    let payload = media.payload(body);
+    assert!(
+        media.header_len() <= body.len() && payload.len() == body.len() - media.header_len(),
+        "the media's payload is the body's tail"
+    );
     match tag.tag_type {
         8 => {
             if let Ok(h) = AudioTagHeader::parse(body) {
@@ -75,7 +86,10 @@ fn check_tag(tag: &FlvTag) {
                     h.header_len <= body.len(),
                     "audio payload offset inside the body"
                 );
+                assert_eq!(h.header_len, media.header_len(), "media and parser agree");
                 let _ = h.rate_hz();
+            } else {
+                assert_eq!(media, Media::Opaque, "a header that fails is opaque");
             }
         }
         9 => {
@@ -84,6 +98,10 @@ fn check_tag(tag: &FlvTag) {
                     h.header_len <= body.len(),
                     "video payload offset inside the body"
                 );
+                assert_eq!(h.header_len, media.header_len(), "media and parser agree");
+                assert_eq!(h.composition_time, media.composition_time());
+            } else {
+                assert_eq!(media, Media::Opaque, "a header that fails is opaque");
             }
         }
         18 => metadata(body),

@@ -5,7 +5,7 @@
 //! configured size.
 
 use bytes::Bytes;
-use flv::{FlvReader, VideoTagHeader};
+use flv::FlvReader;
 
 const ASF_PACKET_SIZE: usize = 1024;
 
@@ -27,23 +27,23 @@ pub fn run(data: &[u8]) {
             9 => (hls::TagKind::Video, asf::TagKind::Video),
             _ => (hls::TagKind::Script, asf::TagKind::Script),
         };
-        let flags = flv::classify(tag.tag_type, &tag.body);
-        let cts = match tag.tag_type {
-            9 => VideoTagHeader::parse(&tag.body).map_or(0, |h| h.composition_time),
-            _ => 0,
-        };
+        // As ingest does: the header is parsed once, and both muxers read that result.
+        let media = tag.media();
+        let flags = media.flags();
         let input = hls::InputTag {
             kind: hls_kind,
             timestamp: u64::from(tag.timestamp),
-            composition_time: cts,
+            composition_time: media.composition_time(),
             keyframe: flags.keyframe,
             data: tag.body.clone(),
+            media,
         };
         let _ = seg.push(input, u64::from(tag.timestamp));
         asf.push_tag(asf::TagRef {
             kind: asf_kind,
             timestamp_ms: u64::from(tag.timestamp),
             data: &tag.body,
+            media,
         });
         drain_asf(&mut asf);
     }

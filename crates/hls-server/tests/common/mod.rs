@@ -112,15 +112,12 @@ fn bus_tag(t: &flv::FlvTag, offset_ms: u64) -> Option<Tag> {
         18 => TagKind::Script,
         _ => return None,
     };
-    let flags = t.flags();
-    let mut tag = Tag::new(kind, u64::from(t.timestamp) + offset_ms, t.body.clone());
-    tag.keyframe = flags.keyframe;
-    tag.sequence_header = flags.sequence_header;
-    if kind == TagKind::Video {
-        tag.composition_time =
-            flv::VideoTagHeader::parse(&t.body).map_or(0, |h| h.composition_time);
-    }
-    Some(tag)
+    // As ingest does: the header parsed once, flags and media set from it.
+    Some(Tag::classify(
+        kind,
+        u64::from(t.timestamp) + offset_ms,
+        t.body.clone(),
+    ))
 }
 
 /// Publishes `key` and pushes the fixture in real time, looped `loops` times with continuous

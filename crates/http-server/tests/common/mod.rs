@@ -200,18 +200,7 @@ fn to_bus_tag(t: &flv::FlvTag, timestamp: u64) -> Tag {
         Some(flv::TagType::Video) => TagKind::Video,
         _ => TagKind::Script,
     };
-    // The AVC/HEVC composition time (FLV 10.1 E.4.3.1) is a signed 24-bit field.
-    let composition_time = match (kind, t.body.get(2..5)) {
-        (TagKind::Video, Some(b)) => i32::from_be_bytes([b[0], b[1], b[2], 0]) >> 8,
-        _ => 0,
-    };
-    let flags = t.flags();
-    Tag {
-        composition_time,
-        keyframe: flags.keyframe,
-        sequence_header: flags.sequence_header,
-        ..Tag::new(kind, timestamp, t.body.clone())
-    }
+    Tag::classify(kind, timestamp, t.body.clone())
 }
 
 /// Publishes `path` (an H.264 + AAC file like [`fixture`]) on `bus` at `key` in real time,

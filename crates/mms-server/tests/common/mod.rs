@@ -157,20 +157,12 @@ fn to_bus_tag(t: &flv::FlvTag, offset: u64) -> Option<Tag> {
         18 => TagKind::Script,
         _ => return None,
     };
-    let flags = t.flags();
-    let composition_time = if kind == TagKind::Video && t.body.len() >= 5 {
-        (i32::from_be_bytes([0, t.body[2], t.body[3], t.body[4]]) << 8) >> 8
-    } else {
-        0
-    };
-    Some(Tag {
+    // As ingest does: the header parsed once, flags and media set from it.
+    Some(Tag::classify(
         kind,
-        timestamp: u64::from(t.timestamp) + offset,
-        composition_time,
-        keyframe: flags.keyframe,
-        sequence_header: flags.sequence_header,
-        data: t.body.clone(),
-    })
+        u64::from(t.timestamp) + offset,
+        t.body.clone(),
+    ))
 }
 
 /// Runs a tool with a deadline; returns (success, stdout, stderr).

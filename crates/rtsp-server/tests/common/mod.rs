@@ -113,18 +113,8 @@ pub fn fixture_tags(path: &Path) -> Vec<Tag> {
                 18 => TagKind::Script,
                 _ => return None,
             };
-            let flags = t.flags();
-            let cts = flv::VideoTagHeader::parse(&t.body)
-                .map(|h| h.composition_time)
-                .unwrap_or(0);
-            Some(Tag {
-                kind,
-                timestamp: u64::from(t.timestamp),
-                composition_time: if kind == TagKind::Video { cts } else { 0 },
-                keyframe: flags.keyframe,
-                sequence_header: flags.sequence_header,
-                data: t.body,
-            })
+            // As ingest does: the header parsed once, flags and media set from it.
+            Some(Tag::classify(kind, u64::from(t.timestamp), t.body))
         })
         .collect()
 }
@@ -141,7 +131,7 @@ pub async fn feed(bus: Bus, tags: Vec<Tag>, stop: CancellationToken) {
         .expect("test stream is not yet published");
     let mp3 = tags.iter().any(|t| {
         t.kind == TagKind::Audio
-            && flv::AudioTagHeader::parse(&t.data).is_ok_and(|h| h.codec == flv::AudioCodec::Mp3)
+            && matches!(t.media, flv::Media::Audio(a) if a.codec == flv::AudioCodec::Mp3)
     });
     if mp3 {
         // What RTMP ingest records for MP3, which has no sequence header.
