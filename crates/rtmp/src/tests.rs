@@ -671,7 +671,9 @@ fn a_single_chunk_message_is_a_slice_of_the_input_buffer() {
     input.reserve(wire.len());
     input.extend_from_slice(&wire);
     let range = input.as_ptr() as usize..input.as_ptr() as usize + input.len();
-    p.server.arrived(wire.len()).expect("the bytes are accounted");
+    p.server
+        .arrived(wire.len())
+        .expect("the bytes are accounted");
     let mut got = None;
     while let Some(ev) = p.server.poll_event().expect("the server decodes") {
         if let ServerSessionEvent::Audio { data, .. } = ev {

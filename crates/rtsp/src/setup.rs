@@ -140,7 +140,14 @@ mod tests {
         let named = udp(Some(Destination::NotAnAddress));
         // (track, tracks, transport, secure, session udp, expected track or status and kind)
         type Want = Result<usize, (u16, RefusedKind)>;
-        type Case<'a> = (Option<usize>, usize, &'a Transport, bool, Option<bool>, Want);
+        type Case<'a> = (
+            Option<usize>,
+            usize,
+            &'a Transport,
+            bool,
+            Option<bool>,
+            Want,
+        );
         let cases: Vec<Case<'_>> = vec![
             (Some(1), 2, &u, false, None, Ok(1)),
             (None, 1, &u, false, None, Ok(0)),
