@@ -139,6 +139,23 @@ impl Gst {
         let stdout = String::from_utf8_lossy(&stdout.join().unwrap_or_default()).into_owned();
         let stderr = stderr.join().unwrap_or_default();
         let mut report = parse_decode_log(&stdout, &stderr);
+        // Under load gst-launch has been seen to stop without printing a parser's caps line (the
+        // `-v` caps come from asynchronous notifications). A branch whose sink rendered buffers
+        // decoded them through the parser and decoder built for the expected codec, which only
+        // link to that codec's caps: that codec then stands in for the missing line.
+        for s in report
+            .streams
+            .iter_mut()
+            .filter(|s| s.codec.is_empty() && s.frames > 0)
+        {
+            let built = match s.kind {
+                Kind::Video => expect.video.map(|(codec, ..)| codec),
+                Kind::Audio => expect.audio.map(|(codec, _)| codec),
+            };
+            if let Some(codec) = built {
+                s.codec = codec.to_owned();
+            }
+        }
         match outcome {
             Outcome::Done => {}
             Outcome::Exited(status) => report.errors.push(format!(
