@@ -17,17 +17,13 @@ use rtp::h265::{H265Packetizer, H265ParameterSets};
 use rtp::mpa::MpaPacketizer;
 use rtp::rtcp::SenderInfo;
 use rtp::TrackParams;
-use rtsp::sdp::{Codec, Presentation, Track};
+use rtsp::sdp::{Codec, Presentation, AAC_PAYLOAD_TYPE, VIDEO_PAYLOAD_TYPE};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::flv_body::{self, AudioBody, VideoCodec};
 use crate::Options;
 
-/// Payload type of the video track (dynamic, RFC 3551 §3).
-const VIDEO_PT: u8 = 96;
-/// Payload type of an AAC track (dynamic).
-const AAC_PT: u8 = 97;
 /// The CNAME every track of this gateway reports (RFC 3550 §6.5.1 only asks that it be stable).
 pub const CNAME: &str = "media-gateway";
 
@@ -340,14 +336,10 @@ fn build(stream: &Arc<Stream>, opts: &Options) -> Option<(Arc<StreamRtp>, Packet
         .map(|(_, pk)| pk);
     for (codec, packetizer) in tracks.iter().zip(packetizers) {
         let w = packetizer.writer();
-        let clock_rate = match codec {
-            Codec::Aac { sample_rate, .. } => *sample_rate,
-            _ => rtp::VIDEO_CLOCK_RATE,
-        };
         states.push(TrackState {
             clock: rtp::TrackClock {
                 ssrc: w.params().ssrc,
-                clock_rate,
+                clock_rate: codec.clock_rate(),
                 timestamp_offset: w.params().timestamp_offset,
                 packets: 0,
                 octets: 0,
@@ -358,28 +350,8 @@ fn build(stream: &Arc<Stream>, opts: &Options) -> Option<(Arc<StreamRtp>, Packet
     if tracks.is_empty() {
         return None;
     }
-    let presentation = Presentation {
-        name: stream.key().to_owned(),
-        session_id: rand::random::<u32>().into(),
-        version: stream.generation(),
-        origin_address: "0.0.0.0".to_owned(),
-        tracks: tracks
-            .into_iter()
-            .enumerate()
-            .map(|(i, codec)| {
-                let payload_type = match &codec {
-                    Codec::Aac { .. } => AAC_PT,
-                    Codec::Mpa => rtp::mpa::PAYLOAD_TYPE,
-                    _ => VIDEO_PT,
-                };
-                Track {
-                    codec,
-                    payload_type,
-                    control: format!("trackID={i}"),
-                }
-            })
-            .collect(),
-    };
+    let session_id = rand::random::<u32>().into();
+    let presentation = Presentation::live(stream.key(), session_id, stream.generation(), tracks);
     let (tx, _) = broadcast::channel(opts.queue_units.max(16));
     let shared = Shared {
         presentation,
@@ -398,46 +370,34 @@ fn build(stream: &Arc<Stream>, opts: &Options) -> Option<(Arc<StreamRtp>, Packet
 
 fn video_track(tag: &Tag, mtu: usize) -> Option<(Codec, Packetizer)> {
     let body = flv_body::video(tag).filter(|b| b.sequence_header)?;
+    let params = random_params(VIDEO_PAYLOAD_TYPE, mtu);
     match body.codec {
         VideoCodec::H264 => {
-            let cfg = codecs::AvcDecoderConfig::parse_bytes(&body.payload).ok()?;
-            let p = H264Packetizer::new(
-                random_params(VIDEO_PT, mtu),
-                cfg.sps.clone(),
-                cfg.pps.clone(),
-            )
-            .ok()?;
-            Some((
-                Codec::H264 {
-                    sps: cfg.sps,
-                    pps: cfg.pps,
-                },
-                Packetizer::H264(p, cfg.nal_length_size),
-            ))
+            let (codec, len) = Codec::from_avcc(&body.payload)?;
+            let Codec::H264 { sps, pps } = &codec else {
+                return None;
+            };
+            let p = H264Packetizer::new(params, sps.clone(), pps.clone()).ok()?;
+            Some((codec, Packetizer::H264(p, len)))
         }
         VideoCodec::H265 => {
-            let cfg = codecs::HevcDecoderConfig::parse_bytes(&body.payload).ok()?;
-            let sets = hevc_sets(&cfg);
-            let p = H265Packetizer::new(random_params(VIDEO_PT, mtu), sets.clone()).ok()?;
-            Some((
-                Codec::H265 {
-                    vps: sets.vps,
-                    sps: sets.sps,
-                    pps: sets.pps,
-                },
-                Packetizer::H265(p, cfg.nal_length_size),
-            ))
+            let (codec, len) = Codec::from_hvcc(&body.payload)?;
+            let p = H265Packetizer::new(params, h265_sets(&codec)?).ok()?;
+            Some((codec, Packetizer::H265(p, len)))
         }
     }
 }
 
-fn hevc_sets(cfg: &codecs::HevcDecoderConfig) -> H265ParameterSets {
-    let of = |t| cfg.nals_of_type(t).cloned().collect();
-    H265ParameterSets {
-        vps: of(32),
-        sps: of(33),
-        pps: of(34),
-    }
+/// The parameter sets of an H.265 codec, as its packetizer takes them.
+fn h265_sets(codec: &Codec) -> Option<H265ParameterSets> {
+    let Codec::H265 { vps, sps, pps } = codec else {
+        return None;
+    };
+    Some(H265ParameterSets {
+        vps: vps.clone(),
+        sps: sps.clone(),
+        pps: pps.clone(),
+    })
 }
 
 fn audio_track(header: Option<&Tag>, is_mp3: bool, mtu: usize) -> Option<(Codec, Packetizer)> {
@@ -448,18 +408,9 @@ fn audio_track(header: Option<&Tag>, is_mp3: bool, mtu: usize) -> Option<(Codec,
     let Some(AudioBody::AacConfig(config)) = header.and_then(flv_body::audio) else {
         return None;
     };
-    let asc = codecs::AudioSpecificConfig::parse(&config).ok()?;
-    let sample_rate = asc.sampling_frequency;
-    let channels = asc.channel_count().unwrap_or(2);
-    let p = AacPacketizer::new(random_params(AAC_PT, mtu), sample_rate).ok()?;
-    Some((
-        Codec::Aac {
-            sample_rate,
-            channels,
-            config,
-        },
-        Packetizer::Aac(p),
-    ))
+    let codec = Codec::from_audio_specific_config(config)?;
+    let p = AacPacketizer::new(random_params(AAC_PAYLOAD_TYPE, mtu), codec.clock_rate()).ok()?;
+    Some((codec, Packetizer::Aac(p)))
 }
 
 /// The packetizer task of one stream.
@@ -588,31 +539,21 @@ fn video_tag(p: &mut Packetizer, tag: &Tag, out: &mut Vec<Bytes>, rtp: &StreamRt
     let pts = tag.timestamp as i64 + i64::from(body.composition_time);
     match (p, body.sequence_header) {
         (Packetizer::H264(pk, len), true) => {
-            if let Ok(cfg) = codecs::AvcDecoderConfig::parse_bytes(&body.payload) {
-                *len = cfg.nal_length_size;
-                update_sdp(
-                    rtp,
-                    Codec::H264 {
-                        sps: cfg.sps.clone(),
-                        pps: cfg.pps.clone(),
-                    },
-                );
-                pk.set_parameter_sets(cfg.sps, cfg.pps);
+            if let Some((codec, n)) = Codec::from_avcc(&body.payload) {
+                *len = n;
+                if let Codec::H264 { sps, pps } = &codec {
+                    pk.set_parameter_sets(sps.clone(), pps.clone());
+                }
+                update_sdp(rtp, codec);
             }
         }
         (Packetizer::H265(pk, len), true) => {
-            if let Ok(cfg) = codecs::HevcDecoderConfig::parse_bytes(&body.payload) {
-                *len = cfg.nal_length_size;
-                let sets = hevc_sets(&cfg);
-                update_sdp(
-                    rtp,
-                    Codec::H265 {
-                        vps: sets.vps.clone(),
-                        sps: sets.sps.clone(),
-                        pps: sets.pps.clone(),
-                    },
-                );
-                pk.set_parameter_sets(sets);
+            if let Some((codec, n)) = Codec::from_hvcc(&body.payload) {
+                *len = n;
+                if let Some(sets) = h265_sets(&codec) {
+                    pk.set_parameter_sets(sets);
+                }
+                update_sdp(rtp, codec);
             }
         }
         (Packetizer::H264(pk, len), false) => {

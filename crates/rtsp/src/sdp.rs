@@ -36,6 +36,70 @@ pub enum Codec {
     Mpa,
 }
 
+/// The dynamic RTP payload type of the video track.
+pub const VIDEO_PAYLOAD_TYPE: u8 = 96;
+/// The dynamic RTP payload type of an AAC track.
+pub const AAC_PAYLOAD_TYPE: u8 = 97;
+/// MPEG audio's static payload type (RFC 3551 Table 4).
+pub const MPA_PAYLOAD_TYPE: u8 = 14;
+/// The RTP clock rate of video and of MPEG audio (RFC 3551 §4.5.13).
+pub const CLOCK_RATE_90K: u32 = 90_000;
+
+impl Codec {
+    /// H.264 from an `avcC` decoder configuration record (ISO/IEC 14496-15 5.3.3), with the
+    /// record's NAL unit length size the packetizer needs; `None` if it does not parse.
+    pub fn from_avcc(record: &Bytes) -> Option<(Codec, u8)> {
+        let cfg = codecs::AvcDecoderConfig::parse_bytes(record).ok()?;
+        let codec = Codec::H264 {
+            sps: cfg.sps,
+            pps: cfg.pps,
+        };
+        Some((codec, cfg.nal_length_size))
+    }
+
+    /// H.265 from an `hvcC` record (ISO/IEC 14496-15 8.3.3): its VPS, SPS and PPS arrays, and
+    /// the NAL unit length size; `None` if it does not parse.
+    pub fn from_hvcc(record: &Bytes) -> Option<(Codec, u8)> {
+        let cfg = codecs::HevcDecoderConfig::parse_bytes(record).ok()?;
+        let of = |t| cfg.nals_of_type(t).cloned().collect();
+        let codec = Codec::H265 {
+            vps: of(32),
+            sps: of(33),
+            pps: of(34),
+        };
+        Some((codec, cfg.nal_length_size))
+    }
+
+    /// AAC from its AudioSpecificConfig (ISO/IEC 14496-3 1.6.2.1): sampling rate (the RTP
+    /// clock) and channels (2 when the config leaves them to the stream); `None` if it does not
+    /// parse.
+    pub fn from_audio_specific_config(config: Bytes) -> Option<Codec> {
+        let asc = codecs::AudioSpecificConfig::parse(&config).ok()?;
+        Some(Codec::Aac {
+            sample_rate: asc.sampling_frequency,
+            channels: asc.channel_count().unwrap_or(2),
+            config,
+        })
+    }
+
+    /// The RTP payload type the gateway sends this codec with.
+    pub fn payload_type(&self) -> u8 {
+        match self {
+            Codec::H264 { .. } | Codec::H265 { .. } => VIDEO_PAYLOAD_TYPE,
+            Codec::Aac { .. } => AAC_PAYLOAD_TYPE,
+            Codec::Mpa => MPA_PAYLOAD_TYPE,
+        }
+    }
+
+    /// The RTP clock rate: 90 kHz, or the AAC sampling rate.
+    pub fn clock_rate(&self) -> u32 {
+        match self {
+            Codec::Aac { sample_rate, .. } => *sample_rate,
+            _ => CLOCK_RATE_90K,
+        }
+    }
+}
+
 /// One media section.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Track {
@@ -63,6 +127,26 @@ pub struct Presentation {
 }
 
 impl Presentation {
+    /// A live stream's description: one track per codec in order, each with its payload type
+    /// and `trackID=N` control (N its index).
+    pub fn live(name: &str, session_id: u64, version: u64, codecs: Vec<Codec>) -> Presentation {
+        Presentation {
+            name: name.to_owned(),
+            session_id,
+            version,
+            origin_address: "0.0.0.0".to_owned(),
+            tracks: codecs
+                .into_iter()
+                .enumerate()
+                .map(|(i, codec)| Track {
+                    payload_type: codec.payload_type(),
+                    codec,
+                    control: format!("trackID={i}"),
+                })
+                .collect(),
+        }
+    }
+
     /// Writes the SDP text (CRLF line ends).
     pub fn to_sdp(&self) -> String {
         let ip = if self.origin_address.contains(':') {
@@ -250,5 +334,39 @@ mod tests {
              m=audio 0 RTP/AVP 14\r\na=rtpmap:14 MPA/90000\r\na=control:trackID=1\r\n",
         );
         check(vec![], "");
+    }
+}
+
+#[cfg(test)]
+mod from_config_tests {
+    use super::*;
+
+    /// An avcC with one SPS and one PPS, 4-byte NAL lengths.
+    const AVCC: &[u8] = &[
+        1, 0x64, 0, 0x1E, 0xFF, 0xE1, 0, 4, 0x67, 0x64, 0, 0x1E, 1, 0, 2, 0x68, 0xEE,
+    ];
+
+    #[test]
+    fn a_live_description_from_decoder_configurations() {
+        let (video, len) = Codec::from_avcc(&Bytes::from_static(AVCC)).expect("a valid avcC");
+        assert_eq!(len, 4);
+        let audio = Codec::from_audio_specific_config(Bytes::from_static(&[0x12, 0x10]))
+            .expect("a valid AudioSpecificConfig");
+        assert_eq!((audio.clock_rate(), video.clock_rate()), (44_100, 90_000));
+        assert!(Codec::from_avcc(&Bytes::from_static(&[1, 2])).is_none());
+        assert!(Codec::from_hvcc(&Bytes::from_static(AVCC)).is_none());
+        let p = Presentation::live("live/cam", 7, 2, vec![video, audio, Codec::Mpa]);
+        let controls: Vec<(&str, u8)> = p
+            .tracks
+            .iter()
+            .map(|t| (t.control.as_str(), t.payload_type))
+            .collect();
+        assert_eq!(
+            controls,
+            [("trackID=0", 96), ("trackID=1", 97), ("trackID=2", 14)]
+        );
+        let sdp = p.to_sdp();
+        assert!(sdp.contains("sprop-parameter-sets=Z2QAHg==,aO4="), "{sdp}");
+        assert!(sdp.contains("a=rtpmap:97 mpeg4-generic/44100/2"), "{sdp}");
     }
 }
