@@ -118,7 +118,13 @@ impl crate::Stream {
     /// A backup tag (already on the backup stream's own timeline) offered to this, its primary
     /// stream. `backup` is the backup stream's state, locked by the caller (lock order: backup
     /// stream, then primary stream).
-    pub(crate) fn offer_backup(&self, backup: &crate::stream::Inner, tag: Tag, now: Instant) {
+    pub(crate) fn offer_backup(
+        &self,
+        backup: &crate::stream::Inner,
+        backup_cache: &crate::cache::StartupCache,
+        tag: Tag,
+        now: Instant,
+    ) {
         let mut inner = self.lock();
         if !inner.failover.backup_attached {
             return;
@@ -135,18 +141,11 @@ impl crate::Stream {
         }
         // The backup stream's GOP since its last keyframe (this tag included): viewers resume
         // on that keyframe at once. Without one (no keyframe yet), wait for the next tag.
-        let gop: Vec<Tag> = backup.cache.gop().cloned().collect();
+        let gop: Vec<Tag> = backup_cache.gop().cloned().collect();
         if gop.is_empty() {
             return;
         }
-        let c = &backup.cache;
-        let headers: Vec<Tag> = c
-            .metadata
-            .iter()
-            .chain(c.video_header.iter())
-            .chain(c.audio_header.iter())
-            .cloned()
-            .collect();
+        let headers: Vec<Tag> = backup_cache.headers().cloned().collect();
         let info = backup.media_info.clone();
         self.switch_feed(&mut inner, Feed::Backup, &headers, gop, info);
     }
@@ -196,10 +195,10 @@ impl crate::Stream {
                 );
             }
         }
-        inner.cache.clear();
+        self.ring.replay().clear();
         inner.timeline.restart();
         inner.media_info = info;
-        let _ = self.tx.send(crate::Event::PublisherJoined);
+        self.ring.send(crate::Event::PublisherJoined);
         let mut pending_headers = Some(headers);
         for mut tag in media {
             let (timestamp, _) = inner.timeline.map(tag.timestamp as u32);

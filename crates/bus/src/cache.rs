@@ -2,10 +2,11 @@
 
 use std::collections::VecDeque;
 
-use crate::{Tag, TagKind};
+use crate::ring::{Replay, Role, Unit};
+use crate::{Event, Tag, TagKind};
 
 /// Limits on the start-up cache, from [`crate::BusOptions`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct CacheLimits {
     pub gop_max_tags: usize,
     pub gop_max_bytes: usize,
@@ -19,6 +20,7 @@ pub(crate) struct CacheLimits {
 /// next keyframe. For an audio-only stream it is a sliding window of the last `audio_only_ms`.
 #[derive(Debug, Default)]
 pub(crate) struct StartupCache {
+    limits: CacheLimits,
     pub metadata: Option<Tag>,
     pub video_header: Option<Tag>,
     pub audio_header: Option<Tag>,
@@ -34,7 +36,15 @@ pub(crate) struct StartupCache {
 impl StartupCache {
     /// Forgets everything: a new publisher brings its own headers.
     pub(crate) fn clear(&mut self) {
-        *self = StartupCache::default();
+        *self = StartupCache::new(self.limits);
+    }
+
+    /// An empty cache within `limits`.
+    pub(crate) fn new(limits: CacheLimits) -> Self {
+        StartupCache {
+            limits,
+            ..StartupCache::default()
+        }
     }
 
     pub(crate) fn has_video(&self) -> bool {
@@ -46,7 +56,8 @@ impl StartupCache {
     }
 
     /// Records one tag that is about to be sent to subscribers.
-    pub(crate) fn record(&mut self, tag: &Tag, limits: CacheLimits) {
+    pub(crate) fn record(&mut self, tag: &Tag) {
+        let limits = self.limits;
         match tag.kind {
             TagKind::Script => self.metadata = Some(tag.clone()),
             TagKind::Video if tag.sequence_header => {
@@ -122,11 +133,15 @@ impl StartupCache {
         } else {
             None
         };
+        self.headers().chain(gop.into_iter().flatten())
+    }
+
+    /// Metadata and sequence headers, in that order.
+    pub(crate) fn headers(&self) -> impl Iterator<Item = &Tag> {
         self.metadata
             .iter()
             .chain(self.video_header.iter())
             .chain(self.audio_header.iter())
-            .chain(gop.into_iter().flatten())
     }
 
     /// The cached GOP alone (from its keyframe, or the audio-only window); empty if none is valid.
@@ -139,6 +154,53 @@ impl StartupCache {
     /// Bytes held by the GOP cache, for statistics.
     pub(crate) fn gop_bytes(&self) -> usize {
         self.gop_bytes
+    }
+}
+
+/// The bus's ring replays this cache: configuration tags are slots 0 (metadata), 1 (video
+/// header) and 2 (audio header); audio frames are places to start in an audio-only stream.
+impl Replay<Event> for StartupCache {
+    fn record(&mut self, unit: &Event) {
+        if let Event::Tag(tag) = unit {
+            StartupCache::record(self, tag);
+        }
+    }
+
+    fn snapshot(&self, out: &mut Vec<Event>) {
+        out.extend(StartupCache::snapshot(self).cloned().map(Event::Tag));
+    }
+
+    fn config(&self, out: &mut Vec<Event>) {
+        out.extend(self.headers().cloned().map(Event::Tag));
+    }
+
+    fn audio_restarts(&self) -> bool {
+        !self.has_video
+    }
+}
+
+impl Unit for Event {
+    fn role(&self) -> Role {
+        let tag = match self {
+            Event::Tag(tag) => tag,
+            Event::PublisherLeft | Event::PublisherJoined => return Role::Control,
+            Event::Closed => return Role::End,
+        };
+        match tag.kind {
+            TagKind::Script => Role::Config(0),
+            TagKind::Video if tag.sequence_header => Role::Config(1),
+            TagKind::Audio if tag.sequence_header => Role::Config(2),
+            TagKind::Video if tag.keyframe => Role::Sync,
+            TagKind::Audio => Role::Audio,
+            TagKind::Video => Role::Media,
+        }
+    }
+
+    fn same_config(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Event::Tag(a), Event::Tag(b)) => a.data == b.data,
+            _ => false,
+        }
     }
 }
 
@@ -173,9 +235,9 @@ mod tests {
 
     /// Records `input` (one char per tag, timestamps 0, 20, 40...) and compares the snapshot codes.
     fn check(input: &str, want: &str) {
-        let mut cache = StartupCache::default();
+        let mut cache = StartupCache::new(LIMITS);
         for (i, c) in input.chars().enumerate() {
-            cache.record(&tag(c, i as u64 * 20), LIMITS);
+            cache.record(&tag(c, i as u64 * 20));
         }
         let got: String = cache.snapshot().map(|t| t.data[0] as char).collect();
         assert_eq!(got, want, "input {input}");
@@ -183,14 +245,14 @@ mod tests {
 
     #[test]
     fn frames_are_noted_even_when_the_gop_is_dropped() {
-        let mut cache = StartupCache::default();
+        let mut cache = StartupCache::new(LIMITS);
         for (i, c) in "ShH".chars().enumerate() {
-            cache.record(&tag(c, i as u64 * 20), LIMITS);
+            cache.record(&tag(c, i as u64 * 20));
         }
         assert!(!cache.has_frames(), "headers only");
         // A GOP that outgrows its limits is dropped, but the stream has frames all the same.
         for (i, c) in "Vvvvvv".chars().enumerate() {
-            cache.record(&tag(c, 60 + i as u64 * 20), LIMITS);
+            cache.record(&tag(c, 60 + i as u64 * 20));
         }
         assert_eq!(cache.gop_bytes(), 0);
         assert!(cache.has_frames());

@@ -24,6 +24,8 @@
 mod backup;
 mod cache;
 mod limits;
+mod remux;
+pub mod ring;
 mod send_watch;
 mod stream;
 mod subscriber;
@@ -38,6 +40,7 @@ use dashmap::DashMap;
 
 pub use crate::backup::Feed;
 pub use crate::limits::{StreamLimit, StreamLimitStats};
+pub use crate::remux::{Linger, Remuxer};
 pub use crate::send_watch::SendWatch;
 pub use crate::stream::{Event, PublisherInfo, Stream, StreamStats, ViewerGuard};
 pub use crate::subscriber::Subscriber;
@@ -189,11 +192,11 @@ impl Bus {
             );
         } else {
             inner.failover.feed = Feed::Primary;
-            inner.cache.clear();
+            stream.ring.replay().clear();
             inner.media_info = MediaInfo::default();
             inner.timeline.restart();
             if generation > 1 {
-                let _ = stream.tx.send(Event::PublisherJoined);
+                stream.ring.send(Event::PublisherJoined);
             }
         }
         drop(inner);
@@ -247,7 +250,7 @@ impl Bus {
         }
         if inner.failover.feed == Feed::Backup {
             inner.failover.feed = Feed::Primary;
-            let _ = primary.tx.send(Event::PublisherLeft);
+            primary.ring.send(Event::PublisherLeft);
         }
         let generation = inner.generation;
         drop(inner);
@@ -326,7 +329,7 @@ impl Bus {
         });
         if let Some((_, stream)) = removed {
             self.shared.counts.release(key);
-            let _ = stream.tx.send(Event::Closed);
+            stream.ring.send(Event::Closed);
             tracing::info!(stream = key, "stream removed from the bus");
         }
     }
@@ -379,7 +382,8 @@ impl Publisher {
         let copy = tag.clone();
         let timestamp = self.stream.push_mapped(&mut inner, tag);
         let now = now.unwrap_or_else(tokio::time::Instant::now);
-        primary.offer_backup(&inner, Tag { timestamp, ..copy }, now);
+        let cache = self.stream.ring.replay();
+        primary.offer_backup(&inner, &cache, Tag { timestamp, ..copy }, now);
     }
 
     /// Records what ingest learned about the codecs.
@@ -404,7 +408,7 @@ impl Drop for Publisher {
         inner.live = false;
         inner.publisher = None;
         if !inner.failover.backup_attached {
-            let _ = self.stream.tx.send(Event::PublisherLeft);
+            self.stream.ring.send(Event::PublisherLeft);
         }
         drop(inner);
         if let Some(primary) = self.backup_of.take() {

@@ -7,10 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use tokio::sync::broadcast;
-
 use crate::backup::{Failover, Feed};
 use crate::cache::{CacheLimits, StartupCache};
+use crate::ring::Ring;
 use crate::subscriber::Subscriber;
 use crate::timeline::Timeline;
 use crate::{BusOptions, MediaInfo, Protocol, Tag};
@@ -86,7 +85,6 @@ pub(crate) struct Inner {
     pub generation: u64,
     pub publisher: Option<PublisherInfo>,
     pub published_at: Option<Instant>,
-    pub cache: StartupCache,
     pub timeline: Timeline,
     pub media_info: MediaInfo,
     pub failover: Failover,
@@ -125,10 +123,11 @@ pub struct Stream {
     key: Arc<str>,
     pub(crate) opts: Arc<BusOptions>,
     pub(crate) inner: Mutex<Inner>,
-    pub(crate) tx: broadcast::Sender<Event>,
+    /// The fan-out ring; its replay is the start-up cache (metadata, sequence headers, GOP).
+    pub(crate) ring: Arc<Ring<Event, StartupCache>>,
     bytes_in: AtomicU64,
     tags_in: AtomicU64,
-    pub(crate) dropped: AtomicU64,
+    pub(crate) dropped: Arc<AtomicU64>,
     pub(crate) viewers: [AtomicU64; Protocol::ALL.len()],
     stalled: [AtomicU64; Protocol::ALL.len()],
     attachments: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
@@ -144,7 +143,12 @@ impl std::fmt::Debug for Stream {
 
 impl Stream {
     pub(crate) fn new(key: &str, opts: Arc<BusOptions>) -> Stream {
-        let (tx, _) = broadcast::channel(opts.queue_tags.max(1));
+        let limits = CacheLimits {
+            gop_max_tags: opts.gop_max_tags,
+            gop_max_bytes: opts.gop_max_bytes,
+            audio_only_ms: opts.audio_only_cache_ms,
+        };
+        let ring = Arc::new(Ring::new(opts.queue_tags, StartupCache::new(limits)));
         Stream {
             key: key.into(),
             inner: Mutex::new(Inner {
@@ -153,7 +157,6 @@ impl Stream {
                 generation: 0,
                 publisher: None,
                 published_at: None,
-                cache: StartupCache::default(),
                 timeline: Timeline::new(opts.timestamp_jump_ms),
                 media_info: MediaInfo::default(),
                 failover: Failover::default(),
@@ -164,10 +167,10 @@ impl Stream {
                 },
             }),
             opts,
-            tx,
+            ring,
             bytes_in: AtomicU64::new(0),
             tags_in: AtomicU64::new(0),
-            dropped: AtomicU64::new(0),
+            dropped: Arc::default(),
             viewers: Default::default(),
             stalled: Default::default(),
             attachments: Mutex::new(HashMap::new()),
@@ -196,29 +199,29 @@ impl Stream {
 
     /// The cached `onMetaData` script tag, if the publisher sent one.
     pub fn metadata(&self) -> Option<Tag> {
-        self.lock().cache.metadata.clone()
+        self.ring.replay().metadata.clone()
     }
 
     /// The cached video decoder configuration tag.
     pub fn video_sequence_header(&self) -> Option<Tag> {
-        self.lock().cache.video_header.clone()
+        self.ring.replay().video_header.clone()
     }
 
     /// The cached audio decoder configuration tag.
     pub fn audio_sequence_header(&self) -> Option<Tag> {
-        self.lock().cache.audio_header.clone()
+        self.ring.replay().audio_header.clone()
     }
 
     /// True once the current publisher has sent any video (header or frame).
     pub fn has_video(&self) -> bool {
-        self.lock().cache.has_video()
+        self.ring.replay().has_video()
     }
 
     /// True once the current publisher has sent an audio or video frame. Publishers send their
     /// sequence headers before their first frames, so from then on the headers an egress needs
     /// to describe the stream are in, whatever the GOP cache holds or is limited to.
     pub fn has_frames(&self) -> bool {
-        self.lock().cache.has_frames()
+        self.ring.replay().has_frames()
     }
 
     /// Waits up to `limit` for the current publisher's first frame (see [`Stream::has_frames`]):
@@ -257,7 +260,7 @@ impl Stream {
             dropped_tags: self.dropped.load(Ordering::Relaxed),
             stalled_viewers: std::array::from_fn(|i| self.stalled[i].load(Ordering::Relaxed)),
             generation: inner.generation,
-            gop_cache_bytes: inner.cache.gop_bytes(),
+            gop_cache_bytes: self.ring.replay().gop_bytes(),
             feed: inner.failover.feed,
             failovers: inner.failover.failovers,
             takebacks: inner.failover.takebacks,
@@ -308,22 +311,21 @@ impl Stream {
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
-    pub(crate) fn cache_limits(&self) -> CacheLimits {
-        CacheLimits {
-            gop_max_tags: self.opts.gop_max_tags,
-            gop_max_bytes: self.opts.gop_max_bytes,
-            audio_only_ms: self.opts.audio_only_cache_ms,
-        }
-    }
-
     /// Registers a subscriber with the start-up snapshot, atomically with respect to `push`.
     pub(crate) fn subscribe(self: &Arc<Self>, protocol: Protocol) -> Subscriber {
+        // Under the stream's lock, so that the reader and `removed` agree (removal sends `Closed`
+        // under it too).
         let inner = self.lock();
-        let snapshot: Vec<Tag> = inner.cache.snapshot().cloned().collect();
-        let rx = self.tx.subscribe();
-        let closed = inner.removed;
+        let label = format!("{} {}", self.key, protocol.as_str());
+        let dropped = Arc::clone(&self.dropped);
+        let mut reader = self.ring.reader(label).on_drops(move |n| {
+            dropped.fetch_add(n, Ordering::Relaxed);
+        });
+        if inner.removed {
+            reader = reader.end();
+        }
         drop(inner);
-        Subscriber::new(Arc::clone(self), rx, snapshot, protocol, closed)
+        Subscriber::new(Arc::clone(self), reader, protocol)
     }
 
     /// Maps a tag's raw 32-bit timestamp onto the stream's timeline and delivers it; returns the
@@ -351,10 +353,7 @@ impl Stream {
             .fetch_add(tag.data.len() as u64, Ordering::Relaxed);
         self.tags_in.fetch_add(1, Ordering::Relaxed);
         inner.rate.add(tag.data.len(), Instant::now());
-        let limits = self.cache_limits();
-        inner.cache.record(&tag, limits);
-        // An error only means nobody is subscribed right now.
-        let _ = self.tx.send(Event::Tag(tag));
+        self.ring.send(Event::Tag(tag));
     }
 }
 
