@@ -1,18 +1,20 @@
 //! One ASF muxer per stream, shared by every MMS viewer of it.
 //!
 //! Architecture Invariant: a stream is remuxed to ASF once, by one task holding one bus
-//! subscriber, however many MMSH and MMST viewers it has. Viewers receive the same `Bytes`
-//! packets through a bounded broadcast ring; a viewer that falls a whole ring behind skips to the
-//! next packet where decoding can start (a video keyframe) instead of slowing anyone down.
+//! subscriber, however many MMSH and MMST viewers it has. The muxer is the stream's
+//! [`bus::Remuxer`] of this type; viewers read its ASF header and packets from one
+//! [`bus::ring::Ring`], sharing the same `Bytes`, with the ring's lag policy: a viewer that falls
+//! a whole ring behind skips to the next packet where decoding can start (a video keyframe)
+//! instead of slowing anyone down.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use asf::{DataPacket, FlvAsfMuxer, MuxEvent, MuxerOptions, TagKind, TagRef};
-use bus::{Bus, Event, Protocol, Stream, Tag, ViewerGuard};
+use bus::ring::{GopReplay, Reader, Replay, Ring, Role, Unit};
+use bus::{Bus, Event, Linger, Protocol, Remuxer, Stream, Tag, ViewerGuard};
 use bytes::Bytes;
-use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::Options;
 
@@ -22,73 +24,79 @@ pub enum FeedItem {
     /// The ASF header; after the first one, a new header means the codecs changed.
     Header(Bytes),
     Packet(DataPacket),
-    /// The stream was removed from the bus: the broadcast is over.
+    /// The stream was removed from the bus: the broadcast is over (readers see `None`).
     End,
 }
 
-/// The per-stream attachment.
-pub struct Feed {
-    state: Mutex<FeedState>,
-    tx: broadcast::Sender<FeedItem>,
-}
-
-#[derive(Default)]
-struct FeedState {
-    running: bool,
-    header: Option<Bytes>,
-    /// Packets since the last random-access packet, for viewers that join now.
-    gop: VecDeque<DataPacket>,
-    gop_bytes: usize,
-    /// The cache overflowed: wait for the next random-access packet before caching again.
-    gop_invalid: bool,
-}
-
-impl Feed {
-    fn new(queue: usize) -> Feed {
-        let (tx, _) = broadcast::channel(queue.max(16));
-        Feed {
-            state: Mutex::new(FeedState::default()),
-            tx,
+impl Unit for FeedItem {
+    fn role(&self) -> Role {
+        match self {
+            FeedItem::Header(_) => Role::Config(0),
+            FeedItem::Packet(p) if p.random_access => Role::Sync,
+            FeedItem::Packet(_) => Role::Media,
+            FeedItem::End => Role::End,
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, FeedState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    fn same_config(&self, other: &Self) -> bool {
+        matches!((self, other), (FeedItem::Header(a), FeedItem::Header(b)) if a == b)
+    }
+}
+
+type AsfRing = Ring<FeedItem, GopReplay<FeedItem>>;
+
+/// The stream's running ASF muxer, as viewers see it.
+pub struct Feed {
+    ring: Arc<AsfRing>,
+    ended: AtomicBool,
+}
+
+impl Remuxer for Feed {
+    fn ended(&self) -> bool {
+        self.ended.load(Ordering::Relaxed)
+    }
+}
+
+fn packet_bytes(item: &FeedItem) -> usize {
+    match item {
+        FeedItem::Packet(p) => p.data.len(),
+        _ => 0,
     }
 }
 
 /// Joins the stream's ASF feed, starting its muxer task if this is the first viewer.
 pub fn join(bus: &Bus, stream: &Arc<Stream>, opts: &Options) -> Viewer {
-    let feed = stream.attachment(|| Feed::new(opts.queue_packets));
-    let mut st = feed.lock();
-    if !st.running {
-        *st = FeedState {
-            running: true,
-            ..FeedState::default()
-        };
+    let start = || {
+        let replay = GopReplay::new(usize::MAX, opts.gop_cache_max_bytes, packet_bytes);
+        let feed = Arc::new(Feed {
+            ring: Arc::new(Ring::new(opts.queue_packets.max(16), replay)),
+            ended: AtomicBool::new(false),
+        });
         tokio::spawn(run_muxer(
             bus.clone(),
-            stream.key().to_owned(),
+            Arc::clone(stream),
             Arc::clone(&feed),
             opts.clone(),
         ));
-    }
-    let mut pending = VecDeque::new();
-    if let Some(h) = &st.header {
-        pending.push_back(FeedItem::Header(h.clone()));
-        pending.extend(st.gop.iter().cloned().map(FeedItem::Packet));
-    }
-    // Without a cached packet to start from, wait for the next place where decoding can start.
-    let resync = st.gop.front().is_none_or(|p| !p.random_access);
-    let rx = feed.tx.subscribe();
-    drop(st);
+        Some(feed)
+    };
+    let reader = stream
+        .join_remuxer(start, |feed| {
+            let (reader, gop) = feed.ring.open(stream.key(), |replay| {
+                let mut snapshot = Vec::new();
+                replay.snapshot(&mut snapshot);
+                (snapshot, replay.gop().next().is_some())
+            });
+            // Without a cached packet to start from, wait for the next place where decoding can start.
+            if gop {
+                reader
+            } else {
+                reader.wait_for_sync()
+            }
+        })
+        .expect("an ASF feed always starts");
     Viewer {
-        rx,
-        pending,
-        resync,
-        dropped: 0,
-        last_warn: None,
-        key: stream.key().to_owned(),
+        reader,
         _guard: stream.viewer_guard(Protocol::Mms),
     }
 }
@@ -96,7 +104,8 @@ pub fn join(bus: &Bus, stream: &Arc<Stream>, opts: &Options) -> Viewer {
 /// The muxer task: one bus subscriber in, ASF out, until the stream is removed from the bus (its
 /// publisher left and did not come back within the grace period) or nobody has watched for
 /// [`Options::idle_feed_timeout`].
-async fn run_muxer(bus: Bus, key: String, feed: Arc<Feed>, opts: Options) {
+async fn run_muxer(bus: Bus, stream: Arc<Stream>, feed: Arc<Feed>, opts: Options) {
+    let key = stream.key().to_owned();
     let mut muxer = FlvAsfMuxer::new(MuxerOptions {
         packet_size: opts.packet_size,
         preroll_ms: opts.preroll_ms,
@@ -104,50 +113,40 @@ async fn run_muxer(bus: Bus, key: String, feed: Arc<Feed>, opts: Options) {
         file_id: file_id(&key),
     });
     let mut log = MuxLog::default();
-    let mut watched = Instant::now();
+    let mut linger = Linger::new(opts.idle_feed_timeout);
     if let Some(mut sub) = bus.subscribe(&key, Protocol::Internal) {
         tracing::info!(stream = %key, "MMS: ASF muxer started");
         loop {
             match sub.recv().await {
                 Some(Event::Tag(tag)) => {
                     muxer.push_tag(tag_ref(&tag));
-                    publish(&feed, &mut muxer, &mut log, &key, &opts);
+                    publish(&feed, &mut muxer, &mut log, &key);
                 }
                 // The stream outlives its publisher for the bus's grace period: viewers stay, and
                 // if the publisher comes back with the same codec configuration the ASF stream
                 // simply continues (a changed one yields a new header, which ends viewers).
                 Some(Event::PublisherLeft) => {
                     muxer.flush();
-                    publish(&feed, &mut muxer, &mut log, &key, &opts);
+                    publish(&feed, &mut muxer, &mut log, &key);
                 }
                 Some(Event::PublisherJoined) => {}
                 Some(Event::Closed) | None => break,
             }
-            if feed.tx.receiver_count() > 0 {
-                watched = Instant::now();
-            } else if watched.elapsed() > opts.idle_feed_timeout && stop_if_unwatched(&feed) {
+            let watched = feed.ring.readers() > 0;
+            if linger.expired(watched, Instant::now())
+                && stream.retire_remuxer(&feed, |f| f.ring.readers() == 0)
+            {
                 tracing::info!(stream = %key, "MMS: ASF muxer stopped, no viewers");
                 return;
             }
         }
         muxer.flush();
-        publish(&feed, &mut muxer, &mut log, &key, &opts);
+        publish(&feed, &mut muxer, &mut log, &key);
     }
-    let mut st = feed.lock();
-    *st = FeedState::default();
-    let _ = feed.tx.send(FeedItem::End);
-    drop(st);
+    feed.ended.store(true, Ordering::Relaxed);
+    feed.ring.send(FeedItem::End);
+    stream.retire_remuxer(&feed, |_| true);
     tracing::info!(stream = %key, "MMS: ASF muxer stopped, the stream ended");
-}
-
-/// Stops the feed if still nobody watches, atomically with respect to [`join`].
-fn stop_if_unwatched(feed: &Feed) -> bool {
-    let mut st = feed.lock();
-    if feed.tx.receiver_count() > 0 {
-        return false;
-    }
-    *st = FeedState::default();
-    true
 }
 
 fn tag_ref(tag: &Tag) -> TagRef<'_> {
@@ -183,18 +182,17 @@ struct MuxLog {
     last: Option<Instant>,
 }
 
-fn publish(feed: &Feed, muxer: &mut FlvAsfMuxer, log: &mut MuxLog, key: &str, opts: &Options) {
+fn publish(feed: &Feed, muxer: &mut FlvAsfMuxer, log: &mut MuxLog, key: &str) {
     while let Some(ev) = muxer.poll_event() {
         match ev {
             MuxEvent::Header(h) => {
-                let mut st = feed.lock();
                 tracing::info!(stream = %key, header_bytes = h.len(), "MMS: ASF header built");
-                st.header = Some(h.clone());
-                st.gop.clear();
-                st.gop_bytes = 0;
-                let _ = feed.tx.send(FeedItem::Header(h));
+                // A new header starts a new ASF stream: the old GOP means nothing to it.
+                let mut replay = feed.ring.replay();
+                replay.clear();
+                feed.ring.send_locked(&mut replay, FeedItem::Header(h));
             }
-            MuxEvent::Packet(p) => cache_and_send(feed, p, opts.gop_cache_max_bytes),
+            MuxEvent::Packet(p) => feed.ring.send(FeedItem::Packet(p)),
             MuxEvent::Unsupported { track, codec } => tracing::warn!(
                 stream = %key, ?track, %codec,
                 "MMS: ASF clients cannot play this codec; the track is skipped, the other track still plays"
@@ -213,35 +211,9 @@ fn publish(feed: &Feed, muxer: &mut FlvAsfMuxer, log: &mut MuxLog, key: &str, op
     }
 }
 
-fn cache_and_send(feed: &Feed, p: DataPacket, max_bytes: usize) {
-    let mut st = feed.lock();
-    if p.random_access {
-        st.gop.clear();
-        st.gop_bytes = 0;
-        st.gop_invalid = false;
-    }
-    if !st.gop_invalid {
-        st.gop_bytes += p.data.len();
-        st.gop.push_back(p.clone());
-        if st.gop_bytes > max_bytes {
-            st.gop.clear();
-            st.gop_bytes = 0;
-            st.gop_invalid = true;
-        }
-    }
-    // Sent under the lock so a joining viewer sees each packet exactly once: in its snapshot
-    // or on its receiver.
-    let _ = feed.tx.send(FeedItem::Packet(p));
-}
-
 /// One viewer's bounded view of a feed.
 pub struct Viewer {
-    rx: broadcast::Receiver<FeedItem>,
-    pending: VecDeque<FeedItem>,
-    resync: bool,
-    dropped: u64,
-    last_warn: Option<Instant>,
-    key: String,
+    reader: Reader<FeedItem, GopReplay<FeedItem>>,
     _guard: ViewerGuard,
 }
 
@@ -260,40 +232,14 @@ impl Viewer {
         tokio::time::timeout(timeout, wait).await.ok().flatten()
     }
 
-    /// The next item; `None` if the feed is gone.
+    /// The next item; `None` once the feed is over.
     pub async fn next(&mut self) -> Option<FeedItem> {
-        loop {
-            if let Some(item) = self.pending.pop_front() {
-                return Some(item);
-            }
-            match self.rx.recv().await {
-                Ok(FeedItem::Packet(p)) if self.resync && !p.random_access => self.dropped += 1,
-                Ok(FeedItem::Packet(p)) => {
-                    self.resync = false;
-                    return Some(FeedItem::Packet(p));
-                }
-                Ok(other) => return Some(other),
-                Err(RecvError::Lagged(n)) => self.lagged(n),
-                Err(RecvError::Closed) => return None,
-            }
-        }
+        self.reader.recv().await
     }
 
     /// Packets this viewer skipped because it was too slow.
     pub fn dropped(&self) -> u64 {
-        self.dropped
-    }
-
-    fn lagged(&mut self, n: u64) {
-        self.resync = true;
-        self.dropped += n;
-        if self
-            .last_warn
-            .is_none_or(|t| t.elapsed() > Duration::from_secs(1))
-        {
-            self.last_warn = Some(Instant::now());
-            tracing::warn!(stream = %self.key, dropped = self.dropped, "MMS viewer too slow; skipping to the next keyframe");
-        }
+        self.reader.dropped()
     }
 }
 
