@@ -47,8 +47,9 @@ pub enum Role {
     End,
 }
 
-/// A unit that travels on a [`Ring`]. Cloning must be cheap (reference counts, `Bytes`).
-pub trait Unit: Clone + Send + Sync + 'static {
+/// A unit that travels on a [`Ring`], which clones it for every reader: it must be cheap to
+/// clone (reference counts, `Bytes`), or be wrapped in an `Arc` (which is a unit if `T` is).
+pub trait Unit: Send + Sync + 'static {
     /// What this unit is to the lag policy.
     fn role(&self) -> Role;
 
@@ -56,6 +57,16 @@ pub trait Unit: Clone + Send + Sync + 'static {
     /// reader that already has one skips the other.
     fn same_config(&self, _other: &Self) -> bool {
         false
+    }
+}
+
+impl<T: Unit> Unit for Arc<T> {
+    fn role(&self) -> Role {
+        T::role(self)
+    }
+
+    fn same_config(&self, other: &Self) -> bool {
+        T::same_config(self, other)
     }
 }
 
@@ -100,7 +111,7 @@ pub struct GopReplay<U> {
     size: fn(&U) -> usize,
 }
 
-impl<U: Unit> GopReplay<U> {
+impl<U: Unit + Clone> GopReplay<U> {
     /// A replay whose GOP holds at most `max_units` units and `max_bytes` bytes, as `size` counts.
     pub fn new(max_units: usize, max_bytes: usize, size: fn(&U) -> usize) -> Self {
         GopReplay {
@@ -142,7 +153,7 @@ impl<U: Unit> GopReplay<U> {
     }
 }
 
-impl<U: Unit> Replay<U> for GopReplay<U> {
+impl<U: Unit + Clone> Replay<U> for GopReplay<U> {
     fn record(&mut self, unit: &U) {
         match unit.role() {
             Role::Config(slot) => {
@@ -185,7 +196,7 @@ pub struct Ring<U, R> {
     tx: broadcast::Sender<U>,
 }
 
-impl<U: Unit, R: Replay<U>> Ring<U, R> {
+impl<U: Unit + Clone, R: Replay<U>> Ring<U, R> {
     /// A ring that holds `capacity` units (at least 1) for its readers.
     pub fn new(capacity: usize, replay: R) -> Self {
         let (tx, _) = broadcast::channel(capacity.max(1));
@@ -293,7 +304,7 @@ pub struct Reader<U, R> {
     closed: bool,
 }
 
-impl<U: Unit, R: Replay<U>> Reader<U, R> {
+impl<U: Unit + Clone, R: Replay<U>> Reader<U, R> {
     /// Calls `f` with the number of units skipped, each time some are (for per-stream or
     /// per-session counters).
     pub fn on_drops(mut self, f: impl Fn(u64) + Send + Sync + 'static) -> Self {

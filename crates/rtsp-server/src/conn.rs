@@ -463,7 +463,7 @@ impl Conn {
         };
         if media.pump_cancel.is_some() {
             // Already playing (a repeated PLAY): answer without restarting the media.
-            let info = media.stream.play(tracks).rtp_info;
+            let (_, info) = media.stream.play(label, tracks);
             let r = self.rtsp.accept_play(&info);
             return self.send(r.to_bytes()).await;
         }
@@ -474,10 +474,8 @@ impl Conn {
                 .live_stream(media.stream.key())
                 .map(|s| s.viewer_guard(bus::Protocol::Rtsp));
         }
-        let playback = media.stream.play(tracks);
-        let rtp_info = playback.rtp_info.clone();
-        let mut source =
-            UnitSource::new(playback, tracks.to_vec(), Arc::clone(&media.stats), label);
+        let (reader, rtp_info) = media.stream.play(label.clone(), tracks);
+        let mut source = UnitSource::new(reader, tracks.to_vec(), Arc::clone(&media.stats), label);
         if let Some(s) = self.ctx.registry.live_stream(stream) {
             source = source.with_stream(s);
         }

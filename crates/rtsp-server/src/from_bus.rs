@@ -1,15 +1,17 @@
 //! One RTP packetizer per stream: a task holding the stream's single bus [`Subscriber`] turns tags
-//! into RTP packets once, keeps the packets since the last keyframe for sessions that start, and
-//! fans them out over a bounded broadcast ring shared by every session of the stream.
+//! into RTP packets once and fans them out over one [`bus::ring::Ring`] shared by every session of
+//! the stream, whose replay keeps the packets since the last keyframe for sessions that start.
+//! The packetizer is the stream's [`bus::Remuxer`] of this type: the first DESCRIBE starts it and
+//! it stops [`crate::Options::stream_linger`] after its last session.
 //!
 //! Architecture Invariant: a session never packetizes or copies media; it receives `Arc`s of
 //! [`MediaUnit`]s whose packets are `Bytes`, and at most prefixes its own 4-byte interleaved header.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, MutexGuard};
 use std::time::{Instant, SystemTime};
 
-use bus::{Bus, Event, Protocol, Stream, Subscriber, Tag, TagKind};
+use bus::ring::{Reader, Replay, Ring, Role, Unit};
+use bus::{Bus, Event, Linger, Protocol, Remuxer, Stream, Subscriber, Tag, TagKind};
 use bytes::Bytes;
 use rtp::aac::AacPacketizer;
 use rtp::h264::H264Packetizer;
@@ -18,7 +20,6 @@ use rtp::mpa::MpaPacketizer;
 use rtp::rtcp::SenderInfo;
 use rtp::TrackParams;
 use rtsp::sdp::{Codec, Presentation, AAC_PAYLOAD_TYPE, VIDEO_PAYLOAD_TYPE};
-use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::flv_body::{self, AudioBody, VideoCodec};
@@ -50,6 +51,16 @@ pub struct MediaUnit {
     pub packets: Vec<Bytes>,
 }
 
+impl Unit for MediaUnit {
+    fn role(&self) -> Role {
+        match self.kind {
+            UnitKind::Rtp { sync: true } => Role::Sync,
+            UnitKind::Rtp { sync: false } => Role::Media,
+            UnitKind::Rtcp => Role::Control,
+        }
+    }
+}
+
 impl MediaUnit {
     /// Returns (sequence, timestamp) of the first RTP packet.
     pub fn first_rtp(&self) -> Option<(u16, u32)> {
@@ -65,9 +76,9 @@ struct TrackState {
     next_sequence: u16,
 }
 
-/// The mutable state of a stream's packetizer, shared with sessions.
+/// The mutable state of a stream's packetizer, shared with sessions: the replay of its ring.
 #[derive(Debug)]
-struct Shared {
+pub struct Shared {
     presentation: Presentation,
     tracks: Vec<TrackState>,
     /// Units since the last video keyframe, for sessions that start.
@@ -75,26 +86,52 @@ struct Shared {
     /// The single media-to-wall-clock mapping of every track, so that receivers can
     /// synchronise audio and video from the Sender Reports.
     clock: rtp::MediaClock,
+    /// No video track: any unit starts, and no GOP is kept.
+    audio_only: bool,
 }
+
+/// Keeps the units since the last keyframe (an audio-only stream keeps nothing: any unit starts).
+/// Sessions build their own start from it ([`StreamRtp::play`]).
+impl Replay<Arc<MediaUnit>> for Shared {
+    fn record(&mut self, unit: &Arc<MediaUnit>) {
+        let sync = unit.kind == (UnitKind::Rtp { sync: true });
+        if self.audio_only || unit.kind == UnitKind::Rtcp {
+            return;
+        }
+        if sync {
+            self.gop.clear();
+        }
+        if self.gop.len() >= MAX_GOP_UNITS {
+            // A GOP this long (minutes) is not worth replaying; new sessions wait for the next keyframe.
+            self.gop.clear();
+            return;
+        }
+        if !self.gop.is_empty() || sync {
+            self.gop.push(Arc::clone(unit));
+        }
+    }
+
+    fn snapshot(&self, out: &mut Vec<Arc<MediaUnit>>) {
+        out.extend(self.gop.iter().cloned());
+    }
+}
+
+/// A session's reader of its stream's units.
+pub type UnitReader = Reader<Arc<MediaUnit>, Shared>;
 
 /// The RTP side of one bus stream.
 #[derive(Debug)]
 pub struct StreamRtp {
     key: String,
-    shared: Mutex<Shared>,
-    tx: broadcast::Sender<Arc<MediaUnit>>,
+    ring: Arc<Ring<Arc<MediaUnit>, Shared>>,
     /// Cancelled when the stream ends (unpublished, removed, or its codecs changed).
     pub ended: CancellationToken,
 }
 
-/// A started session's view: the cached GOP to send first, then live units.
-pub struct Playback {
-    /// Units to send before anything from `rx`.
-    pub snapshot: Vec<Arc<MediaUnit>>,
-    /// Live units.
-    pub rx: broadcast::Receiver<Arc<MediaUnit>>,
-    /// (track, sequence, rtptime) of the first packet each track will send.
-    pub rtp_info: Vec<rtsp::RtpInfo>,
+impl Remuxer for StreamRtp {
+    fn ended(&self) -> bool {
+        self.ended.is_cancelled()
+    }
 }
 
 impl StreamRtp {
@@ -104,7 +141,7 @@ impl StreamRtp {
     }
 
     fn lock(&self) -> MutexGuard<'_, Shared> {
-        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+        self.ring.replay()
     }
 
     /// The SDP description.
@@ -128,8 +165,16 @@ impl StreamRtp {
     /// wall clock from their first packet on: ffmpeg otherwise aligns the tracks' first packets
     /// until the first SR arrives, and a video keyframe's PTS lies a few frames (its composition
     /// offset) after the audio that follows it, so its timestamps would step back at that SR.
-    pub fn play(&self, tracks: &[usize]) -> Playback {
-        let shared = self.lock();
+    /// Returns the session's reader (`label` names it in logs) and the RTP-Info of each track:
+    /// (track, sequence, rtptime) of the first packet it will send.
+    pub fn play(&self, label: String, tracks: &[usize]) -> (UnitReader, Vec<rtsp::RtpInfo>) {
+        self.ring.open(label, |shared| start_of(shared, tracks))
+    }
+}
+
+/// A starting session's first units (a Sender Report per track, then the GOP) and RTP-Info.
+fn start_of(shared: &Shared, tracks: &[usize]) -> (Vec<Arc<MediaUnit>>, Vec<rtsp::RtpInfo>) {
+    {
         let now = SystemTime::now();
         let mut snapshot: Vec<Arc<MediaUnit>> = tracks
             .iter()
@@ -143,8 +188,7 @@ impl StreamRtp {
                 }))
             })
             .collect();
-        snapshot.extend(shared.gop.iter().cloned());
-        let rx = self.tx.subscribe();
+        shared.snapshot(&mut snapshot);
         let rtp_info = tracks
             .iter()
             .filter_map(|&track| {
@@ -169,13 +213,11 @@ impl StreamRtp {
                 })
             })
             .collect();
-        Playback {
-            snapshot,
-            rx,
-            rtp_info,
-        }
+        (snapshot, rtp_info)
     }
+}
 
+impl StreamRtp {
     /// The sender information of a track at `now`, for Sender Reports and BYE.
     pub fn sender_info(&self, track: usize, now: SystemTime) -> Option<SenderInfo> {
         sender_info(&self.lock(), track, now)
@@ -187,22 +229,20 @@ fn sender_info(shared: &Shared, track: usize, now: SystemTime) -> Option<SenderI
     Some(shared.clock.sender_info(&t.clock, now))
 }
 
-/// The registry of running packetizers, one per stream key.
+/// Finds and starts the packetizers of streams (each one is its stream's [`bus::Remuxer`]).
 #[derive(Debug, Clone)]
 pub struct Registry {
     bus: Bus,
     opts: Arc<Options>,
-    map: Arc<Mutex<HashMap<String, Arc<StreamRtp>>>>,
     shutdown: CancellationToken,
 }
 
 impl Registry {
-    /// Creates an empty registry.
+    /// A registry over `bus`.
     pub fn new(bus: Bus, opts: Arc<Options>, shutdown: CancellationToken) -> Self {
         Registry {
             bus,
             opts,
-            map: Arc::default(),
             shutdown,
         }
     }
@@ -221,49 +261,26 @@ impl Registry {
         self.bus.stream(key).filter(|s| s.is_live())
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<StreamRtp>>> {
-        self.map.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Returns the packetizer of a live stream, starting it if needed; `None` if the stream is not
     /// live or has no track this server can send.
     pub fn get(&self, key: &str) -> Option<Arc<StreamRtp>> {
-        let mut map = self.lock();
-        if let Some(s) = map.get(key) {
-            if !s.ended.is_cancelled() {
-                return Some(Arc::clone(s));
-            }
-        }
         let stream = self.live_stream(key)?;
-        if !is_ready(&stream) {
-            return None;
-        }
-        let (rtp, packetizer) = build(&stream, &self.opts)?;
-        let sub = self.bus.subscribe(key, Protocol::Internal)?;
-        map.insert(key.to_owned(), Arc::clone(&rtp));
-        drop(map);
-        tokio::spawn(run_stream(self.clone(), Arc::clone(&rtp), sub, packetizer));
-        Some(rtp)
-    }
-
-    /// Removes `rtp` if nobody but the registry and its task holds it.
-    fn remove_if_idle(&self, rtp: &Arc<StreamRtp>) -> bool {
-        let mut map = self.lock();
-        // Connections take their Arc under this lock, so the count cannot grow behind our back.
-        if Arc::strong_count(rtp) > 2 {
-            return false;
-        }
-        if map.get(&rtp.key).is_some_and(|s| Arc::ptr_eq(s, rtp)) {
-            map.remove(&rtp.key);
-        }
-        true
-    }
-
-    fn remove(&self, rtp: &Arc<StreamRtp>) {
-        let mut map = self.lock();
-        if map.get(&rtp.key).is_some_and(|s| Arc::ptr_eq(s, rtp)) {
-            map.remove(&rtp.key);
-        }
+        let start = || {
+            if !is_ready(&stream) {
+                return None;
+            }
+            let (rtp, packetizer) = build(&stream, &self.opts)?;
+            let sub = self.bus.subscribe(key, Protocol::Internal)?;
+            tokio::spawn(run_stream(
+                self.clone(),
+                Arc::clone(&stream),
+                Arc::clone(&rtp),
+                sub,
+                packetizer,
+            ));
+            Some(rtp)
+        };
+        stream.join_remuxer(start, Arc::clone)
     }
 }
 
@@ -352,17 +369,16 @@ fn build(stream: &Arc<Stream>, opts: &Options) -> Option<(Arc<StreamRtp>, Packet
     }
     let session_id = rand::random::<u32>().into();
     let presentation = Presentation::live(stream.key(), session_id, stream.generation(), tracks);
-    let (tx, _) = broadcast::channel(opts.queue_units.max(16));
     let shared = Shared {
         presentation,
         tracks: states,
         gop: Vec::new(),
         clock: rtp::MediaClock::default(),
+        audio_only: p.video.is_none(),
     };
     let rtp = StreamRtp {
         key: stream.key().to_owned(),
-        shared: Mutex::new(shared),
-        tx,
+        ring: Arc::new(Ring::new(opts.queue_units.max(16), shared)),
         ended: CancellationToken::new(),
     };
     Some((Arc::new(rtp), p))
@@ -416,13 +432,14 @@ fn audio_track(header: Option<&Tag>, is_mp3: bool, mtu: usize) -> Option<(Codec,
 /// The packetizer task of one stream.
 async fn run_stream(
     registry: Registry,
+    stream: Arc<Stream>,
     rtp: Arc<StreamRtp>,
     mut sub: Subscriber,
     mut p: Packetizers,
 ) {
     let opts = Arc::clone(&registry.opts);
     let mut sr = tokio::time::interval(opts.sender_report_interval);
-    let mut idle_since: Option<Instant> = None;
+    let mut linger = Linger::new(opts.stream_linger);
     tracing::debug!(stream = %rtp.key, "rtp packetizer started");
     loop {
         tokio::select! {
@@ -439,9 +456,12 @@ async fn run_stream(
             },
             _ = sr.tick() => {
                 send_sender_reports(&rtp);
-                if rtp.tx.receiver_count() > 0 {
-                    idle_since = None;
-                } else if idle_since.get_or_insert_with(Instant::now).elapsed() >= opts.stream_linger && registry.remove_if_idle(&rtp) {
+                // Connections hold the packetizer from DESCRIBE on, before they read from it;
+                // the stream's slot and this task hold the other two references.
+                let idle = |r: &StreamRtp| r.ring.readers() == 0;
+                if linger.expired(rtp.ring.readers() > 0, Instant::now())
+                    && stream.retire_remuxer(&rtp, |r| idle(r) && Arc::strong_count(&rtp) <= 2)
+                {
                     tracing::debug!(stream = %rtp.key, "rtp packetizer idle; stopped");
                     return;
                 }
@@ -449,20 +469,20 @@ async fn run_stream(
             _ = registry.shutdown.cancelled() => break,
         }
     }
-    registry.remove(&rtp);
     rtp.ended.cancel();
+    stream.retire_remuxer(&rtp, |_| true);
     tracing::debug!(stream = %rtp.key, "rtp packetizer ended");
 }
 
 fn send_sender_reports(rtp: &StreamRtp) {
-    if rtp.tx.receiver_count() == 0 {
+    if rtp.ring.readers() == 0 {
         return;
     }
     let now = SystemTime::now();
     for track in 0..rtp.track_count() {
         if let Some(info) = rtp.sender_info(track, now) {
             let packets = vec![rtp::rtcp::sender_report(&info, CNAME)];
-            let _ = rtp.tx.send(Arc::new(MediaUnit {
+            rtp.ring.send(Arc::new(MediaUnit {
                 track,
                 kind: UnitKind::Rtcp,
                 packets,
@@ -505,27 +525,7 @@ fn on_tag(rtp: &StreamRtp, p: &mut Packetizers, tag: &Tag) {
         (t.clock.packets, t.clock.octets) = w.counts();
         t.next_sequence = w.next_sequence();
     }
-    record_gop(&mut shared, &unit, audio_only);
-    // An error only means no session is playing right now.
-    let _ = rtp.tx.send(unit);
-}
-
-/// Keeps the units since the last keyframe; an audio-only stream keeps nothing (any unit starts).
-fn record_gop(shared: &mut Shared, unit: &Arc<MediaUnit>, audio_only: bool) {
-    if audio_only {
-        return;
-    }
-    if unit.kind == (UnitKind::Rtp { sync: true }) {
-        shared.gop.clear();
-    }
-    if shared.gop.len() >= MAX_GOP_UNITS {
-        // A GOP this long (minutes) is not worth replaying; new sessions wait for the next keyframe.
-        shared.gop.clear();
-        return;
-    }
-    if !shared.gop.is_empty() || unit.kind == (UnitKind::Rtp { sync: true }) {
-        shared.gop.push(Arc::clone(unit));
-    }
+    rtp.ring.send_locked(&mut shared, unit);
 }
 
 /// The most units kept for starting sessions (about 80 s of 25 fps video with audio).

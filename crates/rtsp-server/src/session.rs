@@ -11,13 +11,10 @@ use bytes::Bytes;
 use rtp::rtcp::{parse_compound, ReportBlock, RtcpPacket};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::UdpSocket;
-use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio_util::sync::CancellationToken;
 
-use crate::from_bus::{MediaUnit, Playback, UnitKind};
+use crate::from_bus::{MediaUnit, UnitKind, UnitReader};
 
-/// How often at most a lagging session logs its drops.
-const LAG_WARN_INTERVAL: Duration = Duration::from_secs(1);
 /// The largest datagram read on a server port (RTCP from clients is small).
 const MAX_DATAGRAM: usize = 2048;
 
@@ -193,19 +190,14 @@ impl SessionTable {
     }
 }
 
-/// A session's ordered supply of units: the GOP snapshot, then live units, skipping to the next
-/// keyframe after falling a ring behind.
+/// A session's ordered supply of units: its stream ring's [`bus::ring::Reader`] (a Sender Report
+/// per track and the GOP, then live units, with the ring's lag policy), limited to the tracks the
+/// session plays.
 pub struct UnitSource {
-    playback: Playback,
-    next_snapshot: usize,
-    /// Units taken from the live ring so far.
-    live_units: u64,
+    reader: UnitReader,
     /// The tracks this session receives.
     tracks: Vec<usize>,
-    resync: bool,
     stats: Arc<SessionStats>,
-    unreported: u64,
-    last_warn: Option<Instant>,
     label: String,
     /// The bus stream, to count the session on it if it stops reading.
     stream: Option<Arc<bus::Stream>>,
@@ -214,22 +206,21 @@ pub struct UnitSource {
 }
 
 impl UnitSource {
-    /// Wraps a playback for the given tracks; `label` names the session in logs.
+    /// Wraps a session's reader for the given tracks; `label` names the session in logs.
     pub fn new(
-        playback: Playback,
+        reader: UnitReader,
         tracks: Vec<usize>,
         stats: Arc<SessionStats>,
         label: String,
     ) -> Self {
+        let counted = Arc::clone(&stats);
+        let reader = reader.on_drops(move |n| {
+            counted.dropped_units.fetch_add(n, Ordering::Relaxed);
+        });
         UnitSource {
-            playback,
-            next_snapshot: 0,
-            live_units: 0,
+            reader,
             tracks,
-            resync: false,
             stats,
-            unreported: 0,
-            last_warn: None,
             label,
             stream: None,
             bytes_sent: 0,
@@ -268,23 +259,9 @@ impl UnitSource {
     /// The next unit for this session; `None` when the stream's ring is closed.
     pub async fn next(&mut self) -> Option<Arc<MediaUnit>> {
         loop {
-            let unit = if let Some(u) = self.take_snapshot() {
-                u
-            } else {
-                match self.playback.rx.recv().await {
-                    Ok(u) => {
-                        self.live_units += 1;
-                        u
-                    }
-                    Err(RecvError::Lagged(n)) => {
-                        self.on_lag(n);
-                        continue;
-                    }
-                    Err(RecvError::Closed) => return None,
-                }
-            };
-            if let Some(u) = self.admit(unit) {
-                return Some(u);
+            let unit = self.reader.recv().await?;
+            if self.tracks.contains(&unit.track) {
+                return Some(unit);
             }
         }
     }
@@ -293,23 +270,9 @@ impl UnitSource {
     /// left for [`UnitSource::next`] to report).
     pub fn try_next(&mut self) -> Option<Arc<MediaUnit>> {
         loop {
-            let unit = if let Some(u) = self.take_snapshot() {
-                u
-            } else {
-                match self.playback.rx.try_recv() {
-                    Ok(u) => {
-                        self.live_units += 1;
-                        u
-                    }
-                    Err(TryRecvError::Lagged(n)) => {
-                        self.on_lag(n);
-                        continue;
-                    }
-                    Err(TryRecvError::Empty | TryRecvError::Closed) => return None,
-                }
-            };
-            if let Some(u) = self.admit(unit) {
-                return Some(u);
+            let unit = self.reader.try_recv()?;
+            if self.tracks.contains(&unit.track) {
+                return Some(unit);
             }
         }
     }
@@ -317,45 +280,7 @@ impl UnitSource {
     /// Whether the session is past its start-up: the snapshot is sent and a live unit has gone
     /// out before the latest one, so write batching may now delay it.
     pub fn is_live(&self) -> bool {
-        self.next_snapshot >= self.playback.snapshot.len() && self.live_units > 1
-    }
-
-    fn take_snapshot(&mut self) -> Option<Arc<MediaUnit>> {
-        let u = self.playback.snapshot.get(self.next_snapshot)?;
-        self.next_snapshot += 1;
-        Some(Arc::clone(u))
-    }
-
-    /// Applies the track selection and the skip to a keyframe after a lag.
-    fn admit(&mut self, unit: Arc<MediaUnit>) -> Option<Arc<MediaUnit>> {
-        if !self.tracks.contains(&unit.track) {
-            return None;
-        }
-        if self.resync {
-            match unit.kind {
-                UnitKind::Rtp { sync: true } => self.resync = false,
-                UnitKind::Rtp { sync: false } => {
-                    self.stats.dropped_units.fetch_add(1, Ordering::Relaxed);
-                    return None;
-                }
-                UnitKind::Rtcp => {}
-            }
-        }
-        Some(unit)
-    }
-
-    fn on_lag(&mut self, n: u64) {
-        self.resync = true;
-        self.stats.dropped_units.fetch_add(n, Ordering::Relaxed);
-        self.unreported += n;
-        if self
-            .last_warn
-            .is_none_or(|t| t.elapsed() >= LAG_WARN_INTERVAL)
-        {
-            tracing::warn!(session = %self.label, dropped = self.unreported, "viewer too slow; skipping to the next keyframe");
-            self.unreported = 0;
-            self.last_warn = Some(Instant::now());
-        }
+        self.reader.is_live()
     }
 }
 
