@@ -1,13 +1,15 @@
-//! The per-stream muxer task: one bus subscriber in, shared HLS snapshots out.
+//! The per-stream muxer task: one bus subscriber in, shared HLS snapshots out. The muxer is its
+//! stream's [`bus::Remuxer`] of this type: the first request starts it, every later one shares
+//! it, and it stops [`Options::idle_timeout`] after the last request (never, with
+//! [`Options::always_on`]) or when the stream leaves the bus.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bus::{Event, Protocol, Subscriber, ViewerGuard};
+use bus::{Event, Protocol, Remuxer, Subscriber, ViewerGuard};
 use bytes::Bytes;
-use dashmap::DashMap;
 use hls::{Encryption, InputTag, Segmenter, SegmenterOptions, TagKind};
 use tokio::sync::watch;
 
@@ -18,9 +20,6 @@ use crate::Options;
 const MAX_CLIENTS: usize = 10_000;
 /// How often the task checks for idleness and expires viewers.
 const TICK: Duration = Duration::from_secs(1);
-
-/// The running muxers, by bus key.
-pub(crate) type Registry = Arc<DashMap<String, Arc<StreamHls>>>;
 
 /// What every request sees of a stream's HLS output; replaced whole when a segment finishes.
 #[derive(Debug, Default)]
@@ -56,7 +55,16 @@ pub(crate) struct StreamHls {
     /// Playlist requests waiting for the first segment; while any waits, the stream is not idle.
     waiting: AtomicUsize,
     clients: Mutex<HashMap<u64, Viewer>>,
+    /// The bus stream. It holds this muxer in its remuxer slot until the task retires, which it
+    /// always does when it ends, so the two never keep each other alive past the task.
     stream: Arc<bus::Stream>,
+    ended: AtomicBool,
+}
+
+impl Remuxer for StreamHls {
+    fn ended(&self) -> bool {
+        self.ended.load(Ordering::Relaxed)
+    }
 }
 
 /// Marks a request as waiting on the muxer (see [`StreamHls::waiting`]); dropping it counts as an
@@ -122,12 +130,7 @@ impl StreamHls {
 }
 
 /// Starts the muxer task for `sub`'s stream and returns its shared state.
-pub(crate) fn start(
-    sub: Subscriber,
-    opts: &Options,
-    app: &str,
-    registry: Registry,
-) -> Arc<StreamHls> {
+pub(crate) fn start(sub: Subscriber, opts: &Options, app: &str) -> Arc<StreamHls> {
     let prefix = format!("{:08x}-", rand::random::<u32>());
     let (tx, rx) = watch::channel(Arc::new(Snapshot::default()));
     let hls = Arc::new(StreamHls {
@@ -139,6 +142,7 @@ pub(crate) fn start(
         waiting: AtomicUsize::new(0),
         clients: Mutex::new(HashMap::new()),
         stream: Arc::clone(sub.stream()),
+        ended: AtomicBool::new(false),
     });
     let seg_opts = SegmenterOptions {
         target_duration_ms: opts.target_duration.as_millis() as u64,
@@ -159,7 +163,6 @@ pub(crate) fn start(
         tx,
         opts: opts.clone(),
         last_warn: None,
-        registry,
     };
     tokio::spawn(task.run());
     hls
@@ -172,7 +175,6 @@ struct MuxTask {
     tx: watch::Sender<Arc<Snapshot>>,
     opts: Options,
     last_warn: Option<Instant>,
-    registry: Registry,
 }
 
 impl MuxTask {
@@ -194,7 +196,11 @@ impl MuxTask {
                     }
                 }
                 _ = tick.tick() => {
-                    if !self.opts.always_on && self.hls.idle_for() > self.opts.idle_timeout {
+                    let limit = self.opts.idle_timeout;
+                    if !self.opts.always_on
+                        && self.hls.idle_for() > limit
+                        && self.hls.stream.retire_remuxer(&self.hls, |h| h.idle_for() > limit)
+                    {
                         break;
                     }
                     let window = self.opts.target_duration * (2 * self.opts.window.max(1) as u32);
@@ -202,9 +208,9 @@ impl MuxTask {
                 }
             }
         }
+        self.hls.ended.store(true, Ordering::Relaxed);
+        self.hls.stream.retire_remuxer(&self.hls, |_| true);
         self.hls.expire_clients(Duration::ZERO);
-        self.registry
-            .remove_if(&self.hls.key, |_, v| Arc::ptr_eq(v, &self.hls));
         tracing::info!(stream = %self.hls.key, stats = ?self.segmenter.stats(), "hls muxer stopped");
     }
 

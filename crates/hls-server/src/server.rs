@@ -14,7 +14,7 @@ use axum::Router;
 use bus::{Bus, Protocol};
 use bytes::Bytes;
 
-use crate::from_bus::{self, Client, Registry, StreamHls};
+use crate::from_bus::{self, Client, StreamHls};
 use crate::gate::Gate;
 use crate::Options;
 
@@ -27,7 +27,6 @@ const ALWAYS_ON_POLL: Duration = Duration::from_secs(1);
 struct AppState {
     bus: Bus,
     opts: Arc<Options>,
-    registry: Registry,
     gate: Arc<Gate>,
 }
 
@@ -39,7 +38,6 @@ pub fn router(bus: Bus, opts: Options) -> Router {
     let state = AppState {
         bus,
         opts: Arc::new(opts),
-        registry: Registry::default(),
         gate: Arc::new(Gate::default()),
     };
     if state.opts.always_on {
@@ -62,7 +60,7 @@ fn spawn_always_on(state: AppState) {
     handle.spawn(async move {
         loop {
             for stream in state.bus.streams() {
-                if stream.is_live() && !state.registry.contains_key(stream.key()) {
+                if stream.is_live() && stream.running_remuxer::<StreamHls>().is_none() {
                     let app = stream
                         .key()
                         .split('/')
@@ -77,19 +75,15 @@ fn spawn_always_on(state: AppState) {
     });
 }
 
-/// The muxer of `key`, started if the stream is live and has none yet.
+/// The muxer of `key` (the stream's [`bus::Remuxer`] of this type), started if the stream is live
+/// and has none yet.
 fn get_or_start(state: &AppState, key: &str, app: &str) -> Option<Arc<StreamHls>> {
-    if let Some(hls) = state.registry.get(key) {
-        return Some(Arc::clone(hls.value()));
-    }
-    let entry = state.registry.entry(key.to_owned());
-    if let dashmap::Entry::Occupied(e) = &entry {
-        return Some(Arc::clone(e.get()));
-    }
-    let sub = state.bus.subscribe(key, Protocol::Internal)?;
-    let hls = from_bus::start(sub, &state.opts, app, Arc::clone(&state.registry));
-    entry.insert(Arc::clone(&hls));
-    Some(hls)
+    let stream = state.bus.stream(key)?;
+    let start = || {
+        let sub = state.bus.subscribe(key, Protocol::Internal)?;
+        Some(from_bus::start(sub, &state.opts, app))
+    };
+    stream.join_remuxer(start, Arc::clone)
 }
 
 /// What a file name under `/{app}/{stream}/` asks for.
