@@ -1,6 +1,9 @@
 //! One RTP packetizer per stream: a task holding the stream's single bus [`Subscriber`] turns tags
-//! into RTP packets once and fans them out over one [`bus::ring::Ring`] shared by every session of
-//! the stream, whose replay keeps the packets since the last keyframe for sessions that start.
+//! into RTP packets once (through the sans-IO [`rtsp::packetize`] core, which [`flv_body`] feeds)
+//! and fans them out over one [`bus::ring::Ring`] shared by every session of the stream, whose
+//! replay keeps the packets since the last keyframe for sessions that start. What stays here is
+//! the shell's part: the ring and its replay ([`Shared`]), the [`Registry`], the task (bus
+//! subscriber, Sender Report timer, linger and retirement) and the randomness of each track.
 //! The packetizer is the stream's [`bus::Remuxer`] of this type: the first DESCRIBE starts it and
 //! it stops [`crate::Options::stream_linger`] after its last session.
 //!
@@ -11,18 +14,15 @@ use std::sync::{Arc, MutexGuard};
 use std::time::{Instant, SystemTime};
 
 use bus::ring::{Reader, Replay, Ring, Role, Unit};
-use bus::{Bus, Event, Linger, Protocol, Remuxer, Stream, Subscriber, Tag, TagKind};
+use bus::{Bus, Event, Linger, Protocol, Remuxer, Stream, Subscriber};
 use bytes::Bytes;
-use rtp::aac::AacPacketizer;
-use rtp::h264::H264Packetizer;
-use rtp::h265::{H265Packetizer, H265ParameterSets};
-use rtp::mpa::MpaPacketizer;
 use rtp::rtcp::SenderInfo;
 use rtp::TrackParams;
-use rtsp::sdp::{Codec, Presentation, AAC_PAYLOAD_TYPE, VIDEO_PAYLOAD_TYPE};
+use rtsp::packetize::{Input, StreamPacketizer};
+use rtsp::sdp::{Codec, Presentation};
 use tokio_util::sync::CancellationToken;
 
-use crate::flv_body::{self, AudioBody, VideoCodec};
+use crate::flv_body;
 use crate::Options;
 
 /// The CNAME every track of this gateway reports (RFC 3550 §6.5.1 only asks that it be stable).
@@ -291,31 +291,6 @@ pub fn is_ready(stream: &Stream) -> bool {
     stream.has_frames()
 }
 
-/// The packetizer of one track.
-enum Packetizer {
-    H264(H264Packetizer, u8),
-    H265(H265Packetizer, u8),
-    Aac(AacPacketizer),
-    Mpa(MpaPacketizer),
-}
-
-impl Packetizer {
-    fn writer(&self) -> &rtp::PacketWriter {
-        match self {
-            Packetizer::H264(p, _) => p.writer(),
-            Packetizer::H265(p, _) => p.writer(),
-            Packetizer::Aac(p) => p.writer(),
-            Packetizer::Mpa(p) => p.writer(),
-        }
-    }
-}
-
-/// The packetizers of a stream, indexed like its tracks.
-struct Packetizers {
-    video: Option<(usize, Packetizer)>,
-    audio: Option<(usize, Packetizer)>,
-}
-
 fn random_params(payload_type: u8, mtu: usize) -> TrackParams {
     TrackParams {
         payload_type,
@@ -326,47 +301,36 @@ fn random_params(payload_type: u8, mtu: usize) -> TrackParams {
     }
 }
 
-/// Describes the stream from the bus's cached sequence headers and builds its packetizers.
-fn build(stream: &Arc<Stream>, opts: &Options) -> Option<(Arc<StreamRtp>, Packetizers)> {
-    let mut tracks = Vec::new();
-    let mut states = Vec::new();
-    let mut p = Packetizers {
-        video: None,
-        audio: None,
-    };
-    if let Some((codec, packetizer)) = stream
+/// Describes the stream from the bus's cached sequence headers and builds its packetizer.
+fn build(stream: &Arc<Stream>, opts: &Options) -> Option<(Arc<StreamRtp>, StreamPacketizer)> {
+    let video = stream
         .video_sequence_header()
-        .and_then(|t| video_track(&t, opts.mtu))
-    {
-        p.video = Some((tracks.len(), packetizer));
-        tracks.push(codec);
-    }
-    let audio_header = stream.audio_sequence_header();
+        .and_then(|t| flv_body::video(&t));
+    let audio = stream
+        .audio_sequence_header()
+        .and_then(|t| flv_body::audio(&t));
     let is_mp3 = stream.media_info().audio_codec.as_deref() == Some("mp3");
-    if let Some((codec, packetizer)) = audio_track(audio_header.as_ref(), is_mp3, opts.mtu) {
-        p.audio = Some((tracks.len(), packetizer));
-        tracks.push(codec);
-    }
-    let packetizers = [p.video.as_ref(), p.audio.as_ref()]
-        .into_iter()
-        .flatten()
-        .map(|(_, pk)| pk);
-    for (codec, packetizer) in tracks.iter().zip(packetizers) {
-        let w = packetizer.writer();
-        states.push(TrackState {
-            clock: rtp::TrackClock {
-                ssrc: w.params().ssrc,
-                clock_rate: codec.clock_rate(),
-                timestamp_offset: w.params().timestamp_offset,
-                packets: 0,
-                octets: 0,
-            },
-            next_sequence: w.next_sequence(),
-        });
-    }
-    if tracks.is_empty() {
-        return None;
-    }
+    let (packetizer, tracks) =
+        StreamPacketizer::new(video.as_ref(), audio.as_ref(), is_mp3, |payload_type| {
+            random_params(payload_type, opts.mtu)
+        })?;
+    let states = tracks
+        .iter()
+        .enumerate()
+        .filter_map(|(track, codec)| {
+            let w = packetizer.writer(track)?;
+            Some(TrackState {
+                clock: rtp::TrackClock {
+                    ssrc: w.params().ssrc,
+                    clock_rate: codec.clock_rate(),
+                    timestamp_offset: w.params().timestamp_offset,
+                    packets: 0,
+                    octets: 0,
+                },
+                next_sequence: w.next_sequence(),
+            })
+        })
+        .collect();
     let session_id = rand::random::<u32>().into();
     let presentation = Presentation::live(stream.key(), session_id, stream.generation(), tracks);
     let shared = Shared {
@@ -374,59 +338,14 @@ fn build(stream: &Arc<Stream>, opts: &Options) -> Option<(Arc<StreamRtp>, Packet
         tracks: states,
         gop: Vec::new(),
         clock: rtp::MediaClock::default(),
-        audio_only: p.video.is_none(),
+        audio_only: !packetizer.has_video(),
     };
     let rtp = StreamRtp {
         key: stream.key().to_owned(),
         ring: Arc::new(Ring::new(opts.queue_units.max(16), shared)),
         ended: CancellationToken::new(),
     };
-    Some((Arc::new(rtp), p))
-}
-
-fn video_track(tag: &Tag, mtu: usize) -> Option<(Codec, Packetizer)> {
-    let body = flv_body::video(tag).filter(|b| b.sequence_header)?;
-    let params = random_params(VIDEO_PAYLOAD_TYPE, mtu);
-    match body.codec {
-        VideoCodec::H264 => {
-            let (codec, len) = Codec::from_avcc(&body.payload)?;
-            let Codec::H264 { sps, pps } = &codec else {
-                return None;
-            };
-            let p = H264Packetizer::new(params, sps.clone(), pps.clone()).ok()?;
-            Some((codec, Packetizer::H264(p, len)))
-        }
-        VideoCodec::H265 => {
-            let (codec, len) = Codec::from_hvcc(&body.payload)?;
-            let p = H265Packetizer::new(params, h265_sets(&codec)?).ok()?;
-            Some((codec, Packetizer::H265(p, len)))
-        }
-    }
-}
-
-/// The parameter sets of an H.265 codec, as its packetizer takes them.
-fn h265_sets(codec: &Codec) -> Option<H265ParameterSets> {
-    let Codec::H265 { vps, sps, pps } = codec else {
-        return None;
-    };
-    Some(H265ParameterSets {
-        vps: vps.clone(),
-        sps: sps.clone(),
-        pps: pps.clone(),
-    })
-}
-
-fn audio_track(header: Option<&Tag>, is_mp3: bool, mtu: usize) -> Option<(Codec, Packetizer)> {
-    if is_mp3 {
-        let p = MpaPacketizer::new(random_params(rtp::mpa::PAYLOAD_TYPE, mtu)).ok()?;
-        return Some((Codec::Mpa, Packetizer::Mpa(p)));
-    }
-    let Some(AudioBody::AacConfig(config)) = header.and_then(flv_body::audio) else {
-        return None;
-    };
-    let codec = Codec::from_audio_specific_config(config)?;
-    let p = AacPacketizer::new(random_params(AAC_PAYLOAD_TYPE, mtu), codec.clock_rate()).ok()?;
-    Some((codec, Packetizer::Aac(p)))
+    Some((Arc::new(rtp), packetizer))
 }
 
 /// The packetizer task of one stream.
@@ -435,7 +354,7 @@ async fn run_stream(
     stream: Arc<Stream>,
     rtp: Arc<StreamRtp>,
     mut sub: Subscriber,
-    mut p: Packetizers,
+    mut p: StreamPacketizer,
 ) {
     let opts = Arc::clone(&registry.opts);
     let mut sr = tokio::time::interval(opts.sender_report_interval);
@@ -444,13 +363,18 @@ async fn run_stream(
     loop {
         tokio::select! {
             ev = sub.recv() => match ev {
-                Some(Event::Tag(tag)) if !fits(&p, &tag) => {
-                    // A (re)publish with other codecs: the SDP no longer holds, so sessions end and
-                    // clients DESCRIBE again. Same codecs carry on, new parameter sets in-band.
-                    tracing::info!(stream = %rtp.key, "stream codecs changed; ending RTSP sessions");
-                    break;
+                Some(Event::Tag(tag)) => {
+                    let Some(input) = flv_body::input(&tag) else {
+                        continue;
+                    };
+                    if !p.fits(&input) {
+                        // A (re)publish with other codecs: the SDP no longer holds, so sessions end
+                        // and clients DESCRIBE again. Same codecs carry on, new parameter sets in-band.
+                        tracing::info!(stream = %rtp.key, "stream codecs changed; ending RTSP sessions");
+                        break;
+                    }
+                    on_input(&rtp, &mut p, tag.timestamp as i64, &input);
                 }
-                Some(Event::Tag(tag)) => on_tag(&rtp, &mut p, &tag),
                 Some(_) => {}
                 None => break,
             },
@@ -491,140 +415,43 @@ fn send_sender_reports(rtp: &StreamRtp) {
     }
 }
 
-fn on_tag(rtp: &StreamRtp, p: &mut Packetizers, tag: &Tag) {
-    let ms = tag.timestamp as i64;
-    let audio_only = p.video.is_none();
-    let (track, packetizer) = match tag.kind {
-        TagKind::Video => match p.video.as_mut() {
-            Some((t, pk)) => (*t, pk),
-            None => return,
-        },
-        TagKind::Audio => match p.audio.as_mut() {
-            Some((t, pk)) => (*t, pk),
-            None => return,
-        },
-        TagKind::Script => return,
-    };
+/// Packetizes one tag and sends its access unit to the ring; a new video configuration updates
+/// the SDP.
+fn on_input(rtp: &StreamRtp, p: &mut StreamPacketizer, ms: i64, input: &Input) {
     let mut packets = Vec::new();
-    let sync = match tag.kind {
-        TagKind::Video => video_tag(packetizer, tag, &mut packets, rtp),
-        _ => audio_tag(packetizer, ms, tag, &mut packets) && audio_only,
+    let Some(done) = p.push(ms, input, &mut packets) else {
+        return;
     };
+    if let Some(e) = &done.bad_framing {
+        // A malformed sample is skipped from the bad NAL on; the next access unit is independent.
+        tracing::debug!(stream = %rtp.key, error = %e, "bad NAL framing in video tag");
+    }
+    if let Some(codec) = done.new_codec {
+        update_sdp(rtp, done.track, codec);
+    }
     if packets.is_empty() {
         return;
     }
     let unit = Arc::new(MediaUnit {
-        track,
-        kind: UnitKind::Rtp { sync },
+        track: done.track,
+        kind: UnitKind::Rtp { sync: done.sync },
         packets,
     });
     let mut shared = rtp.lock();
     shared.clock.observe(SystemTime::now(), ms);
-    if let Some(t) = shared.tracks.get_mut(track) {
-        let w = packetizer.writer();
+    if let (Some(t), Some(w)) = (shared.tracks.get_mut(done.track), p.writer(done.track)) {
         (t.clock.packets, t.clock.octets) = w.counts();
         t.next_sequence = w.next_sequence();
     }
     rtp.ring.send_locked(&mut shared, unit);
 }
 
-/// The most units kept for starting sessions (about 80 s of 25 fps video with audio).
-const MAX_GOP_UNITS: usize = 4096;
-
-/// Packetizes a video tag; returns whether it is a keyframe.
-fn video_tag(p: &mut Packetizer, tag: &Tag, out: &mut Vec<Bytes>, rtp: &StreamRtp) -> bool {
-    let Some(body) = flv_body::video(tag) else {
-        return false;
-    };
-    let pts = tag.timestamp as i64 + i64::from(body.composition_time);
-    match (p, body.sequence_header) {
-        (Packetizer::H264(pk, len), true) => {
-            if let Some((codec, n)) = Codec::from_avcc(&body.payload) {
-                *len = n;
-                if let Codec::H264 { sps, pps } = &codec {
-                    pk.set_parameter_sets(sps.clone(), pps.clone());
-                }
-                update_sdp(rtp, codec);
-            }
-        }
-        (Packetizer::H265(pk, len), true) => {
-            if let Some((codec, n)) = Codec::from_hvcc(&body.payload) {
-                *len = n;
-                if let Some(sets) = h265_sets(&codec) {
-                    pk.set_parameter_sets(sets);
-                }
-                update_sdp(rtp, codec);
-            }
-        }
-        (Packetizer::H264(pk, len), false) => {
-            pk.packetize(pts, &nals(&body.payload, *len, &rtp.key), out)
-        }
-        (Packetizer::H265(pk, len), false) => {
-            pk.packetize(pts, &nals(&body.payload, *len, &rtp.key), out)
-        }
-        _ => {}
-    }
-    tag.keyframe && !body.sequence_header
-}
-
-fn update_sdp(rtp: &StreamRtp, codec: Codec) {
-    let mut shared = rtp.lock();
-    if let Some(t) = shared
-        .presentation
-        .tracks
-        .iter_mut()
-        .find(|t| matches!(t.codec, Codec::H264 { .. } | Codec::H265 { .. }))
-    {
+/// A track's new parameter sets go into the SDP that later DESCRIBEs answer.
+fn update_sdp(rtp: &StreamRtp, track: usize, codec: Codec) {
+    if let Some(t) = rtp.lock().presentation.tracks.get_mut(track) {
         t.codec = codec;
     }
 }
 
-fn nals(payload: &Bytes, len: u8, key: &str) -> Vec<Bytes> {
-    let mut out = Vec::new();
-    for nal in codecs::nal_units(payload, len) {
-        match nal {
-            Ok(n) => out.push(n),
-            Err(e) => {
-                // A malformed sample is skipped from the bad NAL on; the next access unit is independent.
-                tracing::debug!(stream = %key, error = %e, "bad NAL framing in video tag");
-                break;
-            }
-        }
-    }
-    out
-}
-
-/// Returns whether a tag can go to the stream's existing tracks (same codec, same audio clock).
-fn fits(p: &Packetizers, tag: &Tag) -> bool {
-    match tag.kind {
-        TagKind::Video => match (flv_body::video(tag), &p.video) {
-            (Some(b), Some((_, Packetizer::H264(..)))) => b.codec == VideoCodec::H264,
-            (Some(b), Some((_, Packetizer::H265(..)))) => b.codec == VideoCodec::H265,
-            (Some(b), None) => !b.sequence_header,
-            _ => true,
-        },
-        TagKind::Audio => match (flv_body::audio(tag), &p.audio) {
-            (Some(AudioBody::AacConfig(c)), Some((_, Packetizer::Aac(pk)))) => {
-                codecs::AudioSpecificConfig::parse(&c)
-                    .is_ok_and(|asc| asc.sampling_frequency == pk.clock_rate())
-            }
-            (
-                Some(AudioBody::AacConfig(_) | AudioBody::AacFrame(_)),
-                Some((_, Packetizer::Mpa(_))),
-            ) => false,
-            (Some(AudioBody::Mp3(_)), Some((_, Packetizer::Aac(_)))) => false,
-            (Some(AudioBody::AacConfig(_)), None) => false,
-            _ => true,
-        },
-        TagKind::Script => true,
-    }
-}
-
-/// Packetizes an audio tag; returns whether packets were produced.
-fn audio_tag(p: &mut Packetizer, ms: i64, tag: &Tag, out: &mut Vec<Bytes>) -> bool {
-    match (p, flv_body::audio(tag)) {
-        (Packetizer::Aac(pk), Some(AudioBody::AacFrame(au))) => pk.packetize(ms, &au, out),
-        (Packetizer::Mpa(pk), Some(AudioBody::Mp3(frame))) => pk.packetize(ms, &frame, out),
-        _ => false,
-    }
-}
+/// The most units kept for starting sessions (about 80 s of 25 fps video with audio).
+const MAX_GOP_UNITS: usize = 4096;

@@ -23,12 +23,14 @@
 //! | RFC 7798 §7 | H.265 SDP parameters (sprop-vps, sprop-sps, sprop-pps) |
 //! | RFC 3640 §4.1 | mpeg4-generic AAC-hbr SDP parameters |
 //! | RFC 3551 §4.5.13, RFC 2250 | MPA |
+//! | RFC 6184, RFC 7798, RFC 3640, RFC 2250 | a live stream's tracks and RTP packets from its FLV-style tags ([`packetize`], over crate `rtp`) |
 //!
 //! Architecture Invariant: nothing here blocks, sleeps, spawns or reads the clock; every length read
 //! from the wire is checked against a named constant before anything is allocated.
 
 mod base64;
 pub mod message;
+pub mod packetize;
 pub mod sdp;
 pub mod session;
 pub mod setup;
