@@ -60,7 +60,11 @@ impl Stream {
     /// For a remuxer's task that means to stop: if `idle` still holds under the slot's lock (no
     /// viewer joined meanwhile), `remuxer` leaves the stream and this returns true; the task then
     /// ends. A remuxer that is no longer the stream's (a newer one replaced it) retires at once.
-    pub fn retire_remuxer<S: Remuxer>(&self, remuxer: &Arc<S>, idle: impl FnOnce(&S) -> bool) -> bool {
+    pub fn retire_remuxer<S: Remuxer>(
+        &self,
+        remuxer: &Arc<S>,
+        idle: impl FnOnce(&S) -> bool,
+    ) -> bool {
         let slot = self.attachment(|| Slot::<S>(Mutex::new(None)));
         let mut running = slot.lock();
         match running.as_ref() {
@@ -169,8 +173,14 @@ mod tests {
         let d = join(&stream, &starts);
         assert!(!Arc::ptr_eq(&c, &d), "a new one after the old one ended");
         assert_eq!(starts.load(Ordering::Relaxed), 3);
-        assert!(stream.retire_remuxer(&c, |_| false), "a replaced one retires at once");
-        assert!(stream.running_remuxer::<Muxer>().is_some(), "and leaves the new one");
+        assert!(
+            stream.retire_remuxer(&c, |_| false),
+            "a replaced one retires at once"
+        );
+        assert!(
+            stream.running_remuxer::<Muxer>().is_some(),
+            "and leaves the new one"
+        );
     }
 
     #[test]
@@ -187,7 +197,10 @@ mod tests {
         let mut linger = Linger::new(Duration::from_secs(5));
         assert!(!linger.expired(false, t0));
         assert!(!linger.expired(false, t0 + Duration::from_secs(4)));
-        assert!(!linger.expired(true, t0 + Duration::from_secs(4)), "a viewer came");
+        assert!(
+            !linger.expired(true, t0 + Duration::from_secs(4)),
+            "a viewer came"
+        );
         assert!(!linger.expired(false, t0 + Duration::from_secs(8)));
         assert!(linger.expired(false, t0 + Duration::from_secs(13)));
     }

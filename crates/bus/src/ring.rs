@@ -133,7 +133,9 @@ impl<U: Unit + Clone> GopReplay<U> {
 
     /// The cached GOP, from its sync unit; empty while none is valid.
     pub fn gop(&self) -> impl Iterator<Item = &U> {
-        self.gop.iter().take(if self.valid { usize::MAX } else { 0 })
+        self.gop
+            .iter()
+            .take(if self.valid { usize::MAX } else { 0 })
     }
 
     /// The latest configuration unit of `slot`.
@@ -533,7 +535,9 @@ mod tests {
     }
 
     fn drain<R: Replay<T>>(reader: &mut Reader<T, R>) -> String {
-        std::iter::from_fn(|| reader.try_recv()).map(|t| t.0).collect()
+        std::iter::from_fn(|| reader.try_recv())
+            .map(|t| t.0)
+            .collect()
     }
 
     #[test]
@@ -602,7 +606,11 @@ mod tests {
         let ring = ring_of_gop();
         let mut reader = ring.reader("test");
         send(&ring, "mmmmmmmmmmam");
-        assert_eq!(drain(&mut reader), "", "audio is no place to start a stream with video");
+        assert_eq!(
+            drain(&mut reader),
+            "",
+            "audio is no place to start a stream with video"
+        );
     }
 
     fn ring_of_gop() -> Arc<Ring<T, GopReplay<T>>> {
@@ -626,11 +634,9 @@ mod tests {
         let ring = ring(4);
         let counter = Arc::new(AtomicU64::new(0));
         let c = Arc::clone(&counter);
-        let mut reader = ring
-            .reader("test")
-            .on_drops(move |n| {
-                c.fetch_add(n, Ordering::Relaxed);
-            });
+        let mut reader = ring.reader("test").on_drops(move |n| {
+            c.fetch_add(n, Ordering::Relaxed);
+        });
         send(&ring, "mmmmmmmmmmK");
         assert_eq!(drain(&mut reader), "K");
         assert_eq!(counter.load(Ordering::Relaxed), reader.dropped());

@@ -40,7 +40,8 @@ pub struct Ctx {
 /// Commands for the writer task.
 enum Out {
     Bytes(Bytes),
-    Play(UnitSource, Vec<TcpChannels>),
+    /// Boxed: the source is large, and the channel carries many small `Bytes` messages.
+    Play(Box<UnitSource>, Vec<TcpChannels>),
     Stop,
 }
 
@@ -507,7 +508,7 @@ impl Conn {
             })
             .collect();
         if udp.is_empty() {
-            let _ = self.out.send(Out::Play(source, tcp)).await;
+            let _ = self.out.send(Out::Play(Box::new(source), tcp)).await;
         } else {
             tokio::spawn(session::udp_pump(source, udp, cancel));
         }
@@ -610,7 +611,7 @@ async fn writer_task<W: AsyncWrite + Unpin>(
                     wr.flush().await
                 }).await,
                 Some(Out::Play(source, channels)) => {
-                    playing = Some((source, channels));
+                    playing = Some((*source, channels));
                     Ok(())
                 }
                 Some(Out::Stop) => {

@@ -179,7 +179,7 @@ fn start_of(shared: &Shared, tracks: &[usize]) -> (Vec<Arc<MediaUnit>>, Vec<rtsp
         let mut snapshot: Vec<Arc<MediaUnit>> = tracks
             .iter()
             .filter_map(|&track| {
-                let info = sender_info(&shared, track, now)?;
+                let info = sender_info(shared, track, now)?;
                 let packets = vec![rtp::rtcp::sender_report(&info, CNAME)];
                 Some(Arc::new(MediaUnit {
                     track,
