@@ -355,27 +355,46 @@ impl Conn {
         }
         let slot = match self.media.as_ref() {
             Some(_) => None,
-            None => match self.ctx.limits.acquire(self.peer.ip()) {
-                Some(slot) => Some(slot),
-                None => {
-                    self.refused(SetupRefusal::SessionsPerIp);
-                    let max = self.ctx.limits.max_per_ip();
-                    tracing::warn!(peer = %self.peer, %stream, max, "rtsp SETUP refused: the client address holds rtsp.max_sessions_per_ip sessions");
-                    return self.rtsp.reject(
-                        453,
-                        &format!("this address already has {max} RTSP sessions (the server's per-client limit)"),
-                    );
-                }
+            None => match self.session_slot(stream) {
+                Ok(slot) => Some(slot),
+                Err(resp) => return resp,
             },
         };
-        let out = match transport.lower {
+        let out = match self.track_out(track, &mut transport) {
+            Ok(out) => out,
+            Err(resp) => return resp,
+        };
+        self.attach_track(rtp, slot, udp, track, out);
+        self.rtsp.accept_setup(transport)
+    }
+
+    /// A session slot for this client's first SETUP, or the 453 that refuses it.
+    fn session_slot(&mut self, stream: &str) -> Result<SessionSlot, Response> {
+        if let Some(slot) = self.ctx.limits.acquire(self.peer.ip()) {
+            return Ok(slot);
+        }
+        self.refused(SetupRefusal::SessionsPerIp);
+        let max = self.ctx.limits.max_per_ip();
+        tracing::warn!(peer = %self.peer, %stream, max, "rtsp SETUP refused: the client address holds rtsp.max_sessions_per_ip sessions");
+        Err(self.rtsp.reject(
+            453,
+            &format!(
+                "this address already has {max} RTSP sessions (the server's per-client limit)"
+            ),
+        ))
+    }
+
+    /// Where a set-up track's packets go: a fresh UDP port pair (written into `transport`) or
+    /// the interleaved channels; a 453 when no pair is free.
+    fn track_out(&mut self, track: usize, transport: &mut Transport) -> Result<TrackOut, Response> {
+        Ok(match transport.lower {
             Lower::Udp { client_port, .. } => {
                 let Some(pair) = self.ctx.ports.allocate() else {
                     self.refused(SetupRefusal::NoFreePorts);
                     tracing::warn!(peer = %self.peer, "no free UDP port pair in the configured range");
-                    return self
+                    return Err(self
                         .rtsp
-                        .reject(453, "no free UDP ports on the server; try RTP/AVP/TCP");
+                        .reject(453, "no free UDP ports on the server; try RTP/AVP/TCP"));
                 };
                 transport.lower = Lower::Udp {
                     client_port,
@@ -399,7 +418,18 @@ impl Conn {
                     rtcp: rtcp_ch,
                 })
             }
-        };
+        })
+    }
+
+    /// Adds a set-up track to the session, creating the session on its first SETUP (`slot`).
+    fn attach_track(
+        &mut self,
+        rtp: Arc<StreamRtp>,
+        slot: Option<SessionSlot>,
+        udp: bool,
+        track: usize,
+        out: TrackOut,
+    ) {
         if let Some(slot) = slot {
             let stats = Arc::new(SessionStats::new(self.peer, udp));
             if let Some(table) = self.ctx.registry.session_table(rtp.key()) {
@@ -430,7 +460,6 @@ impl Conn {
         media.tracks.retain(|(t, _)| *t != track);
         media.tracks.push((track, out));
         media.stats.touch();
-        self.rtsp.accept_setup(transport)
     }
 
     /// A SETUP of a UDP track the session has already set up keeps the track's port pair and only
