@@ -6,6 +6,7 @@
 
 mod api;
 mod fd_limit;
+mod health;
 mod http_listener;
 mod memory;
 mod wiring;
@@ -20,6 +21,8 @@ use gateway_config::Config;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+
+pub use health::Readiness;
 
 /// How long shutdown waits for connections to finish before abandoning them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
@@ -46,6 +49,8 @@ pub struct Gateway {
     listeners: Vec<(&'static str, SocketAddr)>,
     /// The TLS listeners' handshakes, for their failure counts.
     acceptors: Vec<tls::Acceptor>,
+    /// What `/readyz` answers: which configured listeners serve.
+    readiness: Arc<Readiness>,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
 }
@@ -81,6 +86,7 @@ impl Gateway {
         } else {
             String::new()
         };
+        let readiness = Arc::new(Readiness::new(configured_listeners(config)));
         let listeners = wiring::Listeners {
             rtmp: bind("rtmp", &config.rtmp.listen).await?,
             rtmps: bind("rtmps", &config.rtmp.tls_listen).await?,
@@ -108,6 +114,7 @@ impl Gateway {
             &access,
             listeners,
             certs.as_ref(),
+            &readiness,
             &shutdown,
         );
         memory::spawn(&mut tasks, bus.clone(), shutdown.clone());
@@ -118,6 +125,7 @@ impl Gateway {
             access,
             listeners: bound,
             acceptors,
+            readiness,
             shutdown,
             tasks,
         })
@@ -187,8 +195,14 @@ impl Gateway {
         self.acceptors.iter().map(|a| a.failed_handshakes()).sum()
     }
 
+    /// Which configured listeners serve (what `GET /readyz` answers).
+    pub fn readiness(&self) -> &Arc<Readiness> {
+        &self.readiness
+    }
+
     /// Stops accepting, asks every connection to close, and waits briefly for them.
     pub async fn shutdown(mut self) {
+        self.readiness.set_all_down();
         self.shutdown.cancel();
         let drain = async { while self.tasks.join_next().await.is_some() {} };
         if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
@@ -216,6 +230,24 @@ async fn bind(what: &'static str, addr: &str) -> Result<Option<TcpListener>, Sta
 fn load_certs(config: &Config) -> Result<Arc<tls::CertStore>, StartError> {
     let (cert, key) = (&config.tls.cert_file, &config.tls.key_file);
     Ok(tls::CertStore::load(Path::new(cert), Path::new(key))?)
+}
+
+/// The listeners the configuration turns on, by name: those `/readyz` waits for.
+fn configured_listeners(config: &Config) -> Vec<&'static str> {
+    let rtsp = config.rtsp.enabled;
+    let named = [
+        ("rtmp", !config.rtmp.listen.is_empty()),
+        ("rtmps", !config.rtmp.tls_listen.is_empty()),
+        ("http", !config.http.listen.is_empty()),
+        ("https", !config.http.tls_listen.is_empty()),
+        ("rtsp", rtsp && !config.rtsp.listen.is_empty()),
+        ("rtsps", rtsp && !config.rtsp.tls_listen.is_empty()),
+        ("mms", config.mms.enabled && !config.mms.listen.is_empty()),
+    ];
+    named
+        .into_iter()
+        .filter_map(|(name, on)| on.then_some(name))
+        .collect()
 }
 
 fn bound_addrs(l: &wiring::Listeners) -> Vec<(&'static str, SocketAddr)> {
