@@ -5,6 +5,7 @@
 //! tests configure every listener as `127.0.0.1:0` and read the bound addresses back.
 
 mod api;
+pub mod cli;
 mod fd_limit;
 mod health;
 mod http_listener;
@@ -272,17 +273,26 @@ fn bound_addrs(l: &wiring::Listeners) -> Vec<(&'static str, SocketAddr)> {
         .collect()
 }
 
-/// Sets up `tracing` output; `RUST_LOG` overrides the configured level.
-pub fn init_logging(level: &str) {
+/// Sets up `tracing` output on standard output from `[log]`: `level` (which `RUST_LOG`
+/// overrides) and `format`, readable text or one JSON object per line. A JSON line carries the
+/// connection's span (`span`: its `name`, `id` and `peer`) and the spans it is in (`spans`).
+pub fn init_logging(log: &gateway_config::LogSection) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(with_quiet_rustls(level)))
+        .or_else(|_| EnvFilter::try_new(with_quiet_rustls(&log.level)))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    // A second initialisation (tests start several gateways) is harmless and ignored.
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(true)
-        .try_init();
+        .with_target(true);
+    // A second initialisation (tests start several gateways) is harmless and ignored.
+    let _ = match log.format {
+        gateway_config::LogFormat::Text => builder.try_init(),
+        gateway_config::LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .try_init(),
+    };
 }
 
 /// rustls logs a warning for every client that sends an IP address as its SNI name (GnuTLS, so
