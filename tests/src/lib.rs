@@ -33,6 +33,7 @@ pub mod hook;
 pub mod http;
 pub mod logs;
 pub mod media;
+pub mod openapi;
 pub mod process;
 pub mod retina_play;
 pub mod rtmp_publish;
