@@ -3,8 +3,12 @@
 //! names every configured listener it waited for. (The 503 before a listener serves is the
 //! readiness flags' unit test in `crates/gateway/src/health.rs`: on a gateway started here every
 //! listener is bound before the HTTP listener answers.)
+//!
+//! Also `gateway healthcheck [URL]`, the container's `HEALTHCHECK` (the binary's code, built
+//! here as `gateway-under-test`): exit 0 for a 200, 1 for anything else or no answer.
 
-use std::time::Duration;
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 use gateway_tests::{
     http_get, http_get_with, with_tls, CertFiles, GetOptions, TestCa, TestGateway,
@@ -83,4 +87,53 @@ fn readyz_leaves_out_listeners_that_are_off() {
     // Marking an unconfigured listener changes nothing.
     gateway.readiness().set("rtsp", false);
     assert!(gateway.readiness().is_ready());
+}
+
+/// Runs `gateway healthcheck ARGS...` and returns its exit code and standard error.
+fn healthcheck(args: &[&str]) -> (Option<i32>, String) {
+    let out = gateway_tests::run_with_timeout(
+        {
+            let mut cmd = Command::new(gateway_tests::gateway_bin!());
+            cmd.arg("healthcheck").args(args);
+            cmd
+        },
+        Duration::from_secs(20),
+    );
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_healthcheck_mode_exits_0_for_a_200_and_1_otherwise() {
+    let gateway = TestGateway::start_with(|c| c.auth.api_token = TOKEN.into());
+    let healthz = gateway.http_url("/healthz");
+    assert_eq!(healthcheck(&[&healthz]), (Some(0), String::new()));
+    let readyz = gateway.http_url("/readyz");
+    assert_eq!(healthcheck(&[&readyz]).0, Some(0));
+
+    gateway.readiness().set("mms", false);
+    let (code, stderr) = healthcheck(&[&readyz]);
+    gateway.readiness().set("mms", true);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("answered 503"), "{stderr}");
+
+    // The API needs the token the probe does not send.
+    let (code, stderr) = healthcheck(&[&gateway.http_url("/api/streams")]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("answered 401"), "{stderr}");
+
+    let http = gateway.http_addr();
+    drop(gateway);
+    let started = Instant::now();
+    let (code, stderr) = healthcheck(&[&format!("http://{http}/healthz")]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("cannot connect"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+
+    let (code, stderr) = healthcheck(&["https://127.0.0.1:1/healthz"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let (code, _) = healthcheck(&["http://127.0.0.1:1/healthz", "extra"]);
+    assert_eq!(code, Some(2));
 }
