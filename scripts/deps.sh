@@ -5,7 +5,8 @@
 # rtmpdump (librtmp), Chromium (hls.js / flv.js playback), docker-compose (compose file check),
 # wrk (HTTP load runs), ca-certificates (npm over TLS), g++ (libFuzzer, built by scripts/fuzz),
 # openssl (signs links with the recipe README.md documents, in auth.rs and rtsp_auth.rs),
-# glib-networking (GIO's TLS backend: GStreamer's rtspsrc playing rtsps://).
+# glib-networking (GIO's TLS backend: GStreamer's rtspsrc playing rtsps://),
+# prometheus (promtool checks config/monitoring/prometheus.yml in tests/tests/container.rs).
 DEBIAN_PACKAGES=(
     ffmpeg
     gstreamer1.0-tools
@@ -24,6 +25,7 @@ DEBIAN_PACKAGES=(
     g++
     openssl
     glib-networking
+    prometheus
 )
 
 # Prints the packages of DEBIAN_PACKAGES that dpkg does not report as installed.

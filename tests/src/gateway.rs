@@ -87,6 +87,11 @@ impl TestGateway {
         self.gateway().listeners().to_vec()
     }
 
+    /// Which configured listeners serve (what `GET /readyz` answers).
+    pub fn readiness(&self) -> &std::sync::Arc<gateway::Readiness> {
+        self.gateway().readiness()
+    }
+
     /// TLS handshakes that failed on any TLS listener so far.
     pub fn failed_tls_handshakes(&self) -> u64 {
         self.gateway().failed_tls_handshakes()

@@ -27,11 +27,13 @@ pub mod clients;
 pub mod ffmpeg;
 pub mod flv_start;
 pub mod gateway;
+pub mod gateway_process;
 pub mod gst;
 pub mod hook;
 pub mod http;
 pub mod logs;
 pub mod media;
+pub mod openapi;
 pub mod process;
 pub mod retina_play;
 pub mod rtmp_publish;
@@ -49,6 +51,7 @@ pub use flv_start::{
     check_start, http_flv_tags, rtmp_tags, ReadUntil, StartReport, StartRole, StartTag,
 };
 pub use gateway::{loopback_config, with_tls, Live, Publisher, TestGateway};
+pub use gateway_process::GatewayProcess;
 pub use gst::{gst_timeout, require_gst_encoder, require_gst_player, Gst};
 pub use hook::HookServer;
 pub use http::{http_get, http_get_with, GetOptions, HttpResponse};

@@ -113,6 +113,24 @@ mod tests {
     }
 
     #[test]
+    fn log_format_is_text_or_json() {
+        let c = Config::parse("", "gw.toml").unwrap();
+        assert_eq!(c.log.format, LogFormat::Text);
+        let c = Config::parse("[log]\nformat = \"json\"\n", "gw.toml").unwrap();
+        assert_eq!(c.log.format, LogFormat::Json);
+        let c = Config::parse("[log]\nformat = \"text\"\n", "gw.toml").unwrap();
+        assert_eq!(c.log.format, LogFormat::Text);
+        check_err(
+            "[log]\nlevel = \"info\"\nformat = \"xml\"\n",
+            "gw.toml:3:10: key `log.format`: unknown variant `xml`, expected `text` or `json`",
+        );
+        check_err(
+            "[log]\nformat = \"JSON\"\n",
+            "gw.toml:2:10: key `log.format`: unknown variant `JSON`, expected `text` or `json`",
+        );
+    }
+
+    #[test]
     fn wrong_type_names_the_key() {
         check_err(
             "[http]\nlisten = 8080\n",

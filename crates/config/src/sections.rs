@@ -158,12 +158,27 @@ fn check_caps(section: &str, c: ListenerCaps) -> Result<(), Invalid> {
 pub struct LogSection {
     /// error, warn, info, debug or trace; or a tracing filter such as "info,rtmp_server=debug".
     pub level: String,
+    /// How each line is written: readable text, or one JSON object per line.
+    pub format: LogFormat,
+}
+
+/// `log.format`: `"text"` (the default) or `"json"`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable lines: time, level, the connection's span, target, message and fields.
+    #[default]
+    Text,
+    /// One JSON object per line (for log shippers): `timestamp`, `level`, `fields`, `target`,
+    /// and `span`/`spans` with the connection's `id` and `peer`.
+    Json,
 }
 
 impl Default for LogSection {
     fn default() -> Self {
         LogSection {
             level: "info".into(),
+            format: LogFormat::Text,
         }
     }
 }

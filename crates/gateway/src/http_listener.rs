@@ -58,6 +58,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tower_service::Service;
+use tracing::Instrument;
 
 /// Why a connection whose request head did not arrive in time was closed.
 const HEAD_TIMEOUT: &str = "request head not received in time";
@@ -129,9 +130,14 @@ pub(crate) async fn serve(
             limits: limits.clone(),
             shutdown: shutdown.clone(),
         };
+        // Every line the connection logs, its handlers' included, carries its id.
+        let span = netutil::conn_span!(peer);
         match tls.as_ref().filter(|_| secure) {
-            None => conns.spawn(serve_conn(socket, conn, false)),
-            Some((_, acceptor)) => conns.spawn(conn.handshake_and_serve(socket, acceptor.clone())),
+            None => conns.spawn(serve_conn(socket, conn, false).instrument(span)),
+            Some((_, acceptor)) => conns.spawn(
+                conn.handshake_and_serve(socket, acceptor.clone())
+                    .instrument(span),
+            ),
         };
     }
     while conns.join_next().await.is_some() {}

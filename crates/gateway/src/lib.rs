@@ -5,7 +5,9 @@
 //! tests configure every listener as `127.0.0.1:0` and read the bound addresses back.
 
 mod api;
+pub mod cli;
 mod fd_limit;
+mod health;
 mod http_listener;
 mod memory;
 mod wiring;
@@ -20,6 +22,8 @@ use gateway_config::Config;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+
+pub use health::Readiness;
 
 /// How long shutdown waits for connections to finish before abandoning them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
@@ -46,6 +50,8 @@ pub struct Gateway {
     listeners: Vec<(&'static str, SocketAddr)>,
     /// The TLS listeners' handshakes, for their failure counts.
     acceptors: Vec<tls::Acceptor>,
+    /// What `/readyz` answers: which configured listeners serve.
+    readiness: Arc<Readiness>,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
 }
@@ -81,6 +87,7 @@ impl Gateway {
         } else {
             String::new()
         };
+        let readiness = Arc::new(Readiness::new(configured_listeners(config)));
         let listeners = wiring::Listeners {
             rtmp: bind("rtmp", &config.rtmp.listen).await?,
             rtmps: bind("rtmps", &config.rtmp.tls_listen).await?,
@@ -108,6 +115,7 @@ impl Gateway {
             &access,
             listeners,
             certs.as_ref(),
+            &readiness,
             &shutdown,
         );
         memory::spawn(&mut tasks, bus.clone(), shutdown.clone());
@@ -118,6 +126,7 @@ impl Gateway {
             access,
             listeners: bound,
             acceptors,
+            readiness,
             shutdown,
             tasks,
         })
@@ -187,8 +196,14 @@ impl Gateway {
         self.acceptors.iter().map(|a| a.failed_handshakes()).sum()
     }
 
+    /// Which configured listeners serve (what `GET /readyz` answers).
+    pub fn readiness(&self) -> &Arc<Readiness> {
+        &self.readiness
+    }
+
     /// Stops accepting, asks every connection to close, and waits briefly for them.
     pub async fn shutdown(mut self) {
+        self.readiness.set_all_down();
         self.shutdown.cancel();
         let drain = async { while self.tasks.join_next().await.is_some() {} };
         if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
@@ -218,6 +233,24 @@ fn load_certs(config: &Config) -> Result<Arc<tls::CertStore>, StartError> {
     Ok(tls::CertStore::load(Path::new(cert), Path::new(key))?)
 }
 
+/// The listeners the configuration turns on, by name: those `/readyz` waits for.
+fn configured_listeners(config: &Config) -> Vec<&'static str> {
+    let rtsp = config.rtsp.enabled;
+    let named = [
+        ("rtmp", !config.rtmp.listen.is_empty()),
+        ("rtmps", !config.rtmp.tls_listen.is_empty()),
+        ("http", !config.http.listen.is_empty()),
+        ("https", !config.http.tls_listen.is_empty()),
+        ("rtsp", rtsp && !config.rtsp.listen.is_empty()),
+        ("rtsps", rtsp && !config.rtsp.tls_listen.is_empty()),
+        ("mms", config.mms.enabled && !config.mms.listen.is_empty()),
+    ];
+    named
+        .into_iter()
+        .filter_map(|(name, on)| on.then_some(name))
+        .collect()
+}
+
 fn bound_addrs(l: &wiring::Listeners) -> Vec<(&'static str, SocketAddr)> {
     let named = [
         ("rtmp", &l.rtmp),
@@ -240,17 +273,26 @@ fn bound_addrs(l: &wiring::Listeners) -> Vec<(&'static str, SocketAddr)> {
         .collect()
 }
 
-/// Sets up `tracing` output; `RUST_LOG` overrides the configured level.
-pub fn init_logging(level: &str) {
+/// Sets up `tracing` output on standard output from `[log]`: `level` (which `RUST_LOG`
+/// overrides) and `format`, readable text or one JSON object per line. A JSON line carries the
+/// connection's span (`span`: its `name`, `id` and `peer`) and the spans it is in (`spans`).
+pub fn init_logging(log: &gateway_config::LogSection) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(with_quiet_rustls(level)))
+        .or_else(|_| EnvFilter::try_new(with_quiet_rustls(&log.level)))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    // A second initialisation (tests start several gateways) is harmless and ignored.
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(true)
-        .try_init();
+        .with_target(true);
+    // A second initialisation (tests start several gateways) is harmless and ignored.
+    let _ = match log.format {
+        gateway_config::LogFormat::Text => builder.try_init(),
+        gateway_config::LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .try_init(),
+    };
 }
 
 /// rustls logs a warning for every client that sends an IP address as its SNI name (GnuTLS, so

@@ -19,6 +19,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::Limits;
+use crate::health::Readiness;
 use crate::http_listener::HttpLimits;
 
 /// The bound listeners; `None` is a listener that is off. A TLS listener (`rtmps`, `https`,
@@ -236,7 +237,9 @@ fn port_of(l: &TcpListener) -> u16 {
 }
 
 /// Spawns every shell that has a listener; returns the TLS listeners' acceptors (for their
-/// handshake-failure counts).
+/// handshake-failure counts). Each listener is marked ready once its shell is spawned on it,
+/// and not ready when that shell stops.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn spawn_all(
     tasks: &mut JoinSet<()>,
     config: &Config,
@@ -244,6 +247,7 @@ pub(crate) fn spawn_all(
     access: &Arc<Access>,
     listeners: Listeners,
     certs: Option<&Arc<tls::CertStore>>,
+    readiness: &Arc<Readiness>,
     shutdown: &CancellationToken,
 ) -> Vec<tls::Acceptor> {
     // Every shell is handed the one `access` in its options and asks it before it accepts.
@@ -281,8 +285,12 @@ pub(crate) fn spawn_all(
     let rtmp_opts = rtmp_options(&config.rtmp, &config.bus, access);
     limits.listeners.push(rtmp_opts.conn_limits.clone());
     if rtmp.plain.is_some() || rtmp.tls.is_some() {
+        let names = served(&[
+            ("rtmp", rtmp.plain.is_some()),
+            ("rtmps", rtmp.tls.is_some()),
+        ]);
         let run = rtmp_server::serve(rtmp, bus.clone(), rtmp_opts, shutdown.clone());
-        spawn_shell(tasks, "RTMP", run);
+        spawn_shell(tasks, "RTMP", names, readiness, run);
     }
 
     if rtsp.plain.is_some() || rtsp.tls.is_some() {
@@ -292,8 +300,12 @@ pub(crate) fn spawn_all(
         };
         limits.listeners.push(opts.conn_limits.clone());
         limits.rtsp = Some((Arc::clone(&opts.setup_refusals), opts.max_sessions_per_ip));
+        let names = served(&[
+            ("rtsp", rtsp.plain.is_some()),
+            ("rtsps", rtsp.tls.is_some()),
+        ]);
         let run = rtsp_server::serve(rtsp, bus.clone(), opts, shutdown.clone());
-        spawn_shell(tasks, "RTSP", run);
+        spawn_shell(tasks, "RTSP", names, readiness, run);
     }
 
     let mms_opts = mms_server::Options {
@@ -303,7 +315,7 @@ pub(crate) fn spawn_all(
     if let Some(listener) = listeners.mms {
         limits.listeners.push(mms_opts.conn_limits.clone());
         let run = mms_server::run(listener, bus.clone(), mms_opts.clone(), shutdown.clone());
-        spawn_shell(tasks, "MMST", run);
+        spawn_shell(tasks, "MMST", vec!["mms"], readiness, run);
     }
 
     let http_opts = http_options(&config.http, config, &ports, access);
@@ -318,6 +330,8 @@ pub(crate) fn spawn_all(
         let hls_opts = hls_options(&config.hls, access);
         app = app.merge(hls_server::router(bus.clone(), hls_opts));
     }
+    // The probes need no token: they sit beside the API's routes, not behind its layer.
+    app = app.merge(crate::health::routes(Arc::clone(readiness)));
     if config.mms.enabled {
         // MMSH shares the HTTP port: Windows Media clients are recognised by their headers
         // before any other route sees the request.
@@ -325,23 +339,49 @@ pub(crate) fn spawn_all(
     }
     // Served by `crate::http_listener`, not `axum::serve`, for its timeouts and connection caps.
     if listeners.http.is_some() || https.is_some() {
+        let names = served(&[
+            ("http", listeners.http.is_some()),
+            ("https", https.is_some()),
+        ]);
         let serve =
             crate::http_listener::serve(listeners.http, https, app, http_limits, shutdown.clone());
-        tasks.spawn(serve);
+        spawn_shell(tasks, "HTTP", names, readiness, async move {
+            serve.await;
+            Ok(())
+        });
     }
     acceptors
 }
 
-/// Runs one protocol shell; if it fails (its listener broke), the error is logged and the rest of
-/// the gateway keeps serving.
+/// The names of the listeners a shell serves, of `(name, on)`.
+fn served(named: &[(&'static str, bool)]) -> Vec<&'static str> {
+    named
+        .iter()
+        .filter(|(_, on)| *on)
+        .map(|(n, _)| *n)
+        .collect()
+}
+
+/// Runs one protocol shell on the listeners `names`, which are ready from now until it stops;
+/// if it fails (its listener broke), the error is logged and the rest of the gateway keeps
+/// serving.
 fn spawn_shell(
     tasks: &mut JoinSet<()>,
-    name: &'static str,
+    shell: &'static str,
+    names: Vec<&'static str>,
+    readiness: &Arc<Readiness>,
     run: impl Future<Output = std::io::Result<()>> + Send + 'static,
 ) {
+    for name in &names {
+        readiness.set(name, true);
+    }
+    let readiness = Arc::clone(readiness);
     tasks.spawn(async move {
         if let Err(err) = run.await {
-            tracing::error!("{name} server stopped: {err}");
+            tracing::error!("{shell} server stopped: {err}");
+        }
+        for name in &names {
+            readiness.set(name, false);
         }
     });
 }

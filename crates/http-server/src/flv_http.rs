@@ -16,6 +16,7 @@ use axum::{Extension, Router};
 use bus::{Protocol, SendWatch, Stream, Subscriber};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
+use tracing::Instrument;
 
 use crate::auth::check_play;
 use crate::from_bus::flv_frames;
@@ -133,9 +134,14 @@ async fn play(
                 let log = ViewerLog::new(protocol, &stream, peer, watch.clone(), access);
                 {
                     let delay = state.opts.flv_write_delay;
+                    let span = tracing::Span::current();
                     ws.max_message_size(WS_MAX_CLIENT_MESSAGE)
                         .max_frame_size(WS_MAX_CLIENT_MESSAGE)
-                        .on_upgrade(move |socket| ws_session(socket, sub, log, delay, watch))
+                        // axum runs the upgraded socket in a task of its own: keep it in the
+                        // connection's span.
+                        .on_upgrade(move |socket| {
+                            ws_session(socket, sub, log, delay, watch).instrument(span)
+                        })
                 }
             }
             Err(rejection) => rejection.into_response(),

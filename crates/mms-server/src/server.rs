@@ -3,6 +3,7 @@
 use bus::Bus;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::{conn, Options};
 
@@ -33,12 +34,13 @@ pub async fn run(
                 backoff.succeeded();
                 // Over a cap the socket is dropped, which closes it; `caps` logged it.
                 let Ok(permit) = caps.try_acquire(peer.ip()) else { continue };
-                tracing::info!(%peer, "MMST: connection");
                 let serve = conn::serve(socket, peer, bus.clone(), opts.clone(), shutdown.child_token());
-                tokio::spawn(async move {
+                let conn = async move {
+                    tracing::info!(%peer, "MMST: connection");
                     serve.await;
                     drop(permit);
-                });
+                };
+                tokio::spawn(conn.instrument(netutil::conn_span!(peer)));
             }
         }
     }

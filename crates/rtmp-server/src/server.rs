@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::conn::Connection;
 use crate::{Listeners, Options};
@@ -79,7 +80,8 @@ impl Server {
             let (bus, opts) = (self.bus.clone(), Arc::clone(&self.opts));
             let token = self.shutdown.child_token();
             let acceptor = self.tls.as_ref().filter(|_| tls).map(|(_, a)| a.clone());
-            tasks.spawn(async move {
+            let span = netutil::conn_span!(peer);
+            let conn = async move {
                 match acceptor {
                     None => {
                         Connection::new(socket, peer, bus, opts, seed)
@@ -103,7 +105,8 @@ impl Server {
                     }
                 }
                 drop(permit);
-            });
+            };
+            tasks.spawn(conn.instrument(span));
         }
         tracing::info!(rtmp = ?addr, rtmps = ?tls_addr, "RTMP listener stopping");
         while tasks.join_next().await.is_some() {}

@@ -11,6 +11,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::auth::ConnAccess;
 use crate::from_bus::{Registry, StreamRtp, CNAME};
@@ -113,13 +114,17 @@ where
 {
     let (out, out_rx) = mpsc::channel(OUT_QUEUE);
     let writer_done = CancellationToken::new();
-    let writer = tokio::spawn(writer_task(
-        wr,
-        out_rx,
-        writer_done.clone(),
-        ctx.opts.write_timeout,
-        ctx.opts.tcp_write_delay,
-    ));
+    // The connection's tasks log in its span (`conn{id=... peer=...}`).
+    let writer = tokio::spawn(
+        writer_task(
+            wr,
+            out_rx,
+            writer_done.clone(),
+            ctx.opts.write_timeout,
+            ctx.opts.tcp_write_delay,
+        )
+        .in_current_span(),
+    );
     let rtsp = ServerConnection::new(
         rand::random(),
         ctx.opts.session_timeout.as_secs() as u32,
@@ -451,11 +456,14 @@ impl Conn {
             .as_mut()
             .expect("the session's media exists after its first SETUP");
         if let TrackOut::Udp { dest, .. } = &out {
-            tokio::spawn(session::udp_listen(
-                dest.clone(),
-                Arc::clone(&media.stats),
-                media.session_cancel.child_token(),
-            ));
+            tokio::spawn(
+                session::udp_listen(
+                    dest.clone(),
+                    Arc::clone(&media.stats),
+                    media.session_cancel.child_token(),
+                )
+                .in_current_span(),
+            );
         }
         media.tracks.retain(|(t, _)| *t != track);
         media.tracks.push((track, out));
@@ -539,7 +547,7 @@ impl Conn {
         if udp.is_empty() {
             let _ = self.out.send(Out::Play(Box::new(source), tcp)).await;
         } else {
-            tokio::spawn(session::udp_pump(source, udp, cancel));
+            tokio::spawn(session::udp_pump(source, udp, cancel).in_current_span());
         }
         tracing::info!(peer = %self.peer, %stream, transport = if media.is_udp() { "udp" } else { "tcp" }, "rtsp play");
     }

@@ -37,6 +37,7 @@ pub use limits::{SetupRefusal, SetupRefusalStats, SetupRefusals};
 pub use session::{SessionInfo, TrackReport};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// Settings of the RTSP egress; the gateway maps them from `[rtsp]` in its configuration.
 #[derive(Debug, Clone)]
@@ -179,10 +180,11 @@ pub async fn serve(
                     conn::prepare(&socket, peer, &ctx.opts);
                     let acceptor = acceptor.as_ref().filter(|_| tls).cloned();
                     let ctx = Arc::clone(&ctx);
-                    tokio::spawn(async move {
+                    let conn = async move {
                         serve_one(ctx, socket, peer, acceptor).await;
                         drop(permit);
-                    });
+                    };
+                    tokio::spawn(conn.instrument(netutil::conn_span!(peer)));
                 }
                 // Out of file descriptors and the like: back off instead of spinning.
                 Err(e) => backoff.failed(&e).await,
