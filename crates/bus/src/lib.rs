@@ -22,6 +22,7 @@
 //! takes over again at its next keyframe (see the `backup` module).
 
 mod backup;
+mod batches;
 mod cache;
 mod limits;
 mod remux;
@@ -39,6 +40,7 @@ use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 
 pub use crate::backup::Feed;
+pub use crate::batches::{BatchSizes, BATCH_BUCKETS};
 pub use crate::limits::{StreamLimit, StreamLimitStats};
 pub use crate::remux::{Linger, Remuxer};
 pub use crate::send_watch::SendWatch;

@@ -41,9 +41,13 @@ impl SendWatch {
         })
     }
 
-    /// Records `n` bytes the socket accepted.
+    /// Records `n` bytes the socket accepted, also on the attached viewer's stream
+    /// ([`Stream::count_sent`]).
     pub fn add_sent(&self, n: usize) {
         self.bytes_sent.fetch_add(n as u64, Ordering::Relaxed);
+        if let Some((stream, _, protocol)) = self.lock().as_ref() {
+            stream.count_sent(*protocol, n as u64);
+        }
     }
 
     /// Records whether the socket's latest write found it full (`true`) or succeeded (`false`).

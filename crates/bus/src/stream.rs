@@ -8,11 +8,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::backup::{Failover, Feed};
+use crate::batches::{BatchSizes, PerProtocol};
 use crate::cache::{CacheLimits, StartupCache};
 use crate::ring::Ring;
 use crate::subscriber::Subscriber;
 use crate::timeline::Timeline;
-use crate::{BusOptions, MediaInfo, Protocol, Tag};
+use crate::{BusOptions, MediaInfo, Protocol, Tag, TagKind};
 
 /// What travels on a stream's fan-out channel.
 #[derive(Debug, Clone)]
@@ -48,6 +49,21 @@ pub struct StreamStats {
     pub uptime: Option<Duration>,
     pub bytes_in: u64,
     pub tags_in: u64,
+    /// Video frames (not sequence headers) and, of them, keyframes.
+    pub video_frames: u64,
+    pub keyframes: u64,
+    /// Audio frames (not sequence headers).
+    pub audio_frames: u64,
+    /// The time between the last two video keyframes, on the stream's timeline.
+    pub keyframe_interval: Option<Duration>,
+    /// Timestamp jumps the timeline corrected.
+    pub timestamp_corrections: u64,
+    /// Time since the stream last received a tag; `None` before its first.
+    pub since_last_tag: Option<Duration>,
+    /// Bytes egress wrote to viewers ([`Stream::count_sent`]), indexed like [`Protocol::ALL`].
+    pub bytes_out: [u64; Protocol::ALL.len()],
+    /// Units per write to viewers ([`Stream::count_batch`]), indexed like [`Protocol::ALL`].
+    pub batches: [BatchSizes; Protocol::ALL.len()],
     /// Payload bitrate over the last measured second, in bits per second.
     pub bitrate_bps: u64,
     /// Current viewers, indexed like [`Protocol::ALL`].
@@ -73,6 +89,11 @@ impl StreamStats {
         self.viewers[protocol.index()]
     }
 
+    /// Bytes sent to viewers of one protocol.
+    pub fn bytes_out_of(&self, protocol: Protocol) -> u64 {
+        self.bytes_out[protocol.index()]
+    }
+
     /// Viewers of one protocol dropped for not reading.
     pub fn stalled_viewers_of(&self, protocol: Protocol) -> u64 {
         self.stalled_viewers[protocol.index()]
@@ -89,6 +110,10 @@ pub(crate) struct Inner {
     pub media_info: MediaInfo,
     pub failover: Failover,
     rate: RateMeter,
+    /// Timeline timestamp of the last video keyframe, and the interval before it.
+    last_keyframe_ms: Option<u64>,
+    keyframe_interval_ms: Option<u64>,
+    last_tag_at: Option<Instant>,
 }
 
 impl Inner {
@@ -127,6 +152,12 @@ pub struct Stream {
     pub(crate) ring: Arc<Ring<Event, StartupCache>>,
     bytes_in: AtomicU64,
     tags_in: AtomicU64,
+    video_frames: AtomicU64,
+    keyframes: AtomicU64,
+    audio_frames: AtomicU64,
+    corrections: AtomicU64,
+    bytes_out: [AtomicU64; Protocol::ALL.len()],
+    batches: PerProtocol,
     pub(crate) dropped: Arc<AtomicU64>,
     pub(crate) viewers: [AtomicU64; Protocol::ALL.len()],
     stalled: [AtomicU64; Protocol::ALL.len()],
@@ -165,11 +196,20 @@ impl Stream {
                     window_bytes: 0,
                     bps: 0,
                 },
+                last_keyframe_ms: None,
+                keyframe_interval_ms: None,
+                last_tag_at: None,
             }),
             opts,
             ring,
             bytes_in: AtomicU64::new(0),
             tags_in: AtomicU64::new(0),
+            video_frames: AtomicU64::new(0),
+            keyframes: AtomicU64::new(0),
+            audio_frames: AtomicU64::new(0),
+            corrections: AtomicU64::new(0),
+            bytes_out: Default::default(),
+            batches: Default::default(),
             dropped: Arc::default(),
             viewers: Default::default(),
             stalled: Default::default(),
@@ -255,6 +295,14 @@ impl Stream {
                 .map(|t| t.elapsed()),
             bytes_in: self.bytes_in.load(Ordering::Relaxed),
             tags_in: self.tags_in.load(Ordering::Relaxed),
+            video_frames: self.video_frames.load(Ordering::Relaxed),
+            keyframes: self.keyframes.load(Ordering::Relaxed),
+            audio_frames: self.audio_frames.load(Ordering::Relaxed),
+            keyframe_interval: inner.keyframe_interval_ms.map(Duration::from_millis),
+            timestamp_corrections: self.corrections.load(Ordering::Relaxed),
+            since_last_tag: inner.last_tag_at.map(|t| t.elapsed()),
+            bytes_out: std::array::from_fn(|i| self.bytes_out[i].load(Ordering::Relaxed)),
+            batches: std::array::from_fn(|i| self.batches[i].snapshot()),
             bitrate_bps: inner.rate.bps,
             viewers: std::array::from_fn(|i| self.viewers[i].load(Ordering::Relaxed)),
             dropped_tags: self.dropped.load(Ordering::Relaxed),
@@ -297,6 +345,18 @@ impl Stream {
         }
     }
 
+    /// Counts `n` bytes an egress wrote to a viewer of `protocol` (payload and framing, as the
+    /// socket took them); the sum is [`StreamStats::bytes_out`].
+    pub fn count_sent(&self, protocol: Protocol, n: u64) {
+        self.bytes_out[protocol.index()].fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Records one write to a viewer of `protocol` that carried `units` tags or access units
+    /// (the write batching's effect, in [`StreamStats::batches`]).
+    pub fn count_batch(&self, protocol: Protocol, units: usize) {
+        self.batches[protocol.index()].record(units as u64);
+    }
+
     /// Counts a viewer its egress disconnected because the viewer's socket accepted no bytes for
     /// the egress's send timeout (a player that stopped reading). Each egress calls it once per
     /// such viewer; the count is [`StreamStats::stalled_viewers`].
@@ -333,6 +393,7 @@ impl Stream {
     pub(crate) fn push_mapped(&self, inner: &mut Inner, mut tag: Tag) -> u64 {
         let (timestamp, correction) = inner.timeline.map(tag.timestamp as u32);
         if let Some(c) = correction {
+            self.corrections.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
                 stream = self.key(),
                 raw = c.raw,
@@ -352,7 +413,27 @@ impl Stream {
         self.bytes_in
             .fetch_add(tag.data.len() as u64, Ordering::Relaxed);
         self.tags_in.fetch_add(1, Ordering::Relaxed);
-        inner.rate.add(tag.data.len(), Instant::now());
+        let now = Instant::now();
+        inner.rate.add(tag.data.len(), now);
+        inner.last_tag_at = Some(now);
+        if !tag.sequence_header {
+            match tag.kind {
+                TagKind::Video => {
+                    self.video_frames.fetch_add(1, Ordering::Relaxed);
+                    if tag.keyframe {
+                        self.keyframes.fetch_add(1, Ordering::Relaxed);
+                        if let Some(last) = inner.last_keyframe_ms {
+                            inner.keyframe_interval_ms = Some(tag.timestamp.saturating_sub(last));
+                        }
+                        inner.last_keyframe_ms = Some(tag.timestamp);
+                    }
+                }
+                TagKind::Audio => {
+                    self.audio_frames.fetch_add(1, Ordering::Relaxed);
+                }
+                TagKind::Script => {}
+            }
+        }
         self.ring.send(Event::Tag(tag));
     }
 }

@@ -507,3 +507,26 @@ fn classify_sets_flags_composition_time_media_and_payload() {
         flv::Media::Opaque
     );
 }
+
+#[tokio::test]
+async fn stats_count_frames_keyframe_intervals_corrections_and_bytes_out() {
+    let bus = Bus::default();
+    let mut publisher = bus.publish("live/stats", info()).expect("publish");
+    publisher.push(header(TagKind::Video, 1));
+    for (ts, key) in [(0, true), (40, false), (80, false), (2000, true), (2040, false)] {
+        publisher.push(video(ts, key));
+    }
+    publisher.push(Tag::new(TagKind::Audio, 2050, Bytes::from_static(&[0xaf, 1, 0])));
+    // A jump far beyond the correction threshold.
+    publisher.push(video(900_000, false));
+    let stream = bus.stream("live/stats").expect("stream");
+    stream.count_sent(Protocol::Rtsp, 1500);
+    stream.count_sent(Protocol::Rtsp, 500);
+    let s = stream.stats();
+    assert_eq!((s.video_frames, s.keyframes, s.audio_frames), (6, 2, 1));
+    assert_eq!(s.keyframe_interval, Some(Duration::from_millis(2000)));
+    assert_eq!(s.timestamp_corrections, 1);
+    assert!(s.since_last_tag.is_some_and(|d| d < Duration::from_secs(5)));
+    assert_eq!(s.bytes_out_of(Protocol::Rtsp), 2000);
+    assert_eq!(s.bytes_out_of(Protocol::Rtmp), 0);
+}

@@ -97,6 +97,11 @@ impl StreamHls {
         }
     }
 
+    /// Counts a segment handed to a client on the bus stream.
+    pub(crate) fn count_sent(&self, n: usize) {
+        self.stream.count_sent(Protocol::Hls, n as u64);
+    }
+
     fn mark_access(&self) {
         let now = self.started.elapsed().as_millis() as u64;
         self.last_access_ms.store(now, Ordering::Relaxed);

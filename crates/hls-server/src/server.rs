@@ -188,6 +188,7 @@ fn segment(opts: &Options, hls: &StreamHls, seq: u64) -> Response {
                 "public, max-age={}, immutable",
                 opts.segment_max_age.as_secs()
             );
+            hls.count_sent(d.len());
             bytes(opts, "video/mp2t", &cache, d)
         }
         None => text(opts, StatusCode::NOT_FOUND, "no such segment\n"),

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use bus::{Event, SendWatch, Stream, Subscriber, Tag, TagKind};
+use bus::{Event, Protocol, SendWatch, Stream, Subscriber, Tag, TagKind};
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::Stream as FuturesStream;
 
@@ -235,7 +235,10 @@ pub fn flv_frames(
                         break;
                     }
                 }
+                st.sub.stream().count_batch(Protocol::HttpFlv, st.out.len());
                 st.coalesce();
+            } else if !st.out.is_empty() {
+                st.sub.stream().count_batch(Protocol::HttpFlv, st.out.len());
             }
         }
     })

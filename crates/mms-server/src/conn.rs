@@ -263,7 +263,11 @@ impl Conn {
         match tokio::time::timeout(self.write_timeout, write_all_vectored(socket, parts)).await {
             Ok(r) => {
                 if r.is_ok() {
-                    self.bytes_sent += parts.iter().map(|p| p.len() as u64).sum::<u64>();
+                    let n = parts.iter().map(|p| p.len() as u64).sum::<u64>();
+                    self.bytes_sent += n;
+                    if let Some(v) = &self.viewer {
+                        v.count_sent(n);
+                    }
                 }
                 r
             }

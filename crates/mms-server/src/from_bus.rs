@@ -97,6 +97,7 @@ pub fn join(bus: &Bus, stream: &Arc<Stream>, opts: &Options) -> Viewer {
         .expect("an ASF feed always starts");
     Viewer {
         reader,
+        stream: Arc::clone(stream),
         _guard: stream.viewer_guard(Protocol::Mms),
     }
 }
@@ -214,6 +215,7 @@ fn publish(feed: &Feed, muxer: &mut FlvAsfMuxer, log: &mut MuxLog, key: &str) {
 /// One viewer's bounded view of a feed.
 pub struct Viewer {
     reader: Reader<FeedItem, GopReplay<FeedItem>>,
+    stream: Arc<Stream>,
     _guard: ViewerGuard,
 }
 
@@ -235,6 +237,11 @@ impl Viewer {
     /// The next item; `None` once the feed is over.
     pub async fn next(&mut self) -> Option<FeedItem> {
         self.reader.recv().await
+    }
+
+    /// Counts `n` bytes written to this viewer on its stream.
+    pub fn count_sent(&self, n: u64) {
+        self.stream.count_sent(Protocol::Mms, n);
     }
 
     /// Packets this viewer skipped because it was too slow.

@@ -609,8 +609,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         // already skips it ahead, so give up on the socket once it has accepted
         // nothing for the send timeout.
         let limit = self.opts.send_timeout;
+        let stream = Arc::clone(player.subscriber.stream());
+        stream.count_batch(Protocol::Rtmp, batch.tags());
         match batch.write_within(&mut self.socket, Some(limit)).await {
-            Ok(n) => player.bytes_sent += n,
+            Ok(n) => {
+                player.bytes_sent += n;
+                stream.count_sent(Protocol::Rtmp, n);
+            }
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
                 return Err(ConnError::WriteStalled(limit))
             }

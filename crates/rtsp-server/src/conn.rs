@@ -666,6 +666,7 @@ async fn writer_task<W: AsyncWrite + Unpin>(
                         let Some(u) = source.try_next() else { break };
                         units.push(u);
                     }
+                    source.count_batch(units.len());
                     match session::write_interleaved(&mut wr, &units, channels, write_timeout).await {
                         Ok(n) => {
                             source.count_sent(n);

@@ -237,6 +237,9 @@ impl UnitSource {
     pub fn count_sent(&mut self, n: u64) {
         self.bytes_sent += n;
         self.stats.bytes_sent.fetch_add(n, Ordering::Relaxed);
+        if let Some(s) = &self.stream {
+            s.count_sent(bus::Protocol::Rtsp, n);
+        }
     }
 
     /// The session's socket accepted nothing for `timeout` and is being closed: logs it once and
@@ -274,6 +277,13 @@ impl UnitSource {
             if self.tracks.contains(&unit.track) {
                 return Some(unit);
             }
+        }
+    }
+
+    /// Records one interleaved write of `units` access units on the stream.
+    pub fn count_batch(&self, units: usize) {
+        if let Some(s) = &self.stream {
+            s.count_batch(bus::Protocol::Rtsp, units);
         }
     }
 
