@@ -205,6 +205,8 @@ where
                     Err(err) if err.is_parse() || err.is_parse_too_large() => {
                         if err.is_parse_too_large() {
                             limits.conn_limits.oversized_request();
+                        } else {
+                            limits.conn_limits.protocol_error("bad_request_head");
                         }
                         tracing::info!(%peer, %err, "HTTP connection closed: bad request head")
                     }

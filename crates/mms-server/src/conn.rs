@@ -80,6 +80,7 @@ pub async fn serve(
             tracing::warn!(%peer, stream = ?c.key, protocol = "mmst", bytes_sent = c.bytes_sent, timeout = ?opts.write_timeout, "viewer dropped: its socket accepted nothing for the send timeout")
         }
         End::Malformed(e) => {
+            opts.conn_limits.protocol_error("malformed_command");
             tracing::warn!(%peer, stream = ?c.key, error = %e, "MMST: malformed command, closing the connection")
         }
         End::Io(e) => {

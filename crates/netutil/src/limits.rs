@@ -112,7 +112,13 @@ pub struct ListenerStats {
     /// 32 KiB, an RTSP request over its head or body limit, an RTMP message over
     /// `rtmp.max_message_size`).
     pub oversized_requests: u64,
+    /// Connections whose handshake failed (RTMP's, or TLS's) since start.
+    pub handshake_failures: u64,
 }
+
+/// The most distinct protocol-error kinds a listener counts; kinds are names in the code, so
+/// this is never reached, but the table is bounded all the same.
+const MAX_ERROR_KINDS: usize = 32;
 
 /// One listener's admission: its open connections, counted in total and per client, the rate
 /// of new connections per client, and counters of every refusal and timeout.
@@ -148,6 +154,8 @@ struct Counters {
     request_timeouts: AtomicU64,
     idle_timeouts: AtomicU64,
     oversized_requests: AtomicU64,
+    handshake_failures: AtomicU64,
+    protocol_errors: Mutex<Vec<(&'static str, u64)>>,
 }
 
 impl fmt::Debug for ConnLimits {
@@ -251,6 +259,39 @@ impl ConnLimits {
         c.oversized_requests.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a connection whose handshake failed or timed out.
+    pub fn handshake_failed(&self) {
+        let c = &self.inner.counters;
+        c.handshake_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a connection ended because its peer broke the protocol; `kind` names how, in a few
+    /// lowercase words (`"chunk"`, `"amf"`, `"bad_request"`).
+    pub fn protocol_error(&self, kind: &'static str) {
+        let mut errors = self
+            .inner
+            .counters
+            .protocol_errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some((_, n)) = errors.iter_mut().find(|(k, _)| *k == kind) {
+            *n += 1;
+        } else if errors.len() < MAX_ERROR_KINDS {
+            errors.push((kind, 1));
+        }
+    }
+
+    /// Protocol errors counted so far, by kind ([`ConnLimits::protocol_error`]).
+    pub fn protocol_errors(&self) -> Vec<(&'static str, u64)> {
+        let errors = self
+            .inner
+            .counters
+            .protocol_errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        errors.clone()
+    }
+
     /// Connections open now.
     pub fn open(&self) -> usize {
         self.state().total
@@ -281,6 +322,7 @@ impl ConnLimits {
             request_timeouts: get(&c.request_timeouts),
             idle_timeouts: get(&c.idle_timeouts),
             oversized_requests: get(&c.oversized_requests),
+            handshake_failures: get(&c.handshake_failures),
         }
     }
 

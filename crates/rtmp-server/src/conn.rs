@@ -160,6 +160,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             tracing::warn!(peer = %self.peer, stream = key, protocol = "rtmp", tags_out, bytes_sent = bytes_out, timeout = ?limit, "viewer dropped: its socket accepted nothing for the send timeout");
             return;
         }
+        let limits = &self.opts.conn_limits;
+        match &result {
+            Err(ConnError::HandshakeTimeout(_) | ConnError::TruncatedHandshake)
+            | Err(ConnError::Protocol(SessionError::Handshake(_))) => limits.handshake_failed(),
+            Err(ConnError::Protocol(SessionError::Chunk(_))) => limits.protocol_error("chunk"),
+            Err(ConnError::Protocol(SessionError::Amf { .. })) => limits.protocol_error("amf"),
+            Err(ConnError::Protocol(SessionError::Aggregate(_))) => {
+                limits.protocol_error("aggregate")
+            }
+            _ => {}
+        }
         match &result {
             Err(ConnError::HandshakeTimeout(_)) => {
                 self.opts.conn_limits.timed_out(netutil::Timeout::Request)

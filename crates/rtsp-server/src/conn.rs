@@ -191,6 +191,8 @@ impl Conn {
                 Err(e) => {
                     if is_oversized(&e) {
                         self.ctx.opts.conn_limits.oversized_request();
+                    } else {
+                        self.ctx.opts.conn_limits.protocol_error("bad_request");
                     }
                     // Framing is lost: answer once, then close this connection only.
                     tracing::info!(peer = %self.peer, error = %e, "bad RTSP input; closing connection");
