@@ -107,7 +107,7 @@ fn declared_routes() -> BTreeSet<String> {
             };
             let Some(end) = lit.find('"') else { continue };
             let route = &lit[..end];
-            if route.starts_with("/api/") || route == "/healthz" || route == "/readyz" {
+            if route.starts_with("/api/") || ["/healthz", "/readyz", "/metrics"].contains(&route) {
                 routes.insert(route.to_owned());
             }
         }

@@ -154,6 +154,35 @@ impl HookClient {
     }
 }
 
+impl HookClient {
+    /// Posts `body` as JSON to `url` in the background, within the same in-flight limit as the
+    /// notifications; `false` when too many are in flight (dropped).
+    pub(crate) fn post(&self, url: &str, body: &serde_json::Value) -> bool {
+        let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
+            return false;
+        };
+        let request = self
+            .client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_string());
+        let url = url.to_owned();
+        tokio::spawn(async move {
+            let _permit = permit;
+            match request.send().await {
+                Ok(resp) if resp.status().is_success() => {}
+                Ok(resp) => tracing::debug!(
+                    hook = url,
+                    status = resp.status().as_u16(),
+                    "event hook answered"
+                ),
+                Err(e) => tracing::info!(hook = url, error = %e, "event hook failed"),
+            }
+        });
+        true
+    }
+}
+
 fn hook_name(action: Action) -> &'static str {
     match action {
         Action::Publish => "on_publish",

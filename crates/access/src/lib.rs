@@ -635,6 +635,17 @@ impl Access {
         }
     }
 
+    /// Posts an event that is not about one connection (such as a stream's health changing) to
+    /// `url`, in the background, with the hooks' client, timeout and in-flight limit; counted like
+    /// the notifications.
+    pub fn post_event(&self, url: &str, body: &serde_json::Value) {
+        let counter = match self.hooks.post(url, body) {
+            true => &self.stats.notifications_sent,
+            false => &self.stats.notifications_dropped,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// A signed query (`expires=...&sig=...`) for `action` on `app/stream`, valid until
     /// `expires_unix`; `None` when no signing secret is configured.
     pub fn sign(

@@ -89,6 +89,11 @@ impl StreamStats {
         self.viewers[protocol.index()]
     }
 
+    /// Write batches to viewers of one protocol.
+    pub fn batches_of(&self, protocol: Protocol) -> BatchSizes {
+        self.batches[protocol.index()]
+    }
+
     /// Bytes sent to viewers of one protocol.
     pub fn bytes_out_of(&self, protocol: Protocol) -> u64 {
         self.bytes_out[protocol.index()]
@@ -162,6 +167,8 @@ pub struct Stream {
     pub(crate) viewers: [AtomicU64; Protocol::ALL.len()],
     stalled: [AtomicU64; Protocol::ALL.len()],
     attachments: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+    /// Why the gateway's health check last found the stream unhealthy; empty when healthy.
+    health: Mutex<Vec<&'static str>>,
 }
 
 impl std::fmt::Debug for Stream {
@@ -214,6 +221,7 @@ impl Stream {
             viewers: Default::default(),
             stalled: Default::default(),
             attachments: Mutex::new(HashMap::new()),
+            health: Mutex::new(Vec::new()),
         }
     }
 
@@ -333,6 +341,20 @@ impl Stream {
         Arc::clone(slot)
             .downcast::<T>()
             .expect("attachments are keyed by their own TypeId")
+    }
+
+    /// Records what the gateway's health check found (short reasons such as
+    /// `"publisher_silent"`; empty: healthy). The bus judges nothing itself.
+    pub fn set_health(&self, reasons: Vec<&'static str>) {
+        *self.health.lock().unwrap_or_else(|p| p.into_inner()) = reasons;
+    }
+
+    /// The reasons of the last health check; empty when healthy or never checked.
+    pub fn health(&self) -> Vec<&'static str> {
+        self.health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Counts a viewer that does not hold a [`Subscriber`] (HLS clients pull segments instead).

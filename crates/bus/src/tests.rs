@@ -513,10 +513,20 @@ async fn stats_count_frames_keyframe_intervals_corrections_and_bytes_out() {
     let bus = Bus::default();
     let mut publisher = bus.publish("live/stats", info()).expect("publish");
     publisher.push(header(TagKind::Video, 1));
-    for (ts, key) in [(0, true), (40, false), (80, false), (2000, true), (2040, false)] {
+    for (ts, key) in [
+        (0, true),
+        (40, false),
+        (80, false),
+        (2000, true),
+        (2040, false),
+    ] {
         publisher.push(video(ts, key));
     }
-    publisher.push(Tag::new(TagKind::Audio, 2050, Bytes::from_static(&[0xaf, 1, 0])));
+    publisher.push(Tag::new(
+        TagKind::Audio,
+        2050,
+        Bytes::from_static(&[0xaf, 1, 0]),
+    ));
     // A jump far beyond the correction threshold.
     publisher.push(video(900_000, false));
     let stream = bus.stream("live/stats").expect("stream");

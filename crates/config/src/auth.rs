@@ -180,7 +180,7 @@ impl PolicySection {
     }
 }
 
-fn check_url(key: &str, url: &str) -> Result<(), Invalid> {
+pub(crate) fn check_url(key: &str, url: &str) -> Result<(), Invalid> {
     if url.is_empty() || url.starts_with("http://") || url.starts_with("https://") {
         return Ok(());
     }

@@ -18,6 +18,8 @@ pub struct Config {
     pub mms: MmsSection,
     pub auth: crate::auth::AuthSection,
     pub tls: TlsSection,
+    pub metrics: MetricsSection,
+    pub health: HealthSection,
 }
 
 /// A problem found by validation: the dotted key and what is wrong with it.
@@ -34,6 +36,7 @@ impl Config {
         self.mms.validate()?;
         self.auth.validate()?;
         self.tls.validate()?;
+        self.health.validate()?;
         let tls_listeners = [
             ("rtmp.tls_listen", &self.rtmp.tls_listen),
             ("http.tls_listen", &self.http.tls_listen),
@@ -739,5 +742,74 @@ impl TlsSection {
             )),
             _ => Ok(()),
         }
+    }
+}
+
+/// `[metrics]`
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSection {
+    /// Serve `GET /metrics` (Prometheus text format) on the HTTP listeners.
+    pub enabled: bool,
+    /// Serve it without the API token (for a scraper on a trusted network); by default it needs
+    /// the token exactly like `/api/*`.
+    pub public: bool,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        MetricsSection {
+            enabled: true,
+            public: false,
+        }
+    }
+}
+
+/// `[health]`
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HealthSection {
+    /// A live stream whose publisher sent nothing for this many seconds is unhealthy; 0: off.
+    pub publisher_silent_secs: u64,
+    /// ... or whose last two keyframes were further apart than this (stream time); 0: off.
+    pub max_keyframe_interval_secs: u64,
+    /// ... or whose RTSP viewers report losing more than this percentage of packets; 0: off.
+    pub max_viewer_loss_percent: u32,
+    /// POSTed to when a stream becomes unhealthy and when it recovers; empty: none.
+    pub on_stream_unhealthy: String,
+}
+
+impl Default for HealthSection {
+    fn default() -> Self {
+        HealthSection {
+            publisher_silent_secs: 5,
+            max_keyframe_interval_secs: 10,
+            max_viewer_loss_percent: 5,
+            on_stream_unhealthy: String::new(),
+        }
+    }
+}
+
+impl HealthSection {
+    fn validate(&self) -> Result<(), Invalid> {
+        check_range(
+            "health.publisher_silent_secs",
+            self.publisher_silent_secs,
+            0,
+            3600,
+        )?;
+        check_range(
+            "health.max_keyframe_interval_secs",
+            self.max_keyframe_interval_secs,
+            0,
+            3600,
+        )?;
+        check_range(
+            "health.max_viewer_loss_percent",
+            self.max_viewer_loss_percent,
+            0,
+            100,
+        )?;
+        crate::auth::check_url("health.on_stream_unhealthy", &self.on_stream_unhealthy)
     }
 }

@@ -10,6 +10,8 @@ mod fd_limit;
 mod health;
 mod http_listener;
 mod memory;
+mod metrics;
+mod monitor;
 mod wiring;
 
 use std::net::SocketAddr;

@@ -318,8 +318,28 @@ pub(crate) fn spawn_all(
         spawn_shell(tasks, "MMST", vec!["mms"], readiness, run);
     }
 
+    let health_counts = Arc::new(crate::monitor::Counts::default());
+    tasks.spawn(crate::monitor::run(
+        bus.clone(),
+        crate::monitor::Limits::from_config(&config.health),
+        Arc::clone(access),
+        Arc::clone(&health_counts),
+        shutdown.clone(),
+    ));
     let http_opts = http_options(&config.http, config, &ports, access);
     let mut app = http_server::router(bus.clone(), http_opts);
+    if config.metrics.enabled {
+        let sources = crate::metrics::Sources {
+            limits: limits.clone(),
+            acceptors: acceptors.clone(),
+            health: health_counts,
+        };
+        app = app.merge(crate::metrics::routes(
+            sources,
+            config.metrics.public,
+            access,
+        ));
+    }
     app = app.merge(crate::api::routes(
         bus.clone(),
         config.rtsp.enabled,

@@ -45,7 +45,7 @@ struct Viewer {
 }
 
 /// One stream's HLS state shared between its task and the request handlers.
-pub(crate) struct StreamHls {
+pub struct StreamHls {
     pub key: String,
     /// Segment and key names start with this (`{token}-`).
     pub prefix: String,
@@ -59,6 +59,8 @@ pub(crate) struct StreamHls {
     /// always does when it ends, so the two never keep each other alive past the task.
     stream: Arc<bus::Stream>,
     ended: AtomicBool,
+    /// The segmenter's figures as of the last finished segment.
+    stats: Mutex<crate::HlsStats>,
 }
 
 impl Remuxer for StreamHls {
@@ -95,6 +97,11 @@ impl StreamHls {
             };
             clients.insert(client.id, viewer);
         }
+    }
+
+    /// The segmenter's figures as of the last finished segment.
+    pub(crate) fn stats(&self) -> crate::HlsStats {
+        *self.stats.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Counts a segment handed to a client on the bus stream.
@@ -148,6 +155,7 @@ pub(crate) fn start(sub: Subscriber, opts: &Options, app: &str) -> Arc<StreamHls
         clients: Mutex::new(HashMap::new()),
         stream: Arc::clone(sub.stream()),
         ended: AtomicBool::new(false),
+        stats: Mutex::default(),
     });
     let seg_opts = SegmenterOptions {
         target_duration_ms: opts.target_duration.as_millis() as u64,
@@ -254,6 +262,16 @@ impl MuxTask {
                 keys.extend(s.key(id).map(|k| (id, k)));
             }
         }
+        let st = s.stats();
+        *self.hls.stats.lock().unwrap_or_else(|p| p.into_inner()) = crate::HlsStats {
+            segments: st.segments,
+            last_segment: s
+                .segments()
+                .last()
+                .map(|seg| Duration::from_millis(seg.entry.duration_ms)),
+            skipped_tags: st.skipped_tags,
+            discontinuities: st.discontinuities,
+        };
         let snapshot = Snapshot {
             playlist: s.playlist(),
             has_segments: s.has_segments(),

@@ -38,6 +38,26 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use server::router;
+
+/// What a stream's running HLS muxer has produced, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HlsStats {
+    /// Segments finished since the muxer started.
+    pub segments: u64,
+    /// The duration of the newest finished segment.
+    pub last_segment: Option<Duration>,
+    /// Tags the segmenter could not mux.
+    pub skipped_tags: u64,
+    /// Discontinuities started.
+    pub discontinuities: u64,
+}
+
+/// The HLS figures of `stream`'s muxer; `None` while no muxer runs for it.
+pub fn stats(stream: &bus::Stream) -> Option<HlsStats> {
+    stream
+        .running_remuxer::<from_bus::StreamHls>()
+        .map(|hls| hls.stats())
+}
 // The pure part of the route, public for the fuzz targets (`fuzz/`).
 pub use server::{classify as classify_file, File as RequestedFile};
 

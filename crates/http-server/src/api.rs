@@ -88,7 +88,16 @@ struct StreamJson {
     /// Viewers disconnected because they stopped reading (their socket accepted nothing for the
     /// egress's send timeout), over the stream's life.
     stalled_viewers_dropped: Viewers,
+    /// What the gateway's health check (`[health]`) last found.
+    health: Health,
     urls: Urls,
+}
+
+#[derive(Debug, Serialize)]
+struct Health {
+    healthy: bool,
+    /// Why not: "publisher_silent", "keyframe_interval", "viewer_loss".
+    reasons: Vec<&'static str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -284,6 +293,13 @@ fn describe(stream: &Arc<Stream>, base: &UrlBase, access: &Access) -> StreamJson
         takebacks: stats.takebacks,
         viewers: Viewers::from_counts(|p| stats.viewers_of(p)),
         stalled_viewers_dropped: Viewers::from_counts(|p| stats.stalled_viewers_of(p)),
+        health: {
+            let reasons = stream.health();
+            Health {
+                healthy: reasons.is_empty(),
+                reasons,
+            }
+        },
         urls,
     }
 }

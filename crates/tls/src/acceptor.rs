@@ -87,6 +87,11 @@ impl Acceptor {
         }
     }
 
+    /// The listener's name, as given to [`Acceptor::new`].
+    pub fn listener(&self) -> &'static str {
+        self.failures.listener
+    }
+
     /// Runs the server side of the TLS handshake on `io` (an accepted socket whose options are
     /// already set) within `limit`. `None` if it failed or took too long: the failure is counted
     /// and logged with the peer at most once a second (a port scanner or a client speaking the
