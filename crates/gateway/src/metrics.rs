@@ -181,7 +181,8 @@ fn streams(src: &Sources, out: &mut Vec<Family>) {
         "1 while a publisher (or its backup) feeds the stream.",
         Gauge,
     );
-    let mut bytes_in = Family::new("gateway_stream_ingest_bytes",
+    let mut bytes_in = Family::new(
+        "gateway_stream_ingest_bytes",
         "Payload bytes the publisher sent.",
         Counter,
     );
@@ -190,15 +191,18 @@ fn streams(src: &Sources, out: &mut Vec<Family>) {
         "Ingest payload bitrate over the last second, bits per second.",
         Gauge,
     );
-    let mut bytes_out = Family::new("gateway_stream_egress_bytes",
+    let mut bytes_out = Family::new(
+        "gateway_stream_egress_bytes",
         "Bytes written to the stream's viewers, by protocol.",
         Counter,
     );
-    let mut frames = Family::new("gateway_stream_frames",
+    let mut frames = Family::new(
+        "gateway_stream_frames",
         "Audio and video frames received (sequence headers excluded).",
         Counter,
     );
-    let mut keyframes = Family::new("gateway_stream_keyframes",
+    let mut keyframes = Family::new(
+        "gateway_stream_keyframes",
         "Video keyframes received.",
         Counter,
     );
@@ -207,16 +211,19 @@ fn streams(src: &Sources, out: &mut Vec<Family>) {
         "Stream time between the last two video keyframes.",
         Gauge,
     );
-    let mut corrections = Family::new("gateway_stream_timestamp_corrections",
+    let mut corrections = Family::new(
+        "gateway_stream_timestamp_corrections",
         "Timestamp jumps the bus corrected.",
         Counter,
     );
     let mut viewers = Family::new("gateway_stream_viewers", "Viewers now, by protocol.", Gauge);
-    let mut dropped = Family::new("gateway_stream_dropped_tags",
+    let mut dropped = Family::new(
+        "gateway_stream_dropped_tags",
         "Tags skipped by viewers and remuxers that fell a ring behind.",
         Counter,
     );
-    let mut stalled = Family::new("gateway_stream_stalled_viewers",
+    let mut stalled = Family::new(
+        "gateway_stream_stalled_viewers",
         "Viewers dropped because their socket accepted nothing for the send timeout, by protocol.",
         Counter,
     );
@@ -230,7 +237,8 @@ fn streams(src: &Sources, out: &mut Vec<Family>) {
         "1 when the last health check found nothing wrong with the stream ([health]).",
         Gauge,
     );
-    let mut unhealthy = Family::new("gateway_stream_unhealthy",
+    let mut unhealthy = Family::new(
+        "gateway_stream_unhealthy",
         "Times the stream became unhealthy, by reason.",
         Counter,
     );
@@ -255,7 +263,8 @@ fn streams(src: &Sources, out: &mut Vec<Family>) {
         "RTSP sessions set up on the stream.",
         Gauge,
     );
-    let mut hls_segments = Family::new("gateway_hls_segments",
+    let mut hls_segments = Family::new(
+        "gateway_hls_segments",
         "HLS segments the stream's muxer finished since it started.",
         Counter,
     );
@@ -380,27 +389,33 @@ fn listeners(src: &Sources, out: &mut Vec<Family>) {
         "Connections open now.",
         Gauge,
     );
-    let mut accepted = Family::new("gateway_listener_connections_accepted",
+    let mut accepted = Family::new(
+        "gateway_listener_connections_accepted",
         "Connections admitted.",
         Counter,
     );
-    let mut refused = Family::new("gateway_listener_connections_refused",
+    let mut refused = Family::new(
+        "gateway_listener_connections_refused",
         "Connections refused by a limit, by reason.",
         Counter,
     );
-    let mut timeouts = Family::new("gateway_listener_timeouts",
+    let mut timeouts = Family::new(
+        "gateway_listener_timeouts",
         "Connections closed by a timer, by kind.",
         Counter,
     );
-    let mut oversized = Family::new("gateway_listener_oversized_requests",
+    let mut oversized = Family::new(
+        "gateway_listener_oversized_requests",
         "Connections closed for a request over the size limit.",
         Counter,
     );
-    let mut handshakes = Family::new("gateway_listener_handshake_failures",
+    let mut handshakes = Family::new(
+        "gateway_listener_handshake_failures",
         "Handshakes (RTMP, or TLS on the TLS listeners) that failed or timed out.",
         Counter,
     );
-    let mut errors = Family::new("gateway_listener_protocol_errors",
+    let mut errors = Family::new(
+        "gateway_listener_protocol_errors",
         "Connections ended because the peer broke the protocol, by kind.",
         Counter,
     );
@@ -431,7 +446,8 @@ fn listeners(src: &Sources, out: &mut Vec<Family>) {
         let l: Labels = vec![("listener", a.listener().to_ascii_lowercase())];
         handshakes.push(l, Value::Int(a.failed_handshakes()));
     }
-    let mut setups = Family::new("gateway_rtsp_setups_refused",
+    let mut setups = Family::new(
+        "gateway_rtsp_setups_refused",
         "RTSP SETUPs refused by a limit, by reason.",
         Counter,
     );
