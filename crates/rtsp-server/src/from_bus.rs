@@ -13,7 +13,7 @@
 use std::sync::{Arc, MutexGuard};
 use std::time::{Instant, SystemTime};
 
-use bus::ring::{Reader, Replay, Ring, Role, Unit};
+use bus::ring::{GopReplay, Reader, Replay, Ring, Role, Unit};
 use bus::{Bus, Event, Linger, Protocol, Remuxer, Stream, Subscriber};
 use bytes::Bytes;
 use rtp::rtcp::SenderInfo;
@@ -82,7 +82,7 @@ pub struct Shared {
     presentation: Presentation,
     tracks: Vec<TrackState>,
     /// Units since the last video keyframe, for sessions that start.
-    gop: Vec<Arc<MediaUnit>>,
+    gop: GopReplay<Arc<MediaUnit>>,
     /// The single media-to-wall-clock mapping of every track, so that receivers can
     /// synchronise audio and video from the Sender Reports.
     clock: rtp::MediaClock,
@@ -94,25 +94,13 @@ pub struct Shared {
 /// Sessions build their own start from it ([`StreamRtp::play`]).
 impl Replay<Arc<MediaUnit>> for Shared {
     fn record(&mut self, unit: &Arc<MediaUnit>) {
-        let sync = unit.kind == (UnitKind::Rtp { sync: true });
-        if self.audio_only || unit.kind == UnitKind::Rtcp {
-            return;
-        }
-        if sync {
-            self.gop.clear();
-        }
-        if self.gop.len() >= MAX_GOP_UNITS {
-            // A GOP this long (minutes) is not worth replaying; new sessions wait for the next keyframe.
-            self.gop.clear();
-            return;
-        }
-        if !self.gop.is_empty() || sync {
-            self.gop.push(Arc::clone(unit));
+        if !self.audio_only && unit.kind != UnitKind::Rtcp {
+            self.gop.record(unit);
         }
     }
 
     fn snapshot(&self, out: &mut Vec<Arc<MediaUnit>>) {
-        out.extend(self.gop.iter().cloned());
+        self.gop.snapshot(out);
     }
 }
 
@@ -336,7 +324,8 @@ fn build(stream: &Arc<Stream>, opts: &Options) -> Option<(Arc<StreamRtp>, Stream
     let shared = Shared {
         presentation,
         tracks: states,
-        gop: Vec::new(),
+        // A GOP this long (minutes) is not worth replaying; new sessions wait for the next keyframe.
+        gop: GopReplay::new(MAX_GOP_UNITS, usize::MAX, |_| 0),
         clock: rtp::MediaClock::default(),
         audio_only: !packetizer.has_video(),
     };
