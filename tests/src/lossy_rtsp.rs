@@ -546,7 +546,7 @@ fn relay_udp(
             if rtp {
                 let i = relay.rtp_seen.fetch_add(1, Ordering::Relaxed) + 1;
                 let every = u64::from(shared.drop_every);
-                if every > 0 && i % every == 0 {
+                if every > 0 && i.is_multiple_of(every) {
                     relay.dropped.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
