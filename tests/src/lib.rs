@@ -6,8 +6,10 @@
 //! fixture, and turn what a client decoded into a [`MediaReport`] that [`assert_media`] checks
 //! (codecs, picture size, and at least N seconds of frames decoded without errors).
 //! What it is not: a protocol implementation; the only protocol code here is a 40-line HTTP
-//! listener for browser result beacons, another for access hooks, and the project's own RTMP client (through the load tool)
-//! where ffmpeg cannot publish or where a test needs the very first messages a player receives.
+//! listener for browser result beacons, another for access hooks, the project's own RTMP client (through the load tool)
+//! where ffmpeg cannot publish or where a test needs the very first messages a player receives,
+//! and [`LossyRtsp`], an RTSP proxy that parses only message heads and `client_port`/`server_port`
+//! to relay UDP tracks with induced RTP loss.
 //!
 //! Rules every test follows:
 //!
@@ -32,6 +34,7 @@ pub mod gst;
 pub mod hook;
 pub mod http;
 pub mod logs;
+pub mod lossy_rtsp;
 pub mod media;
 pub mod openapi;
 pub mod process;
@@ -56,6 +59,7 @@ pub use gst::{gst_timeout, require_gst_encoder, require_gst_player, Gst};
 pub use hook::HookServer;
 pub use http::{http_get, http_get_with, GetOptions, HttpResponse};
 pub use logs::Logs;
+pub use lossy_rtsp::{LossyRtsp, TrackStats};
 pub use media::{assert_media, check_media, Expect, Kind, MediaReport};
 pub use process::{run_with_timeout, timed_out, wait_until, ChildGuard, TempDir};
 pub use rtmp_publish::{hevc_mp4_to_enhanced_flv, RtmpPublisher};
