@@ -144,6 +144,40 @@ fn metrics_pass_promtool_and_follow_viewers() {
     );
     assert!(accepted.unwrap_or(0.0) >= 3.0, "{last}");
 
+    // Every metric the Grafana dashboard queries is one this gateway exposes.
+    let exposed: Vec<&str> = last
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    let dashboard =
+        std::fs::read_to_string(gateway_tests::workspace_root().join("docs/grafana/gateway.json"))
+            .expect("read docs/grafana/gateway.json");
+    let mut queried: Vec<String> = Vec::new();
+    for (i, _) in dashboard.match_indices("gateway_") {
+        let name: String = dashboard[i..]
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || *c == '_' || c.is_ascii_digit())
+            .collect();
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .unwrap_or(&name)
+            .to_owned();
+        if !queried.contains(&family) {
+            queried.push(family);
+        }
+    }
+    assert!(queried.len() > 10, "the dashboard queries {queried:?}");
+    let missing: Vec<&String> = queried
+        .iter()
+        .filter(|q| !exposed.contains(&q.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the dashboard queries metrics /metrics does not have: {missing:?}"
+    );
+
     // The HTTP-FLV viewer leaves: its gauge falls back, its bytes stay counted.
     let sent = value(&last, &flv_bytes).unwrap_or(0.0);
     drop(flv);

@@ -1,6 +1,8 @@
 //! Induced loss on RTSP/UDP: GStreamer's `rtspsrc` (and ffmpeg) play `live/test` through
 //! [`LossyRtsp`], a proxy that drops every 20th RTP packet from the gateway (5 %), and the loss
-//! the client's RTCP receiver reports give must show in `GET /api/streams/live/test/rtsp`:
+//! the client's RTCP receiver reports give must show in `GET /api/streams/live/test/rtsp` (and in
+//! `/metrics` as `gateway_rtsp_receiver_fraction_lost`, with the stream flagged `viewer_loss` in
+//! `/api/streams` past `health.max_viewer_loss_percent`):
 //! receiver reports on every track (ffmpeg: on the video track, since it reports by bytes
 //! received and audio brings too few in a short run), and on the video track a fraction lost
 //! above 2 % and a cumulative loss no larger than what the proxy dropped, at some point while
@@ -97,6 +99,11 @@ struct Run {
     dropped: u64,
     forwarded: u64,
     last_answer: String,
+    /// The highest `gateway_rtsp_receiver_fraction_lost` of the video track in `/metrics`.
+    metrics_fraction_lost: f64,
+    /// `/api/streams` flagged the stream with `viewer_loss` (the gateway runs with
+    /// `health.max_viewer_loss_percent = 2`).
+    flagged_loss: bool,
 }
 
 impl Run {
@@ -172,7 +179,7 @@ fn require_clients(client: Client) -> bool {
 /// `drop_every`-th RTP packet, and polls the stats API until `enough` holds or [`MAX_PLAY`]
 /// passes.
 fn play_through_proxy(client: Client, drop_every: u32, enough: impl Fn(&Run) -> bool) -> Run {
-    let mut live = Live::ffmpeg("av.flv");
+    let mut live = Live::ffmpeg_with("av.flv", |c| c.health.max_viewer_loss_percent = 2);
     let rtsp = live
         .gateway
         .rtsp_addr()
@@ -190,7 +197,11 @@ fn play_through_proxy(client: Client, drop_every: u32, enough: impl Fn(&Run) -> 
         dropped: 0,
         forwarded: 0,
         last_answer: String::from("no answer"),
+        metrics_fraction_lost: 0.0,
+        flagged_loss: false,
     };
+    let metrics = live.http_url("/metrics");
+    let stream = live.http_url(&format!("/api/streams/{}", Live::KEY));
     while start.elapsed() < MAX_PLAY {
         std::thread::sleep(Duration::from_millis(250));
         player.assert_running();
@@ -199,6 +210,28 @@ fn play_through_proxy(client: Client, drop_every: u32, enough: impl Fn(&Run) -> 
             if let Ok(json) = serde_json::from_str::<Value>(&run.last_answer) {
                 record(&mut run.api, &json);
             }
+        }
+        let video = run
+            .proxy
+            .iter()
+            .find(|t| t.media.as_deref() == Some("video"))
+            .and_then(|t| t.track);
+        if let (Some(track), Ok(res)) = (video, http_get(&metrics, Duration::from_secs(5))) {
+            let series = format!(
+                r#"gateway_rtsp_receiver_fraction_lost{{app="live",stream="test",track="{track}"}} "#
+            );
+            for v in res.text().lines().filter_map(|l| l.strip_prefix(&series)) {
+                let v: f64 = v.trim().parse().unwrap_or(0.0);
+                run.metrics_fraction_lost = run.metrics_fraction_lost.max(v);
+            }
+        }
+        if let Ok(res) = http_get(&stream, Duration::from_secs(5)) {
+            let v: Value = serde_json::from_slice(&res.body).unwrap_or_default();
+            let reasons = v["health"]["reasons"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            run.flagged_loss |= reasons.iter().any(|r| r == "viewer_loss");
         }
         run.proxy = proxy.tracks();
         run.dropped = proxy.dropped();
@@ -251,6 +284,8 @@ fn reports_show_induced_loss(client: Client, reported: fn(&Run) -> bool) {
             && v.receiver_reports >= 2
             && v.max_fraction_lost > LOSS_THRESHOLD
             && v.max_cumulative_lost > 0
+            && r.metrics_fraction_lost > LOSS_THRESHOLD
+            && r.flagged_loss
     });
     let what = run.summary();
     assert_eq!(run.proxy.len(), 2, "two UDP tracks relayed: {what}");
@@ -286,6 +321,15 @@ fn reports_show_induced_loss(client: Client, reported: fn(&Run) -> bool) {
         video.max_cumulative_lost <= run.proxy_video().dropped as i64 + 2,
         "the video track's cumulative loss is what the proxy dropped: {what}"
     );
+    assert!(
+        run.metrics_fraction_lost > LOSS_THRESHOLD && run.metrics_fraction_lost < 0.25,
+        "/metrics shows the loss: {} ({what})",
+        run.metrics_fraction_lost
+    );
+    assert!(
+        run.flagged_loss,
+        "the stream is flagged viewer_loss: {what}"
+    );
 }
 
 #[test]
@@ -319,6 +363,12 @@ fn receiver_reports_show_no_loss_through_the_proxy_without_drops() {
         video.max_fraction_lost < LOSS_THRESHOLD,
         "without drops the video track reports (nearly) no loss: {what}"
     );
+    assert!(
+        run.metrics_fraction_lost < LOSS_THRESHOLD,
+        "/metrics shows no loss: {}",
+        run.metrics_fraction_lost
+    );
+    assert!(!run.flagged_loss, "the stream is not flagged: {what}");
     // Loopback loses nothing; a packet or two for a client starved of CPU at most.
     assert!(
         video.max_cumulative_lost <= 2,
