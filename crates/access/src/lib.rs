@@ -32,7 +32,7 @@ pub mod signed;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub use ipnet::IpNet;
@@ -364,10 +364,28 @@ pub struct Notice {
     pub duration: Duration,
 }
 
-/// The one authorization point. Cheap to share (`Arc`); shells hold one each.
-pub struct Access {
-    opts: Options,
+/// The options in force and the hook client built from them, replaced together.
+struct Live {
+    opts: Arc<Options>,
     hooks: hook::HookClient,
+}
+
+impl Live {
+    fn new(opts: Options) -> Live {
+        let hooks = hook::HookClient::new(&opts.hooks);
+        Live {
+            opts: Arc::new(opts),
+            hooks,
+        }
+    }
+}
+
+/// The one authorization point. Cheap to share (`Arc`); shells hold one each.
+///
+/// Its options can be replaced while it runs ([`Access::replace`], a configuration reload):
+/// requests decided from then on use the new ones; its counters and digest nonce key stay.
+pub struct Access {
+    live: RwLock<Arc<Live>>,
     stats: AccessStats,
     log_limit: Mutex<netutil::RateLimit>,
     nonce_key: [u8; 32],
@@ -375,8 +393,9 @@ pub struct Access {
 
 impl std::fmt::Debug for Access {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let live = self.live();
         f.debug_struct("Access")
-            .field("rules", &self.opts.rules.len())
+            .field("rules", &live.opts.rules.len())
             .finish_non_exhaustive()
     }
 }
@@ -389,10 +408,8 @@ const DENIAL_LOG_INTERVAL: Duration = Duration::from_millis(100);
 
 impl Access {
     pub fn new(opts: Options) -> Arc<Access> {
-        let hooks = hook::HookClient::new(&opts.hooks);
         Arc::new(Access {
-            opts,
-            hooks,
+            live: RwLock::new(Arc::new(Live::new(opts))),
             stats: AccessStats::default(),
             log_limit: Mutex::new(netutil::RateLimit::new(DENIAL_LOG_INTERVAL)),
             nonce_key: rand::random(),
@@ -404,8 +421,21 @@ impl Access {
         Access::new(Options::default())
     }
 
-    pub fn options(&self) -> &Options {
-        &self.opts
+    /// The options in force (a reload may replace them right after).
+    pub fn options(&self) -> Arc<Options> {
+        Arc::clone(&self.live().opts)
+    }
+
+    /// Replaces the options, building a new hook client from them (a configuration reload).
+    /// Requests decided from now on use them; what was already decided stays decided. The
+    /// counters and the digest nonce key are kept, so nonces handed out stay valid.
+    pub fn replace(&self, opts: Options) {
+        let live = Arc::new(Live::new(opts));
+        *self.live.write().unwrap_or_else(|p| p.into_inner()) = live;
+    }
+
+    fn live(&self) -> Arc<Live> {
+        Arc::clone(&self.live.read().unwrap_or_else(|p| p.into_inner()))
     }
 
     pub fn stats(&self) -> &AccessStats {
@@ -414,25 +444,27 @@ impl Access {
 
     /// Whether any rule or hook could refuse an action at all (shells may skip work when not).
     pub fn restricts(&self, action: Action) -> bool {
+        let live = self.live();
         let hook = match action {
-            Action::Publish => self.opts.hooks.on_publish.is_some(),
-            Action::Play => self.opts.hooks.on_play.is_some(),
+            Action::Publish => live.opts.hooks.on_publish.is_some(),
+            Action::Play => live.opts.hooks.on_play.is_some(),
         };
-        hook || !self.opts.rules.is_empty()
+        hook || !live.opts.rules.is_empty()
     }
 
     /// The rule governing `app/stream`, if any.
-    pub fn rule_for(&self, app: &str, stream: &str) -> Option<&Rule> {
-        self.opts
-            .rules
-            .iter()
-            .find(|r| pattern::matches(&r.app, app) && pattern::matches(&r.stream, stream))
+    pub fn rule_for(&self, app: &str, stream: &str) -> Option<Rule> {
+        rule_in(&self.live().opts, app, stream).cloned()
     }
 
     /// Decides `req` at `now` (seconds since the Unix epoch) by the rules alone, without hooks
     /// and without logging or counting.
     pub fn decide(&self, req: &Request<'_>, now_unix: u64) -> Decision {
-        if self.opts.rules.is_empty() {
+        self.decide_by(&self.live(), req, now_unix)
+    }
+
+    fn decide_by(&self, live: &Live, req: &Request<'_>, now_unix: u64) -> Decision {
+        if live.opts.rules.is_empty() {
             return Decision::Allow(Grant::default());
         }
         if req.app.len() + req.stream.len() > MAX_KEY_LEN {
@@ -442,7 +474,7 @@ impl Access {
                 "the stream name is too long",
             ));
         }
-        let Some(rule) = self.rule_for(req.app, req.stream) else {
+        let Some(rule) = rule_in(&live.opts, req.app, req.stream) else {
             return Decision::Allow(Grant::default());
         };
         let policy = match req.action {
@@ -477,7 +509,7 @@ impl Access {
         }
         if let (Some(expires), Some(sig)) = (params.expires.as_deref(), params.sig.as_deref()) {
             if policy.signed {
-                if let Some(secret) = &self.opts.sign_secret {
+                if let Some(secret) = &live.opts.sign_secret {
                     tried = true;
                     match signed::verify(
                         secret, req.action, req.app, req.stream, expires, sig, now_unix,
@@ -500,9 +532,9 @@ impl Access {
             match digest::verify(
                 auth,
                 &policy.users,
-                &self.opts.realm,
+                &live.opts.realm,
                 &self.nonce_key,
-                self.opts.nonce_lifetime,
+                live.opts.nonce_lifetime,
                 now_unix,
             ) {
                 Ok(user) => {
@@ -538,8 +570,9 @@ impl Access {
 
     /// Decides `req` now: the rules, then the hook. A denial is logged and counted here.
     pub async fn check(&self, req: &Request<'_>) -> Result<Grant, Denial> {
-        let decision = match self.decide(req, unix_now()) {
-            Decision::Allow(grant) => match self.hooks.decide(req).await {
+        let live = self.live();
+        let decision = match self.decide_by(&live, req, unix_now()) {
+            Decision::Allow(grant) => match live.hooks.decide(req).await {
                 Ok(()) => Ok(grant),
                 Err(denial) => Err(denial),
             },
@@ -596,10 +629,11 @@ impl Access {
 
     /// The `WWW-Authenticate` challenges to send with a 401 (digest first, then basic).
     pub fn challenges(&self) -> [String; 2] {
+        let live = self.live();
         digest::challenges(
-            &self.opts.realm,
+            &live.opts.realm,
             &self.nonce_key,
-            unix_now() + self.opts.nonce_lifetime.as_secs(),
+            unix_now() + live.opts.nonce_lifetime.as_secs(),
             false,
         )
     }
@@ -608,22 +642,24 @@ impl Access {
     /// digest one when the client's only fault was an expired nonce (RFC 2617 section 3.2.1), so
     /// it retries with the new nonce without asking its user again.
     pub fn challenges_for(&self, denial: &Denial) -> [String; 2] {
+        let live = self.live();
         digest::challenges(
-            &self.opts.realm,
+            &live.opts.realm,
             &self.nonce_key,
-            unix_now() + self.opts.nonce_lifetime.as_secs(),
+            unix_now() + live.opts.nonce_lifetime.as_secs(),
             denial.cause == DenialCause::StaleNonce,
         )
     }
 
     /// Tells the on_unpublish / on_stop hook, in the background (needs a tokio runtime).
     pub fn notify(&self, notice: Notice) {
+        let live = self.live();
         let url = match notice.action {
-            Action::Publish => self.opts.hooks.on_unpublish.as_deref(),
-            Action::Play => self.opts.hooks.on_stop.as_deref(),
+            Action::Publish => live.opts.hooks.on_unpublish.as_deref(),
+            Action::Play => live.opts.hooks.on_stop.as_deref(),
         };
         if let Some(url) = url {
-            if self.hooks.notify(url, &notice) {
+            if live.hooks.notify(url, &notice) {
                 self.stats
                     .notifications_sent
                     .fetch_add(1, Ordering::Relaxed);
@@ -639,7 +675,8 @@ impl Access {
     /// `url`, in the background, with the hooks' client, timeout and in-flight limit; counted like
     /// the notifications.
     pub fn post_event(&self, url: &str, body: &serde_json::Value) {
-        let counter = match self.hooks.post(url, body) {
+        let live = self.live();
+        let counter = match live.hooks.post(url, body) {
             true => &self.stats.notifications_sent,
             false => &self.stats.notifications_dropped,
         };
@@ -655,7 +692,8 @@ impl Access {
         stream: &str,
         expires_unix: u64,
     ) -> Option<String> {
-        let secret = self.opts.sign_secret.as_deref()?;
+        let live = self.live();
+        let secret = live.opts.sign_secret.as_deref()?;
         Some(signed::sign_query(
             secret,
             action,
@@ -669,7 +707,8 @@ impl Access {
     /// otherwise when `Authorization: Bearer <token>` or a `token=` query parameter carries it.
     /// A refusal is counted.
     pub fn api_allowed(&self, authorization: Option<&str>, query: Option<&str>) -> bool {
-        let Some(want) = self.opts.api_token.as_deref() else {
+        let live = self.live();
+        let Some(want) = live.opts.api_token.as_deref() else {
             return true;
         };
         let bearer = authorization
@@ -686,6 +725,12 @@ impl Access {
         }
         ok
     }
+}
+
+fn rule_in<'a>(opts: &'a Options, app: &str, stream: &str) -> Option<&'a Rule> {
+    opts.rules
+        .iter()
+        .find(|r| pattern::matches(&r.app, app) && pattern::matches(&r.stream, stream))
 }
 
 /// Seconds since the Unix epoch.

@@ -396,3 +396,35 @@ fn a_stale_digest_nonce_is_challenged_again_with_stale_true() {
     assert!(a.challenges_for(&d)[0].ends_with("stale=true"));
     assert!(!a.challenges()[0].contains("stale"));
 }
+
+#[test]
+fn replaced_options_decide_new_requests_and_the_counters_stay() {
+    let token_for = |app: &str| Rule {
+        app: app.into(),
+        stream: "*".into(),
+        play: Policy {
+            tokens: vec!["t".into()],
+            ..Policy::default()
+        },
+        ..Rule::default()
+    };
+    let a = access(vec![token_for("live")]);
+    let ip = "10.0.0.1:5000";
+    let live = req(Action::Play, ("live", "cam"), ip, None);
+    let other = req(Action::Play, ("other", "cam"), ip, None);
+    assert!(a.recheck(&live).is_err());
+    assert!(a.recheck(&other).is_ok());
+    a.replace(Options {
+        rules: vec![token_for("other")],
+        api_token: Some("k".into()),
+        ..Options::default()
+    });
+    assert!(a.recheck(&live).is_ok(), "live is open now");
+    assert_eq!(
+        a.recheck(&other).map_err(|d| d.cause),
+        Err(DenialCause::NoCredentials)
+    );
+    assert!(!a.api_allowed(None, None), "the new API token applies");
+    assert_eq!(a.options().rules[0].app, "other");
+    assert_eq!(a.stats().snapshot().denied_no_credentials, 2);
+}

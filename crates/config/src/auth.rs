@@ -3,12 +3,12 @@
 use std::net::IpAddr;
 use std::str::FromStr;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::sections::{check_range, Invalid};
 
 /// `[auth]`
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSection {
     /// Key of signed URLs (HMAC-SHA256); empty turns them off.
@@ -39,7 +39,7 @@ impl Default for AuthSection {
 }
 
 /// `[auth.hooks]`
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct HooksSection {
     pub on_publish: String,
@@ -62,7 +62,7 @@ impl Default for HooksSection {
 }
 
 /// One `[[auth.rule]]`.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct RuleSection {
     pub app: String,
@@ -83,7 +83,7 @@ impl Default for RuleSection {
 }
 
 /// `[auth.rule.publish]` or `[auth.rule.play]`.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct PolicySection {
     pub tokens: Vec<String>,

@@ -35,6 +35,38 @@ impl Config {
             .map_err(|(key, problem)| error::invalid(text, origin, key, problem))?;
         Ok(config)
     }
+
+    /// The dotted keys (`log.level`, `rtmp.max_connections`) whose values differ between `self`
+    /// and `other`, sorted. An array of tables (`auth.rule`, `mms.publishing_point`) is
+    /// one key. What a reload reports as applied or needing a restart.
+    pub fn changed_keys(&self, other: &Config) -> Vec<String> {
+        let as_value =
+            |c: &Config| toml::Value::try_from(c).expect("a parsed config serializes back to TOML");
+        let mut keys = Vec::new();
+        diff_values("", &as_value(self), &as_value(other), &mut keys);
+        keys.sort();
+        keys
+    }
+}
+
+fn diff_values(prefix: &str, a: &toml::Value, b: &toml::Value, out: &mut Vec<String>) {
+    match (a, b) {
+        (toml::Value::Table(ta), toml::Value::Table(tb)) => {
+            let names = ta.keys().chain(tb.keys().filter(|k| !ta.contains_key(*k)));
+            for name in names {
+                let key = match prefix {
+                    "" => name.clone(),
+                    p => format!("{p}.{name}"),
+                };
+                match (ta.get(name), tb.get(name)) {
+                    (Some(x), Some(y)) => diff_values(&key, x, y, out),
+                    _ => out.push(key),
+                }
+            }
+        }
+        _ if a != b => out.push(prefix.to_owned()),
+        _ => {}
+    }
 }
 
 #[cfg(test)]
@@ -183,6 +215,32 @@ mod tests {
         check_err(
             "[tls]\nreload_check_secs = 0\n",
             "gw.toml:2: key `tls.reload_check_secs`: must be between 1 and 86400, got 0",
+        );
+    }
+
+    #[test]
+    fn changed_keys_are_named() {
+        let old = Config::parse("[log]\nlevel = \"info\"\n", "a").unwrap();
+        let new = Config::parse(
+            "[log]\nlevel = \"debug\"\n[rtmp]\nlisten = \"0.0.0.0:1936\"\nmax_connections = 5\n\
+             [[auth.rule]]\napp = \"live\"\n",
+            "b",
+        )
+        .unwrap();
+        assert_eq!(
+            old.changed_keys(&new),
+            [
+                "auth.rule",
+                "log.level",
+                "rtmp.listen",
+                "rtmp.max_connections"
+            ]
+        );
+        assert!(new.changed_keys(&new.clone()).is_empty());
+        let defaults = Config::parse("", "c").unwrap();
+        assert!(
+            old.changed_keys(&defaults).is_empty(),
+            "info is the default"
         );
     }
 

@@ -3,10 +3,10 @@
 
 use std::net::SocketAddr;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The whole file.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub log: LogSection,
@@ -125,6 +125,14 @@ macro_rules! listener_caps {
                     connection_burst_per_ip: self.connection_burst_per_ip,
                 }
             }
+
+            /// Sets this listener's admission keys.
+            pub fn set_caps(&mut self, c: ListenerCaps) {
+                self.max_connections = c.max_connections;
+                self.max_connections_per_ip = c.max_connections_per_ip;
+                self.connection_rate_per_ip = c.connection_rate_per_ip;
+                self.connection_burst_per_ip = c.connection_burst_per_ip;
+            }
         }
     )*};
 }
@@ -156,7 +164,7 @@ fn check_caps(section: &str, c: ListenerCaps) -> Result<(), Invalid> {
 }
 
 /// `[log]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogSection {
     /// error, warn, info, debug or trace; or a tracing filter such as "info,rtmp_server=debug".
@@ -166,7 +174,7 @@ pub struct LogSection {
 }
 
 /// `log.format`: `"text"` (the default) or `"json"`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Readable lines: time, level, the connection's span, target, message and fields.
@@ -199,7 +207,7 @@ impl LogSection {
 }
 
 /// `[bus]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BusSection {
     pub queue_tags: usize,
@@ -271,7 +279,7 @@ impl BusSection {
 }
 
 /// `[rtmp]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RtmpSection {
     /// The plain RTMP listener; empty turns it off.
@@ -361,7 +369,7 @@ impl RtmpSection {
 }
 
 /// `[http]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpSection {
     /// The plain HTTP listener; empty turns it off.
@@ -447,7 +455,7 @@ impl HttpSection {
 }
 
 /// `[hls]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HlsSection {
     pub enabled: bool,
@@ -501,7 +509,7 @@ impl HlsSection {
 }
 
 /// `[rtsp]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RtspSection {
     pub enabled: bool,
@@ -613,7 +621,7 @@ impl RtspSection {
 }
 
 /// `[mms]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MmsSection {
     pub enabled: bool,
@@ -693,7 +701,7 @@ impl MmsSection {
 }
 
 /// `[[mms.publishing_point]]`: an old Windows Media publishing-point name mapped to a bus stream.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PublishingPoint {
     pub name: String,
@@ -701,7 +709,7 @@ pub struct PublishingPoint {
 }
 
 /// `[tls]`: the certificate every TLS listener (`*.tls_listen`) presents.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TlsSection {
     /// PEM certificate chain, the server's certificate first.
@@ -746,7 +754,7 @@ impl TlsSection {
 }
 
 /// `[metrics]`
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct MetricsSection {
     /// Serve `GET /metrics` (Prometheus text format) on the HTTP listeners.
@@ -766,7 +774,7 @@ impl Default for MetricsSection {
 }
 
 /// `[health]`
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct HealthSection {
     /// A live stream whose publisher sent nothing for this many seconds is unhealthy; 0: off.

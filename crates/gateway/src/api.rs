@@ -5,6 +5,9 @@
 //! - `GET /api/limits`: every limit that keeps one client from taking more than its share, with
 //!   how often each refused or cut a client since start, for every listener, the RTSP sessions
 //!   and the bus. It names no client address.
+//! - `POST /api/reload`: re-reads the configuration file ([`crate::reload`]); 200 with
+//!   `{"applied": [...], "needs_restart": [...]}`, 400 with the file/line/key error when the file
+//!   is refused, 409 when the gateway was started without a file.
 //!
 //! Like every `/api/*` route they need the API token when one is set.
 
@@ -13,12 +16,14 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use bus::Bus;
 use netutil::{ConnLimits, ListenerStats};
 use rtsp_server::{SessionInfo, SetupRefusalStats, SetupRefusals};
 use serde_json::{json, Value};
+
+use crate::reload::{ReloadError, Reloader};
 
 /// What `/api/limits` reads: the admission of every listener, the RTSP SETUP refusals and the
 /// bus's stream caps.
@@ -40,9 +45,16 @@ impl Limits {
     }
 }
 
-pub(crate) fn routes(bus: Bus, rtsp: bool, limits: Limits, access: &Arc<access::Access>) -> Router {
-    let mut router =
-        Router::new().route("/api/limits", get(limits_json).with_state(Arc::new(limits)));
+pub(crate) fn routes(
+    bus: Bus,
+    rtsp: bool,
+    limits: Limits,
+    access: &Arc<access::Access>,
+    reloader: &Arc<Reloader>,
+) -> Router {
+    let mut router = Router::new()
+        .route("/api/limits", get(limits_json).with_state(Arc::new(limits)))
+        .route("/api/reload", post(reload).with_state(Arc::clone(reloader)));
     if rtsp {
         router = router.route(
             "/api/streams/{app}/{name}/rtsp",
@@ -65,6 +77,17 @@ fn json_response(body: &Value) -> Response {
         body.to_string(),
     )
         .into_response()
+}
+
+async fn reload(State(reloader): State<Arc<Reloader>>) -> Response {
+    let plain = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
+    match reloader.reload_file() {
+        Ok(r) => json_response(&json!({"applied": r.applied, "needs_restart": r.needs_restart})),
+        Err(err @ ReloadError::NoFile) => {
+            (StatusCode::CONFLICT, plain, format!("{err}\n")).into_response()
+        }
+        Err(err) => (StatusCode::BAD_REQUEST, plain, format!("{err}\n")).into_response(),
+    }
 }
 
 async fn limits_json(State(limits): State<Arc<Limits>>) -> Response {

@@ -93,12 +93,51 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(config: Config, path: PathBuf) -> Result<(), crate::StartError> {
-    let gateway = crate::Gateway::start(&config).await?;
-    tracing::info!(config = %path.display(), "gateway running; Ctrl-C or SIGTERM stops it");
-    crate::shutdown_signal().await;
+    let gateway = crate::Gateway::start_with_file(&config, path.clone()).await?;
+    tracing::info!(
+        config = %path.display(),
+        "gateway running; SIGHUP reloads the configuration, Ctrl-C or SIGTERM stops it"
+    );
+    let stop = crate::shutdown_signal();
+    tokio::pin!(stop);
+    let mut hangups = hangups();
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            Some(()) = hangups.recv() => {
+                tracing::info!(config = %path.display(), "SIGHUP: reloading the configuration");
+                // Logged either way by the reload itself.
+                let _ = gateway.reload_file();
+            }
+        }
+    }
     tracing::info!("shutting down");
     gateway.shutdown().await;
     Ok(())
+}
+
+/// A channel that yields once per SIGHUP (never on other platforms, or if the handler cannot be
+/// installed).
+fn hangups() -> tokio::sync::mpsc::Receiver<()> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::hangup()) {
+            Ok(mut s) => {
+                tokio::spawn(async move {
+                    while s.recv().await.is_some() {
+                        // A reload already pending covers this one too.
+                        let _ = tx.try_send(());
+                    }
+                });
+            }
+            Err(err) => tracing::warn!("SIGHUP will not reload the configuration: {err}"),
+        }
+    }
+    #[cfg(not(unix))]
+    std::mem::forget(tx);
+    rx
 }
 
 /// `Ok(None)` means help was asked for.

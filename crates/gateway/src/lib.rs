@@ -12,10 +12,11 @@ mod http_listener;
 mod memory;
 mod metrics;
 mod monitor;
+mod reload;
 mod wiring;
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +27,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub use health::Readiness;
+pub use reload::{ReloadError, ReloadReport};
 
 /// How long shutdown waits for connections to finish before abandoning them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
@@ -54,6 +56,7 @@ pub struct Gateway {
     acceptors: Vec<tls::Acceptor>,
     /// What `/readyz` answers: which configured listeners serve.
     readiness: Arc<Readiness>,
+    reloader: Arc<reload::Reloader>,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
 }
@@ -62,6 +65,16 @@ impl Gateway {
     /// Binds every enabled listener and starts serving. Fails if any listener cannot be bound, or
     /// a TLS listener is on and the certificate cannot be loaded.
     pub async fn start(config: &Config) -> Result<Gateway, StartError> {
+        Gateway::start_inner(config, None).await
+    }
+
+    /// As [`Gateway::start`], for a `config` read from the file at `path`: SIGHUP (in the
+    /// binary), [`Gateway::reload_file`] and `POST /api/reload` re-read that file.
+    pub async fn start_with_file(config: &Config, path: PathBuf) -> Result<Gateway, StartError> {
+        Gateway::start_inner(config, Some(path)).await
+    }
+
+    async fn start_inner(config: &Config, path: Option<PathBuf>) -> Result<Gateway, StartError> {
         fd_limit::raise_once();
         let bus = Bus::new(wiring::bus_options(&config.bus));
         let shutdown = CancellationToken::new();
@@ -106,6 +119,12 @@ impl Gateway {
             .filter(|(n, _)| matches!(*n, "http" | "https"))
             .all(|(_, a)| a.ip().is_loopback());
         let access = access::Access::new(wiring::access_options(&config.auth, http_loopback_only));
+        let reloader = Arc::new(reload::Reloader::new(
+            config,
+            path,
+            &access,
+            http_loopback_only,
+        ));
         if let Some(certs) = &certs {
             let every = Duration::from_secs(config.tls.reload_check_secs);
             tasks.spawn(Arc::clone(certs).watch(every, shutdown.clone()));
@@ -118,6 +137,7 @@ impl Gateway {
             listeners,
             certs.as_ref(),
             &readiness,
+            &reloader,
             &shutdown,
         );
         memory::spawn(&mut tasks, bus.clone(), shutdown.clone());
@@ -129,9 +149,23 @@ impl Gateway {
             listeners: bound,
             acceptors,
             readiness,
+            reloader,
             shutdown,
             tasks,
         })
+    }
+
+    /// Applies `config` as a reload would (see the `reload` module: log level, `[auth]`, the
+    /// listeners' admission keys and `[health]` take effect; other changed keys are reported as
+    /// needing a restart). The result is logged.
+    pub fn reload(&self, config: &Config) -> ReloadReport {
+        self.reloader.apply(config)
+    }
+
+    /// Re-reads the file the gateway was started with ([`Gateway::start_with_file`]) and applies
+    /// it; a file that does not parse or validate changes nothing and its error is logged.
+    pub fn reload_file(&self) -> Result<ReloadReport, ReloadError> {
+        self.reloader.reload_file()
     }
 
     /// The media bus, for tests and embedding.
@@ -275,26 +309,68 @@ fn bound_addrs(l: &wiring::Listeners) -> Vec<(&'static str, SocketAddr)> {
         .collect()
 }
 
+/// The handle that swaps the log filter on a reload; set once [`init_logging`] installed it.
+static LOG_FILTER: std::sync::OnceLock<
+    tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>,
+> = std::sync::OnceLock::new();
+
 /// Sets up `tracing` output on standard output from `[log]`: `level` (which `RUST_LOG`
 /// overrides) and `format`, readable text or one JSON object per line. A JSON line carries the
 /// connection's span (`span`: its `name`, `id` and `peer`) and the spans it is in (`spans`).
+/// The filter sits behind a reload layer, so [`set_log_level`] can change it while running.
 pub fn init_logging(log: &gateway_config::LogSection) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(with_quiet_rustls(&log.level)))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(true);
-    // A second initialisation (tests start several gateways) is harmless and ignored.
-    let _ = match log.format {
-        gateway_config::LogFormat::Text => builder.try_init(),
-        gateway_config::LogFormat::Json => builder
-            .json()
-            .with_current_span(true)
-            .with_span_list(true)
-            .try_init(),
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    let (text, json) = match log.format {
+        gateway_config::LogFormat::Text => (Some(tracing_subscriber::fmt::layer()), None),
+        gateway_config::LogFormat::Json => (
+            None,
+            Some(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_current_span(true)
+                    .with_span_list(true),
+            ),
+        ),
     };
+    let installed = tracing_subscriber::registry()
+        .with(filter)
+        .with(text)
+        .with(json)
+        .try_init();
+    // A second initialisation (tests start several gateways) is harmless and ignored.
+    if installed.is_ok() {
+        let _ = LOG_FILTER.set(handle);
+    }
+}
+
+/// Why [`set_log_level`] left the filter as it was.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LogLevelError {
+    #[error("RUST_LOG is set and overrides log.level")]
+    EnvOverrides,
+    #[error("this process's logging was not set up by the gateway")]
+    NotInstalled,
+    #[error("log.level `{0}` is not a valid filter")]
+    Invalid(String),
+}
+
+/// Replaces the log filter with `level` (as `log.level` reads), unless `RUST_LOG` decides it.
+pub fn set_log_level(level: &str) -> Result<(), LogLevelError> {
+    if std::env::var_os("RUST_LOG").is_some() {
+        return Err(LogLevelError::EnvOverrides);
+    }
+    let handle = LOG_FILTER.get().ok_or(LogLevelError::NotInstalled)?;
+    let filter = tracing_subscriber::EnvFilter::try_new(with_quiet_rustls(level))
+        .map_err(|_| LogLevelError::Invalid(level.to_owned()))?;
+    handle
+        .reload(filter)
+        .map_err(|_| LogLevelError::NotInstalled)
 }
 
 /// rustls logs a warning for every client that sends an IP address as its SNI name (GnuTLS, so

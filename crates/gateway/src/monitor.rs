@@ -7,7 +7,7 @@
 //! reads the clock, the bus and the receiver reports.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use bus::{Bus, StreamStats};
@@ -124,10 +124,11 @@ fn worst_loss(stream: &bus::Stream) -> Option<f64> {
         })
 }
 
-/// Judges every stream once a second until `shutdown`.
+/// Judges every stream once a second until `shutdown`, by the limits in `limits` at that
+/// moment (a configuration reload replaces them).
 pub async fn run(
     bus: Bus,
-    limits: Limits,
+    limits: Arc<RwLock<Limits>>,
     access: Arc<access::Access>,
     counts: Arc<Counts>,
     shutdown: CancellationToken,
@@ -138,6 +139,7 @@ pub async fn run(
             _ = tick.tick() => {}
             _ = shutdown.cancelled() => return,
         }
+        let limits = limits.read().unwrap_or_else(|p| p.into_inner()).clone();
         let streams = bus.streams();
         let mut by_stream = counts.by_stream.lock().unwrap_or_else(|p| p.into_inner());
         by_stream.retain(|key, _| streams.iter().any(|s| s.key() == key));
@@ -239,5 +241,39 @@ mod tests {
         assert!(assess(&s, Some(1.0), &off).is_empty());
         s.live = false;
         assert!(assess(&s, Some(1.0), &limits()).is_empty());
+    }
+
+    #[tokio::test]
+    async fn new_limits_apply_from_the_next_pass() {
+        let bus = Bus::default();
+        let info = bus::PublisherInfo {
+            protocol: bus::Protocol::Rtmp,
+            peer: None,
+            query: None,
+        };
+        let _publisher = bus.publish("live/h", info).expect("publish");
+        let off = Limits {
+            publisher_silent: None,
+            max_keyframe_interval: None,
+            max_viewer_loss: None,
+            on_stream_unhealthy: None,
+        };
+        let shared = Arc::new(RwLock::new(off));
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(run(
+            bus.clone(),
+            Arc::clone(&shared),
+            access::Access::open(),
+            Arc::default(),
+            shutdown.clone(),
+        ));
+        let stream = bus.stream("live/h").expect("stream");
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        assert!(stream.health().is_empty(), "no check is on");
+        shared.write().expect("not poisoned").publisher_silent = Some(Duration::ZERO);
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        assert_eq!(stream.health(), ["publisher_silent"]);
+        shutdown.cancel();
+        task.await.expect("the monitor stops");
     }
 }

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::Limits;
 use crate::health::Readiness;
 use crate::http_listener::HttpLimits;
+use crate::reload::Reloader;
 
 /// The bound listeners; `None` is a listener that is off. A TLS listener (`rtmps`, `https`,
 /// `rtsps`) is only bound when the certificate loaded (the config requires one for it).
@@ -248,6 +249,7 @@ pub(crate) fn spawn_all(
     listeners: Listeners,
     certs: Option<&Arc<tls::CertStore>>,
     readiness: &Arc<Readiness>,
+    reloader: &Arc<Reloader>,
     shutdown: &CancellationToken,
 ) -> Vec<tls::Acceptor> {
     // Every shell is handed the one `access` in its options and asks it before it accepts.
@@ -280,10 +282,12 @@ pub(crate) fn spawn_all(
     let http_limits = http_limits(&config.http);
     let mut limits = Limits::new(bus.clone());
     limits.listeners.push(http_limits.conn_limits.clone());
+    reloader.add_listener("http", &http_limits.conn_limits);
 
     // A TLS listener shares its section's options, so its connections count with the plain ones.
     let rtmp_opts = rtmp_options(&config.rtmp, &config.bus, access);
     limits.listeners.push(rtmp_opts.conn_limits.clone());
+    reloader.add_listener("rtmp", &rtmp_opts.conn_limits);
     if rtmp.plain.is_some() || rtmp.tls.is_some() {
         let names = served(&[
             ("rtmp", rtmp.plain.is_some()),
@@ -299,6 +303,7 @@ pub(crate) fn spawn_all(
             ..rtsp_options(&config.rtsp)
         };
         limits.listeners.push(opts.conn_limits.clone());
+        reloader.add_listener("rtsp", &opts.conn_limits);
         limits.rtsp = Some((Arc::clone(&opts.setup_refusals), opts.max_sessions_per_ip));
         let names = served(&[
             ("rtsp", rtsp.plain.is_some()),
@@ -314,6 +319,7 @@ pub(crate) fn spawn_all(
     };
     if let Some(listener) = listeners.mms {
         limits.listeners.push(mms_opts.conn_limits.clone());
+        reloader.add_listener("mms", &mms_opts.conn_limits);
         let run = mms_server::run(listener, bus.clone(), mms_opts.clone(), shutdown.clone());
         spawn_shell(tasks, "MMST", vec!["mms"], readiness, run);
     }
@@ -321,7 +327,7 @@ pub(crate) fn spawn_all(
     let health_counts = Arc::new(crate::monitor::Counts::default());
     tasks.spawn(crate::monitor::run(
         bus.clone(),
-        crate::monitor::Limits::from_config(&config.health),
+        Arc::clone(reloader.health()),
         Arc::clone(access),
         Arc::clone(&health_counts),
         shutdown.clone(),
@@ -345,6 +351,7 @@ pub(crate) fn spawn_all(
         config.rtsp.enabled,
         limits,
         access,
+        reloader,
     ));
     if config.hls.enabled {
         let hls_opts = hls_options(&config.hls, access);

@@ -131,12 +131,15 @@ pub struct ConnLimits {
 
 struct Inner {
     listener: &'static str,
-    admission: Admission,
     state: Mutex<State>,
     counters: Counters,
 }
 
 struct State {
+    /// The limits in force; [`ConnLimits::set_admission`] replaces them.
+    admission: Admission,
+    /// How many clients the rate table may hold (kept when the table is rebuilt).
+    rate_capacity: usize,
     total: usize,
     per_client: HashMap<IpAddr, usize>,
     rates: RateTable,
@@ -162,7 +165,7 @@ impl fmt::Debug for ConnLimits {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ConnLimits")
             .field("listener", &self.inner.listener)
-            .field("admission", &self.inner.admission)
+            .field("admission", &self.admission())
             .finish_non_exhaustive()
     }
 }
@@ -186,8 +189,9 @@ impl ConnLimits {
         ConnLimits {
             inner: Arc::new(Inner {
                 listener,
-                admission,
                 state: Mutex::new(State {
+                    admission,
+                    rate_capacity: capacity,
                     total: 0,
                     per_client: HashMap::new(),
                     rates,
@@ -204,6 +208,35 @@ impl ConnLimits {
         self.inner.listener
     }
 
+    /// The limits in force.
+    pub fn admission(&self) -> Admission {
+        self.state().admission
+    }
+
+    /// Replaces the limits (a configuration reload). Open connections keep their permits and
+    /// stay counted against the new caps; the per-client rate table starts afresh with the new
+    /// rate and burst. An unchanged admission changes nothing.
+    pub fn set_admission(&self, admission: Admission) {
+        let mut state = self.state();
+        if state.admission == admission {
+            return;
+        }
+        if (
+            state.admission.connection_rate_per_ip,
+            state.admission.connection_burst_per_ip,
+        ) != (
+            admission.connection_rate_per_ip,
+            admission.connection_burst_per_ip,
+        ) {
+            state.rates = RateTable::new(
+                admission.connection_rate_per_ip,
+                admission.connection_burst_per_ip,
+                state.rate_capacity,
+            );
+        }
+        state.admission = admission;
+    }
+
     /// A permit for one more connection from `ip`, or why not. Every attempt counts against the
     /// client's rate, admitted or not. A refusal is counted and logged (at most once a second,
     /// with the number of refusals kept quiet); the caller closes the socket at once.
@@ -213,8 +246,8 @@ impl ConnLimits {
 
     fn try_acquire_at(&self, ip: IpAddr, now: Instant) -> Result<ConnPermit, Refused> {
         let client = client_of(ip);
-        let a = &self.inner.admission;
         let mut state = self.state();
+        let a = state.admission;
         let verdict = state.rates.check(client, now);
         let from_client = state.per_client.get(&client).copied().unwrap_or(0);
         let refused = if verdict == Verdict::Refuse {
@@ -312,7 +345,7 @@ impl ConnLimits {
         let c = &self.inner.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         ListenerStats {
-            admission: self.inner.admission,
+            admission: self.admission(),
             open: self.open(),
             accepted: get(&c.accepted),
             refused_max_connections: get(&c.refused_total),
@@ -345,7 +378,7 @@ impl ConnLimits {
         let Some(suppressed) = state.log.check(now) else {
             return;
         };
-        let a = &self.inner.admission;
+        let a = state.admission;
         let (limit, key) = match why {
             Refused::Total => (a.max_connections, "max_connections"),
             Refused::PerIp => (a.max_connections_per_ip, "max_connections_per_ip"),
@@ -536,5 +569,41 @@ mod tests {
             (s.request_timeouts, s.idle_timeouts, s.oversized_requests),
             (1, 2, 1)
         );
+    }
+
+    #[test]
+    fn new_limits_apply_to_new_connections_and_open_ones_stay_counted() {
+        let limits = caps(3, 3);
+        let a = ip("10.0.0.1");
+        let held: Vec<_> = (0..3)
+            .map(|_| limits.try_acquire(a).expect("within the caps"))
+            .collect();
+        limits.set_admission(Admission {
+            max_connections: 10,
+            max_connections_per_ip: 2,
+            ..limits.admission()
+        });
+        assert_eq!(
+            limits.stats().open,
+            3,
+            "open connections keep their permits"
+        );
+        assert_eq!(limits.stats().admission.max_connections_per_ip, 2);
+        assert_eq!(limits.try_acquire(a).err(), Some(Refused::PerIp));
+        drop(held);
+        assert_eq!(limits.stats().open, 0);
+        let _b = limits.try_acquire(a).expect("under the new cap");
+
+        // A new rate starts a fresh table with the new burst.
+        let t0 = Instant::now();
+        limits.set_admission(Admission {
+            connection_rate_per_ip: 1,
+            connection_burst_per_ip: 2,
+            ..limits.admission()
+        });
+        let c = ip("10.0.0.9");
+        drop(limits.try_acquire_at(c, t0).expect("burst 1"));
+        drop(limits.try_acquire_at(c, t0).expect("burst 2"));
+        assert_eq!(limits.try_acquire_at(c, t0).err(), Some(Refused::Rate));
     }
 }

@@ -1,0 +1,348 @@
+//! Reloading the configuration of a running gateway process (SIGHUP and `POST /api/reload`)
+//! while ffmpeg publishes and ffmpeg viewers play on every egress: no viewer drops, the new log
+//! level, access policy and listener limits apply to what comes next, a broken file is refused
+//! with its file:line:key error and the old configuration keeps working, and a changed listen
+//! address is reported as needing a restart.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use gateway_tests::{
+    fixture, gateway_bin, http_get, require_tool, wait_until, workspace_root, Ffmpeg,
+    GatewayProcess, TempDir,
+};
+use serde_json::Value;
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The config file: every plain listener on a kernel-chosen loopback port (the same text on
+/// every rewrite, so no address changes), with `extra` appended to the `[log]`, `[http]` and
+/// `[rtmp]` sections and the `[[auth.rule]]`s of `rules`.
+fn config(level: &str, http_per_ip: usize, rtmp_max: usize, rules: &str) -> String {
+    let base = 20_000 + (std::process::id() % 150) as u16 * 200 + 150;
+    format!(
+        "[log]\nlevel = \"{level}\"\nformat = \"json\"\n\
+         [rtmp]\nlisten = \"127.0.0.1:0\"\nmax_connections = {rtmp_max}\n\
+         [http]\nlisten = \"127.0.0.1:0\"\nweb_root = \"{}\"\nmax_connections_per_ip = {http_per_ip}\n\
+         [rtsp]\nlisten = \"127.0.0.1:0\"\nrtp_port_min = {base}\nrtp_port_max = {}\n\
+         [mms]\nlisten = \"127.0.0.1:0\"\n\
+         {rules}",
+        workspace_root().join("web").display(),
+        base + 49,
+    )
+}
+
+/// A rule that asks viewers of `app` for `token`.
+fn play_token(app: &str, token: &str) -> String {
+    format!("[[auth.rule]]\napp = \"{app}\"\nstream = \"*\"\nplay.tokens = [\"{token}\"]\n")
+}
+
+fn config_path(gw: &GatewayProcess) -> PathBuf {
+    gw.dir().join("gateway.toml")
+}
+
+/// `POST path` with HTTP/1.0; the status and the body.
+fn post(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect_timeout(&addr, TIMEOUT).expect("connect");
+    s.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    let req = format!("POST {path} HTTP/1.0\r\nHost: gw\r\nContent-Length: 0\r\n\r\n");
+    s.write_all(req.as_bytes()).expect("send");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("an answer");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {text:?}"));
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    (status, body)
+}
+
+fn sighup(gw: &GatewayProcess) {
+    let pid = libc::pid_t::try_from(gw.pid()).expect("a pid");
+    // SAFETY: kill(2) has no memory-safety preconditions; the pid is our own child's.
+    let rc = unsafe { libc::kill(pid, libc::SIGHUP) };
+    assert_eq!(rc, 0, "SIGHUP could not be sent");
+}
+
+/// The status of `GET path` on the HTTP listener, reading at most a little of the body.
+fn get_status(gw: &GatewayProcess, path: &str) -> u16 {
+    let url = format!("http://{}{path}", gw.addr("http"));
+    let opts = gateway_tests::GetOptions {
+        max_body: Some(1024),
+        ..Default::default()
+    };
+    gateway_tests::http_get_with(&url, TIMEOUT, &opts)
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+        .status
+}
+
+fn api(gw: &GatewayProcess, path: &str) -> Value {
+    let url = format!("http://{}{path}", gw.addr("http"));
+    let r = http_get(&url, TIMEOUT).expect("the API answers");
+    assert_eq!(r.status, 200, "{path}: {}", r.text());
+    serde_json::from_slice(&r.body).expect("JSON")
+}
+
+/// An ffmpeg viewer writing a line per packet it receives from `url` (`-f framecrc`) into a
+/// file whose growth shows it still receives.
+struct Viewer {
+    name: &'static str,
+    ffmpeg: Ffmpeg,
+    out: PathBuf,
+}
+
+impl Viewer {
+    fn start(dir: &TempDir, name: &'static str, input_args: &[&str], url: &str) -> Viewer {
+        let out = dir.join(&format!("{name}.crc"));
+        let out_s = out.to_string_lossy().into_owned();
+        let mut args: Vec<&str> = Vec::new();
+        args.extend_from_slice(input_args);
+        args.extend_from_slice(&[
+            "-i",
+            url,
+            "-c",
+            "copy",
+            "-flush_packets",
+            "1",
+            "-f",
+            "framecrc",
+            "-y",
+            &out_s,
+        ]);
+        Viewer {
+            name,
+            ffmpeg: Ffmpeg::spawn(&args),
+            out,
+        }
+    }
+
+    fn size(&self) -> u64 {
+        std::fs::metadata(&self.out).map_or(0, |m| m.len())
+    }
+
+    /// Waits until the output grows past `than`; panics with ffmpeg's log if it does not.
+    fn assert_growing(&mut self, than: u64) -> u64 {
+        let grew = wait_until(TIMEOUT, || self.size() > than);
+        self.ffmpeg.assert_running();
+        assert!(
+            grew,
+            "the {} viewer stopped receiving at {than} bytes:\n{}",
+            self.name,
+            self.ffmpeg.log()
+        );
+        self.size()
+    }
+}
+
+fn wait_log(gw: &GatewayProcess, from: usize, needle: &str) -> String {
+    let mut found = String::new();
+    let ok = wait_until(TIMEOUT, || {
+        let log = gw.log();
+        match log.get(from..).and_then(|l| l.find(needle).map(|i| (l, i))) {
+            Some((l, i)) => {
+                found = l[i..].lines().next().unwrap_or_default().to_owned();
+                true
+            }
+            None => false,
+        }
+    });
+    assert!(
+        ok,
+        "no {needle:?} in the log after the reload:\n{}",
+        &gw.log()[from..]
+    );
+    found
+}
+
+#[test]
+fn a_reload_under_load_drops_no_viewer_and_applies_the_new_policy() {
+    if !require_tool("ffmpeg") {
+        return;
+    }
+    let first = config("info", 1000, 10_000, &play_token("secure", "s3cret"));
+    let mut gw = GatewayProcess::start_json(Path::new(gateway_bin!()), &first);
+    let (rtmp, http, rtsp) = (gw.addr("rtmp"), gw.addr("http"), gw.addr("rtsp"));
+    let mut publishers = [
+        Ffmpeg::publish(&fixture("av.flv"), &format!("rtmp://{rtmp}/live/test")),
+        Ffmpeg::publish(&fixture("av.flv"), &format!("rtmp://{rtmp}/secure/test")),
+    ];
+    let both_live = wait_until(TIMEOUT, || {
+        let streams = api(&gw, "/api/streams").to_string();
+        streams.contains("live/test") && streams.contains("secure/test")
+    });
+    assert!(both_live, "not published:\n{}", gw.log());
+    assert_eq!(
+        get_status(&gw, "/secure/test.flv"),
+        401,
+        "secure needs a token"
+    );
+
+    let dir = TempDir::new("reload-viewers");
+    let mut viewers = [
+        Viewer::start(&dir, "rtmp", &[], &format!("rtmp://{rtmp}/live/test")),
+        Viewer::start(
+            &dir,
+            "http-flv",
+            &[],
+            &format!("http://{http}/live/test.flv"),
+        ),
+        Viewer::start(
+            &dir,
+            "rtsp-tcp",
+            &["-rtsp_transport", "tcp"],
+            &format!("rtsp://{rtsp}/live/test"),
+        ),
+        Viewer::start(
+            &dir,
+            "hls",
+            &[],
+            &format!("http://{http}/live/test/index.m3u8"),
+        ),
+        Viewer::start(&dir, "mmsh", &[], &format!("mmsh://{http}/live/test")),
+        // Admitted by the first file's token, which the second file no longer accepts.
+        Viewer::start(
+            &dir,
+            "http-flv with the old token",
+            &[],
+            &format!("http://{http}/secure/test.flv?token=s3cret"),
+        ),
+        Viewer::start(
+            &dir,
+            "rtmp with the old token",
+            &[],
+            &format!("rtmp://{rtmp}/secure/test?token=s3cret"),
+        ),
+    ];
+    let mut sizes: Vec<u64> = viewers.iter_mut().map(|v| v.assert_growing(0)).collect();
+
+    // The new file: debug lines from the gateway, another token for `secure` (HLS viewers ask
+    // on every request, so `live` stays open), tighter listener caps.
+    let second = config(
+        "info,gateway=debug",
+        999,
+        5000,
+        &play_token("secure", "n3w"),
+    );
+    std::fs::write(config_path(&gw), &second).expect("rewrite the config");
+    let mark = gw.log().len();
+    sighup(&gw);
+    let line = wait_log(&gw, mark, "configuration reloaded");
+    for key in [
+        "log.level",
+        "auth.rule",
+        "http.max_connections_per_ip",
+        "rtmp.max_connections",
+    ] {
+        assert!(line.contains(key), "{key} not applied: {line}");
+    }
+
+    // The same file again through the API: nothing more changes.
+    let (status, body) = post(http, "/api/reload");
+    assert_eq!(status, 200, "{body}");
+    let report: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(
+        report,
+        serde_json::json!({"applied": [], "needs_restart": []})
+    );
+
+    let limits = api(&gw, "/api/limits");
+    assert_eq!(
+        limits["listeners"]["http"]["limits"]["max_connections_per_ip"],
+        999
+    );
+    assert_eq!(
+        limits["listeners"]["rtmp"]["limits"]["max_connections"],
+        5000
+    );
+
+    // New clients meet the new policy; the viewers already playing keep playing, also those
+    // admitted with the old token.
+    let old = "/secure/test.flv?token=s3cret";
+    assert_eq!(get_status(&gw, old), 401, "the old token is refused now");
+    assert_eq!(get_status(&gw, "/secure/test.flv"), 401);
+    assert_eq!(get_status(&gw, "/secure/test.flv?token=n3w"), 200);
+    assert_eq!(get_status(&gw, "/live/test.flv"), 200, "live is still open");
+    for (v, size) in viewers.iter_mut().zip(sizes.iter_mut()) {
+        *size = v.assert_growing(*size);
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    for (v, size) in viewers.iter_mut().zip(sizes.iter_mut()) {
+        *size = v.assert_growing(*size);
+    }
+    for p in &mut publishers {
+        p.assert_running();
+    }
+    let streams = api(&gw, "/api/streams");
+    assert!(
+        streams.to_string().contains("live/test"),
+        "the stream is still listed: {streams}"
+    );
+    // The new level: the HTTP listener's debug lines (connections closing) appear.
+    wait_log(&gw, mark, "\"level\":\"DEBUG\"");
+    gw.assert_running();
+}
+
+#[test]
+fn a_broken_file_is_refused_by_both_triggers_and_the_old_config_stays() {
+    let first = config("info", 1000, 10_000, &play_token("secure", "s3cret"));
+    let mut gw = GatewayProcess::start_json(Path::new(gateway_bin!()), &first);
+    let http = gw.addr("http");
+    let typo = first.replace("max_connections_per_ip = 1000", "max_conections_per_ip = 7");
+    std::fs::write(config_path(&gw), &typo).expect("rewrite the config");
+    let mark = gw.log().len();
+    sighup(&gw);
+    let line = wait_log(&gw, mark, "configuration reload refused");
+    let path = config_path(&gw).display().to_string();
+    let want = format!("{path}:10:1: key `http.max_conections_per_ip`: unknown field");
+    assert!(line.contains(&want), "want {want:?} in {line}");
+
+    let (status, body) = post(http, "/api/reload");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.starts_with(&want), "want {want:?} in {body}");
+
+    // The old policy and limits are in force.
+    assert_eq!(get_status(&gw, "/secure/test.flv"), 401);
+    let limits = api(&gw, "/api/limits");
+    assert_eq!(
+        limits["listeners"]["http"]["limits"]["max_connections_per_ip"],
+        1000
+    );
+    gw.assert_running();
+}
+
+#[test]
+fn a_changed_listen_address_needs_a_restart() {
+    let first = config("info", 1000, 10_000, "");
+    let mut gw = GatewayProcess::start_json(Path::new(gateway_bin!()), &first);
+    let http = gw.addr("http");
+    let moved = first.replacen(
+        "[rtsp]\nlisten = \"127.0.0.1:0\"",
+        "[rtsp]\nlisten = \"127.0.0.1:1\"",
+        1,
+    ) + &play_token("live", "t");
+    assert_ne!(moved, first);
+    std::fs::write(config_path(&gw), &moved).expect("rewrite the config");
+    let (status, body) = post(http, "/api/reload");
+    assert_eq!(status, 200, "{body}");
+    let report: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(
+        report,
+        serde_json::json!({"applied": ["auth.rule"], "needs_restart": ["rtsp.listen"]})
+    );
+    // Asked again, the address still waits for a restart; the rule is in force.
+    let (_, body) = post(http, "/api/reload");
+    let report: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(
+        report,
+        serde_json::json!({"applied": [], "needs_restart": ["rtsp.listen"]})
+    );
+    assert_eq!(get_status(&gw, "/live/test.flv"), 401);
+    gw.assert_running();
+}
