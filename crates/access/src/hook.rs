@@ -113,9 +113,6 @@ impl HookClient {
 
     /// Sends a notification in the background; `false` when too many are in flight (dropped).
     pub(crate) fn notify(&self, url: &str, notice: &Notice) -> bool {
-        let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
-            return false;
-        };
         let body = serde_json::to_vec(&Body {
             action: match notice.action {
                 Action::Publish => "unpublish",
@@ -132,6 +129,21 @@ impl HookClient {
             duration_ms: Some(u64::try_from(notice.duration.as_millis()).unwrap_or(u64::MAX)),
         })
         .expect("the hook body serializes");
+        self.post_in_background(url, body)
+    }
+
+    /// Posts `body` as JSON to `url` in the background, within the same in-flight limit as the
+    /// notifications; `false` when too many are in flight (dropped).
+    pub(crate) fn post(&self, url: &str, body: &serde_json::Value) -> bool {
+        self.post_in_background(url, body.to_string().into_bytes())
+    }
+
+    /// The one way a notification or event leaves: a POST in a task of its own, holding one of
+    /// the in-flight permits; the answer is only logged.
+    fn post_in_background(&self, url: &str, body: Vec<u8>) -> bool {
+        let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
+            return false;
+        };
         let request = self
             .client
             .post(url)
@@ -148,35 +160,6 @@ impl HookClient {
                     "notification hook answered"
                 ),
                 Err(e) => tracing::info!(hook = url, error = %e, "notification hook failed"),
-            }
-        });
-        true
-    }
-}
-
-impl HookClient {
-    /// Posts `body` as JSON to `url` in the background, within the same in-flight limit as the
-    /// notifications; `false` when too many are in flight (dropped).
-    pub(crate) fn post(&self, url: &str, body: &serde_json::Value) -> bool {
-        let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
-            return false;
-        };
-        let request = self
-            .client
-            .post(url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.to_string());
-        let url = url.to_owned();
-        tokio::spawn(async move {
-            let _permit = permit;
-            match request.send().await {
-                Ok(resp) if resp.status().is_success() => {}
-                Ok(resp) => tracing::debug!(
-                    hook = url,
-                    status = resp.status().as_u16(),
-                    "event hook answered"
-                ),
-                Err(e) => tracing::info!(hook = url, error = %e, "event hook failed"),
             }
         });
         true
