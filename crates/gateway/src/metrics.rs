@@ -311,9 +311,9 @@ fn streams(src: &Sources, out: &mut Vec<Family>) {
         }
         healthy.push(l.clone(), Value::Int(u64::from(stream.health().is_empty())));
         let counted = unhealthy_counts
-            .iter()
-            .find(|(k, _)| k == stream.key())
-            .map_or([0; Reason::ALL.len()], |(_, c)| *c);
+            .get(stream.key())
+            .copied()
+            .unwrap_or([0; Reason::ALL.len()]);
         for (r, n) in Reason::ALL.iter().zip(counted) {
             unhealthy.push(with(l.clone(), "reason", r.as_str()), Value::Int(n));
         }

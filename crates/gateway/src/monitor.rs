@@ -6,7 +6,7 @@
 //! [`assess`] is the judgement, a pure function of the stream's figures; the task around it only
 //! reads the clock, the bus and the receiver reports.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -108,9 +108,11 @@ pub struct Counts {
 
 impl Counts {
     /// Per stream key, the count of each reason (indexed like [`Reason::ALL`]).
-    pub fn snapshot(&self) -> Vec<(String, [u64; Reason::ALL.len()])> {
-        let map = self.by_stream.lock().unwrap_or_else(|p| p.into_inner());
-        map.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    pub fn snapshot(&self) -> HashMap<String, [u64; Reason::ALL.len()]> {
+        self.by_stream
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -142,7 +144,8 @@ pub async fn run(
         let limits = limits.read().unwrap_or_else(|p| p.into_inner()).clone();
         let streams = bus.streams();
         let mut by_stream = counts.by_stream.lock().unwrap_or_else(|p| p.into_inner());
-        by_stream.retain(|key, _| streams.iter().any(|s| s.key() == key));
+        let keys: HashSet<&str> = streams.iter().map(|s| s.key()).collect();
+        by_stream.retain(|key, _| keys.contains(key.as_str()));
         for stream in &streams {
             let reasons = assess(&stream.stats(), worst_loss(stream), &limits);
             let names: Vec<&'static str> = reasons.iter().map(|r| r.as_str()).collect();
