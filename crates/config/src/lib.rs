@@ -49,6 +49,53 @@ impl Config {
     }
 }
 
+impl Config {
+    /// `self` with the values of the dotted `keys` (as [`Config::changed_keys`] names them)
+    /// taken from `other`; every other key keeps its value. A reload builds the configuration in
+    /// force this way from the keys that apply live.
+    pub fn with_keys_from(&self, other: &Config, keys: &[String]) -> Config {
+        let as_value =
+            |c: &Config| toml::Value::try_from(c).expect("a parsed config serializes back to TOML");
+        let (mut target, source) = (as_value(self), as_value(other));
+        for key in keys {
+            copy_key(&mut target, &source, key);
+        }
+        target
+            .try_into()
+            .expect("a config with keys of another parsed config deserializes")
+    }
+}
+
+/// Sets `key` (dotted) in `target` to its value in `source`, or removes it if `source` lacks it.
+fn copy_key(target: &mut toml::Value, source: &toml::Value, key: &str) {
+    let (parent, name) = match key.rsplit_once('.') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, key),
+    };
+    let mut from = Some(source);
+    let mut into = Some(target);
+    for part in parent.into_iter().flat_map(|p| p.split('.')) {
+        from = from.and_then(|v| v.get(part));
+        into = into.and_then(|v| match v {
+            toml::Value::Table(t) => Some(
+                t.entry(part)
+                    .or_insert_with(|| toml::Value::Table(Default::default())),
+            ),
+            _ => None,
+        });
+    }
+    if let Some(toml::Value::Table(t)) = into {
+        match from.and_then(|v| v.get(name)) {
+            Some(v) => {
+                t.insert(name.to_owned(), v.clone());
+            }
+            None => {
+                t.remove(name);
+            }
+        }
+    }
+}
+
 fn diff_values(prefix: &str, a: &toml::Value, b: &toml::Value, out: &mut Vec<String>) {
     match (a, b) {
         (toml::Value::Table(ta), toml::Value::Table(tb)) => {
@@ -241,6 +288,28 @@ mod tests {
         assert!(
             old.changed_keys(&defaults).is_empty(),
             "info is the default"
+        );
+    }
+
+    #[test]
+    fn chosen_keys_are_taken_from_the_other_config() {
+        let old = Config::parse("[rtmp]\nchunk_size = 4096\n", "a").unwrap();
+        let new = Config::parse(
+            "[log]\nlevel = \"debug\"\n[rtmp]\nchunk_size = 8192\nlisten = \"127.0.0.1:1\"\n\
+             [[auth.rule]]\napp = \"live\"\n",
+            "b",
+        )
+        .unwrap();
+        let keys = ["auth.rule".to_owned(), "rtmp.chunk_size".to_owned()];
+        let merged = old.with_keys_from(&new, &keys);
+        assert_eq!(merged.rtmp.chunk_size, 8192);
+        assert_eq!(merged.auth.rule.len(), 1);
+        assert_eq!(merged.log.level, old.log.level, "not asked for");
+        assert_eq!(merged.rtmp.listen, old.rtmp.listen, "not asked for");
+        assert_eq!(
+            merged.changed_keys(&new),
+            ["log.level", "rtmp.listen"],
+            "what stays different"
         );
     }
 

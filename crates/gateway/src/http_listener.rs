@@ -52,7 +52,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use netutil::{AcceptBackoff, ConnLimits, ConnPermit, Timeout};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -86,8 +86,8 @@ pub(crate) struct HttpLimits {
 /// Serves `router` on the plain listener and the HTTPS listener (either may be off) until
 /// `shutdown`, then lets the open connections finish.
 pub(crate) async fn serve(
-    plain: Option<TcpListener>,
-    tls: Option<(TcpListener, tls::Acceptor)>,
+    mut plain: Option<netutil::Listener>,
+    mut tls: Option<(netutil::Listener, tls::Acceptor)>,
     router: axum::Router,
     limits: HttpLimits,
     shutdown: CancellationToken,
@@ -98,7 +98,7 @@ pub(crate) async fn serve(
     loop {
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => break,
-            a = tls::accept_either(plain.as_ref(), tls.as_ref().map(|(l, _)| l)) => a,
+            a = tls::accept_either(plain.as_mut(), tls.as_mut().map(|(l, _)| l)) => a,
             // Reap finished connections so the set does not grow.
             Some(_) = conns.join_next(), if !conns.is_empty() => continue,
         };

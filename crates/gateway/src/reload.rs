@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use access::Access;
 use gateway_config::{Config, ConfigError};
-use netutil::{Admission, ConnLimits};
+use netutil::{Admission, ConnLimits, Rebind};
 
 use crate::monitor;
 
@@ -53,6 +53,8 @@ pub(crate) struct Reloader {
     http_loopback_only: bool,
     /// Each listener section's admission (`"rtmp"`, `"http"`, `"rtsp"`, `"mms"`).
     listeners: Mutex<Vec<(&'static str, ConnLimits)>>,
+    /// Each bound listener's handle by its address key (`"rtmp.listen"`, `"http.tls_listen"`).
+    rebinds: Mutex<Vec<(&'static str, Rebind)>>,
     health: SharedHealth,
 }
 
@@ -69,6 +71,7 @@ impl Reloader {
             access: Arc::clone(access),
             http_loopback_only,
             listeners: Mutex::new(Vec::new()),
+            rebinds: Mutex::new(Vec::new()),
             health: Arc::new(RwLock::new(monitor::Limits::from_config(&config.health))),
         }
     }
@@ -76,6 +79,11 @@ impl Reloader {
     /// Registers the admission of section `section`'s listener.
     pub(crate) fn add_listener(&self, section: &'static str, limits: &ConnLimits) {
         lock(&self.listeners).push((section, limits.clone()));
+    }
+
+    /// Registers the listener whose address is the key `key`, which a reload can move.
+    pub(crate) fn add_rebind(&self, key: &'static str, rebind: Rebind) {
+        lock(&self.rebinds).push((key, rebind));
     }
 
     pub(crate) fn health(&self) -> &SharedHealth {

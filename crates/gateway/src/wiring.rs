@@ -261,8 +261,21 @@ pub(crate) fn spawn_all(
         mms: listeners.mms.as_ref().map(port_of),
     };
     let mut acceptors = Vec::new();
+    // Every listener can be moved by a reload: the reloader keeps its handle under the key.
+    let movable = |l: Option<TcpListener>, key: &'static str, name: &'static str| {
+        let (listener, rebind) = netutil::Listener::new(name, l?);
+        reloader.add_rebind(key, rebind);
+        Some(listener)
+    };
+    let rtmp_plain = movable(listeners.rtmp, "rtmp.listen", "RTMP");
+    let rtmps = movable(listeners.rtmps, "rtmp.tls_listen", "RTMPS");
+    let http_plain = movable(listeners.http, "http.listen", "HTTP");
+    let https = movable(listeners.https, "http.tls_listen", "HTTPS");
+    let rtsp_plain = movable(listeners.rtsp, "rtsp.listen", "RTSP");
+    let rtsps = movable(listeners.rtsps, "rtsp.tls_listen", "RTSPS");
+    let mms = movable(listeners.mms, "mms.listen", "MMST");
     // RTMPS and RTSPS have no registered ALPN id; HTTPS offers HTTP/1.1, all hyper serves here.
-    let mut with_acceptor = |l: Option<TcpListener>, name: &'static str, alpn: &[&str]| {
+    let mut with_acceptor = |l: Option<netutil::Listener>, name: &'static str, alpn: &[&str]| {
         let pair = l
             .zip(certs)
             .map(|(l, c)| (l, tls::Acceptor::new(name, c, alpn)));
@@ -270,14 +283,14 @@ pub(crate) fn spawn_all(
         pair
     };
     let rtmp = rtmp_server::Listeners {
-        plain: listeners.rtmp,
-        tls: with_acceptor(listeners.rtmps, "RTMPS", &[]),
+        plain: rtmp_plain,
+        tls: with_acceptor(rtmps, "RTMPS", &[]),
     };
     let rtsp = rtsp_server::Listeners {
-        plain: listeners.rtsp,
-        tls: with_acceptor(listeners.rtsps, "RTSPS", &[]),
+        plain: rtsp_plain,
+        tls: with_acceptor(rtsps, "RTSPS", &[]),
     };
-    let https = with_acceptor(listeners.https, "HTTPS", &["http/1.1"]);
+    let https = with_acceptor(https, "HTTPS", &["http/1.1"]);
 
     let http_limits = http_limits(&config.http);
     let mut limits = Limits::new(bus.clone());
@@ -317,10 +330,10 @@ pub(crate) fn spawn_all(
         access: Arc::clone(access),
         ..mms_options(&config.mms, &config.http, ports.mms)
     };
-    if let Some(listener) = listeners.mms {
+    if let Some(listener) = mms {
         limits.listeners.push(mms_opts.conn_limits.clone());
         reloader.add_listener("mms", &mms_opts.conn_limits);
-        let run = mms_server::run(listener, bus.clone(), mms_opts.clone(), shutdown.clone());
+        let run = mms_server::serve(listener, bus.clone(), mms_opts.clone(), shutdown.clone());
         spawn_shell(tasks, "MMST", vec!["mms"], readiness, run);
     }
 
@@ -365,13 +378,13 @@ pub(crate) fn spawn_all(
         app = mms_server::mmsh_layer_or_router(app, bus.clone(), mms_opts);
     }
     // Served by `crate::http_listener`, not `axum::serve`, for its timeouts and connection caps.
-    if listeners.http.is_some() || https.is_some() {
+    if http_plain.is_some() || https.is_some() {
         let names = served(&[
-            ("http", listeners.http.is_some()),
+            ("http", http_plain.is_some()),
             ("https", https.is_some()),
         ]);
         let serve =
-            crate::http_listener::serve(listeners.http, https, app, http_limits, shutdown.clone());
+            crate::http_listener::serve(http_plain, https, app, http_limits, shutdown.clone());
         spawn_shell(tasks, "HTTP", names, readiness, async move {
             serve.await;
             Ok(())

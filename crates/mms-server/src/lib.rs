@@ -39,7 +39,7 @@ pub use crate::asx::{playlist as asx_playlist, split_host};
 pub use crate::mapping::{resolve, Target};
 pub use crate::mmsh::strip_asx;
 pub use crate::mmsh::{mmsh_middleware, MmshState};
-pub use crate::server::run;
+pub use crate::server::{run, serve};
 
 /// A configured publishing point: `[[mms.publishing_point]] name = "LiveEvents", stream = "live/test"`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,6 +16,17 @@ pub async fn run(
     opts: Options,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    let (listener, _) = netutil::Listener::new("MMST", listener);
+    serve(listener, bus, opts, shutdown).await
+}
+
+/// [`run`] on a listener a reload can move (see [`netutil::Listener`]).
+pub async fn serve(
+    mut listener: netutil::Listener,
+    bus: Bus,
+    opts: Options,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     tracing::info!(addr = ?listener.local_addr().ok(), "MMST listening");
     let mut backoff = netutil::AcceptBackoff::new("MMST");
     let caps = opts.conn_limits.clone();

@@ -97,9 +97,9 @@ impl Default for Options {
 #[derive(Debug, Default)]
 pub struct Listeners {
     /// Plain RTMP.
-    pub plain: Option<TcpListener>,
+    pub plain: Option<netutil::Listener>,
     /// RTMPS: accepted connections do the TLS handshake of the acceptor first.
-    pub tls: Option<(TcpListener, tls::Acceptor)>,
+    pub tls: Option<(netutil::Listener, tls::Acceptor)>,
 }
 
 /// Serves RTMP on an already-bound listener until `shutdown` is cancelled.
@@ -110,7 +110,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let listeners = Listeners {
-        plain: Some(listener),
+        plain: Some(netutil::Listener::new("RTMP", listener).0),
         tls: None,
     };
     serve(listeners, bus, opts, shutdown).await

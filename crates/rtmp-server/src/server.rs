@@ -5,7 +5,6 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -15,8 +14,8 @@ use crate::{Listeners, Options};
 
 /// The listener half of the shell.
 pub struct Server {
-    plain: Option<TcpListener>,
-    tls: Option<(TcpListener, tls::Acceptor)>,
+    plain: Option<netutil::Listener>,
+    tls: Option<(netutil::Listener, tls::Acceptor)>,
     bus: bus::Bus,
     opts: Arc<Options>,
     shutdown: CancellationToken,
@@ -43,7 +42,7 @@ impl Server {
     }
 
     /// Accepts connections until shutdown, then waits for them to end.
-    pub async fn run(self) -> std::io::Result<()> {
+    pub async fn run(mut self) -> std::io::Result<()> {
         let addr = self.plain.as_ref().map(|l| l.local_addr()).transpose()?;
         let tls_addr = self.tls.as_ref().map(|(l, _)| l.local_addr()).transpose()?;
         tracing::info!(rtmp = ?addr, rtmps = ?tls_addr, "RTMP listening");
@@ -53,7 +52,7 @@ impl Server {
         loop {
             let accepted = tokio::select! {
                 _ = self.shutdown.cancelled() => break,
-                a = tls::accept_either(self.plain.as_ref(), self.tls.as_ref().map(|(l, _)| l)) => a,
+                a = tls::accept_either(self.plain.as_mut(), self.tls.as_mut().map(|(l, _)| l)) => a,
                 // Reap finished connections so the set does not grow.
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
             };
@@ -108,6 +107,8 @@ impl Server {
             };
             tasks.spawn(conn.instrument(span));
         }
+        let addr = self.plain.as_ref().and_then(|l| l.local_addr().ok());
+        let tls_addr = self.tls.as_ref().and_then(|(l, _)| l.local_addr().ok());
         tracing::info!(rtmp = ?addr, rtmps = ?tls_addr, "RTMP listener stopping");
         while tasks.join_next().await.is_some() {}
         Ok(())

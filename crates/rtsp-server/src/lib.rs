@@ -123,9 +123,9 @@ impl Default for Options {
 #[derive(Debug, Default)]
 pub struct Listeners {
     /// Plain RTSP.
-    pub plain: Option<TcpListener>,
+    pub plain: Option<netutil::Listener>,
     /// RTSPS: accepted connections do the TLS handshake of the acceptor first.
-    pub tls: Option<(TcpListener, tls::Acceptor)>,
+    pub tls: Option<(netutil::Listener, tls::Acceptor)>,
 }
 
 /// Serves RTSP on `listener` until `shutdown` is cancelled.
@@ -136,7 +136,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let listeners = Listeners {
-        plain: Some(listener),
+        plain: Some(netutil::Listener::new("RTSP", listener).0),
         tls: None,
     };
     serve(listeners, bus, opts, shutdown).await
@@ -150,8 +150,8 @@ pub async fn serve(
     opts: Options,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let plain = listeners.plain;
-    let (secure, acceptor) = listeners.tls.unzip();
+    let mut plain = listeners.plain;
+    let (mut secure, acceptor) = listeners.tls.unzip();
     let Some(local) = plain.as_ref().or(secure.as_ref()) else {
         return Ok(());
     };
@@ -172,7 +172,7 @@ pub async fn serve(
     let caps = ctx.opts.conn_limits.clone();
     loop {
         tokio::select! {
-            accepted = tls::accept_either(plain.as_ref(), secure.as_ref()) => match accepted {
+            accepted = tls::accept_either(plain.as_mut(), secure.as_mut()) => match accepted {
                 Ok(tls::Accepted { socket, peer, tls }) => {
                     backoff.succeeded();
                     // Over a cap the socket is dropped, which closes it; `caps` logged it.

@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use netutil::RateLimit;
+use netutil::{Listener, RateLimit};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
 use crate::CertStore;
@@ -28,10 +28,11 @@ pub struct Accepted {
 
 /// Accepts the next connection on whichever listener has one. A listener that is `None` (that
 /// protocol's plain or TLS listener is off) never yields. Cancel-safe, like
-/// [`TcpListener::accept`].
+/// [`tokio::net::TcpListener::accept`]; a listener a reload moved is taken up here (see
+/// [`netutil::Listener`]).
 pub async fn accept_either(
-    plain: Option<&TcpListener>,
-    tls: Option<&TcpListener>,
+    plain: Option<&mut Listener>,
+    tls: Option<&mut Listener>,
 ) -> io::Result<Accepted> {
     tokio::select! {
         a = accept_on(plain, false) => a,
@@ -39,7 +40,7 @@ pub async fn accept_either(
     }
 }
 
-async fn accept_on(listener: Option<&TcpListener>, tls: bool) -> io::Result<Accepted> {
+async fn accept_on(listener: Option<&mut Listener>, tls: bool) -> io::Result<Accepted> {
     match listener {
         Some(l) => {
             let (socket, peer) = l.accept().await?;
@@ -139,6 +140,7 @@ mod tests {
     use super::*;
     use crate::certs::tests::{self_signed, write_pair};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
 
     fn client_config(ca_pem: &str) -> Arc<rustls::ClientConfig> {
         use rustls_pki_types::pem::PemObject;
@@ -159,9 +161,10 @@ mod tests {
     async fn echo_server(acceptor: Acceptor) -> SocketAddr {
         let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = l.local_addr().expect("addr");
+        let (mut l, _) = Listener::new("TEST", l);
         tokio::spawn(async move {
             loop {
-                let a = accept_either(None, Some(&l)).await.expect("accept");
+                let a = accept_either(None, Some(&mut l)).await.expect("accept");
                 assert!(a.tls);
                 let acceptor = acceptor.clone();
                 tokio::spawn(async move {
