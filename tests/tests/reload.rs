@@ -1,8 +1,10 @@
 //! Reloading the configuration of a running gateway process (SIGHUP and `POST /api/reload`)
-//! while ffmpeg publishes and ffmpeg viewers play on every egress: no viewer drops, the new log
-//! level, access policy and listener limits apply to what comes next, a broken file is refused
-//! with its file:line:key error and the old configuration keeps working, and a changed listen
-//! address is reported as needing a restart.
+//! while ffmpeg publishes and ffmpeg viewers play on every egress: no viewer drops; the new log
+//! level, access policy, listener limits, write batching, HLS and bus options and an added MMS
+//! publishing point apply to what comes next; a moved RTMP listener answers on its new address
+//! only while the viewers it had keep playing; a broken file is refused with its file:line:key
+//! error and the old configuration keeps working; an address that cannot be bound is reported
+//! as failed and the listener stays.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -32,6 +34,38 @@ fn config(level: &str, http_per_ip: usize, rtmp_max: usize, rules: &str) -> Stri
         workspace_root().join("web").display(),
         base + 49,
     )
+}
+
+/// `text` with `lines` added at the top of its `[section]` (which `config` writes).
+fn with_keys(text: &str, section: &str, lines: &str) -> String {
+    let header = format!("[{section}]\n");
+    assert!(text.contains(&header), "no [{section}] in {text}");
+    text.replacen(&header, &format!("{header}{lines}"), 1)
+}
+
+/// A loopback port nothing listens on now.
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// Whether `addr` accepts a TCP connection.
+fn accepts(addr: SocketAddr) -> bool {
+    TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok()
+}
+
+/// ffprobe's answer for `url`: the first stream's codec name, or why it failed.
+fn probe(url: &str) -> Result<String, String> {
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-rw_timeout", "10000000", "-show_entries"])
+        .args(["stream=codec_name", "-of", "csv=p=0", url])
+        .output()
+        .map_err(|e| format!("ffprobe: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    match out.status.success() && !text.trim().is_empty() {
+        true => Ok(text),
+        false => Err(format!("{text}{}", String::from_utf8_lossy(&out.stderr))),
+    }
 }
 
 /// A rule that asks viewers of `app` for `token`.
@@ -201,6 +235,12 @@ fn a_reload_under_load_drops_no_viewer_and_applies_the_new_policy() {
         ),
         Viewer::start(
             &dir,
+            "rtsp-udp",
+            &["-rtsp_transport", "udp"],
+            &format!("rtsp://{rtsp}/live/test"),
+        ),
+        Viewer::start(
+            &dir,
             "hls",
             &[],
             &format!("http://{http}/live/test/index.m3u8"),
@@ -223,12 +263,37 @@ fn a_reload_under_load_drops_no_viewer_and_applies_the_new_policy() {
     let mut sizes: Vec<u64> = viewers.iter_mut().map(|v| v.assert_growing(0)).collect();
 
     // The new file: debug lines from the gateway, another token for `secure` (HLS viewers ask
-    // on every request, so `live` stays open), tighter listener caps.
-    let second = config(
+    // on every request, so `live` stays open), tighter listener caps, other write batching,
+    // HLS and bus options, a new MMS publishing point, and RTMP on another port.
+    let moved = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let mut second = config(
         "info,gateway=debug",
         999,
         5000,
         &play_token("secure", "n3w"),
+    );
+    second = second.replacen(
+        "[rtmp]\nlisten = \"127.0.0.1:0\"\n",
+        &format!("[rtmp]\nlisten = \"{moved}\"\n"),
+        1,
+    );
+    second = with_keys(
+        &second,
+        "rtmp",
+        "write_delay_ms = 5\nsend_timeout_secs = 25\n",
+    );
+    second = with_keys(&second, "http", "flv_write_delay_ms = 5\n");
+    second = with_keys(&second, "rtsp", "tcp_write_delay_ms = 5\nmtu = 1200\n");
+    second = second.replacen(
+        "[mms]\nlisten = \"127.0.0.1:0\"\n",
+        "[mms]\nlisten = \"127.0.0.1:0\"\npacket_size = 4000\n\
+         [[mms.publishing_point]]\nname = \"Events\"\nstream = \"live/test\"\n",
+        1,
+    );
+    second = second.replacen(
+        "[mms]\n",
+        "[hls]\nwindow = 4\n[bus]\nmax_streams = 500\nmax_streams_per_app = 400\n[mms]\n",
+        1,
     );
     std::fs::write(config_path(&gw), &second).expect("rewrite the config");
     let mark = gw.log().len();
@@ -239,9 +304,22 @@ fn a_reload_under_load_drops_no_viewer_and_applies_the_new_policy() {
         "auth.rule",
         "http.max_connections_per_ip",
         "rtmp.max_connections",
+        "rtmp.listen",
+        "rtmp.write_delay_ms",
+        "rtmp.send_timeout_secs",
+        "http.flv_write_delay_ms",
+        "rtsp.tcp_write_delay_ms",
+        "rtsp.mtu",
+        "mms.packet_size",
+        "mms.publishing_point",
+        "hls.window",
+        "bus.max_streams",
     ] {
-        assert!(line.contains(key), "{key} not applied: {line}");
+        // The JSON log line holds the list as a string, its quotes escaped.
+        let quoted = format!(r#"\"{key}\""#);
+        assert!(line.contains(&quoted), "{key} not applied: {line}");
     }
+    assert!(line.contains(r#""needs_restart":"[]""#), "{line}");
 
     // The same file again through the API: nothing more changes.
     let (status, body) = post(http, "/api/reload");
@@ -249,7 +327,7 @@ fn a_reload_under_load_drops_no_viewer_and_applies_the_new_policy() {
     let report: Value = serde_json::from_str(&body).expect("JSON");
     assert_eq!(
         report,
-        serde_json::json!({"applied": [], "needs_restart": []})
+        serde_json::json!({"applied": [], "needs_restart": [], "failed": []})
     );
 
     let limits = api(&gw, "/api/limits");
@@ -260,6 +338,25 @@ fn a_reload_under_load_drops_no_viewer_and_applies_the_new_policy() {
     assert_eq!(
         limits["listeners"]["rtmp"]["limits"]["max_connections"],
         5000
+    );
+    assert_eq!(limits["streams"]["limits"]["max_streams"], 500);
+
+    // RTMP answers on its new address only; the viewer it had still plays (checked below).
+    assert!(!accepts(rtmp), "the old RTMP address still accepts");
+    let played = probe(&format!("rtmp://{moved}/live/test"));
+    assert!(
+        played
+            .as_deref()
+            .is_ok_and(|codecs| codecs.contains("h264")),
+        "a player on the new RTMP address: {played:?}"
+    );
+    // The new publishing point plays for a new MMSH client.
+    let point = probe(&format!("mmsh://{http}/Events"));
+    assert!(point.is_ok(), "mmsh://{http}/Events: {point:?}");
+    let listed = api(&gw, "/api/streams").to_string();
+    assert!(
+        listed.contains(&format!(":{}/live/test", moved.port())),
+        "the API shows the new RTMP port: {listed}"
     );
 
     // New clients meet the new policy; the viewers already playing keep playing, also those
@@ -318,31 +415,53 @@ fn a_broken_file_is_refused_by_both_triggers_and_the_old_config_stays() {
 }
 
 #[test]
-fn a_changed_listen_address_needs_a_restart() {
+fn an_address_that_cannot_be_bound_fails_and_turning_a_shell_off_needs_a_restart() {
     let first = config("info", 1000, 10_000, "");
     let mut gw = GatewayProcess::start_json(Path::new(gateway_bin!()), &first);
-    let http = gw.addr("http");
-    let moved = first.replacen(
-        "[rtsp]\nlisten = \"127.0.0.1:0\"",
-        "[rtsp]\nlisten = \"127.0.0.1:1\"",
-        1,
-    ) + &play_token("live", "t");
-    assert_ne!(moved, first);
+    let (http, rtsp) = (gw.addr("http"), gw.addr("rtsp"));
+    // Someone else holds the port asked for.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let taken_addr = taken.local_addr().expect("addr");
+    let moved = first
+        .replacen(
+            "[rtsp]\nlisten = \"127.0.0.1:0\"",
+            &format!("[rtsp]\nlisten = \"{taken_addr}\""),
+            1,
+        )
+        .replacen("[mms]\n", "[mms]\nenabled = false\n", 1)
+        + &play_token("live", "t");
     std::fs::write(config_path(&gw), &moved).expect("rewrite the config");
     let (status, body) = post(http, "/api/reload");
     assert_eq!(status, 200, "{body}");
     let report: Value = serde_json::from_str(&body).expect("JSON");
     assert_eq!(
-        report,
-        serde_json::json!({"applied": ["auth.rule"], "needs_restart": ["rtsp.listen"]})
+        report["applied"],
+        serde_json::json!(["auth.rule"]),
+        "{body}"
     );
-    // Asked again, the address still waits for a restart; the rule is in force.
+    assert_eq!(
+        report["needs_restart"],
+        serde_json::json!(["mms.enabled"]),
+        "{body}"
+    );
+    let failed = report["failed"].as_array().expect("a list");
+    assert_eq!(failed.len(), 1, "{body}");
+    let why = failed[0].as_str().unwrap_or_default();
+    assert!(
+        why.starts_with(&format!("rtsp.listen: cannot listen on {taken_addr}: ")),
+        "{why}"
+    );
+    // RTSP stays where it was; asked again, the same key fails the same way.
+    assert!(accepts(rtsp), "RTSP left its address");
     let (_, body) = post(http, "/api/reload");
     let report: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(report["applied"], serde_json::json!([]), "{body}");
+    assert_eq!(report["failed"].as_array().map(Vec::len), Some(1), "{body}");
     assert_eq!(
-        report,
-        serde_json::json!({"applied": [], "needs_restart": ["rtsp.listen"]})
+        get_status(&gw, "/live/test.flv"),
+        401,
+        "the rule is in force"
     );
-    assert_eq!(get_status(&gw, "/live/test.flv"), 401);
+    drop(taken);
     gw.assert_running();
 }

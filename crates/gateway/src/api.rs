@@ -6,7 +6,7 @@
 //!   how often each refused or cut a client since start, for every listener, the RTSP sessions
 //!   and the bus. It names no client address.
 //! - `POST /api/reload`: re-reads the configuration file ([`crate::reload`]); 200 with
-//!   `{"applied": [...], "needs_restart": [...]}`, 400 with the file/line/key error when the file
+//!   `{"applied": [...], "needs_restart": [...], "failed": [...]}`, 400 with the file/line/key error when the file
 //!   is refused, 409 when the gateway was started without a file.
 //!
 //! Like every `/api/*` route they need the API token when one is set.
@@ -82,7 +82,11 @@ fn json_response(body: &Value) -> Response {
 async fn reload(State(reloader): State<Arc<Reloader>>) -> Response {
     let plain = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
     match reloader.reload_file() {
-        Ok(r) => json_response(&json!({"applied": r.applied, "needs_restart": r.needs_restart})),
+        Ok(r) => json_response(&json!({
+            "applied": r.applied,
+            "needs_restart": r.needs_restart,
+            "failed": r.failed,
+        })),
         Err(err @ ReloadError::NoFile) => {
             (StatusCode::CONFLICT, plain, format!("{err}\n")).into_response()
         }

@@ -41,6 +41,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use bus::SendWatch;
@@ -84,15 +85,17 @@ pub(crate) struct HttpLimits {
 }
 
 /// Serves `router` on the plain listener and the HTTPS listener (either may be off) until
-/// `shutdown`, then lets the open connections finish.
+/// `shutdown`, then lets the open connections finish. A reload may replace `live`: each
+/// connection keeps the limits in force when it was accepted (`conn_limits` is one handle
+/// throughout, its admission changed in place).
 pub(crate) async fn serve(
     mut plain: Option<netutil::Listener>,
     mut tls: Option<(netutil::Listener, tls::Acceptor)>,
     router: axum::Router,
-    limits: HttpLimits,
+    live: Arc<ArcSwap<HttpLimits>>,
     shutdown: CancellationToken,
 ) {
-    let caps = limits.conn_limits.clone();
+    let caps = live.load().conn_limits.clone();
     let mut backoff = AcceptBackoff::new("HTTP");
     let mut conns = JoinSet::new();
     loop {
@@ -118,6 +121,7 @@ pub(crate) async fn serve(
         let Ok(permit) = caps.try_acquire(peer.ip()) else {
             continue;
         };
+        let limits = HttpLimits::clone(&live.load());
         if let Some(size) = limits.send_buffer {
             if let Err(e) = socket2::SockRef::from(&socket).set_send_buffer_size(size) {
                 tracing::warn!(%peer, error = %e, "could not set the TCP send buffer size");
@@ -127,7 +131,7 @@ pub(crate) async fn serve(
             peer,
             permit,
             router: router.clone(),
-            limits: limits.clone(),
+            limits,
             shutdown: shutdown.clone(),
         };
         // Every line the connection logs, its handlers' included, carries its id.

@@ -51,7 +51,7 @@ pub struct Gateway {
     bus: Bus,
     access: Arc<access::Access>,
     /// Every bound listener by name ("rtmp", "rtmps", "http", "https", "rtsp", "rtsps", "mms").
-    listeners: Vec<(&'static str, SocketAddr)>,
+
     /// The TLS listeners' handshakes, for their failure counts.
     acceptors: Vec<tls::Acceptor>,
     /// What `/readyz` answers: which configured listeners serve.
@@ -146,7 +146,6 @@ impl Gateway {
         Ok(Gateway {
             bus,
             access,
-            listeners: bound,
             acceptors,
             readiness,
             reloader,
@@ -178,15 +177,16 @@ impl Gateway {
         &self.access
     }
 
-    /// Every bound listener by name: "rtmp", "rtmps", "http", "https", "rtsp", "rtsps", "mms".
-    pub fn listeners(&self) -> &[(&'static str, SocketAddr)] {
-        &self.listeners
+    /// Every bound listener by name: "rtmp", "rtmps", "http", "https", "rtsp", "rtsps", "mms",
+    /// with the address it listens on now (a reload may have moved it).
+    pub fn listeners(&self) -> Vec<(&'static str, SocketAddr)> {
+        self.reloader.bound()
     }
 
     fn listener(&self, name: &str) -> Option<SocketAddr> {
-        self.listeners
-            .iter()
-            .find_map(|(n, a)| (*n == name).then_some(*a))
+        self.listeners()
+            .into_iter()
+            .find_map(|(n, a)| (n == name).then_some(a))
     }
 
     /// The plain RTMP listener. Panics if `rtmp.listen` is empty (it is off); see

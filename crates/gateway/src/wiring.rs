@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use access::Access;
+use arc_swap::ArcSwap;
 use bus::{Bus, BusOptions};
 use gateway_config::{
     AuthSection, BusSection, Config, HlsSection, HttpSection, ListenerCaps, MmsSection, Network,
@@ -64,7 +65,12 @@ fn conn_limits(name: &'static str, c: ListenerCaps) -> ConnLimits {
     )
 }
 
-fn rtmp_options(s: &RtmpSection, bus: &BusSection, access: &Arc<Access>) -> rtmp_server::Options {
+fn rtmp_options(
+    s: &RtmpSection,
+    bus: &BusSection,
+    access: &Arc<Access>,
+    conn_limits: &ConnLimits,
+) -> rtmp_server::Options {
     rtmp_server::Options {
         chunk_size: s.chunk_size,
         max_message_size: s.max_message_size,
@@ -78,7 +84,7 @@ fn rtmp_options(s: &RtmpSection, bus: &BusSection, access: &Arc<Access>) -> rtmp
         send_timeout: Duration::from_secs(s.send_timeout_secs),
         send_buffer: (s.send_buffer_bytes > 0).then_some(s.send_buffer_bytes),
         write_delay: Duration::from_millis(s.write_delay_ms),
-        conn_limits: conn_limits("RTMP", s.caps()),
+        conn_limits: conn_limits.clone(),
         access: Arc::clone(access),
         ..rtmp_server::Options::default()
     }
@@ -89,13 +95,9 @@ fn non_empty(s: &str) -> Option<String> {
 }
 
 /// The ports the web page and the API advertise are the ones actually bound (they differ from
-/// the configured ones when a port of 0 lets the kernel choose).
-fn http_options(
-    s: &HttpSection,
-    config: &Config,
-    ports: &Ports,
-    access: &Arc<Access>,
-) -> http_server::Options {
+/// the configured ones when a port of 0 lets the kernel choose, or after a reload moved one).
+fn http_options(config: &Config, ports: &Ports, access: &Arc<Access>) -> http_server::Options {
+    let s = &config.http;
     http_server::Options {
         web_root: PathBuf::from(&s.web_root),
         public_http_base: non_empty(&s.public_url).map(|u| u.trim_end_matches('/').to_owned()),
@@ -168,12 +170,39 @@ fn mms_options(s: &MmsSection, http: &HttpSection, mmst_port: Option<u16>) -> mm
     }
 }
 
+#[derive(Default)]
 struct Ports {
     rtmp: Option<u16>,
     rtmps: Option<u16>,
     rtsp: Option<u16>,
     rtsps: Option<u16>,
     mms: Option<u16>,
+}
+
+impl Ports {
+    /// Where the listeners are now.
+    fn now(reloader: &Reloader) -> Ports {
+        Ports {
+            rtmp: reloader.port_of("rtmp"),
+            rtmps: reloader.port_of("rtmps"),
+            rtsp: reloader.port_of("rtsp"),
+            rtsps: reloader.port_of("rtsps"),
+            mms: reloader.port_of("mms"),
+        }
+    }
+}
+
+/// Options a reload replaces: `build` makes them from a configuration, now and after every
+/// reload.
+fn live<T, F>(reloader: &Reloader, config: &Config, build: F) -> Arc<ArcSwap<T>>
+where
+    T: Send + Sync + 'static,
+    F: Fn(&Config) -> T + Send + Sync + 'static,
+{
+    let live = Arc::new(ArcSwap::from_pointee(build(config)));
+    let target = Arc::clone(&live);
+    reloader.on_apply(move |c| target.store(Arc::new(build(c))));
+    live
 }
 
 /// `[auth]` as the access crate's options. `http_loopback`: whether the HTTP listener is bound
@@ -233,10 +262,6 @@ fn net(n: &Network) -> Option<access::IpNet> {
     access::IpNet::new(n.addr, n.prefix).ok()
 }
 
-fn port_of(l: &TcpListener) -> u16 {
-    l.local_addr().map(|a| a.port()).unwrap_or_default()
-}
-
 /// Spawns every shell that has a listener; returns the TLS listeners' acceptors (for their
 /// handshake-failure counts). Each listener is marked ready once its shell is spawned on it,
 /// and not ready when that shell stops.
@@ -253,27 +278,21 @@ pub(crate) fn spawn_all(
     shutdown: &CancellationToken,
 ) -> Vec<tls::Acceptor> {
     // Every shell is handed the one `access` in its options and asks it before it accepts.
-    let ports = Ports {
-        rtmp: listeners.rtmp.as_ref().map(port_of),
-        rtmps: listeners.rtmps.as_ref().map(port_of),
-        rtsp: listeners.rtsp.as_ref().map(port_of),
-        rtsps: listeners.rtsps.as_ref().map(port_of),
-        mms: listeners.mms.as_ref().map(port_of),
-    };
     let mut acceptors = Vec::new();
     // Every listener can be moved by a reload: the reloader keeps its handle under the key.
-    let movable = |l: Option<TcpListener>, key: &'static str, name: &'static str| {
-        let (listener, rebind) = netutil::Listener::new(name, l?);
-        reloader.add_rebind(key, rebind);
+    // `shown` names it in log lines, `name` in the API and `/readyz`.
+    let movable = |l: Option<TcpListener>, key, (shown, name): (&'static str, &'static str)| {
+        let (listener, rebind) = netutil::Listener::new(shown, l?);
+        reloader.add_rebind(key, name, rebind);
         Some(listener)
     };
-    let rtmp_plain = movable(listeners.rtmp, "rtmp.listen", "RTMP");
-    let rtmps = movable(listeners.rtmps, "rtmp.tls_listen", "RTMPS");
-    let http_plain = movable(listeners.http, "http.listen", "HTTP");
-    let https = movable(listeners.https, "http.tls_listen", "HTTPS");
-    let rtsp_plain = movable(listeners.rtsp, "rtsp.listen", "RTSP");
-    let rtsps = movable(listeners.rtsps, "rtsp.tls_listen", "RTSPS");
-    let mms = movable(listeners.mms, "mms.listen", "MMST");
+    let rtmp_plain = movable(listeners.rtmp, "rtmp.listen", ("RTMP", "rtmp"));
+    let rtmps = movable(listeners.rtmps, "rtmp.tls_listen", ("RTMPS", "rtmps"));
+    let http_plain = movable(listeners.http, "http.listen", ("HTTP", "http"));
+    let https = movable(listeners.https, "http.tls_listen", ("HTTPS", "https"));
+    let rtsp_plain = movable(listeners.rtsp, "rtsp.listen", ("RTSP", "rtsp"));
+    let rtsps = movable(listeners.rtsps, "rtsp.tls_listen", ("RTSPS", "rtsps"));
+    let mms = movable(listeners.mms, "mms.listen", ("MMST", "mms"));
     // RTMPS and RTSPS have no registered ALPN id; HTTPS offers HTTP/1.1, all hyper serves here.
     let mut with_acceptor = |l: Option<netutil::Listener>, name: &'static str, alpn: &[&str]| {
         let pair = l
@@ -292,15 +311,21 @@ pub(crate) fn spawn_all(
     };
     let https = with_acceptor(https, "HTTPS", &["http/1.1"]);
 
-    let http_limits = http_limits(&config.http);
+    // Each listener's admission is one handle for its life: a reload changes it in place.
+    let http_caps = conn_limits("HTTP", config.http.caps());
     let mut limits = Limits::new(bus.clone());
-    limits.listeners.push(http_limits.conn_limits.clone());
-    reloader.add_listener("http", &http_limits.conn_limits);
+    limits.listeners.push(http_caps.clone());
+    reloader.add_listener("http", &http_caps);
+    let http_limits = live(reloader, config, move |c| http_limits(&c.http, &http_caps));
 
     // A TLS listener shares its section's options, so its connections count with the plain ones.
-    let rtmp_opts = rtmp_options(&config.rtmp, &config.bus, access);
-    limits.listeners.push(rtmp_opts.conn_limits.clone());
-    reloader.add_listener("rtmp", &rtmp_opts.conn_limits);
+    let rtmp_caps = conn_limits("RTMP", config.rtmp.caps());
+    limits.listeners.push(rtmp_caps.clone());
+    reloader.add_listener("rtmp", &rtmp_caps);
+    let rtmp_access = Arc::clone(access);
+    let rtmp_opts = live(reloader, config, move |c| {
+        rtmp_options(&c.rtmp, &c.bus, &rtmp_access, &rtmp_caps)
+    });
     if rtmp.plain.is_some() || rtmp.tls.is_some() {
         let names = served(&[
             ("rtmp", rtmp.plain.is_some()),
@@ -328,7 +353,7 @@ pub(crate) fn spawn_all(
 
     let mms_opts = mms_server::Options {
         access: Arc::clone(access),
-        ..mms_options(&config.mms, &config.http, ports.mms)
+        ..mms_options(&config.mms, &config.http, reloader.port_of("mms"))
     };
     if let Some(listener) = mms {
         limits.listeners.push(mms_opts.conn_limits.clone());
@@ -345,8 +370,13 @@ pub(crate) fn spawn_all(
         Arc::clone(&health_counts),
         shutdown.clone(),
     ));
-    let http_opts = http_options(&config.http, config, &ports, access);
-    let mut app = http_server::router(bus.clone(), http_opts);
+    // Weak: the reloader keeps this closure, which must not keep the reloader.
+    let (http_reloader, http_access) = (Arc::downgrade(reloader), Arc::clone(access));
+    let http_opts = live(reloader, config, move |c| {
+        let ports = http_reloader.upgrade().map(|r| Ports::now(&r));
+        http_options(c, &ports.unwrap_or_default(), &http_access)
+    });
+    let mut app = http_server::router_live(bus.clone(), http_opts);
     if config.metrics.enabled {
         let sources = crate::metrics::Sources {
             limits: limits.clone(),
@@ -367,8 +397,9 @@ pub(crate) fn spawn_all(
         reloader,
     ));
     if config.hls.enabled {
-        let hls_opts = hls_options(&config.hls, access);
-        app = app.merge(hls_server::router(bus.clone(), hls_opts));
+        let hls_access = Arc::clone(access);
+        let hls_opts = live(reloader, config, move |c| hls_options(&c.hls, &hls_access));
+        app = app.merge(hls_server::router_live(bus.clone(), hls_opts));
     }
     // The probes need no token: they sit beside the API's routes, not behind its layer.
     app = app.merge(crate::health::routes(Arc::clone(readiness)));
@@ -379,10 +410,7 @@ pub(crate) fn spawn_all(
     }
     // Served by `crate::http_listener`, not `axum::serve`, for its timeouts and connection caps.
     if http_plain.is_some() || https.is_some() {
-        let names = served(&[
-            ("http", http_plain.is_some()),
-            ("https", https.is_some()),
-        ]);
+        let names = served(&[("http", http_plain.is_some()), ("https", https.is_some())]);
         let serve =
             crate::http_listener::serve(http_plain, https, app, http_limits, shutdown.clone());
         spawn_shell(tasks, "HTTP", names, readiness, async move {
@@ -426,11 +454,11 @@ fn spawn_shell(
     });
 }
 
-fn http_limits(s: &HttpSection) -> HttpLimits {
+fn http_limits(s: &HttpSection, conn_limits: &ConnLimits) -> HttpLimits {
     HttpLimits {
         header_timeout: Duration::from_secs(s.header_timeout_secs),
         idle_timeout: Duration::from_secs(s.idle_timeout_secs),
-        conn_limits: conn_limits("HTTP", s.caps()),
+        conn_limits: conn_limits.clone(),
         send_timeout: Duration::from_secs(s.send_timeout_secs),
         send_buffer: (s.send_buffer_bytes > 0).then_some(s.send_buffer_bytes),
     }

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use arc_swap::ArcSwap;
 use bus::{Event, Protocol, Remuxer, Subscriber, ViewerGuard};
 use bytes::Bytes;
 use hls::{Encryption, InputTag, Segmenter, SegmenterOptions, TagKind};
@@ -142,7 +143,10 @@ impl StreamHls {
 }
 
 /// Starts the muxer task for `sub`'s stream and returns its shared state.
-pub(crate) fn start(sub: Subscriber, opts: &Options, app: &str) -> Arc<StreamHls> {
+/// The segment options are those in force now, for the life of the muxer; `idle_timeout` and
+/// `always_on` are read from `live` on every tick.
+pub(crate) fn start(sub: Subscriber, live: &Arc<ArcSwap<Options>>, app: &str) -> Arc<StreamHls> {
+    let opts = live.load_full();
     let prefix = format!("{:08x}-", rand::random::<u32>());
     let (tx, rx) = watch::channel(Arc::new(Snapshot::default()));
     let hls = Arc::new(StreamHls {
@@ -174,7 +178,8 @@ pub(crate) fn start(sub: Subscriber, opts: &Options, app: &str) -> Arc<StreamHls
         sub,
         segmenter: Segmenter::new(seg_opts),
         tx,
-        opts: opts.clone(),
+        opts,
+        live: Arc::clone(live),
         last_warn: None,
     };
     tokio::spawn(task.run());
@@ -186,7 +191,10 @@ struct MuxTask {
     sub: Subscriber,
     segmenter: Segmenter,
     tx: watch::Sender<Arc<Snapshot>>,
-    opts: Options,
+    /// The options the muxer started with.
+    opts: Arc<Options>,
+    /// The options in force, for what may change while it runs.
+    live: Arc<ArcSwap<Options>>,
     last_warn: Option<Instant>,
 }
 
@@ -209,8 +217,11 @@ impl MuxTask {
                     }
                 }
                 _ = tick.tick() => {
-                    let limit = self.opts.idle_timeout;
-                    if !self.opts.always_on
+                    let (limit, always_on) = {
+                        let live = self.live.load();
+                        (live.idle_timeout, live.always_on)
+                    };
+                    if !always_on
                         && self.hls.idle_for() > limit
                         && self.hls.stream.retire_remuxer(&self.hls, |h| h.idle_for() > limit)
                     {

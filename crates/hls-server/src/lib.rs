@@ -37,7 +37,7 @@ mod server;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use server::router;
+pub use server::{router, router_live};
 
 /// What a stream's running HLS muxer has produced, for metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

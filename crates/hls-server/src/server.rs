@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -26,7 +27,9 @@ const ALWAYS_ON_POLL: Duration = Duration::from_secs(1);
 #[derive(Clone)]
 struct AppState {
     bus: Bus,
-    opts: Arc<Options>,
+    /// Replaced by a configuration reload: a request reads the options in force when it
+    /// arrives, a muxer the ones in force when it starts (see [`router_live`]).
+    live: Arc<ArcSwap<Options>>,
     gate: Arc<Gate>,
 }
 
@@ -35,14 +38,21 @@ struct AppState {
 /// The second path segment is named `{file}` so that this router merges with routes shaped
 /// `/{app}/{file}` (HTTP-FLV): the router requires one parameter name per position.
 pub fn router(bus: Bus, opts: Options) -> Router {
+    router_live(bus, Arc::new(ArcSwap::from_pointee(opts)))
+}
+
+/// [`router`] with options a configuration reload replaces. A running muxer keeps the segment
+/// options it started with (a playlist's target duration must not change while players read
+/// it, RFC 8216 section 6.2.1), so the new ones apply to the streams muxed next; `idle_timeout`,
+/// `always_on`, `playlist_wait` and the CORS origin apply from the next request or tick. A
+/// replacement keeps the same `access` handle.
+pub fn router_live(bus: Bus, live: Arc<ArcSwap<Options>>) -> Router {
     let state = AppState {
         bus,
-        opts: Arc::new(opts),
+        live,
         gate: Arc::new(Gate::default()),
     };
-    if state.opts.always_on {
-        spawn_always_on(state.clone());
-    }
+    spawn_always_on(state.clone());
     Router::new()
         .route("/{app}/{file}/{name}", get(serve).options(preflight))
         .with_state(state)
@@ -52,6 +62,9 @@ pub fn router(bus: Bus, opts: Options) -> Router {
 /// request.
 fn spawn_always_on(state: AppState) {
     let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        if !state.live.load().always_on {
+            return;
+        }
         tracing::warn!(
             "hls: always_on needs a tokio runtime when the router is built; muxing on demand"
         );
@@ -59,7 +72,8 @@ fn spawn_always_on(state: AppState) {
     };
     handle.spawn(async move {
         loop {
-            for stream in state.bus.streams() {
+            let on = state.live.load().always_on;
+            for stream in state.bus.streams().into_iter().filter(|_| on) {
                 if stream.is_live() && stream.running_remuxer::<StreamHls>().is_none() {
                     let app = stream
                         .key()
@@ -81,7 +95,7 @@ fn get_or_start(state: &AppState, key: &str, app: &str) -> Option<Arc<StreamHls>
     let stream = state.bus.stream(key)?;
     let start = || {
         let sub = state.bus.subscribe(key, Protocol::Internal)?;
-        Some(from_bus::start(sub, &state.opts, app))
+        Some(from_bus::start(sub, &state.live, app))
     };
     stream.join_remuxer(start, Arc::clone)
 }
@@ -120,7 +134,8 @@ async fn serve(
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    let access = &state.opts.access;
+    let opts = state.live.load_full();
+    let access = &opts.access;
     let query = req.uri().query();
     let tls = req.extensions().get::<access::OverTls>().is_some();
     let grant = match state
@@ -129,18 +144,18 @@ async fn serve(
         .await
     {
         Ok(grant) => grant,
-        Err(denial) => return refusal(&state.opts, &denial),
+        Err(denial) => return refusal(&opts, &denial),
     };
     let key = format!("{app}/{stream}");
     let Some(hls) = get_or_start(&state, &key, &app) else {
-        return text(&state.opts, StatusCode::NOT_FOUND, "stream not live\n");
+        return text(&opts, StatusCode::NOT_FOUND, "stream not live\n");
     };
     hls.touch(&client(&req));
     match classify(&name, &hls.prefix) {
-        Some(File::Playlist) => playlist(&state.opts, &hls, grant.carry.as_deref()).await,
-        Some(File::Segment(seq)) => segment(&state.opts, &hls, seq),
-        Some(File::Key(id)) => key_file(&state.opts, &hls, id),
-        None => text(&state.opts, StatusCode::NOT_FOUND, "no such segment\n"),
+        Some(File::Playlist) => playlist(&opts, &hls, grant.carry.as_deref()).await,
+        Some(File::Segment(seq)) => segment(&opts, &hls, seq),
+        Some(File::Key(id)) => key_file(&opts, &hls, id),
+        None => text(&opts, StatusCode::NOT_FOUND, "no such segment\n"),
     }
 }
 
@@ -218,7 +233,7 @@ fn key_file(opts: &Options, hls: &StreamHls, id: u64) -> Response {
 async fn preflight(State(state): State<AppState>) -> Response {
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = StatusCode::NO_CONTENT;
-    add_cors(&state.opts, &mut resp);
+    add_cors(&state.live.load(), &mut resp);
     resp.headers_mut().insert(
         header::ACCESS_CONTROL_MAX_AGE,
         HeaderValue::from_static("86400"),

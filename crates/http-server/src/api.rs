@@ -147,13 +147,14 @@ async fn list(
     headers: HeaderMap,
     tls: Option<Extension<OverTls>>,
 ) -> Response {
-    let base = UrlBase::new(&state.opts, &headers, tls.is_some());
+    let opts = state.opts();
+    let base = UrlBase::new(&opts, &headers, tls.is_some());
     let streams = state
         .bus
         .streams()
         .iter()
         .filter(|s| s.is_live())
-        .map(|s| describe(s, &base, &state.opts.access))
+        .map(|s| describe(s, &base, &opts.access))
         .collect();
     json(StreamList { streams })
 }
@@ -165,9 +166,10 @@ async fn one(
     tls: Option<Extension<OverTls>>,
 ) -> Response {
     let key = format!("{app}/{name}");
-    let base = UrlBase::new(&state.opts, &headers, tls.is_some());
+    let opts = state.opts();
+    let base = UrlBase::new(&opts, &headers, tls.is_some());
     match state.bus.stream(&key).filter(|s| s.is_live()) {
-        Some(stream) => json(describe(&stream, &base, &state.opts.access)),
+        Some(stream) => json(describe(&stream, &base, &opts.access)),
         None => crate::flv_http::not_found(),
     }
 }
@@ -178,7 +180,7 @@ fn json<T: Serialize>(body: T) -> Response {
 
 /// `GET /api/access`: how many requests access control allowed and refused, and why.
 async fn access_counts(State(state): State<AppState>) -> Response {
-    let access = &state.opts.access;
+    let access = &state.opts().access;
     let opts = access.options();
     let hooks = &opts.hooks;
     json(serde_json::json!({
@@ -224,14 +226,14 @@ async fn sign(
         );
     }
     let expires = access::unix_now() + secs;
-    let Some(query) = state.opts.access.sign(action, &app, &name, expires) else {
+    let Some(query) = state.opts().access.sign(action, &app, &name, expires) else {
         return plain(
             StatusCode::NOT_FOUND,
             "signed links are off (auth.sign_secret is empty)\n",
         );
     };
     let key = format!("{app}/{name}");
-    let urls = UrlBase::new(&state.opts, &headers, tls.is_some()).urls(&key);
+    let urls = UrlBase::new(&state.opts(), &headers, tls.is_some()).urls(&key);
     let urls = match action {
         Action::Play => urls.with_query(&query),
         Action::Publish => Urls {

@@ -108,7 +108,8 @@ async fn play(
     };
     // Access is decided before anything about the stream is looked up, so a refused client
     // learns nothing about which streams exist.
-    let access = &state.opts.access;
+    let opts = state.opts();
+    let access = &opts.access;
     let tls = req.extensions().get::<OverTls>().is_some();
     if let Err(refusal) = check_play(access, protocol, &key, peer, req.uri().query(), tls).await {
         return refusal;
@@ -133,7 +134,7 @@ async fn play(
                 let ws = ws.read_buffer_size(WS_READ_BUFFER);
                 let log = ViewerLog::new(protocol, &stream, peer, watch.clone(), access);
                 {
-                    let delay = state.opts.flv_write_delay;
+                    let delay = opts.flv_write_delay;
                     let span = tracing::Span::current();
                     ws.max_message_size(WS_MAX_CLIENT_MESSAGE)
                         .max_frame_size(WS_MAX_CLIENT_MESSAGE)
@@ -148,7 +149,7 @@ async fn play(
         };
     }
     let log = ViewerLog::new(protocol, &stream, peer, watch.clone(), access);
-    let frames = flv_frames(sub, state.opts.flv_write_delay, watch).map(move |frame| {
+    let frames = flv_frames(sub, opts.flv_write_delay, watch).map(move |frame| {
         // The log line for the teardown is written when the body (and with it `log`) is dropped.
         let _ = &log;
         Ok::<Bytes, Infallible>(frame)
@@ -167,7 +168,8 @@ async fn head(
     let Some(key) = stream_key(&app, &file) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let access = &state.opts.access;
+    let opts = state.opts();
+    let access = &opts.access;
     let query = req.uri().query();
     let protocol = access::Protocol::HttpFlv;
     let tls = req.extensions().get::<OverTls>().is_some();

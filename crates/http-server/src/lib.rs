@@ -127,17 +127,34 @@ pub use access::OverTls;
 #[derive(Debug, Clone)]
 struct AppState {
     bus: bus::Bus,
-    opts: std::sync::Arc<Options>,
+    opts: std::sync::Arc<arc_swap::ArcSwap<Options>>,
+}
+
+impl AppState {
+    /// The options in force; a request (a whole FLV stream included) keeps the ones it began
+    /// with.
+    fn opts(&self) -> std::sync::Arc<Options> {
+        self.opts.load_full()
+    }
 }
 
 /// Every route of this shell, state applied, ready to merge into the gateway's router.
 pub fn router(bus: bus::Bus, opts: Options) -> Router {
-    let web_root = opts.web_root.clone();
-    let access = std::sync::Arc::clone(&opts.access);
-    let state = AppState {
+    router_live(
         bus,
-        opts: std::sync::Arc::new(opts),
+        std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(opts)),
+    )
+}
+
+/// [`router`] with options a configuration reload replaces: each request reads the ones in force
+/// when it arrives. `web_root` is read once, here (a new one needs a restart), and a
+/// replacement keeps the same `access` handle.
+pub fn router_live(bus: bus::Bus, opts: std::sync::Arc<arc_swap::ArcSwap<Options>>) -> Router {
+    let (web_root, access) = {
+        let now = opts.load();
+        (now.web_root.clone(), std::sync::Arc::clone(&now.access))
     };
+    let state = AppState { bus, opts };
     Router::new()
         .merge(flv_http::routes())
         .merge(api::routes(&access))

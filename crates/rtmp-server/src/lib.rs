@@ -25,6 +25,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -113,15 +114,26 @@ pub async fn run(
         plain: Some(netutil::Listener::new("RTMP", listener).0),
         tls: None,
     };
-    serve(listeners, bus, opts, shutdown).await
+    serve(
+        listeners,
+        bus,
+        Arc::new(ArcSwap::from_pointee(opts)),
+        shutdown,
+    )
+    .await
 }
 
 /// Serves RTMP and RTMPS on already-bound listeners until `shutdown` is cancelled. Both share
 /// `opts`, and one count of open connections (`max_connections`, `max_connections_per_ip`).
+///
+/// `opts` may be replaced while this runs (a configuration reload): every connection takes the
+/// options in force when it is accepted and keeps them, so a replacement applies to the
+/// connections that come next and disturbs none that is open. The replacement must keep the
+/// same `conn_limits` and `access` handles (their settings change in place).
 pub async fn serve(
     listeners: Listeners,
     bus: bus::Bus,
-    opts: Options,
+    opts: Arc<ArcSwap<Options>>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     server::Server::new(listeners, bus, opts, shutdown)

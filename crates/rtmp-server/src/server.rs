@@ -5,6 +5,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
+
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -17,7 +19,8 @@ pub struct Server {
     plain: Option<netutil::Listener>,
     tls: Option<(netutil::Listener, tls::Acceptor)>,
     bus: bus::Bus,
-    opts: Arc<Options>,
+    /// Replaced by a reload; each connection takes the options in force when it is accepted.
+    opts: Arc<ArcSwap<Options>>,
     shutdown: CancellationToken,
     /// Seeds each connection's handshake filler differently.
     next_seed: AtomicU64,
@@ -28,14 +31,14 @@ impl Server {
     pub fn new(
         listeners: Listeners,
         bus: bus::Bus,
-        opts: Options,
+        opts: Arc<ArcSwap<Options>>,
         shutdown: CancellationToken,
     ) -> Self {
         Server {
             plain: listeners.plain,
             tls: listeners.tls,
             bus,
-            opts: Arc::new(opts),
+            opts,
             shutdown,
             next_seed: AtomicU64::new(0x5EED),
         }
@@ -48,7 +51,8 @@ impl Server {
         tracing::info!(rtmp = ?addr, rtmps = ?tls_addr, "RTMP listening");
         let mut tasks = JoinSet::new();
         let mut backoff = netutil::AcceptBackoff::new("RTMP");
-        let caps = self.opts.conn_limits.clone();
+        // One handle for the life of the listener: a reload changes its admission in place.
+        let caps = self.opts.load().conn_limits.clone();
         loop {
             let accepted = tokio::select! {
                 _ = self.shutdown.cancelled() => break,
@@ -69,14 +73,15 @@ impl Server {
             let Ok(permit) = caps.try_acquire(peer.ip()) else {
                 continue;
             };
+            let opts = self.opts.load_full();
             let _ = socket.set_nodelay(true);
-            if let Some(size) = self.opts.send_buffer {
+            if let Some(size) = opts.send_buffer {
                 if let Err(e) = socket2::SockRef::from(&socket).set_send_buffer_size(size) {
                     tracing::warn!(%peer, error = %e, "could not set the TCP send buffer size");
                 }
             }
             let seed = self.next_seed.fetch_add(1, Ordering::Relaxed);
-            let (bus, opts) = (self.bus.clone(), Arc::clone(&self.opts));
+            let bus = self.bus.clone();
             let token = self.shutdown.child_token();
             let acceptor = self.tls.as_ref().filter(|_| tls).map(|(_, a)| a.clone());
             let span = netutil::conn_span!(peer);
