@@ -117,13 +117,14 @@ impl Failover {
 impl crate::Stream {
     /// A backup tag (already on the backup stream's own timeline) offered to this, its primary
     /// stream. `backup` is the backup stream's state, locked by the caller (lock order: backup
-    /// stream, then primary stream).
+    /// stream, then primary stream). `failover` is the current `bus.failover`.
     pub(crate) fn offer_backup(
         &self,
         backup: &crate::stream::Inner,
         backup_cache: &crate::cache::StartupCache,
         tag: Tag,
         now: Instant,
+        failover: std::time::Duration,
     ) {
         let mut inner = self.lock();
         if !inner.failover.backup_attached {
@@ -133,10 +134,7 @@ impl crate::Stream {
             let _ = self.push_mapped(&mut inner, tag);
             return;
         }
-        if !inner
-            .failover
-            .primary_quiet(inner.live, now, self.opts.failover)
-        {
+        if !inner.failover.primary_quiet(inner.live, now, failover) {
             return;
         }
         // The backup stream's GOP since its last keyframe (this tag included): viewers resume

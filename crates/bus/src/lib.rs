@@ -20,6 +20,10 @@
 //! and its timeline. With [`BusOptions::backup_suffix`] set, a publisher on `{key}{suffix}` backs
 //! up `{key}`: it feeds `{key}`'s viewers while the primary is silent or gone, and the primary
 //! takes over again at its next keyframe (see the `backup` module).
+//!
+//! The options can be replaced while the bus runs ([`Bus::set_options`], for a configuration
+//! reload): nothing running is disturbed, and what changed applies to what starts next (see
+//! there for which option is read when).
 
 mod backup;
 mod batches;
@@ -36,6 +40,7 @@ mod timeline;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 
@@ -50,6 +55,10 @@ pub use crate::tag::{MediaInfo, Protocol, Tag, TagKind};
 pub use crate::timeline::Correction;
 
 /// Limits and timings of the bus. Every field has the default documented in the gateway's config.
+///
+/// They can be replaced while the bus runs ([`Bus::set_options`]). `queue_tags`, the GOP and
+/// audio cache limits and `timestamp_jump_ms` are taken by each stream when it is created; the
+/// others are read from the current options where they are used.
 #[derive(Debug, Clone)]
 pub struct BusOptions {
     /// Capacity of each stream's fan-out ring, in events: how far a subscriber may fall behind
@@ -119,7 +128,8 @@ struct Shared {
     /// How many entries `streams` holds, per app, against the caps. Updated with the shard of
     /// the entry locked, so the counts never drift from the registry.
     counts: limits::StreamCounts,
-    opts: Arc<BusOptions>,
+    /// The current options: replaced whole by [`Bus::set_options`], read where they are used.
+    opts: ArcSwap<BusOptions>,
 }
 
 impl Default for Bus {
@@ -136,19 +146,40 @@ impl Bus {
         Bus {
             shared: Arc::new(Shared {
                 streams: DashMap::new(),
-                counts: limits::StreamCounts::new(opts.max_streams, opts.max_streams_per_app),
-                opts: Arc::new(opts),
+                counts: limits::StreamCounts::default(),
+                opts: ArcSwap::from_pointee(opts),
             }),
         }
     }
 
-    pub fn options(&self) -> &BusOptions {
-        &self.shared.opts
+    /// The current options (those of the last [`Bus::set_options`], or of [`Bus::new`]).
+    pub fn options(&self) -> Arc<BusOptions> {
+        self.shared.opts.load_full()
     }
 
-    /// The stream caps and how often they refused a stream, for the stats API.
+    /// Replaces the options while the bus runs (a configuration reload); no stream, publisher
+    /// or subscriber is disturbed, and what changed applies to what starts next:
+    ///
+    /// - `queue_tags`, `gop_max_tags`, `gop_max_bytes`, `audio_only_cache_ms` and
+    ///   `timestamp_jump_ms` are taken by each stream when it is created, so they apply to new
+    ///   streams; a stream on the bus keeps those it was created with until it is removed.
+    /// - `max_streams` and `max_streams_per_app` apply from the next new stream: streams already
+    ///   past a lowered cap stay, and only new ones are refused until enough are gone.
+    /// - `unpublish_grace` and `wait_for_publisher` apply to the next removal scheduled (one
+    ///   already scheduled keeps its delay); `failover` to the next failover decision.
+    /// - `backup_suffix` applies to the next publish: a publisher already on the bus keeps
+    ///   the role (backup or not) it got when it started publishing.
+    pub fn set_options(&self, opts: BusOptions) {
+        self.shared.opts.store(Arc::new(opts));
+    }
+
+    /// The stream caps (the current options') and how often they refused a stream, for the
+    /// stats API.
     pub fn limit_stats(&self) -> StreamLimitStats {
-        self.shared.counts.stats()
+        let opts = self.shared.opts.load();
+        self.shared
+            .counts
+            .stats(opts.max_streams, opts.max_streams_per_app)
     }
 
     /// The stream at `key`, created (and counted against the caps) if it does not exist; true
@@ -157,10 +188,14 @@ impl Bus {
         match self.shared.streams.entry(Arc::from(key)) {
             Entry::Occupied(o) => Ok((o.into_ref(), false)),
             Entry::Vacant(v) => {
-                self.shared.counts.reserve(key).inspect_err(|e| {
-                    tracing::warn!(stream = key, app = limits::app_of(key), error = %e, "new stream refused");
-                })?;
-                let stream = Arc::new(Stream::new(key, Arc::clone(&self.shared.opts)));
+                let opts = self.shared.opts.load();
+                self.shared
+                    .counts
+                    .reserve(key, opts.max_streams, opts.max_streams_per_app)
+                    .inspect_err(|e| {
+                        tracing::warn!(stream = key, app = limits::app_of(key), error = %e, "new stream refused");
+                    })?;
+                let stream = Arc::new(Stream::new(key, &opts));
                 Ok((v.insert(stream), true))
             }
         }
@@ -217,9 +252,11 @@ impl Bus {
 
     /// The primary key `key` is a backup of, if backups are on and `key` has the suffix.
     fn backup_target<'k>(&self, key: &'k str) -> Option<&'k str> {
-        let suffix = self.shared.opts.backup_suffix.as_deref()?;
+        let opts = self.shared.opts.load();
+        let suffix = opts.backup_suffix.as_deref()?;
         let primary = key.strip_suffix(suffix)?;
-        (!suffix.is_empty() && !primary.is_empty() && !primary.ends_with('/')).then_some(primary)
+        let is_backup = !suffix.is_empty() && !primary.is_empty() && !primary.ends_with('/');
+        is_backup.then_some(primary)
     }
 
     /// Registers a backup publisher with the primary stream `key`, creating it if nobody has
@@ -232,7 +269,7 @@ impl Bus {
                 .or_insert_with(|| {
                     // Past the caps if need be: one per backup publisher, which was counted.
                     self.shared.counts.force(key);
-                    Arc::new(Stream::new(key, Arc::clone(&self.shared.opts)))
+                    Arc::new(Stream::new(key, &self.shared.opts.load()))
                 })
                 .value(),
         );
@@ -256,7 +293,8 @@ impl Bus {
         }
         let generation = inner.generation;
         drop(inner);
-        self.schedule_removal(primary.key(), generation, self.shared.opts.unpublish_grace);
+        let grace = self.shared.opts.load().unpublish_grace;
+        self.schedule_removal(primary.key(), generation, grace);
     }
 
     /// Subscribes to a live stream; `None` if nobody is publishing `key`.
@@ -281,7 +319,8 @@ impl Bus {
         let stream = Arc::clone(entry.value());
         drop(entry);
         if created {
-            self.schedule_removal(key, 0, self.shared.opts.wait_for_publisher);
+            let wait = self.shared.opts.load().wait_for_publisher;
+            self.schedule_removal(key, 0, wait);
         }
         Ok(stream.subscribe(protocol))
     }
@@ -358,13 +397,9 @@ impl Publisher {
     /// timestamp, extended timestamps already resolved); the bus maps it onto the stream's
     /// continuous timeline.
     pub fn push(&mut self, tag: Tag) {
+        let opts = self.bus.shared.opts.load();
         // The clock is read only where backups exist; elsewhere nobody asks when we last pushed.
-        let now = self
-            .stream
-            .opts
-            .backup_suffix
-            .is_some()
-            .then(tokio::time::Instant::now);
+        let now = opts.backup_suffix.is_some().then(tokio::time::Instant::now);
         let mut inner = self.stream.lock();
         if now.is_some() {
             inner.failover.last_primary = now;
@@ -385,7 +420,8 @@ impl Publisher {
         let timestamp = self.stream.push_mapped(&mut inner, tag);
         let now = now.unwrap_or_else(tokio::time::Instant::now);
         let cache = self.stream.ring.replay();
-        primary.offer_backup(&inner, &cache, Tag { timestamp, ..copy }, now);
+        let tag = Tag { timestamp, ..copy };
+        primary.offer_backup(&inner, &cache, tag, now, opts.failover);
     }
 
     /// Records what ingest learned about the codecs.
@@ -420,7 +456,7 @@ impl Drop for Publisher {
             stream = self.stream.key(),
             "publisher detached from the bus"
         );
-        let grace = self.bus.shared.opts.unpublish_grace;
+        let grace = self.bus.shared.opts.load().unpublish_grace;
         self.bus
             .schedule_removal(self.stream.key(), self.generation, grace);
     }

@@ -6,6 +6,10 @@
 //! grace period count too: a publisher cycling through fresh keys cannot grow the registry past
 //! the caps faster than the grace period empties it.
 //!
+//! The caps are not kept here: each reservation is checked against those of the bus's current
+//! options, so a reload that lowers a cap refuses the next new stream and leaves the streams
+//! already counted alone.
+//!
 //! [`BusOptions::max_streams`]: crate::BusOptions::max_streams
 //! [`BusOptions::max_streams_per_app`]: crate::BusOptions::max_streams_per_app
 
@@ -43,10 +47,8 @@ pub(crate) fn app_of(key: &str) -> &str {
     key.split('/').next().unwrap_or(key)
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct StreamCounts {
-    max_streams: usize,
-    max_per_app: usize,
     state: Mutex<Counts>,
     refused_total: AtomicU64,
     refused_per_app: AtomicU64,
@@ -60,36 +62,28 @@ struct Counts {
 }
 
 impl StreamCounts {
-    pub(crate) fn new(max_streams: usize, max_per_app: usize) -> StreamCounts {
-        StreamCounts {
-            max_streams,
-            max_per_app,
-            state: Mutex::default(),
-            refused_total: AtomicU64::new(0),
-            refused_per_app: AtomicU64::new(0),
-        }
-    }
-
     fn state(&self) -> MutexGuard<'_, Counts> {
         // Every update is one statement, so the counts are whole even after a panic elsewhere.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Counts a new stream `key`, or says which cap it would pass (and counts the refusal).
-    pub(crate) fn reserve(&self, key: &str) -> Result<(), StreamLimit> {
+    /// Counts a new stream `key`, or says which cap (`max_streams` in total, `max_per_app` in
+    /// its app) it would pass and counts the refusal.
+    pub(crate) fn reserve(
+        &self,
+        key: &str,
+        max_streams: usize,
+        max_per_app: usize,
+    ) -> Result<(), StreamLimit> {
         let app = app_of(key);
         let mut s = self.state();
-        if s.total >= self.max_streams {
+        if s.total >= max_streams {
             self.refused_total.fetch_add(1, Ordering::Relaxed);
-            return Err(StreamLimit::Streams {
-                limit: self.max_streams,
-            });
+            return Err(StreamLimit::Streams { limit: max_streams });
         }
-        if s.per_app.get(app).copied().unwrap_or(0) >= self.max_per_app {
+        if s.per_app.get(app).copied().unwrap_or(0) >= max_per_app {
             self.refused_per_app.fetch_add(1, Ordering::Relaxed);
-            return Err(StreamLimit::StreamsPerApp {
-                limit: self.max_per_app,
-            });
+            return Err(StreamLimit::StreamsPerApp { limit: max_per_app });
         }
         Self::add(&mut s, app);
         Ok(())
@@ -119,10 +113,11 @@ impl StreamCounts {
         }
     }
 
-    pub(crate) fn stats(&self) -> StreamLimitStats {
+    /// The counters, with the caps now in force.
+    pub(crate) fn stats(&self, max_streams: usize, max_per_app: usize) -> StreamLimitStats {
         StreamLimitStats {
-            max_streams: self.max_streams,
-            max_streams_per_app: self.max_per_app,
+            max_streams,
+            max_streams_per_app: max_per_app,
             streams: self.state().total,
             refused_max_streams: self.refused_total.load(Ordering::Relaxed),
             refused_max_streams_per_app: self.refused_per_app.load(Ordering::Relaxed),
@@ -136,18 +131,19 @@ mod tests {
 
     #[test]
     fn streams_are_capped_in_total_and_per_app() {
-        let c = StreamCounts::new(3, 2);
-        c.reserve("live/a").expect("first");
-        c.reserve("live/b").expect("second of live");
+        let c = StreamCounts::default();
+        let reserve = |key| c.reserve(key, 3, 2);
+        reserve("live/a").expect("first");
+        reserve("live/b").expect("second of live");
         assert_eq!(
-            c.reserve("live/c"),
+            reserve("live/c"),
             Err(StreamLimit::StreamsPerApp { limit: 2 })
         );
-        c.reserve("tv/a").expect("another app");
-        assert_eq!(c.reserve("radio/a"), Err(StreamLimit::Streams { limit: 3 }));
+        reserve("tv/a").expect("another app");
+        assert_eq!(reserve("radio/a"), Err(StreamLimit::Streams { limit: 3 }));
         c.release("live/a");
-        c.reserve("live/c").expect("a place was freed");
-        let s = c.stats();
+        reserve("live/c").expect("a place was freed");
+        let s = c.stats(3, 2);
         assert_eq!(
             (
                 s.streams,

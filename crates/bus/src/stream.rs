@@ -151,7 +151,6 @@ impl RateMeter {
 /// One stream on the bus, keyed `{app}/{stream}`.
 pub struct Stream {
     key: Arc<str>,
-    pub(crate) opts: Arc<BusOptions>,
     pub(crate) inner: Mutex<Inner>,
     /// The fan-out ring; its replay is the start-up cache (metadata, sequence headers, GOP).
     pub(crate) ring: Arc<Ring<Event, StartupCache>>,
@@ -180,7 +179,9 @@ impl std::fmt::Debug for Stream {
 }
 
 impl Stream {
-    pub(crate) fn new(key: &str, opts: Arc<BusOptions>) -> Stream {
+    /// A new stream with the cache limits, ring size and timestamp jump of `opts`, which it
+    /// keeps for its life (a later [`crate::Bus::set_options`] does not change them).
+    pub(crate) fn new(key: &str, opts: &BusOptions) -> Stream {
         let limits = CacheLimits {
             gop_max_tags: opts.gop_max_tags,
             gop_max_bytes: opts.gop_max_bytes,
@@ -207,7 +208,6 @@ impl Stream {
                 keyframe_interval_ms: None,
                 last_tag_at: None,
             }),
-            opts,
             ring,
             bytes_in: AtomicU64::new(0),
             tags_in: AtomicU64::new(0),

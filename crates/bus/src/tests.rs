@@ -427,6 +427,84 @@ async fn new_streams_are_capped_in_total_and_per_app_until_removed() {
     assert_eq!(bus.limit_stats().streams, 2);
 }
 
+#[tokio::test]
+async fn set_options_lowers_the_caps_for_new_streams_and_keeps_the_existing_ones() {
+    let bus = Bus::new(BusOptions {
+        max_streams: 3,
+        ..Default::default()
+    });
+    let a = bus.publish("live/a", info()).expect("first");
+    let b = bus.publish("live/b", info()).expect("second");
+    bus.set_options(BusOptions {
+        max_streams: 1,
+        ..Default::default()
+    });
+    assert_eq!(bus.options().max_streams, 1);
+    assert_eq!(
+        bus.limit_stats().max_streams,
+        1,
+        "the stats show the caps now in force"
+    );
+    assert_eq!(
+        bus.publish("live/c", info()).map(|_| ()),
+        Err(PublishError::Limit(StreamLimit::Streams { limit: 1 }))
+    );
+    assert_eq!(
+        bus.subscribe_or_wait("tv/x", Protocol::Rtmp).err(),
+        Some(StreamLimit::Streams { limit: 1 })
+    );
+    // The streams past the new cap stay, with their publishers and viewers.
+    let mut sub = bus.subscribe("live/a", Protocol::Rtmp).expect("still live");
+    let mut a = a;
+    a.push(video(0, true));
+    assert_eq!(timestamps(&drain(&mut sub)), [0]);
+    assert!(bus.stream("live/b").is_some_and(|s| s.is_live()));
+    assert_eq!(bus.limit_stats().streams, 2);
+    drop(b);
+    // Raised again, the next new stream is welcome.
+    bus.set_options(BusOptions::default());
+    let _c = bus.publish("live/c", info()).expect("the cap was raised");
+}
+
+#[tokio::test]
+async fn a_stream_created_after_set_options_gets_the_new_queue_and_the_old_one_keeps_its_own() {
+    let bus = Bus::new(BusOptions {
+        queue_tags: 64,
+        ..Default::default()
+    });
+    // Pushes 40 tags (a keyframe first) that the subscriber does not read, and says whether
+    // it had to skip some.
+    let overruns = |key: &str| {
+        let mut publisher = bus.publish(key, info()).unwrap();
+        let mut sub = bus.subscribe(key, Protocol::Rtmp).unwrap();
+        for i in 0..40u64 {
+            publisher.push(video(i * 40, i == 0));
+        }
+        drain(&mut sub);
+        (publisher, sub.dropped() > 0)
+    };
+    let (mut old, old_dropped) = overruns("live/old");
+    assert!(!old_dropped, "64 events hold 40 tags");
+    bus.set_options(BusOptions {
+        queue_tags: 8,
+        ..Default::default()
+    });
+    let (_new, new_dropped) = overruns("live/new");
+    assert!(new_dropped, "the new stream has the new, smaller ring");
+    // The stream created before keeps its ring of 64.
+    let mut sub = bus.subscribe("live/old", Protocol::Rtmp).unwrap();
+    drain(&mut sub);
+    for i in 40..80u64 {
+        old.push(video(i * 40, false));
+    }
+    drain(&mut sub);
+    assert_eq!(
+        sub.dropped(),
+        0,
+        "the existing stream's ring was not changed"
+    );
+}
+
 /// `Tag::classify` parses the header once and sets everything egress reads from it.
 #[test]
 fn classify_sets_flags_composition_time_media_and_payload() {

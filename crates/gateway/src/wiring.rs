@@ -347,6 +347,7 @@ pub(crate) fn spawn_all(
             ("rtsp", rtsp.plain.is_some()),
             ("rtsps", rtsp.tls.is_some()),
         ]);
+        let opts = Arc::new(arc_swap::ArcSwap::from_pointee(opts));
         let run = rtsp_server::serve(rtsp, bus.clone(), opts, shutdown.clone());
         spawn_shell(tasks, "RTSP", names, readiness, run);
     }
@@ -355,10 +356,18 @@ pub(crate) fn spawn_all(
         access: Arc::clone(access),
         ..mms_options(&config.mms, &config.http, reloader.port_of("mms"))
     };
+    let mms_conn_limits = mms_opts.conn_limits.clone();
+    // MMST and MMSH share one handle on the options.
+    let mms_opts = Arc::new(arc_swap::ArcSwap::from_pointee(mms_opts));
     if let Some(listener) = mms {
-        limits.listeners.push(mms_opts.conn_limits.clone());
-        reloader.add_listener("mms", &mms_opts.conn_limits);
-        let run = mms_server::serve(listener, bus.clone(), mms_opts.clone(), shutdown.clone());
+        limits.listeners.push(mms_conn_limits.clone());
+        reloader.add_listener("mms", &mms_conn_limits);
+        let run = mms_server::serve(
+            listener,
+            bus.clone(),
+            Arc::clone(&mms_opts),
+            shutdown.clone(),
+        );
         spawn_shell(tasks, "MMST", vec!["mms"], readiness, run);
     }
 

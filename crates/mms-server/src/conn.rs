@@ -2,7 +2,9 @@
 
 use std::io::IoSlice;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use bus::Bus;
 use mms::mmst::{MmstError, ServerSession, SessionEvent, E_ACCESSDENIED, NS_E_FILE_NOT_FOUND};
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -48,14 +50,25 @@ struct Conn {
     playing_since: Option<Instant>,
 }
 
-/// Serves one MMST client until it closes, misbehaves, or the broadcast ends.
+/// What every MMST connection shares.
+pub struct Shared {
+    pub bus: Bus,
+    /// The shell's current options: only the publishing points are read from them, at each
+    /// OpenFile.
+    pub opts: Arc<ArcSwap<Options>>,
+}
+
+/// Serves one MMST client until it closes, misbehaves, or the broadcast ends. `opts` are the
+/// options in force when it was accepted, which it keeps for its life; the name of each
+/// OpenFile resolves against the current ones (`shared.opts`).
 pub async fn serve(
     mut socket: TcpStream,
     peer: SocketAddr,
-    bus: Bus,
-    opts: Options,
+    shared: Shared,
+    opts: Arc<Options>,
     shutdown: CancellationToken,
 ) {
+    let bus = &shared.bus;
     let _ = socket.set_nodelay(true);
     let mut c = Conn {
         peer,
@@ -67,7 +80,7 @@ pub async fn serve(
         key: None,
         playing_since: None,
     };
-    let end = c.run(&mut socket, &bus, &opts, &shutdown).await;
+    let end = c.run(&mut socket, &shared, &opts, &shutdown).await;
     let dropped = c.viewer.as_ref().map_or(0, |v| v.dropped());
     if matches!(end, End::Idle) {
         opts.conn_limits.timed_out(netutil::Timeout::Request);
@@ -108,8 +121,8 @@ impl Conn {
     async fn run(
         &mut self,
         socket: &mut TcpStream,
-        bus: &Bus,
-        opts: &Options,
+        shared: &Shared,
+        opts: &Arc<Options>,
         shutdown: &CancellationToken,
     ) -> End {
         let mut buf = vec![0u8; 4096];
@@ -128,7 +141,7 @@ impl Conn {
                         Ok(Some(0)) => return End::ClientClosed,
                         Ok(Some(n)) => n,
                     };
-                    if let Some(end) = self.on_input(&buf[..n], bus, opts).await {
+                    if let Some(end) = self.on_input(&buf[..n], shared, opts).await {
                         if matches!(end, End::Denied) {
                             // The refusal goes out before the connection closes.
                             let _ = self.flush(socket).await;
@@ -145,7 +158,7 @@ impl Conn {
     }
 
     /// Feeds client bytes to the session and acts on its events.
-    async fn on_input(&mut self, data: &[u8], bus: &Bus, opts: &Options) -> Option<End> {
+    async fn on_input(&mut self, data: &[u8], shared: &Shared, opts: &Arc<Options>) -> Option<End> {
         if let Err(e) = self.session.handle_input(data) {
             return Some(End::Malformed(e));
         }
@@ -157,7 +170,7 @@ impl Conn {
                 SessionEvent::Connected { player } => {
                     tracing::debug!(peer = %self.peer, %player, "MMST: client connected")
                 }
-                SessionEvent::OpenFile { path } => match self.open(&path, bus, opts).await {
+                SessionEvent::OpenFile { path } => match self.open(&path, shared, opts).await {
                     Err(e) => return Some(End::Malformed(e)),
                     Ok(Opened::Denied) => return Some(End::Denied),
                     Ok(Opened::Answered) => {}
@@ -183,9 +196,16 @@ impl Conn {
 
     /// Answers OpenFile: the stream's header, NS_E_FILE_NOT_FOUND, or E_ACCESSDENIED when the
     /// access policy refuses (MMST has no challenge a client could answer, so a missing
-    /// credential is refused the same way; the connection then closes).
-    async fn open(&mut self, path: &str, bus: &Bus, opts: &Options) -> Result<Opened, MmstError> {
-        let target = mapping::resolve(opts, path);
+    /// credential is refused the same way; the connection then closes). The name resolves
+    /// against the publishing points in force now, not those of when the connection opened.
+    async fn open(
+        &mut self,
+        path: &str,
+        shared: &Shared,
+        opts: &Arc<Options>,
+    ) -> Result<Opened, MmstError> {
+        let bus = &shared.bus;
+        let target = mapping::resolve(&shared.opts.load(), path);
         if let Some(t) = &target {
             let asked = Asked {
                 protocol: access::Protocol::Mmst,
@@ -219,14 +239,12 @@ impl Conn {
                 .reject_open(NS_E_FILE_NOT_FOUND)
                 .map(|()| Opened::Answered);
         };
+        // The packet size of the stream's muxer, which may have started under other options.
+        let packet_size = viewer.packet_size() as u32;
         self.viewer = Some(viewer);
         self.key = Some(target.key);
         self.session
-            .accept_open(
-                header,
-                opts.packet_size
-                    .clamp(asf::MIN_PACKET_SIZE, asf::MAX_PACKET_SIZE) as u32,
-            )
+            .accept_open(header, packet_size)
             .map(|()| Opened::Answered)
     }
 

@@ -6,6 +6,11 @@
 //! [`bus::ring::Ring`], sharing the same `Bytes`, with the ring's lag policy: a viewer that falls
 //! a whole ring behind skips to the next packet where decoding can start (a video keyframe)
 //! instead of slowing anyone down.
+//!
+//! The muxer reads the options once, when it starts (packet size, preroll, packet delay, ring
+//! and cache sizes, idle timeout), and keeps them for its life: options replaced meanwhile
+//! apply to the muxers that start after, and a viewer joining a running muxer gets its packets
+//! (MMST announces their size from [`Viewer::packet_size`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -49,6 +54,8 @@ type AsfRing = Ring<FeedItem, GopReplay<FeedItem>>;
 pub struct Feed {
     ring: Arc<AsfRing>,
     ended: AtomicBool,
+    /// The size of the muxer's data packets, from the options it started with.
+    packet_size: usize,
 }
 
 impl Remuxer for Feed {
@@ -64,24 +71,31 @@ fn packet_bytes(item: &FeedItem) -> usize {
     }
 }
 
-/// Joins the stream's ASF feed, starting its muxer task if this is the first viewer.
-pub fn join(bus: &Bus, stream: &Arc<Stream>, opts: &Options) -> Viewer {
+/// Joins the stream's ASF feed, starting its muxer task with `opts` (which it keeps) if this is
+/// the first viewer.
+pub fn join(bus: &Bus, stream: &Arc<Stream>, opts: &Arc<Options>) -> Viewer {
     let start = || {
         let replay = GopReplay::new(usize::MAX, opts.gop_cache_max_bytes, packet_bytes);
         let feed = Arc::new(Feed {
             ring: Arc::new(Ring::new(opts.queue_packets.max(16), replay)),
             ended: AtomicBool::new(false),
+            // As the muxer's packetizer clamps it.
+            packet_size: opts
+                .packet_size
+                .clamp(asf::MIN_PACKET_SIZE, asf::MAX_PACKET_SIZE),
         });
         tokio::spawn(run_muxer(
             bus.clone(),
             Arc::clone(stream),
             Arc::clone(&feed),
-            opts.clone(),
+            Arc::clone(opts),
         ));
         Some(feed)
     };
+    let mut packet_size = 0;
     let reader = stream
         .join_remuxer(start, |feed| {
+            packet_size = feed.packet_size;
             let (reader, gop) = feed.ring.open(stream.key(), |replay| {
                 let mut snapshot = Vec::new();
                 replay.snapshot(&mut snapshot);
@@ -97,6 +111,7 @@ pub fn join(bus: &Bus, stream: &Arc<Stream>, opts: &Options) -> Viewer {
         .expect("an ASF feed always starts");
     Viewer {
         reader,
+        packet_size,
         stream: Arc::clone(stream),
         _guard: stream.viewer_guard(Protocol::Mms),
     }
@@ -104,8 +119,8 @@ pub fn join(bus: &Bus, stream: &Arc<Stream>, opts: &Options) -> Viewer {
 
 /// The muxer task: one bus subscriber in, ASF out, until the stream is removed from the bus (its
 /// publisher left and did not come back within the grace period) or nobody has watched for
-/// [`Options::idle_feed_timeout`].
-async fn run_muxer(bus: Bus, stream: Arc<Stream>, feed: Arc<Feed>, opts: Options) {
+/// [`Options::idle_feed_timeout`]. `opts` are those in force when it started.
+async fn run_muxer(bus: Bus, stream: Arc<Stream>, feed: Arc<Feed>, opts: Arc<Options>) {
     let key = stream.key().to_owned();
     let mut muxer = FlvAsfMuxer::new(MuxerOptions {
         packet_size: opts.packet_size,
@@ -215,6 +230,8 @@ fn publish(feed: &Feed, muxer: &mut FlvAsfMuxer, log: &mut MuxLog, key: &str) {
 /// One viewer's bounded view of a feed.
 pub struct Viewer {
     reader: Reader<FeedItem, GopReplay<FeedItem>>,
+    /// The feed's data packet size.
+    packet_size: usize,
     stream: Arc<Stream>,
     _guard: ViewerGuard,
 }
@@ -242,6 +259,11 @@ impl Viewer {
     /// Counts `n` bytes written to this viewer on its stream.
     pub fn count_sent(&self, n: u64) {
         self.stream.count_sent(Protocol::Mms, n);
+    }
+
+    /// The size of the feed's data packets (the options of its muxer's start).
+    pub fn packet_size(&self) -> usize {
+        self.packet_size
     }
 
     /// Packets this viewer skipped because it was too slow.
@@ -291,10 +313,10 @@ mod tests {
         };
         let mut publisher = bus.publish("live/lag", info).expect("publish");
         let stream = bus.stream("live/lag").expect("stream exists");
-        let opts = Options {
+        let opts = Arc::new(Options {
             queue_packets: 16,
             ..Options::default()
-        };
+        });
         let mut viewer = join(&bus, &stream, &opts);
         push_fixture(&mut publisher, 1);
         let header = viewer.header(Duration::from_secs(5)).await;
@@ -327,7 +349,7 @@ mod tests {
         };
         let mut publisher = bus.publish("live/late", info).expect("publish");
         let stream = bus.stream("live/late").expect("stream exists");
-        let opts = Options::default();
+        let opts = Arc::new(Options::default());
         let mut first = join(&bus, &stream, &opts);
         push_fixture(&mut publisher, 1);
         assert!(first.header(Duration::from_secs(5)).await.is_some());

@@ -20,6 +20,14 @@
 //! | MS-WMSP | the MMSH requests and `$H`/`$D`/`$E` chunks, through `mms::mmsh` |
 //! | ASF 1.20.03 | header and data packets, through `asf` |
 //! | Windows Media metafile (ASX 3.0) | the `.asx` playlists |
+//!
+//! The options can be replaced while the shell runs ([`serve`] and [`mmsh_layer_or_router`]
+//! share one [`ArcSwap`], which a configuration reload stores new ones into), and nothing
+//! running is disturbed: each MMSH request and each MMST connection reads the options once
+//! when it starts, and so does each stream's ASF muxer. Names resolve against the options in
+//! force when a request (MMSH) or an OpenFile (MMST) arrives, so a publishing point added by a
+//! reload plays at once, and a removed one is refused to new requests while its viewers keep
+//! playing.
 
 mod asx;
 mod auth;
@@ -29,8 +37,10 @@ mod mapping;
 mod mmsh;
 mod server;
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use axum::Router;
 use bus::Bus;
 
@@ -51,6 +61,18 @@ pub struct PublishingPoint {
 }
 
 /// Settings of the MMS shell. Every field has a working default.
+///
+/// Replaced while the shell runs, they apply to what starts next: an MMSH request or an MMST
+/// connection reads them when it starts (timeouts, `public_host`, `mmst_port`, `access`); the
+/// publishing points are read at each MMSH request and MMST OpenFile; and a stream's ASF
+/// muxer reads `packet_size`, `preroll_ms`, `max_packet_delay_ms`, `queue_packets`,
+/// `gop_cache_max_bytes` and `idle_feed_timeout` when it starts, for its life (a viewer joining
+/// a running muxer gets that muxer's packets). Nothing needs a restart; the listener's address
+/// is not an option here.
+///
+/// `conn_limits` and `access` are shared handles: whoever replaces the options passes the same
+/// ones again (clones of them), changing what they hold through their own methods
+/// (`ConnLimits::set_admission`, `Access::replace`), so that their counters stay whole.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Publishing points; names not listed resolve as `{app}/{stream}`.
@@ -111,20 +133,24 @@ impl Default for Options {
 /// Wraps the gateway's HTTP router so that MMSH and `.asx` requests are served first:
 ///
 /// ```ignore
-/// let app = mms_server::mmsh_layer_or_router(app, bus.clone(), mms_opts.clone());
+/// let opts = Arc::new(ArcSwap::from_pointee(mms_opts));
+/// let app = mms_server::mmsh_layer_or_router(app, bus.clone(), Arc::clone(&opts));
 /// ```
 ///
 /// Every other request reaches `inner` unchanged. Serve the result with
 /// `into_make_service_with_connect_info::<SocketAddr>()` to log viewers' addresses.
-pub fn mmsh_layer_or_router(inner: Router, bus: Bus, opts: Options) -> Router {
+///
+/// Each request reads the options `opts` holds when it arrives; share the handle with
+/// [`serve`] so that a reload replaces them for both.
+pub fn mmsh_layer_or_router(inner: Router, bus: Bus, opts: Arc<ArcSwap<Options>>) -> Router {
     let state = MmshState::new(bus, opts);
     Router::new()
         .fallback_service(inner)
         .layer(axum::middleware::from_fn_with_state(state, mmsh_middleware))
 }
 
-/// A router that serves only MMSH and `.asx` (404 for anything else), for tests and for a
-/// dedicated MMSH listener.
+/// A router that serves only MMSH and `.asx` (404 for anything else) with fixed options, for
+/// tests and for a dedicated MMSH listener.
 pub fn router(bus: Bus, opts: Options) -> Router {
-    mmsh_layer_or_router(Router::new(), bus, opts)
+    mmsh_layer_or_router(Router::new(), bus, Arc::new(ArcSwap::from_pointee(opts)))
 }

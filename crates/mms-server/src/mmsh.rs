@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use arc_swap::ArcSwap;
 use axum::body::Body;
 use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{Request, State};
@@ -21,19 +22,20 @@ use crate::auth::{self, Asked};
 use crate::from_bus::{self, FeedItem, Viewer};
 use crate::{asx, mapping, Options};
 
-/// The state of the MMSH middleware: the bus and the MMS options.
+/// The state of the MMSH middleware: the bus and the MMS options, which a reload may replace
+/// (each request reads those in force when it arrives).
 #[derive(Clone)]
 pub struct MmshState {
     bus: Bus,
-    opts: Arc<Options>,
+    opts: Arc<ArcSwap<Options>>,
     client_ids: Arc<AtomicU32>,
 }
 
 impl MmshState {
-    pub fn new(bus: Bus, opts: Options) -> MmshState {
+    pub fn new(bus: Bus, opts: Arc<ArcSwap<Options>>) -> MmshState {
         MmshState {
             bus,
-            opts: Arc::new(opts),
+            opts,
             client_ids: Arc::new(AtomicU32::new(1)),
         }
     }
@@ -43,14 +45,16 @@ impl MmshState {
 /// Windows Media client; passes anything else to `next`.
 ///
 /// Use with `axum::middleware::from_fn_with_state(MmshState::new(bus, opts), mmsh_middleware)`.
+/// The request reads the options in force when it arrives, and a playing viewer keeps them.
 pub async fn mmsh_middleware(State(state): State<MmshState>, req: Request, next: Next) -> Response {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return next.run(req).await;
     }
+    let opts = state.opts.load_full();
     let path = req.uri().path();
     if let Some(stem) = strip_asx(path) {
-        if let Some(target) = mapping::resolve(&state.opts, stem) {
-            return asx_response(&state.opts, req.headers(), &target.name);
+        if let Some(target) = mapping::resolve(&opts, stem) {
+            return asx_response(&opts, req.headers(), &target.name);
         }
         return next.run(req).await;
     }
@@ -78,7 +82,7 @@ pub async fn mmsh_middleware(State(state): State<MmshState>, req: Request, next:
         method: req.method().as_str(),
         tls: req.extensions().get::<access::OverTls>().is_some(),
     };
-    serve_mmsh(&state, path, &credentials, &pragmas, peer, watch).await
+    serve_mmsh(&state, &opts, path, &credentials, &pragmas, peer, watch).await
 }
 
 /// What an MMSH request carries for the access check.
@@ -119,8 +123,10 @@ fn asx_response(opts: &Options, headers: &HeaderMap, name: &str) -> Response {
     ([(header::CONTENT_TYPE, "video/x-ms-asf")], body).into_response()
 }
 
+/// Serves an MMSH request with the options `opts` in force when it arrived.
 async fn serve_mmsh(
     state: &MmshState,
+    opts: &Arc<Options>,
     path: &str,
     credentials: &Credentials<'_>,
     pragmas: &[String],
@@ -128,9 +134,9 @@ async fn serve_mmsh(
     watch: Option<Arc<SendWatch>>,
 ) -> Response {
     let request = mmsh::parse_request(pragmas.iter().map(String::as_str));
-    let target = mapping::resolve(&state.opts, path);
+    let target = mapping::resolve(opts, path);
     if let Some(t) = &target {
-        if let Err(refusal) = authorize(state, &t.key, credentials, peer).await {
+        if let Err(refusal) = authorize(&opts.access, &t.key, credentials, peer).await {
             return refusal;
         }
     }
@@ -148,8 +154,8 @@ async fn serve_mmsh(
         )
             .into_response();
     };
-    let mut viewer = from_bus::join(&state.bus, &stream, &state.opts);
-    let Some(header) = viewer.header(state.opts.header_timeout).await else {
+    let mut viewer = from_bus::join(&state.bus, &stream, opts);
+    let Some(header) = viewer.header(opts.header_timeout).await else {
         tracing::warn!(?peer, stream = %target.key, "MMSH: no ASF header in time (no H.264/AAC track?)");
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -182,7 +188,7 @@ async fn serve_mmsh(
                 watch,
                 viewer,
                 peer,
-                access: Arc::clone(&state.opts.access),
+                access: Arc::clone(&opts.access),
                 started: Instant::now(),
                 bytes_sent: 0,
                 key: target.key,
@@ -200,12 +206,11 @@ async fn serve_mmsh(
 /// Asks the access policy about a viewer of `key`; a refusal is the response to send: 401 with
 /// the basic and digest challenges (RFC 7235 §3.1), or 403, with the reason as plain text.
 async fn authorize(
-    state: &MmshState,
+    access: &access::Access,
     key: &str,
     credentials: &Credentials<'_>,
     peer: Option<SocketAddr>,
 ) -> Result<(), Response> {
-    let access = &state.opts.access;
     if !access.restricts(access::Action::Play) {
         return Ok(());
     }

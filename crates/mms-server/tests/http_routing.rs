@@ -18,7 +18,8 @@ async fn serve(bus: Bus) -> SocketAddr {
         .route("/live/test.flv", get(|| async { "flv route" }))
         .route("/LiveEvents", get(|| async { "other route" }))
         .fallback(|| async { (axum::http::StatusCode::NOT_FOUND, "inner 404") });
-    let app = mms_server::mmsh_layer_or_router(inner, bus, options());
+    let opts = std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(options()));
+    let app = mms_server::mmsh_layer_or_router(inner, bus, opts);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await });

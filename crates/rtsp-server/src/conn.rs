@@ -28,13 +28,13 @@ const REAP_TICK: Duration = Duration::from_secs(1);
 /// How long DESCRIBE waits for a live stream's first frame (see [`bus::Stream::wait_for_frames`]).
 const DESCRIBE_WAIT: Duration = Duration::from_secs(3);
 
-/// What every connection shares.
+/// What every connection shares. The options are not here: each connection has its own
+/// snapshot, taken when it was accepted.
 #[derive(Debug)]
 pub struct Ctx {
     pub registry: Registry,
     pub ports: PortPool,
     pub limits: PeerLimits,
-    pub opts: Arc<Options>,
     pub shutdown: CancellationToken,
 }
 
@@ -83,6 +83,8 @@ impl Media {
 
 struct Conn {
     ctx: Arc<Ctx>,
+    /// The options in force when the connection was accepted, for its whole life.
+    opts: Arc<Options>,
     peer: SocketAddr,
     /// The connection is RTSPS: media may only go interleaved on it, never over UDP in clear.
     secure: bool,
@@ -106,9 +108,16 @@ pub fn prepare(socket: &TcpStream, peer: SocketAddr, opts: &Options) {
 }
 
 /// Serves one accepted connection, given as its read and write halves (of a TCP socket, or of
-/// the TLS stream over one when `secure`), until it closes.
-pub async fn serve<R, W>(ctx: Arc<Ctx>, rd: R, wr: W, peer: SocketAddr, secure: bool)
-where
+/// the TLS stream over one when `secure`), until it closes. `opts` are the options in force when
+/// it was accepted; it keeps them, whatever replaces them meanwhile.
+pub async fn serve<R, W>(
+    ctx: Arc<Ctx>,
+    opts: Arc<Options>,
+    rd: R,
+    wr: W,
+    peer: SocketAddr,
+    secure: bool,
+) where
     R: AsyncRead + Unpin + Send,
     W: AsyncWrite + Unpin + Send + 'static,
 {
@@ -120,19 +129,20 @@ where
             wr,
             out_rx,
             writer_done.clone(),
-            ctx.opts.write_timeout,
-            ctx.opts.tcp_write_delay,
+            opts.write_timeout,
+            opts.tcp_write_delay,
         )
         .in_current_span(),
     );
     let rtsp = ServerConnection::new(
         rand::random(),
-        ctx.opts.session_timeout.as_secs() as u32,
-        &ctx.opts.server_name,
+        opts.session_timeout.as_secs() as u32,
+        &opts.server_name,
     );
-    let access = ConnAccess::new(Arc::clone(&ctx.opts.access), peer, secure);
+    let access = ConnAccess::new(Arc::clone(&opts.access), peer, secure);
     let mut conn = Conn {
         ctx,
+        opts,
         peer,
         secure,
         rtsp,
@@ -190,9 +200,9 @@ impl Conn {
                 }
                 Err(e) => {
                     if is_oversized(&e) {
-                        self.ctx.opts.conn_limits.oversized_request();
+                        self.opts.conn_limits.oversized_request();
                     } else {
-                        self.ctx.opts.conn_limits.protocol_error("bad_request");
+                        self.opts.conn_limits.protocol_error("bad_request");
                     }
                     // Framing is lost: answer once, then close this connection only.
                     tracing::info!(peer = %self.peer, error = %e, "bad RTSP input; closing connection");
@@ -217,10 +227,10 @@ impl Conn {
     }
 
     fn check_timeout(&self) -> Option<String> {
-        let limits = &self.ctx.opts.conn_limits;
+        let limits = &self.opts.conn_limits;
         let Some(media) = self.media.as_ref() else {
             // No session: only requests keep the connection open.
-            let timeout = self.ctx.opts.request_timeout;
+            let timeout = self.opts.request_timeout;
             if self.last_request.elapsed() <= timeout {
                 return None;
             }
@@ -230,7 +240,7 @@ impl Conn {
             ));
         };
         // TCP sessions live as long as their connection; UDP sessions need signs of life.
-        let timeout = self.ctx.opts.session_timeout;
+        let timeout = self.opts.session_timeout;
         if !(media.is_udp() && media.stats.idle() > timeout) {
             return None;
         }
@@ -241,7 +251,7 @@ impl Conn {
     }
 
     fn refused(&self, why: SetupRefusal) {
-        self.ctx.opts.setup_refusals.count(why);
+        self.opts.setup_refusals.count(why);
     }
 
     async fn send(&self, bytes: Bytes) {
@@ -377,11 +387,11 @@ impl Conn {
 
     /// A session slot for this client's first SETUP, or the 453 that refuses it.
     fn session_slot(&mut self, stream: &str) -> Result<SessionSlot, Response> {
-        if let Some(slot) = self.ctx.limits.acquire(self.peer.ip()) {
+        let max = self.opts.max_sessions_per_ip;
+        if let Some(slot) = self.ctx.limits.acquire(self.peer.ip(), max) {
             return Ok(slot);
         }
         self.refused(SetupRefusal::SessionsPerIp);
-        let max = self.ctx.limits.max_per_ip();
         tracing::warn!(peer = %self.peer, %stream, max, "rtsp SETUP refused: the client address holds rtsp.max_sessions_per_ip sessions");
         Err(self.rtsp.reject(
             453,

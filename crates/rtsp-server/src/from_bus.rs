@@ -5,7 +5,9 @@
 //! the shell's part: the ring and its replay ([`Shared`]), the [`Registry`], the task (bus
 //! subscriber, Sender Report timer, linger and retirement) and the randomness of each track.
 //! The packetizer is the stream's [`bus::Remuxer`] of this type: the first DESCRIBE starts it and
-//! it stops [`crate::Options::stream_linger`] after its last session.
+//! it stops [`crate::Options::stream_linger`] after its last session. It reads the options once,
+//! when it starts (MTU, ring size, Sender Report interval, linger), and keeps them for its life:
+//! options replaced meanwhile apply to the packetizers that start after.
 //!
 //! Architecture Invariant: a session never packetizes or copies media; it receives `Arc`s of
 //! [`MediaUnit`]s whose packets are `Bytes`, and at most prefixes its own 4-byte interleaved header.
@@ -13,6 +15,7 @@
 use std::sync::{Arc, MutexGuard};
 use std::time::{Instant, SystemTime};
 
+use arc_swap::ArcSwap;
 use bus::ring::{GopReplay, Reader, Replay, Ring, Role, Unit};
 use bus::{Bus, Event, Linger, Protocol, Remuxer, Stream, Subscriber};
 use bytes::Bytes;
@@ -221,13 +224,14 @@ fn sender_info(shared: &Shared, track: usize, now: SystemTime) -> Option<SenderI
 #[derive(Debug, Clone)]
 pub struct Registry {
     bus: Bus,
-    opts: Arc<Options>,
+    /// The shell's current options; a packetizer takes a snapshot of them when it starts.
+    opts: Arc<ArcSwap<Options>>,
     shutdown: CancellationToken,
 }
 
 impl Registry {
-    /// A registry over `bus`.
-    pub fn new(bus: Bus, opts: Arc<Options>, shutdown: CancellationToken) -> Self {
+    /// A registry over `bus`, starting packetizers with the options `opts` holds at the time.
+    pub fn new(bus: Bus, opts: Arc<ArcSwap<Options>>, shutdown: CancellationToken) -> Self {
         Registry {
             bus,
             opts,
@@ -257,10 +261,13 @@ impl Registry {
             if !is_ready(&stream) {
                 return None;
             }
-            let (rtp, packetizer) = build(&stream, &self.opts)?;
+            // The packetizer's options for its whole life.
+            let opts = self.opts.load_full();
+            let (rtp, packetizer) = build(&stream, &opts)?;
             let sub = self.bus.subscribe(key, Protocol::Internal)?;
             tokio::spawn(run_stream(
-                self.clone(),
+                self.shutdown.clone(),
+                opts,
                 Arc::clone(&stream),
                 Arc::clone(&rtp),
                 sub,
@@ -337,15 +344,15 @@ fn build(stream: &Arc<Stream>, opts: &Options) -> Option<(Arc<StreamRtp>, Stream
     Some((Arc::new(rtp), packetizer))
 }
 
-/// The packetizer task of one stream.
+/// The packetizer task of one stream, with the options in force when it started.
 async fn run_stream(
-    registry: Registry,
+    shutdown: CancellationToken,
+    opts: Arc<Options>,
     stream: Arc<Stream>,
     rtp: Arc<StreamRtp>,
     mut sub: Subscriber,
     mut p: StreamPacketizer,
 ) {
-    let opts = Arc::clone(&registry.opts);
     let mut sr = tokio::time::interval(opts.sender_report_interval);
     let mut linger = Linger::new(opts.stream_linger);
     tracing::debug!(stream = %rtp.key, "rtp packetizer started");
@@ -379,7 +386,7 @@ async fn run_stream(
                     return;
                 }
             }
-            _ = registry.shutdown.cancelled() => break,
+            _ = shutdown.cancelled() => break,
         }
     }
     rtp.ended.cancel();

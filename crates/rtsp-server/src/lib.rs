@@ -17,6 +17,13 @@
 //! | the per-client-address session cap, the counts of refused SETUPs | `limits.rs` |
 //! | bus tags' FLV media (parsed once at ingest) to codec payloads | `flv_body.rs` |
 //!
+//! The options can be replaced while the shell runs ([`serve`] takes them behind an
+//! [`ArcSwap`], which a configuration reload stores new ones into): each connection takes the
+//! options in force when it is accepted, and each stream's packetizer those in force when it
+//! starts, and keeps them for its life. So what changed applies to the connections and
+//! packetizers that start next, and nothing running is disturbed (see [`Options`] for what
+//! needs a restart).
+//!
 //! Architecture Invariant: RTP is packetized once per stream and track; a session's queue is its
 //! cursor in the stream's bounded broadcast ring, and a session that falls a whole ring behind
 //! skips to the next keyframe without delaying anyone else.
@@ -33,6 +40,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 pub use limits::{SetupRefusal, SetupRefusalStats, SetupRefusals};
 pub use session::{SessionInfo, TrackReport};
 use tokio::net::TcpListener;
@@ -40,6 +48,22 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 /// Settings of the RTSP egress; the gateway maps them from `[rtsp]` in its configuration.
+///
+/// Replaced while [`serve`] runs (through its `ArcSwap`), they apply to what starts next, and
+/// connections and packetizers already running keep those they started with:
+///
+/// - a stream's packetizer reads `mtu`, `sender_report_interval`, `queue_units` and
+///   `stream_linger` once when it starts (the first DESCRIBE of a stream nobody watches);
+/// - a connection reads the rest once when it is accepted: socket options, timeouts, write
+///   batching, the `Server` header, `access`, and the `max_sessions_per_ip` its SETUPs are
+///   checked against (sessions already past a lowered cap stay);
+/// - the UDP port range (`udp_port_min`, `udp_port_max`, `udp_bind_ip`) is bound into the port
+///   pool when [`serve`] starts and needs a restart.
+///
+/// `conn_limits`, `setup_refusals` and `access` are shared handles: whoever replaces the options
+/// passes the same ones again (clones of them), changing what they hold through their own
+/// methods (`ConnLimits::set_admission`, `Access::replace`), so that the counters stay whole
+/// and every connection, old or new, reports into the same place.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// The listener's admission (open connections in total and per client, new connections per
@@ -54,10 +78,12 @@ pub struct Options {
     /// A UDP session with no request, RTCP or RTP from its client for this long is closed.
     pub session_timeout: Duration,
     /// The first port of the UDP server port range (RTP on even ports, RTCP on the odd port next).
+    /// Read once when [`serve`] starts (a restart applies a new range).
     pub udp_port_min: u16,
-    /// The last port of the UDP server port range.
+    /// The last port of the UDP server port range; read once when [`serve`] starts.
     pub udp_port_max: u16,
-    /// The address UDP server ports bind to; `None` means the RTSP listener's address.
+    /// The address UDP server ports bind to; `None` means the RTSP listener's address. Read once
+    /// when [`serve`] starts.
     pub udp_bind_ip: Option<IpAddr>,
     /// How often each track sends an RTCP Sender Report.
     pub sender_report_interval: Duration,
@@ -79,7 +105,9 @@ pub struct Options {
     /// it comes either way.
     pub tcp_write_delay: Duration,
     /// The most RTSP sessions one client IP address may hold at once (each holds at most one UDP
-    /// port pair per track); a SETUP past it is answered 453 Not Enough Bandwidth.
+    /// port pair per track); a SETUP past it is answered 453 Not Enough Bandwidth. Lowered by a
+    /// replacement, it refuses the SETUPs of connections accepted after it; sessions already past
+    /// it stay.
     pub max_sessions_per_ip: usize,
     /// A connection without a session (before SETUP, after TEARDOWN) that completes no request
     /// for this long is closed, so silent or trickling connections cannot pile up.
@@ -128,7 +156,8 @@ pub struct Listeners {
     pub tls: Option<(netutil::Listener, tls::Acceptor)>,
 }
 
-/// Serves RTSP on `listener` until `shutdown` is cancelled.
+/// Serves RTSP on `listener` with fixed options until `shutdown` is cancelled (for tests and
+/// examples; [`serve`] takes options that can be replaced).
 pub async fn run(
     listener: TcpListener,
     bus: bus::Bus,
@@ -139,15 +168,27 @@ pub async fn run(
         plain: Some(netutil::Listener::new("RTSP", listener).0),
         tls: None,
     };
-    serve(listeners, bus, opts, shutdown).await
+    serve(
+        listeners,
+        bus,
+        Arc::new(ArcSwap::from_pointee(opts)),
+        shutdown,
+    )
+    .await
 }
 
 /// Serves RTSP and RTSPS on already-bound listeners until `shutdown` is cancelled. Both share
-/// `opts`, the UDP port pool, the per-address session cap and one count of open connections.
+/// `opts`, the UDP port pool, the per-address session count and one count of open connections.
+///
+/// `opts` may be replaced while this runs (`opts.store(...)`): each connection takes a snapshot
+/// of the options in force when it is accepted, and each stream's packetizer one when it
+/// starts, so what changed applies from the next connection or packetizer on and no running
+/// one is disturbed. The UDP port range is taken from the options in force now and stays
+/// (see [`Options`]).
 pub async fn serve(
     listeners: Listeners,
     bus: bus::Bus,
-    opts: Options,
+    opts: Arc<ArcSwap<Options>>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let mut plain = listeners.plain;
@@ -157,31 +198,35 @@ pub async fn serve(
     };
     let local = local.local_addr()?;
     let tls_local = secure.as_ref().map(|l| l.local_addr()).transpose()?;
-    let opts = Arc::new(opts);
-    let ip = opts.udp_bind_ip.unwrap_or(local.ip());
+    // The port pool is bound to the range in force at start; a new range needs a restart.
+    let ports = {
+        let now = opts.load();
+        let ip = now.udp_bind_ip.unwrap_or(local.ip());
+        ports::PortPool::new(ip, now.udp_port_min, now.udp_port_max)
+    };
     let ctx = Arc::new(conn::Ctx {
         registry: from_bus::Registry::new(bus, Arc::clone(&opts), shutdown.clone()),
-        ports: ports::PortPool::new(ip, opts.udp_port_min, opts.udp_port_max),
-        limits: limits::PeerLimits::new(opts.max_sessions_per_ip),
-        opts,
+        ports,
+        limits: limits::PeerLimits::default(),
         shutdown: shutdown.clone(),
     });
     let plain_local = plain.as_ref().map(|_| local);
     tracing::info!(rtsp = ?plain_local, rtsps = ?tls_local, "rtsp listening");
     let mut backoff = netutil::AcceptBackoff::new("RTSP");
-    let caps = ctx.opts.conn_limits.clone();
     loop {
         tokio::select! {
             accepted = tls::accept_either(plain.as_mut(), secure.as_mut()) => match accepted {
                 Ok(tls::Accepted { socket, peer, tls }) => {
                     backoff.succeeded();
-                    // Over a cap the socket is dropped, which closes it; `caps` logged it.
-                    let Ok(permit) = caps.try_acquire(peer.ip()) else { continue };
-                    conn::prepare(&socket, peer, &ctx.opts);
+                    // The connection's options for its whole life.
+                    let conn_opts = opts.load_full();
+                    // Over a cap the socket is dropped, which closes it; `conn_limits` logged it.
+                    let Ok(permit) = conn_opts.conn_limits.try_acquire(peer.ip()) else { continue };
+                    conn::prepare(&socket, peer, &conn_opts);
                     let acceptor = acceptor.as_ref().filter(|_| tls).cloned();
                     let ctx = Arc::clone(&ctx);
                     let conn = async move {
-                        serve_one(ctx, socket, peer, acceptor).await;
+                        serve_one(ctx, conn_opts, socket, peer, acceptor).await;
                         drop(permit);
                     };
                     tokio::spawn(conn.instrument(netutil::conn_span!(peer)));
@@ -194,26 +239,28 @@ pub async fn serve(
     }
 }
 
-/// Serves one accepted socket: plain, or after its TLS handshake (which must finish within the
-/// request timeout) when it came in on the RTSPS listener.
+/// Serves one accepted socket with the options `opts` it was accepted under: plain, or after its
+/// TLS handshake (which must finish within the request timeout) when it came in on the RTSPS
+/// listener.
 async fn serve_one(
     ctx: Arc<conn::Ctx>,
+    opts: Arc<Options>,
     socket: tokio::net::TcpStream,
     peer: std::net::SocketAddr,
     acceptor: Option<tls::Acceptor>,
 ) {
     let Some(acceptor) = acceptor else {
         let (rd, wr) = socket.into_split();
-        return conn::serve(ctx, rd, wr, peer, false).await;
+        return conn::serve(ctx, opts, rd, wr, peer, false).await;
     };
-    let handshake = acceptor.handshake(socket, peer, ctx.opts.request_timeout);
+    let handshake = acceptor.handshake(socket, peer, opts.request_timeout);
     let stream = tokio::select! {
         s = handshake => s,
         _ = ctx.shutdown.cancelled() => None,
     };
     if let Some(stream) = stream {
         let (rd, wr) = tokio::io::split(stream);
-        conn::serve(ctx, rd, wr, peer, true).await;
+        conn::serve(ctx, opts, rd, wr, peer, true).await;
     }
 }
 

@@ -69,10 +69,11 @@ impl SetupRefusals {
     }
 }
 
-/// Counts the sessions of each client address against a limit.
-#[derive(Debug, Clone)]
+/// Counts the sessions of each client address against a limit, which each acquisition names
+/// (the connection's `rtsp.max_sessions_per_ip`, so a reload that lowers it refuses new sessions
+/// and leaves those already counted alone).
+#[derive(Debug, Clone, Default)]
 pub struct PeerLimits {
-    max_per_ip: usize,
     sessions: Arc<Mutex<HashMap<IpAddr, usize>>>,
 }
 
@@ -84,26 +85,19 @@ pub struct SessionSlot {
 }
 
 impl PeerLimits {
-    /// Allows `max_per_ip` sessions per client address at once.
-    pub fn new(max_per_ip: usize) -> Self {
-        PeerLimits {
-            max_per_ip,
-            sessions: Arc::default(),
-        }
-    }
-
     fn lock(&self) -> MutexGuard<'_, HashMap<IpAddr, usize>> {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Counts a new session of `ip`; `None` when `ip` already holds the maximum.
-    pub fn acquire(&self, ip: IpAddr) -> Option<SessionSlot> {
+    /// Counts a new session of `ip`; `None` when `ip` already holds `max_per_ip` sessions (or
+    /// more, counted under a higher limit).
+    pub fn acquire(&self, ip: IpAddr, max_per_ip: usize) -> Option<SessionSlot> {
         // One client as every listener limit sees it: ::ffff:a.b.c.d is a.b.c.d, and an IPv6
         // client is its /64.
         let ip = netutil::client_of(ip);
         let mut sessions = self.lock();
         let n = sessions.entry(ip).or_insert(0);
-        if *n >= self.max_per_ip {
+        if *n >= max_per_ip {
             return None;
         }
         *n += 1;
@@ -111,11 +105,6 @@ impl PeerLimits {
             ip,
             limits: self.clone(),
         })
-    }
-
-    /// The limit per address.
-    pub fn max_per_ip(&self) -> usize {
-        self.max_per_ip
     }
 }
 
@@ -137,27 +126,38 @@ mod tests {
 
     #[test]
     fn sessions_are_capped_per_address_and_freed_on_drop() {
-        let limits = PeerLimits::new(2);
+        let limits = PeerLimits::default();
+        let acquire = |ip| limits.acquire(ip, 2);
         let a: IpAddr = "10.0.0.1".parse().expect("an address");
         let b: IpAddr = "10.0.0.2".parse().expect("an address");
-        let s1 = limits.acquire(a).expect("first session");
-        let _s2 = limits.acquire(a).expect("second session");
-        assert!(
-            limits.acquire(a).is_none(),
-            "a third session of one address"
-        );
-        let _other = limits.acquire(b).expect("another address is not affected");
+        let s1 = acquire(a).expect("first session");
+        let _s2 = acquire(a).expect("second session");
+        assert!(acquire(a).is_none(), "a third session of one address");
+        let _other = acquire(b).expect("another address is not affected");
         let mapped: IpAddr = "::ffff:10.0.0.1".parse().expect("an address");
         assert!(
-            limits.acquire(mapped).is_none(),
+            acquire(mapped).is_none(),
             "a v4-mapped address is the same client"
         );
         let v6: IpAddr = "2001:db8::1".parse().expect("an address");
         let same_64: IpAddr = "2001:db8::2".parse().expect("an address");
-        let _v6a = limits.acquire(v6).expect("first");
-        let _v6b = limits.acquire(same_64).expect("second of the /64");
-        assert!(limits.acquire(v6).is_none(), "one /64 is one client");
+        let _v6a = acquire(v6).expect("first");
+        let _v6b = acquire(same_64).expect("second of the /64");
+        assert!(acquire(v6).is_none(), "one /64 is one client");
         drop(s1);
-        assert!(limits.acquire(a).is_some(), "a freed slot is reusable");
+        assert!(acquire(a).is_some(), "a freed slot is reusable");
+    }
+
+    #[test]
+    fn a_lowered_limit_refuses_new_sessions_and_keeps_those_counted() {
+        let limits = PeerLimits::default();
+        let a: IpAddr = "10.0.0.1".parse().expect("an address");
+        let s1 = limits.acquire(a, 3).expect("first");
+        let s2 = limits.acquire(a, 3).expect("second");
+        assert!(limits.acquire(a, 1).is_none(), "two held, one allowed now");
+        drop(s1);
+        assert!(limits.acquire(a, 1).is_none(), "one held, one allowed");
+        drop(s2);
+        assert!(limits.acquire(a, 1).is_some(), "none held");
     }
 }

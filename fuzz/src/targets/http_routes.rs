@@ -49,6 +49,7 @@ fn router() -> Router {
                 }],
                 ..mms_server::Options::default()
             };
+            let mms = std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(mms));
             mms_server::mmsh_layer_or_router(app, bus, mms)
         })
         .clone()

@@ -5,8 +5,10 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use bus::{Bus, BusOptions, Protocol, PublisherInfo, Tag, TagKind};
 use bytes::Bytes;
 use mms_server::{Options, PublishingPoint};
@@ -77,6 +79,16 @@ pub async fn start() -> Harness {
 
 /// Like [`start`], publishing `fixture` at `key`.
 pub async fn start_with(fixture: PathBuf, key: &'static str) -> Harness {
+    start_swappable(fixture, key, Arc::new(ArcSwap::from_pointee(options()))).await
+}
+
+/// Like [`start_with`], the MMST listener and the MMSH router sharing `opts`, which the test
+/// may replace while they run.
+pub async fn start_swappable(
+    fixture: PathBuf,
+    key: &'static str,
+    opts: Arc<ArcSwap<Options>>,
+) -> Harness {
     let bus = Bus::new(BusOptions {
         unpublish_grace: Duration::from_secs(1),
         ..BusOptions::default()
@@ -86,15 +98,16 @@ pub async fn start_with(fixture: PathBuf, key: &'static str) -> Harness {
     tokio::spawn(publish_loop(bus.clone(), fixture, key, publisher.clone()));
     let mmst_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind mmst");
     let mmst = mmst_listener.local_addr().expect("addr");
-    tokio::spawn(mms_server::run(
+    let (mmst_listener, _) = netutil::Listener::new("MMST", mmst_listener);
+    tokio::spawn(mms_server::serve(
         mmst_listener,
         bus.clone(),
-        options(),
+        Arc::clone(&opts),
         shutdown.clone(),
     ));
     let http_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind http");
     let http = http_listener.local_addr().expect("addr");
-    let app = mms_server::router(bus.clone(), options());
+    let app = mms_server::mmsh_layer_or_router(axum::Router::new(), bus.clone(), opts);
     let token = shutdown.clone();
     tokio::spawn(async move {
         let svc = app.into_make_service_with_connect_info::<SocketAddr>();

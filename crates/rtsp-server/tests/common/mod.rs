@@ -5,9 +5,10 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use bus::{Bus, BusOptions, Protocol, PublisherInfo, Tag, TagKind};
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -121,13 +122,18 @@ pub fn fixture_tags(path: &Path) -> Vec<Tag> {
 
 /// Publishes the fixture on `bus` in real time, looping with continuous timestamps, until cancelled.
 pub async fn feed(bus: Bus, tags: Vec<Tag>, stop: CancellationToken) {
+    feed_key(bus, KEY, tags, stop).await
+}
+
+/// Like [`feed`], on the bus key `key`.
+pub async fn feed_key(bus: Bus, key: &str, tags: Vec<Tag>, stop: CancellationToken) {
     let info = PublisherInfo {
         protocol: Protocol::Internal,
         peer: None,
         query: None,
     };
     let mut publisher = bus
-        .publish(KEY, info)
+        .publish(key, info)
         .expect("test stream is not yet published");
     let mp3 = tags.iter().any(|t| {
         t.kind == TagKind::Audio
@@ -187,6 +193,15 @@ pub async fn start(opts: rtsp_server::Options) -> Option<Harness> {
 
 /// Like [`start`] with the given audio codec.
 pub async fn start_with(opts: rtsp_server::Options, audio: Audio) -> Option<Harness> {
+    let opts = Arc::new(ArcSwap::from_pointee(opts));
+    start_swappable(opts, audio).await
+}
+
+/// Like [`start_with`], serving with options the test may replace while the server runs.
+pub async fn start_swappable(
+    opts: Arc<ArcSwap<rtsp_server::Options>>,
+    audio: Audio,
+) -> Option<Harness> {
     let tags = fixture_tags(fixture_for(audio)?);
     let _ = tracing_subscriber::fmt()
         .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
@@ -196,7 +211,16 @@ pub async fn start_with(opts: rtsp_server::Options, audio: Audio) -> Option<Harn
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
     let addr = listener.local_addr().expect("bound");
     let stop = CancellationToken::new();
-    tokio::spawn(rtsp_server::run(listener, bus.clone(), opts, stop.clone()));
+    let listeners = rtsp_server::Listeners {
+        plain: Some(netutil::Listener::new("RTSP", listener).0),
+        tls: None,
+    };
+    tokio::spawn(rtsp_server::serve(
+        listeners,
+        bus.clone(),
+        opts,
+        stop.clone(),
+    ));
     tokio::spawn(feed(bus.clone(), tags, stop.clone()));
     let ready = |s: &bus::Stream| {
         s.video_sequence_header().is_some()
