@@ -13,6 +13,7 @@
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -20,7 +21,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use bus::Bus;
 use netutil::{ConnLimits, ListenerStats};
-use rtsp_server::{SessionInfo, SetupRefusalStats, SetupRefusals};
+use rtsp_server::{SessionInfo, SetupRefusalStats};
 use serde_json::{json, Value};
 
 use crate::reload::{ReloadError, Reloader};
@@ -30,8 +31,9 @@ use crate::reload::{ReloadError, Reloader};
 #[derive(Clone)]
 pub(crate) struct Limits {
     pub listeners: Vec<ConnLimits>,
-    /// The RTSP shell's SETUP refusals and its `max_sessions_per_ip`, if RTSP is enabled.
-    pub rtsp: Option<(Arc<SetupRefusals>, usize)>,
+    /// The RTSP shell's options in force (its SETUP refusals, `max_sessions_per_ip`), if RTSP
+    /// is enabled.
+    pub rtsp: Option<Arc<ArcSwap<rtsp_server::Options>>>,
     pub bus: Bus,
 }
 
@@ -108,8 +110,9 @@ fn limits_body(limits: &Limits) -> Value {
         "listeners": listeners,
         "streams": streams_json(&limits.bus.limit_stats()),
     });
-    if let Some((refusals, max_per_ip)) = &limits.rtsp {
-        body["rtsp_sessions"] = rtsp_json(&refusals.stats(), *max_per_ip);
+    if let Some(rtsp) = &limits.rtsp {
+        let rtsp = rtsp.load();
+        body["rtsp_sessions"] = rtsp_json(&rtsp.setup_refusals.stats(), rtsp.max_sessions_per_ip);
     }
     body
 }
@@ -207,7 +210,7 @@ fn session_json(s: &SessionInfo) -> Value {
 mod tests {
     use std::time::Duration;
 
-    use rtsp_server::TrackReport;
+    use rtsp_server::{SetupRefusals, TrackReport};
 
     use super::*;
 
@@ -244,7 +247,11 @@ mod tests {
         refusals.count(rtsp_server::SetupRefusal::Destination);
         let limits = Limits {
             listeners: vec![http],
-            rtsp: Some((refusals, 32)),
+            rtsp: Some(Arc::new(ArcSwap::from_pointee(rtsp_server::Options {
+                setup_refusals: refusals,
+                max_sessions_per_ip: 32,
+                ..rtsp_server::Options::default()
+            }))),
             bus: Bus::default(),
         };
         let want = json!({

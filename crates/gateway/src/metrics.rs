@@ -451,7 +451,8 @@ fn listeners(src: &Sources, out: &mut Vec<Family>) {
         "RTSP SETUPs refused by a limit, by reason.",
         Counter,
     );
-    if let Some((refusals, _)) = &src.limits.rtsp {
+    if let Some(rtsp) = &src.limits.rtsp {
+        let refusals = &rtsp.load().setup_refusals;
         let r = refusals.stats();
         for (reason, n) in [
             ("sessions_per_ip", r.sessions_per_ip),

@@ -128,7 +128,14 @@ fn hls_options(s: &HlsSection, access: &Arc<Access>) -> hls_server::Options {
     }
 }
 
-fn rtsp_options(s: &RtspSection) -> rtsp_server::Options {
+/// `conn_limits` and `setup_refusals` are the listener's for its life: a reload rebuilds the
+/// options around the same handles.
+fn rtsp_options(
+    s: &RtspSection,
+    access: &Arc<Access>,
+    conn_limits: &ConnLimits,
+    setup_refusals: &Arc<rtsp_server::SetupRefusals>,
+) -> rtsp_server::Options {
     rtsp_server::Options {
         mtu: s.mtu,
         session_timeout: Duration::from_secs(s.session_timeout_secs),
@@ -141,14 +148,21 @@ fn rtsp_options(s: &RtspSection) -> rtsp_server::Options {
         tcp_send_buffer: (s.send_buffer_bytes > 0).then_some(s.send_buffer_bytes),
         max_sessions_per_ip: s.max_sessions_per_ip,
         request_timeout: Duration::from_secs(s.request_timeout_secs),
-        conn_limits: conn_limits("RTSP", s.caps()),
-        setup_refusals: Arc::default(),
+        conn_limits: conn_limits.clone(),
+        setup_refusals: Arc::clone(setup_refusals),
+        access: Arc::clone(access),
         server_name: format!("media-gateway/{}", env!("CARGO_PKG_VERSION")),
         ..rtsp_server::Options::default()
     }
 }
 
-fn mms_options(s: &MmsSection, http: &HttpSection, mmst_port: Option<u16>) -> mms_server::Options {
+fn mms_options(
+    s: &MmsSection,
+    http: &HttpSection,
+    mmst_port: Option<u16>,
+    access: &Arc<Access>,
+    conn_limits: &ConnLimits,
+) -> mms_server::Options {
     mms_server::Options {
         publishing_points: s
             .publishing_points
@@ -165,7 +179,8 @@ fn mms_options(s: &MmsSection, http: &HttpSection, mmst_port: Option<u16>) -> mm
         write_timeout: Duration::from_secs(s.send_timeout_secs),
         public_host: non_empty(&http.public_host),
         mmst_port: mmst_port.unwrap_or(1755),
-        conn_limits: conn_limits("MMST", s.caps()),
+        conn_limits: conn_limits.clone(),
+        access: Arc::clone(access),
         ..mms_server::Options::default()
     }
 }
@@ -336,32 +351,34 @@ pub(crate) fn spawn_all(
     }
 
     if rtsp.plain.is_some() || rtsp.tls.is_some() {
-        let opts = rtsp_server::Options {
-            access: Arc::clone(access),
-            ..rtsp_options(&config.rtsp)
-        };
-        limits.listeners.push(opts.conn_limits.clone());
-        reloader.add_listener("rtsp", &opts.conn_limits);
-        limits.rtsp = Some((Arc::clone(&opts.setup_refusals), opts.max_sessions_per_ip));
+        let rtsp_caps = conn_limits("RTSP", config.rtsp.caps());
+        limits.listeners.push(rtsp_caps.clone());
+        reloader.add_listener("rtsp", &rtsp_caps);
+        let (refusals, rtsp_access) = (Arc::default(), Arc::clone(access));
+        let opts = live(reloader, config, move |c| {
+            rtsp_options(&c.rtsp, &rtsp_access, &rtsp_caps, &refusals)
+        });
+        limits.rtsp = Some(Arc::clone(&opts));
         let names = served(&[
             ("rtsp", rtsp.plain.is_some()),
             ("rtsps", rtsp.tls.is_some()),
         ]);
-        let opts = Arc::new(arc_swap::ArcSwap::from_pointee(opts));
         let run = rtsp_server::serve(rtsp, bus.clone(), opts, shutdown.clone());
         spawn_shell(tasks, "RTSP", names, readiness, run);
     }
 
-    let mms_opts = mms_server::Options {
-        access: Arc::clone(access),
-        ..mms_options(&config.mms, &config.http, reloader.port_of("mms"))
-    };
-    let mms_conn_limits = mms_opts.conn_limits.clone();
-    // MMST and MMSH share one handle on the options.
-    let mms_opts = Arc::new(arc_swap::ArcSwap::from_pointee(mms_opts));
+    // MMST and MMSH share one handle on the options. The MMST port the .asx files name is the
+    // one bound now. Weak: the reloader keeps this closure, which must not keep the reloader.
+    let mms_caps = conn_limits("MMST", config.mms.caps());
+    let (mms_reloader, mms_access) = (Arc::downgrade(reloader), Arc::clone(access));
+    let mms_limits = mms_caps.clone();
+    let mms_opts = live(reloader, config, move |c| {
+        let port = mms_reloader.upgrade().and_then(|r| r.port_of("mms"));
+        mms_options(&c.mms, &c.http, port, &mms_access, &mms_limits)
+    });
     if let Some(listener) = mms {
-        limits.listeners.push(mms_conn_limits.clone());
-        reloader.add_listener("mms", &mms_conn_limits);
+        limits.listeners.push(mms_caps.clone());
+        reloader.add_listener("mms", &mms_caps);
         let run = mms_server::serve(
             listener,
             bus.clone(),
@@ -371,6 +388,8 @@ pub(crate) fn spawn_all(
         spawn_shell(tasks, "MMST", vec!["mms"], readiness, run);
     }
 
+    let bus_target = bus.clone();
+    reloader.on_apply(move |c| bus_target.set_options(bus_options(&c.bus)));
     let health_counts = Arc::new(crate::monitor::Counts::default());
     tasks.spawn(crate::monitor::run(
         bus.clone(),

@@ -264,6 +264,44 @@ async fn aes128_stream_plays_with_the_served_key() {
     feeder.abort();
 }
 
+/// Options replaced while streams are muxed (a configuration reload): the running muxer keeps
+/// its segment options (a playlist is never re-keyed or re-timed under its players), a stream
+/// muxed afterwards gets the new ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaced_options_apply_to_the_next_muxer_only() {
+    if !have("ffmpeg") {
+        return;
+    }
+    let bus = bus();
+    let live = std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(
+        hls_server::Options::default(),
+    ));
+    let addr = serve_live(bus.clone(), std::sync::Arc::clone(&live)).await;
+    let running = tokio::spawn(feed(bus.clone(), "live/a", fixture(Kind::AudioVideo), 4));
+    let (before, _) = first_playlist(addr, "/live/a/index.m3u8").await;
+    assert!(!before.text().contains("#EXT-X-KEY"), "{}", before.text());
+
+    live.store(std::sync::Arc::new(hls_server::Options {
+        encrypt_apps: vec!["live".into()],
+        ..hls_server::Options::default()
+    }));
+    let next = tokio::spawn(feed(bus.clone(), "live/b", fixture(Kind::AudioVideo), 4));
+    let (b, _) = first_playlist(addr, "/live/b/index.m3u8").await;
+    assert!(
+        b.text().contains("#EXT-X-KEY:METHOD=AES-128"),
+        "{}",
+        b.text()
+    );
+    let a = http(addr, "GET", "/live/a/index.m3u8").await;
+    assert_eq!(a.status, 200);
+    assert!(
+        !a.text().contains("#EXT-X-KEY"),
+        "the running muxer kept its options"
+    );
+    running.abort();
+    next.abort();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn not_live_head_options_and_viewer_count() {
     let bus = bus();

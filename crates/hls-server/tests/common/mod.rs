@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -165,9 +168,14 @@ fn loop_period(tags: &[flv::FlvTag]) -> u64 {
 
 /// Starts the HLS router on 127.0.0.1:0 and returns its address.
 pub async fn serve(bus: Bus, opts: hls_server::Options) -> SocketAddr {
+    serve_live(bus, Arc::new(ArcSwap::from_pointee(opts))).await
+}
+
+/// [`serve`] with options the test may replace while it runs, as a reload does.
+pub async fn serve_live(bus: Bus, opts: Arc<ArcSwap<hls_server::Options>>) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("local addr");
-    let app = hls_server::router(bus, opts);
+    let app = hls_server::router_live(bus, opts);
     tokio::spawn(async move {
         axum::serve(
             listener,
