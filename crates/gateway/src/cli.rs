@@ -1,6 +1,7 @@
 //! The command line of the `gateway` binary:
 //!
 //! - `gateway [--config FILE]` runs the media gateway until Ctrl-C or SIGTERM;
+//! - `gateway --version` (or `-V`) prints [`VERSION`], `gateway --help` the usage;
 //! - `gateway healthcheck [URL]` asks a running gateway's `/healthz` (by default
 //!   [`DEFAULT_HEALTH_URL`]) and exits 0 if it answers 200 within [`HEALTH_TIMEOUT`], else 1:
 //!   the container's `HEALTHCHECK`, since the runtime image has no curl.
@@ -16,6 +17,9 @@ use std::time::{Duration, Instant};
 
 use gateway_config::Config;
 
+/// What `gateway --version` prints, and what the first log line of a run starts with.
+pub const VERSION: &str = concat!("media-gateway ", env!("CARGO_PKG_VERSION"));
+
 /// The configuration file used when `--config` is not given.
 const DEFAULT_CONFIG: &str = "config/gateway.toml";
 
@@ -28,7 +32,8 @@ pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
 /// The most of an answer `gateway healthcheck` reads (the status line is all it needs).
 const HEALTH_MAX_ANSWER: usize = 4096;
 
-const USAGE: &str = "usage: gateway [--config FILE]\n       gateway healthcheck [URL]\n\n\
+const USAGE: &str = "usage: gateway [--config FILE]\n       gateway healthcheck [URL]\n       \
+gateway --version\n\n\
 Runs the media gateway. FILE defaults to config/gateway.toml.\n\
 healthcheck: GETs URL (default http://127.0.0.1:8080/healthz) and exits 0 if it answers 200 \
 within 3 s, else 1.";
@@ -54,9 +59,13 @@ pub fn main() -> ExitCode {
         };
     }
     let path = match parse_args(args) {
-        Ok(Some(path)) => path,
-        Ok(None) => {
+        Ok(Mode::Run(path)) => path,
+        Ok(Mode::Help) => {
             println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Mode::Version) => {
+            println!("{VERSION}");
             return ExitCode::SUCCESS;
         }
         Err(msg) => {
@@ -72,6 +81,8 @@ pub fn main() -> ExitCode {
         }
     };
     crate::init_logging(&config.log);
+    // The first line of every run, so that a log says which build wrote it.
+    tracing::info!(config = %path.display(), "{VERSION} starting");
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -140,12 +151,22 @@ fn hangups() -> tokio::sync::mpsc::Receiver<()> {
     rx
 }
 
-/// `Ok(None)` means help was asked for.
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<PathBuf>, String> {
+/// What the command line (other than `healthcheck`) asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum Mode {
+    /// Run the gateway on this configuration file.
+    Run(PathBuf),
+    Help,
+    Version,
+}
+
+/// Help or version anywhere on the line wins over running, as with most tools.
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Mode, String> {
     let mut path = PathBuf::from(DEFAULT_CONFIG);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "-h" | "--help" => return Ok(None),
+            "-h" | "--help" => return Ok(Mode::Help),
+            "-V" | "--version" => return Ok(Mode::Version),
             "-c" | "--config" => {
                 path = args
                     .next()
@@ -158,7 +179,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<PathBuf>,
             },
         }
     }
-    Ok(Some(path))
+    Ok(Mode::Run(path))
 }
 
 /// `http://host[:port][/path]`, split; only plain HTTP (the probe asks a local listener).
@@ -249,6 +270,34 @@ mod tests {
     use std::net::TcpListener;
 
     use super::*;
+
+    #[test]
+    fn arguments_choose_what_to_do() {
+        let check = |args: &[&str], want: Result<Mode, &str>| {
+            let got = parse_args(args.iter().map(|a| a.to_string()));
+            assert_eq!(got, want.map_err(str::to_owned), "{args:?}");
+        };
+        let run = |p: &str| Ok(Mode::Run(PathBuf::from(p)));
+        check(&[], run(DEFAULT_CONFIG));
+        check(&["--config", "a.toml"], run("a.toml"));
+        check(&["-c", "a.toml"], run("a.toml"));
+        check(&["--config=a.toml"], run("a.toml"));
+        check(&["--version"], Ok(Mode::Version));
+        check(&["-V"], Ok(Mode::Version));
+        check(&["--config", "a.toml", "-V"], Ok(Mode::Version));
+        check(&["--help"], Ok(Mode::Help));
+        check(&["-h", "--version"], Ok(Mode::Help));
+        check(&["--config"], Err("--config needs a file name"));
+        check(&["-v"], Err("unknown argument `-v`"));
+    }
+
+    #[test]
+    fn the_version_names_the_package_and_its_version() {
+        let number = VERSION.strip_prefix("media-gateway ").expect(VERSION);
+        let parts: Vec<&str> = number.split('.').collect();
+        assert_eq!(parts.len(), 3, "{VERSION}");
+        assert!(parts.iter().all(|p| p.parse::<u32>().is_ok()), "{VERSION}");
+    }
 
     #[test]
     fn urls_split_into_host_port_and_path() {

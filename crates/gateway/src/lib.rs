@@ -315,9 +315,10 @@ static LOG_FILTER: std::sync::OnceLock<
 > = std::sync::OnceLock::new();
 
 /// Sets up `tracing` output on standard output from `[log]`: `level` (which `RUST_LOG`
-/// overrides) and `format`, readable text or one JSON object per line. A JSON line carries the
-/// connection's span (`span`: its `name`, `id` and `peer`) and the spans it is in (`spans`).
-/// The filter sits behind a reload layer, so [`set_log_level`] can change it while running.
+/// overrides) and `format`, readable text (coloured only on a terminal) or one JSON object per
+/// line. A JSON line carries the connection's span (`span`: its `name`, `id` and `peer`) and
+/// the spans it is in (`spans`). The filter sits behind a reload layer, so [`set_log_level`]
+/// can change it while running.
 pub fn init_logging(log: &gateway_config::LogSection) {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
@@ -327,7 +328,13 @@ pub fn init_logging(log: &gateway_config::LogSection) {
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
     let (text, json) = match log.format {
-        gateway_config::LogFormat::Text => (Some(tracing_subscriber::fmt::layer()), None),
+        gateway_config::LogFormat::Text => (
+            Some(tracing_subscriber::fmt::layer().with_ansi(colours_wanted(
+                std::io::IsTerminal::is_terminal(&std::io::stdout()),
+                std::env::var_os("NO_COLOR"),
+            ))),
+            None,
+        ),
         gateway_config::LogFormat::Json => (
             None,
             Some(
@@ -347,6 +354,13 @@ pub fn init_logging(log: &gateway_config::LogSection) {
     if installed.is_ok() {
         let _ = LOG_FILTER.set(handle);
     }
+}
+
+/// Whether text log lines are coloured: only on a terminal (a file, a pipe or a log collector
+/// gets plain text), and never with `NO_COLOR` set to anything but the empty string
+/// (<https://no-color.org>).
+fn colours_wanted(stdout_is_terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    stdout_is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 /// Why [`set_log_level`] left the filter as it was.
@@ -406,5 +420,20 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_lines_are_coloured_only_on_a_terminal_without_no_color() {
+        let set = |v: &str| Some(std::ffi::OsString::from(v));
+        assert!(colours_wanted(true, None));
+        assert!(colours_wanted(true, set("")));
+        assert!(!colours_wanted(true, set("1")));
+        assert!(!colours_wanted(false, None));
+        assert!(!colours_wanted(false, set("1")));
     }
 }

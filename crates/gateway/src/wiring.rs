@@ -379,10 +379,7 @@ pub(crate) fn spawn_all(
     }
     // Served by `crate::http_listener`, not `axum::serve`, for its timeouts and connection caps.
     if http_plain.is_some() || https.is_some() {
-        let names = served(&[
-            ("http", http_plain.is_some()),
-            ("https", https.is_some()),
-        ]);
+        let names = served(&[("http", http_plain.is_some()), ("https", https.is_some())]);
         let serve =
             crate::http_listener::serve(http_plain, https, app, http_limits, shutdown.clone());
         spawn_shell(tasks, "HTTP", names, readiness, async move {

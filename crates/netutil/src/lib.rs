@@ -22,12 +22,12 @@ mod rate;
 
 pub use crate::backoff::{AcceptBackoff, RateLimit};
 pub use crate::conn_id::ConnId;
-pub use crate::listener::{Listener, Rebind};
 pub use crate::limits::{
     client_of, Admission, ConnLimits, ConnPermit, ListenerStats, Refused, Timeout,
     DEFAULT_CONNECTION_BURST_PER_IP, DEFAULT_CONNECTION_RATE_PER_IP, DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_CONNECTIONS_PER_IP,
 };
+pub use crate::listener::{Listener, Rebind};
 
 #[doc(hidden)]
 pub use tracing as __tracing;
