@@ -158,7 +158,7 @@ impl Bus {
             Entry::Occupied(o) => Ok((o.into_ref(), false)),
             Entry::Vacant(v) => {
                 self.shared.counts.reserve(key).inspect_err(|e| {
-                    tracing::warn!(stream = key, app = limits::app_of(key), error = %e, "new stream refused");
+                    tracing::warn!(stream = %key, app = %limits::app_of(key), error = %e, "new stream refused");
                 })?;
                 let stream = Arc::new(Stream::new(key, Arc::clone(&self.shared.opts)));
                 Ok((v.insert(stream), true))
@@ -189,7 +189,7 @@ impl Bus {
         if inner.failover.backup_feeding() {
             // The backup keeps feeding the viewers until this publisher sends a keyframe.
             tracing::info!(
-                stream = key,
+                stream = %key,
                 "primary publisher back; takeback at its first keyframe"
             );
         } else {
@@ -203,7 +203,7 @@ impl Bus {
         }
         drop(inner);
         drop(entry);
-        tracing::debug!(stream = key, generation, "publisher attached to the bus");
+        tracing::debug!(stream = %key, generation, "publisher attached to the bus");
         let backup_of = self
             .backup_target(key)
             .map(|primary| self.attach_backup(primary));
@@ -237,7 +237,7 @@ impl Bus {
                 .value(),
         );
         stream.lock().failover.backup_attached = true;
-        tracing::info!(stream = key, "backup publisher attached");
+        tracing::info!(stream = %key, "backup publisher attached");
         stream
     }
 
@@ -246,7 +246,7 @@ impl Bus {
     fn detach_backup(&self, primary: &Stream) {
         let mut inner = primary.lock();
         inner.failover.backup_attached = false;
-        tracing::info!(stream = primary.key(), "backup publisher detached");
+        tracing::info!(stream = %primary.key(), "backup publisher detached");
         if inner.live {
             return;
         }
@@ -332,7 +332,7 @@ impl Bus {
         if let Some((_, stream)) = removed {
             self.shared.counts.release(key);
             stream.ring.send(Event::Closed);
-            tracing::info!(stream = key, "stream removed from the bus");
+            tracing::info!(stream = %key, "stream removed from the bus");
         }
     }
 }
@@ -417,7 +417,7 @@ impl Drop for Publisher {
             self.bus.detach_backup(&primary);
         }
         tracing::debug!(
-            stream = self.stream.key(),
+            stream = %self.stream.key(),
             "publisher detached from the bus"
         );
         let grace = self.bus.shared.opts.unpublish_grace;

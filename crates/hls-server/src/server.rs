@@ -53,7 +53,7 @@ pub fn router(bus: Bus, opts: Options) -> Router {
 fn spawn_always_on(state: AppState) {
     let Ok(handle) = tokio::runtime::Handle::try_current() else {
         tracing::warn!(
-            "hls: always_on needs a tokio runtime when the router is built; muxing on demand"
+            "HLS: always_on needs a tokio runtime when the router is built; muxing on demand"
         );
         return;
     };

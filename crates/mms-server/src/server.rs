@@ -27,7 +27,10 @@ pub async fn serve(
     opts: Options,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    tracing::info!(addr = ?listener.local_addr().ok(), "MMST listening");
+    tracing::info!(
+        addr = listener.local_addr().ok().map(tracing::field::display),
+        "MMST listening"
+    );
     let mut backoff = netutil::AcceptBackoff::new("MMST");
     let caps = opts.conn_limits.clone();
     loop {

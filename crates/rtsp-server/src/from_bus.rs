@@ -348,7 +348,7 @@ async fn run_stream(
     let opts = Arc::clone(&registry.opts);
     let mut sr = tokio::time::interval(opts.sender_report_interval);
     let mut linger = Linger::new(opts.stream_linger);
-    tracing::debug!(stream = %rtp.key, "rtp packetizer started");
+    tracing::debug!(stream = %rtp.key, "RTP packetizer started");
     loop {
         tokio::select! {
             ev = sub.recv() => match ev {
@@ -375,7 +375,7 @@ async fn run_stream(
                 if linger.expired(rtp.ring.readers() > 0, Instant::now())
                     && stream.retire_remuxer(&rtp, |r| idle(r) && Arc::strong_count(&rtp) <= 2)
                 {
-                    tracing::debug!(stream = %rtp.key, "rtp packetizer idle; stopped");
+                    tracing::debug!(stream = %rtp.key, "RTP packetizer idle; stopped");
                     return;
                 }
             }
@@ -384,7 +384,7 @@ async fn run_stream(
     }
     rtp.ended.cancel();
     stream.retire_remuxer(&rtp, |_| true);
-    tracing::debug!(stream = %rtp.key, "rtp packetizer ended");
+    tracing::debug!(stream = %rtp.key, "RTP packetizer ended");
 }
 
 fn send_sender_reports(rtp: &StreamRtp) {
