@@ -25,15 +25,18 @@ fn expected_version() -> String {
     format!("media-gateway {version}")
 }
 
-/// A gateway on kernel-chosen loopback ports, RTSP and MMS off, logging in `format`.
+/// A gateway on kernel-chosen loopback ports (RTP on ports of this process's own), logging in
+/// `format`.
 fn config(format: &str) -> String {
+    let base = 20_000 + (std::process::id() % 150) as u16 * 200 + 50;
     format!(
         "[log]\nlevel = \"info\"\nformat = \"{format}\"\n\
          [rtmp]\nlisten = \"127.0.0.1:0\"\n\
          [http]\nlisten = \"127.0.0.1:0\"\nweb_root = \"{}\"\n\
-         [rtsp]\nenabled = false\n\
-         [mms]\nenabled = false\n",
+         [rtsp]\nlisten = \"127.0.0.1:0\"\nrtp_port_min = {base}\nrtp_port_max = {}\n\
+         [mms]\nlisten = \"127.0.0.1:0\"\n",
         workspace_root().join("web").display(),
+        base + 49,
     )
 }
 
@@ -62,10 +65,19 @@ fn a_text_log_written_to_a_file_is_plain_and_starts_with_the_version() {
     cmd.arg("--config").arg(&path).current_dir(workspace_root());
     cmd.env_remove("RUST_LOG").env_remove("NO_COLOR");
     let mut gateway = ChildGuard::spawn("gateway", cmd, dir.join("gateway.log"));
-    let started = wait_until(TIMEOUT, || gateway.log().contains("gateway running"));
+    let every_shell = [
+        "gateway running",
+        "RTMP listening",
+        "RTSP listening",
+        "MMST listening",
+    ];
+    let started = wait_until(TIMEOUT, || {
+        let log = gateway.log();
+        every_shell.iter().all(|line| log.contains(line))
+    });
     gateway.assert_running();
     let log = gateway.log();
-    assert!(started, "the gateway did not say it runs:\n{log}");
+    assert!(started, "not every shell said it listens:\n{log}");
 
     assert!(
         !log.contains('\x1b'),
@@ -74,6 +86,8 @@ fn a_text_log_written_to_a_file_is_plain_and_starts_with_the_version() {
     let first = log.lines().next().unwrap_or_default();
     let starting = format!("{} starting", expected_version());
     assert!(first.contains(&starting), "first line: {first}\n{log}");
+    // Addresses read as addresses, not as Rust's `Some(127.0.0.1:1935)` or `None`.
+    assert!(!log.contains("Some(") && !log.contains("None"), "{log}");
 }
 
 #[test]

@@ -101,7 +101,7 @@ impl HookClient {
                 } else {
                     "could not be reached"
                 };
-                tracing::warn!(hook = url, error = %e, "access hook {what}");
+                tracing::warn!(hook = %url, error = %e, "access hook {what}");
                 Err(Denial::new(
                     DenialKind::Forbidden,
                     DenialCause::HookFailed,
@@ -155,11 +155,11 @@ impl HookClient {
             match request.send().await {
                 Ok(resp) if resp.status().is_success() => {}
                 Ok(resp) => tracing::debug!(
-                    hook = url,
+                    hook = %url,
                     status = resp.status().as_u16(),
                     "notification hook answered"
                 ),
-                Err(e) => tracing::info!(hook = url, error = %e, "notification hook failed"),
+                Err(e) => tracing::info!(hook = %url, error = %e, "notification hook failed"),
             }
         });
         true

@@ -617,10 +617,10 @@ impl Access {
         if let Some(suppressed) = suppressed {
             tracing::warn!(
                 peer = %req.peer,
-                protocol = req.protocol.as_str(),
-                action = req.action.as_str(),
+                protocol = %req.protocol.as_str(),
+                action = %req.action.as_str(),
                 stream = format_args!("{}/{}", req.app, req.stream),
-                reason = denial.reason,
+                reason = %denial.reason,
                 suppressed,
                 "access denied"
             );

@@ -99,6 +99,16 @@ pub enum Track {
     Audio,
 }
 
+impl Track {
+    /// `video` or `audio`, as logs and counters name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Track::Video => "video",
+            Track::Audio => "audio",
+        }
+    }
+}
+
 /// What the muxer produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MuxEvent {

@@ -179,7 +179,7 @@ impl crate::Stream {
             Feed::Backup => {
                 inner.failover.failovers += 1;
                 tracing::warn!(
-                    stream = self.key(),
+                    stream = %self.key(),
                     failovers = inner.failover.failovers,
                     "failover: the primary publisher stopped sending; the backup feeds the stream"
                 );
@@ -187,7 +187,7 @@ impl crate::Stream {
             Feed::Primary => {
                 inner.failover.takebacks += 1;
                 tracing::info!(
-                    stream = self.key(),
+                    stream = %self.key(),
                     takebacks = inner.failover.takebacks,
                     "takeback: the primary publisher feeds the stream again"
                 );

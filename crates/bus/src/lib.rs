@@ -193,7 +193,7 @@ impl Bus {
                     .counts
                     .reserve(key, opts.max_streams, opts.max_streams_per_app)
                     .inspect_err(|e| {
-                        tracing::warn!(stream = key, app = limits::app_of(key), error = %e, "new stream refused");
+                        tracing::warn!(stream = %key, app = %limits::app_of(key), error = %e, "new stream refused");
                     })?;
                 let stream = Arc::new(Stream::new(key, &opts));
                 Ok((v.insert(stream), true))
@@ -224,7 +224,7 @@ impl Bus {
         if inner.failover.backup_feeding() {
             // The backup keeps feeding the viewers until this publisher sends a keyframe.
             tracing::info!(
-                stream = key,
+                stream = %key,
                 "primary publisher back; takeback at its first keyframe"
             );
         } else {
@@ -238,7 +238,7 @@ impl Bus {
         }
         drop(inner);
         drop(entry);
-        tracing::debug!(stream = key, generation, "publisher attached to the bus");
+        tracing::debug!(stream = %key, generation, "publisher attached to the bus");
         let backup_of = self
             .backup_target(key)
             .map(|primary| self.attach_backup(primary));
@@ -274,7 +274,7 @@ impl Bus {
                 .value(),
         );
         stream.lock().failover.backup_attached = true;
-        tracing::info!(stream = key, "backup publisher attached");
+        tracing::info!(stream = %key, "backup publisher attached");
         stream
     }
 
@@ -283,7 +283,7 @@ impl Bus {
     fn detach_backup(&self, primary: &Stream) {
         let mut inner = primary.lock();
         inner.failover.backup_attached = false;
-        tracing::info!(stream = primary.key(), "backup publisher detached");
+        tracing::info!(stream = %primary.key(), "backup publisher detached");
         if inner.live {
             return;
         }
@@ -371,7 +371,7 @@ impl Bus {
         if let Some((_, stream)) = removed {
             self.shared.counts.release(key);
             stream.ring.send(Event::Closed);
-            tracing::info!(stream = key, "stream removed from the bus");
+            tracing::info!(stream = %key, "stream removed from the bus");
         }
     }
 }
@@ -453,7 +453,7 @@ impl Drop for Publisher {
             self.bus.detach_backup(&primary);
         }
         tracing::debug!(
-            stream = self.stream.key(),
+            stream = %self.stream.key(),
             "publisher detached from the bus"
         );
         let grace = self.bus.shared.opts.load().unpublish_grace;

@@ -14,6 +14,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use netutil::display::Secs;
+
 use crate::{Protocol, Stream};
 
 /// One connection's send progress and the viewer it carries, if any.
@@ -106,18 +108,18 @@ impl SendWatch {
             Some((stream, label, protocol)) => {
                 stream.count_stalled_viewer(protocol);
                 tracing::warn!(
-                    peer = ?self.peer,
-                    stream = stream.key(),
-                    protocol = label,
+                    peer = self.peer.map(tracing::field::display),
+                    stream = %stream.key(),
+                    protocol = %label,
                     bytes_sent,
-                    ?timeout,
+                    timeout = %Secs(timeout),
                     "viewer dropped: its socket accepted nothing for the send timeout"
                 );
             }
             None => tracing::info!(
-                peer = ?self.peer,
+                peer = self.peer.map(tracing::field::display),
                 bytes_sent,
-                ?timeout,
+                timeout = %Secs(timeout),
                 "HTTP connection closed: its socket accepted nothing for the send timeout"
             ),
         }

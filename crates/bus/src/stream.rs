@@ -417,7 +417,7 @@ impl Stream {
         if let Some(c) = correction {
             self.corrections.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
-                stream = self.key(),
+                stream = %self.key(),
                 raw = c.raw,
                 delta_ms = c.delta_ms,
                 corrected = c.corrected,

@@ -22,7 +22,7 @@ pub enum ConfigError {
 
 /// Converts a TOML parse or type error, finding the key from the text at the error's position.
 pub(crate) fn from_toml(err: &toml::de::Error, text: &str, origin: &str) -> ConfigError {
-    let problem = err.message().trim().to_owned();
+    let problem = in_words(err.message().trim());
     let Some(span) = err.span() else {
         return ConfigError::Syntax {
             location: origin.to_owned(),
@@ -38,6 +38,69 @@ pub(crate) fn from_toml(err: &toml::de::Error, text: &str, origin: &str) -> Conf
             problem,
         },
         None => ConfigError::Syntax { location, problem },
+    }
+}
+
+/// serde's "invalid type: string \"abc\", expected u32" in the operator's words: "expected a
+/// whole number, got \"abc\"". Messages of any other shape are returned as they are.
+fn in_words(problem: &str) -> String {
+    let (out_of_range, rest) = match (
+        problem.strip_prefix("invalid type: "),
+        problem.strip_prefix("invalid value: "),
+    ) {
+        (Some(rest), _) => (false, rest),
+        (_, Some(rest)) => (true, rest),
+        _ => return problem.to_owned(),
+    };
+    // What serde found is written first and may itself contain ", expected " (inside a quoted
+    // string); what it expected never does.
+    let Some((got, expected)) = rest.rsplit_once(", expected ") else {
+        return problem.to_owned();
+    };
+    format!(
+        "expected {}, got {}",
+        expected_in_words(expected, out_of_range),
+        got_in_words(got)
+    )
+}
+
+/// What a key takes, from serde's name for the Rust type.
+fn expected_in_words(expected: &str, out_of_range: bool) -> String {
+    let words = match expected {
+        "u8" if out_of_range => "a whole number from 0 to 255",
+        "u16" if out_of_range => "a whole number from 0 to 65535",
+        "u32" if out_of_range => "a whole number from 0 to 4294967295",
+        "u64" | "u128" | "usize" if out_of_range => "a whole number (0 or more)",
+        "u8" | "u16" | "u32" | "u64" | "u128" | "usize" | "i8" | "i16" | "i32" | "i64" | "i128"
+        | "isize" => "a whole number",
+        "f32" | "f64" => "a number",
+        "a boolean" => "true or false",
+        "a string" | "a borrowed string" => "text in quotes",
+        "a sequence" => "a list",
+        "a map" => "a table",
+        other if other.starts_with("struct ") => "a table",
+        other => other,
+    };
+    words.to_owned()
+}
+
+/// What the file has, from serde's description of the TOML value: `integer \`8080\`` is
+/// `8080`, `string "abc"` is `"abc"`, `sequence` is `a list`.
+fn got_in_words(got: &str) -> String {
+    let literal = ["boolean ", "integer ", "floating point ", "character "]
+        .iter()
+        .find_map(|kind| got.strip_prefix(kind))
+        .and_then(|v| v.strip_prefix('`')?.strip_suffix('`'));
+    if let Some(value) = literal {
+        return value.to_owned();
+    }
+    if let Some(text) = got.strip_prefix("string ") {
+        return text.to_owned();
+    }
+    match got {
+        "sequence" => "a list".to_owned(),
+        "map" => "a table".to_owned(),
+        other => other.to_owned(),
     }
 }
 
@@ -102,4 +165,31 @@ fn find_key_line(text: &str, dotted: &str) -> Option<usize> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_serde_type_and_value_errors_are_reworded() {
+        let check = |serde: &str, want: &str| assert_eq!(in_words(serde), want, "{serde}");
+        check(
+            "invalid type: string \"a, expected b\", expected u32",
+            "expected a whole number, got \"a, expected b\"",
+        );
+        check(
+            "invalid type: integer `1`, expected an IP:port",
+            "expected an IP:port, got 1",
+        );
+        for unchanged in [
+            "unknown field `x`, expected `a` or `b`",
+            "unknown variant `xml`, expected `text` or `json`",
+            "invalid length 3, expected 2",
+            "invalid type: no expectation",
+            "missing field `app`",
+        ] {
+            check(unchanged, unchanged);
+        }
+    }
 }

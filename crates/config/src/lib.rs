@@ -213,8 +213,96 @@ mod tests {
     fn wrong_type_names_the_key() {
         check_err(
             "[http]\nlisten = 8080\n",
-            "gw.toml:2:10: key `http.listen`: invalid type: integer `8080`, expected a string",
+            "gw.toml:2:10: key `http.listen`: expected text in quotes, got 8080",
         );
+    }
+
+    #[test]
+    fn wrong_types_are_named_in_words_not_rust_types() {
+        let table = [
+            (
+                "[rtmp]\nchunk_size = \"abc\"\n",
+                "rtmp.chunk_size",
+                "2:14",
+                "expected a whole number, got \"abc\"",
+            ),
+            (
+                "[bus]\nfailover_ms = \"500\"\n",
+                "bus.failover_ms",
+                "2:15",
+                "expected a whole number, got \"500\"",
+            ),
+            (
+                "[bus]\nmax_streams = 1.5\n",
+                "bus.max_streams",
+                "2:15",
+                "expected a whole number, got 1.5",
+            ),
+            (
+                "[rtsp]\nrtp_port_min = true\n",
+                "rtsp.rtp_port_min",
+                "2:16",
+                "expected a whole number, got true",
+            ),
+            (
+                "[rtsp]\nrtp_port_min = 70000\n",
+                "rtsp.rtp_port_min",
+                "2:16",
+                "expected a whole number from 0 to 65535, got 70000",
+            ),
+            (
+                "[rtmp]\nchunk_size = -1\n",
+                "rtmp.chunk_size",
+                "2:14",
+                "expected a whole number from 0 to 4294967295, got -1",
+            ),
+            (
+                "[bus]\nmax_streams = -1\n",
+                "bus.max_streams",
+                "2:15",
+                "expected a whole number (0 or more), got -1",
+            ),
+            (
+                "[rtmp]\nwait_for_publisher = \"yes\"\n",
+                "rtmp.wait_for_publisher",
+                "2:22",
+                "expected true or false, got \"yes\"",
+            ),
+            (
+                "[hls]\nalways_on = 1\n",
+                "hls.always_on",
+                "2:13",
+                "expected true or false, got 1",
+            ),
+            (
+                "[http]\nlisten = [\"0.0.0.0:8080\"]\n",
+                "http.listen",
+                "2:10",
+                "expected text in quotes, got a list",
+            ),
+            (
+                "[hls]\nencrypt_apps = \"live\"\n",
+                "hls.encrypt_apps",
+                "2:16",
+                "expected a list, got \"live\"",
+            ),
+            (
+                "[hls]\nencrypt_apps = [1]\n",
+                "hls.encrypt_apps",
+                "2:17",
+                "expected text in quotes, got 1",
+            ),
+            (
+                "[rtmp]\nchunk_size = { a = 1 }\n",
+                "rtmp.chunk_size",
+                "2:14",
+                "expected a whole number, got a table",
+            ),
+            ("rtmp = 5\n", "rtmp", "1:8", "expected a table, got 5"),
+        ];
+        for (text, key, at, problem) in table {
+            check_err(text, &format!("gw.toml:{at}: key `{key}`: {problem}"));
+        }
     }
 
     #[test]

@@ -161,10 +161,10 @@ pub async fn run(
             }
             let (app, name) = stream.key().split_once('/').unwrap_or((stream.key(), ""));
             let action = if names.is_empty() {
-                tracing::info!(stream = stream.key(), "stream healthy again");
+                tracing::info!(stream = %stream.key(), "stream healthy again");
                 "healthy"
             } else {
-                tracing::warn!(stream = stream.key(), reasons = ?names, "stream unhealthy");
+                tracing::warn!(stream = %stream.key(), reasons = %names.join(","), "stream unhealthy");
                 "unhealthy"
             };
             if let Some(url) = &limits.on_stream_unhealthy {

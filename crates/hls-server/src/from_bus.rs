@@ -90,7 +90,7 @@ impl StreamHls {
         if let Some(entry) = clients.get_mut(&client.id) {
             entry.seen = Instant::now();
         } else if clients.len() < MAX_CLIENTS {
-            tracing::info!(stream = %self.key, peer = %client.peer, "hls viewer joined");
+            tracing::info!(stream = %self.key, peer = %client.peer, "HLS viewer joined");
             let viewer = Viewer {
                 seen: Instant::now(),
                 peer: client.peer.clone(),
@@ -135,7 +135,7 @@ impl StreamHls {
         clients.retain(|_, v| {
             let keep = v.seen.elapsed() < older_than;
             if !keep {
-                tracing::info!(stream = %self.key, peer = %v.peer, "hls viewer left");
+                tracing::info!(stream = %self.key, peer = %v.peer, "HLS viewer left");
             }
             keep
         });
@@ -200,7 +200,7 @@ struct MuxTask {
 
 impl MuxTask {
     async fn run(mut self) {
-        tracing::info!(stream = %self.hls.key, "hls muxer started");
+        tracing::info!(stream = %self.hls.key, "HLS muxer started");
         let mut tick = tokio::time::interval(TICK);
         let mut dropped = 0;
         loop {
@@ -235,7 +235,14 @@ impl MuxTask {
         self.hls.ended.store(true, Ordering::Relaxed);
         self.hls.stream.retire_remuxer(&self.hls, |_| true);
         self.hls.expire_clients(Duration::ZERO);
-        tracing::info!(stream = %self.hls.key, stats = ?self.segmenter.stats(), "hls muxer stopped");
+        let stats = self.segmenter.stats();
+        tracing::info!(
+            stream = %self.hls.key,
+            segments = stats.segments,
+            skipped_tags = stats.skipped_tags,
+            discontinuities = stats.discontinuities,
+            "HLS muxer stopped"
+        );
     }
 
     /// Handles one bus event; returns true when a segment finished.
@@ -261,7 +268,7 @@ impl MuxTask {
         {
             self.last_warn = Some(Instant::now());
             let skipped = self.segmenter.stats().skipped_tags;
-            tracing::warn!(stream = %self.hls.key, error = %e, skipped, "hls: tag skipped");
+            tracing::warn!(stream = %self.hls.key, error = %e, skipped, "HLS: tag skipped");
         }
     }
 

@@ -66,7 +66,7 @@ fn spawn_always_on(state: AppState) {
             return;
         }
         tracing::warn!(
-            "hls: always_on needs a tokio runtime when the router is built; muxing on demand"
+            "HLS: always_on needs a tokio runtime when the router is built; muxing on demand"
         );
         return;
     };

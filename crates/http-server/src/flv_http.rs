@@ -222,7 +222,7 @@ async fn ws_session(
                 // Pings are answered by the WebSocket layer; other client messages mean nothing.
                 Some(Ok(Message::Close(_))) | None => break,
                 Some(Err(e)) => {
-                    tracing::info!(stream = %log.key, peer = ?log.peer, error = %e, "ws-flv: bad client message; closing");
+                    tracing::info!(stream = %log.key, peer = log.peer.map(tracing::field::display), error = %e, "WS-FLV: bad client message; closing");
                     break;
                 }
                 Some(Ok(_)) => continue,
@@ -293,7 +293,7 @@ impl ViewerLog {
     ) -> ViewerLog {
         let protocol = access_protocol.as_str();
         let key = stream.key().to_owned();
-        tracing::info!(protocol, stream = %key, peer = ?peer, "play");
+        tracing::info!(%protocol, stream = %key, peer = peer.map(tracing::field::display), "play");
         if let Some(w) = &watch {
             w.attach(stream, protocol, Protocol::HttpFlv);
         }
@@ -316,9 +316,9 @@ impl Drop for ViewerLog {
             w.detach();
         }
         tracing::info!(
-            protocol = self.protocol,
+            protocol = %self.protocol,
             stream = %self.key,
-            peer = ?self.peer,
+            peer = self.peer.map(tracing::field::display),
             secs = self.started.elapsed().as_secs(),
             bytes_sent = self.watch.as_ref().map(|w| w.bytes_sent()),
             stalled,

@@ -210,7 +210,7 @@ pub fn flv_frames(
             }
             if let Some(end) = st.ended {
                 tracing::debug!(
-                    stream = st.sub.stream().key(),
+                    stream = %st.sub.stream().key(),
                     ?end,
                     "FLV viewer stream ends"
                 );
@@ -277,7 +277,7 @@ impl State {
                 self.out.extend(frames);
             }
             None => tracing::warn!(
-                stream = self.sub.stream().key(),
+                stream = %self.sub.stream().key(),
                 len = tag.data.len(),
                 "tag too large for FLV; skipped"
             ),

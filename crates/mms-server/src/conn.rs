@@ -12,6 +12,8 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use netutil::display::Secs;
+
 use crate::auth::{self, Asked};
 use crate::from_bus::{self, FeedItem, Viewer};
 use crate::{mapping, Options};
@@ -27,6 +29,21 @@ enum End {
     Shutdown,
     /// The access policy refused the publishing point (answered E_ACCESSDENIED).
     Denied,
+}
+
+impl End {
+    /// What the teardown line says; the two ends that carry an error log that instead.
+    fn as_str(&self) -> &'static str {
+        match self {
+            End::ClientClosed => "the client closed the connection",
+            End::Malformed(_) => "malformed command",
+            End::Io(_) => "connection lost",
+            End::Idle => "no command in time",
+            End::BroadcastOver => "the broadcast is over",
+            End::Shutdown => "the gateway is shutting down",
+            End::Denied => "access denied",
+        }
+    }
 }
 
 /// How an OpenFile was answered.
@@ -85,22 +102,23 @@ pub async fn serve(
     if matches!(end, End::Idle) {
         opts.conn_limits.timed_out(netutil::Timeout::Request);
     }
+    let stream = c.key.as_deref().map(tracing::field::display);
     match &end {
         End::Io(e) if e.kind() == std::io::ErrorKind::TimedOut && c.viewer.is_some() => {
             if let Some(stream) = c.key.as_deref().and_then(|k| bus.stream(k)) {
                 stream.count_stalled_viewer(bus::Protocol::Mms);
             }
-            tracing::warn!(%peer, stream = ?c.key, protocol = "mmst", bytes_sent = c.bytes_sent, timeout = ?opts.write_timeout, "viewer dropped: its socket accepted nothing for the send timeout")
+            tracing::warn!(%peer, stream, protocol = %"mmst", bytes_sent = c.bytes_sent, timeout = %Secs(opts.write_timeout), "viewer dropped: its socket accepted nothing for the send timeout")
         }
         End::Malformed(e) => {
             opts.conn_limits.protocol_error("malformed_command");
-            tracing::warn!(%peer, stream = ?c.key, error = %e, "MMST: malformed command, closing the connection")
+            tracing::warn!(%peer, stream, error = %e, "MMST: malformed command, closing the connection")
         }
         End::Io(e) => {
-            tracing::info!(%peer, stream = ?c.key, error = %e, dropped, "MMST: connection lost")
+            tracing::info!(%peer, stream, error = %e, dropped, "MMST: connection lost")
         }
         _ => {
-            tracing::info!(%peer, stream = ?c.key, reason = ?end, dropped, "MMST: connection closed")
+            tracing::info!(%peer, stream, reason = %end.as_str(), dropped, "MMST: connection closed")
         }
     }
     if let (Some(since), Some(key)) = (c.playing_since, c.key.as_deref()) {
@@ -181,7 +199,7 @@ impl Conn {
                     tracing::debug!(peer = %self.peer, ?streams, "MMST: stream selection");
                 }
                 SessionEvent::Play => {
-                    tracing::info!(peer = %self.peer, stream = ?self.key, "MMST: play");
+                    tracing::info!(peer = %self.peer, stream = self.key.as_deref().map(tracing::field::display), "MMST: play");
                     self.playing_since.get_or_insert_with(Instant::now);
                 }
                 SessionEvent::Stop => {}

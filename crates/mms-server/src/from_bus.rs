@@ -210,7 +210,7 @@ fn publish(feed: &Feed, muxer: &mut FlvAsfMuxer, log: &mut MuxLog, key: &str) {
             }
             MuxEvent::Packet(p) => feed.ring.send(FeedItem::Packet(p)),
             MuxEvent::Unsupported { track, codec } => tracing::warn!(
-                stream = %key, ?track, %codec,
+                stream = %key, track = %track.as_str(), %codec,
                 "MMS: ASF clients cannot play this codec; the track is skipped, the other track still plays"
             ),
             MuxEvent::Malformed { track, reason } => {
@@ -220,7 +220,7 @@ fn publish(feed: &Feed, muxer: &mut FlvAsfMuxer, log: &mut MuxLog, key: &str) {
                     .is_none_or(|t| t.elapsed() > Duration::from_secs(1))
                 {
                     log.last = Some(Instant::now());
-                    tracing::warn!(stream = %key, ?track, %reason, total = log.malformed, "MMS: malformed tag skipped");
+                    tracing::warn!(stream = %key, track = %track.as_str(), %reason, total = log.malformed, "MMS: malformed tag skipped");
                 }
             }
         }

@@ -145,7 +145,7 @@ async fn serve_mmsh(
         .and_then(|t| state.bus.stream(&t.key))
         .filter(|s| s.is_live());
     let (Some(target), Some(stream)) = (target, stream) else {
-        tracing::info!(?peer, %path, "MMSH: unknown publishing point");
+        tracing::info!(peer = peer.map(tracing::field::display), %path, "MMSH: unknown publishing point");
         return (
             StatusCode::NOT_FOUND,
             // The path is not repeated: error bodies never echo what the client sent.
@@ -156,7 +156,7 @@ async fn serve_mmsh(
     };
     let mut viewer = from_bus::join(&state.bus, &stream, opts);
     let Some(header) = viewer.header(opts.header_timeout).await else {
-        tracing::warn!(?peer, stream = %target.key, "MMSH: no ASF header in time (no H.264/AAC track?)");
+        tracing::warn!(peer = peer.map(tracing::field::display), stream = %target.key, "MMSH: no ASF header in time (no H.264/AAC track?)");
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             "The stream has no track Windows Media clients can play yet\n",
@@ -176,11 +176,11 @@ async fn serve_mmsh(
     }
     match request.kind {
         RequestKind::Describe => {
-            tracing::debug!(?peer, stream = %target.key, "MMSH: describe");
+            tracing::debug!(peer = peer.map(tracing::field::display), stream = %target.key, "MMSH: describe");
             (headers, header_chunk).into_response()
         }
         RequestKind::Play => {
-            tracing::info!(?peer, stream = %target.key, "MMSH: play");
+            tracing::info!(peer = peer.map(tracing::field::display), stream = %target.key, "MMSH: play");
             if let Some(w) = &watch {
                 w.attach(&stream, "mmsh", Protocol::Mms);
             }
@@ -271,7 +271,7 @@ impl Drop for Session {
         if let Some(w) = &self.watch {
             w.detach();
         }
-        tracing::info!(peer = ?self.peer, stream = %self.key, dropped = self.viewer.dropped(), stalled, "MMSH: viewer left");
+        tracing::info!(peer = self.peer.map(tracing::field::display), stream = %self.key, dropped = self.viewer.dropped(), stalled, "MMSH: viewer left");
         if let Some(peer) = self.peer {
             let duration = self.started.elapsed();
             auth::stopped(

@@ -39,7 +39,10 @@ pub async fn serve(
     opts: Arc<ArcSwap<Options>>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    tracing::info!(addr = ?listener.local_addr().ok(), "MMST listening");
+    tracing::info!(
+        addr = listener.local_addr().ok().map(tracing::field::display),
+        "MMST listening"
+    );
     let mut backoff = netutil::AcceptBackoff::new("MMST");
     loop {
         tokio::select! {

@@ -86,7 +86,7 @@ impl AcceptBackoff {
     fn next_pause(&mut self, err: &std::io::Error, now: Instant) -> Duration {
         if let Some(suppressed) = self.log.check(now) {
             tracing::warn!(
-                listener = self.listener,
+                listener = %self.listener,
                 error = %err,
                 suppressed,
                 retry_in_ms = self.delay.as_millis() as u64,

@@ -1,5 +1,6 @@
 //! What every listener shell shares: backing off on accept errors, logging at most once per
-//! second, and admitting connections under caps and a per-client rate, with counters.
+//! second, admitting connections under caps and a per-client rate, with counters, and writing
+//! values in log lines for people.
 //!
 //! Shells may not import each other, so the pieces every accept loop needs (RTMP, RTSP, MMST and
 //! the gateway's HTTP listener) live here once. This crate knows no protocol, no bus and no
@@ -13,9 +14,11 @@
 //! | [`client_of`] | what "one client" is for every per-client limit: an IPv4 address or an IPv6 /64 |
 //! | [`Listener`], [`Rebind`] | a listening socket a reload moves to another address while its accept loop runs; open connections stay |
 //! | [`ConnId`], [`conn_span!`] | a short id unique in the process for every accepted connection, and the `conn{id=... peer=...}` span its task runs in, so every line it logs carries the id |
+//! | [`display`] | values in log lines written for people: [`display::Secs`] (`20.0 s`) |
 
 mod backoff;
 mod conn_id;
+pub mod display;
 mod limits;
 mod listener;
 mod rate;

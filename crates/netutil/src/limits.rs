@@ -388,7 +388,7 @@ impl ConnLimits {
             ),
         };
         tracing::warn!(
-            listener = self.inner.listener,
+            listener = %self.inner.listener,
             peer = %client,
             limit,
             refused_total = self.refused(),
@@ -402,7 +402,7 @@ impl ConnLimits {
         c.rate_untracked.fetch_add(1, Ordering::Relaxed);
         if let Some(suppressed) = state.untracked_log.check(now) {
             tracing::warn!(
-                listener = self.inner.listener,
+                listener = %self.inner.listener,
                 clients = MAX_RATE_CLIENTS,
                 suppressed,
                 "per-client rate table full: new clients are admitted without a rate check"

@@ -72,7 +72,12 @@ impl Listener {
         let new = next.local_addr().ok();
         // Dropping the old socket closes it: the old address refuses connections from now on.
         self.socket = next;
-        tracing::info!(listener = self.name, old = ?old, new = ?new, "listener moved");
+        tracing::info!(
+            listener = %self.name,
+            old = old.map(tracing::field::display),
+            new = new.map(tracing::field::display),
+            "listener moved"
+        );
         if let Some(new) = new {
             *lock(&self.addr) = new;
         }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use access::{Action, Denial, Grant, Notice};
 use bus::{Bus, Event, Protocol, PublisherInfo};
+use netutil::display::Secs;
 use rtmp::{ChunkError, ServerSession, ServerSessionConfig, ServerSessionEvent, SessionError};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{sleep_until, Instant};
@@ -34,16 +35,16 @@ pub enum ConnError {
     #[error("malformed input: {0}")]
     Protocol(#[from] SessionError),
     /// The handshake did not finish in time.
-    #[error("handshake not completed within {0:?}")]
+    #[error("handshake not completed within {}", Secs(*.0))]
     HandshakeTimeout(Duration),
     /// The peer closed the socket in the middle of the handshake.
     #[error("peer closed the connection during the handshake (truncated handshake)")]
     TruncatedHandshake,
     /// The peer stopped reading: a write made no progress for the idle timeout.
-    #[error("write stalled for {0:?} (peer not reading)")]
+    #[error("write stalled for {} (peer not reading)", Secs(*.0))]
     WriteStalled(Duration),
     /// No traffic for the idle timeout.
-    #[error("idle for {0:?}")]
+    #[error("idle for {}", Secs(*.0))]
     Idle(Duration),
 }
 
@@ -157,7 +158,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         }
         if let (Err(ConnError::WriteStalled(limit)), Some(p)) = (&result, &self.player) {
             p.subscriber.stream().count_stalled_viewer(Protocol::Rtmp);
-            tracing::warn!(peer = %self.peer, stream = key, protocol = "rtmp", tags_out, bytes_sent = bytes_out, timeout = ?limit, "viewer dropped: its socket accepted nothing for the send timeout");
+            tracing::warn!(peer = %self.peer, stream = %key, protocol = %"rtmp", tags_out, bytes_sent = bytes_out, timeout = %Secs(*limit), "viewer dropped: its socket accepted nothing for the send timeout");
             return;
         }
         let limits = &self.opts.conn_limits;
@@ -183,10 +184,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         }
         match result {
             Ok(()) => {
-                tracing::info!(peer = %self.peer, stream = key, tags_in, tags_out, "RTMP connection closed")
+                tracing::info!(peer = %self.peer, stream = %key, tags_in, tags_out, "RTMP connection closed")
             }
             Err(e) => {
-                tracing::warn!(peer = %self.peer, stream = key, tags_in, tags_out, error = %e, "RTMP connection closed")
+                tracing::warn!(peer = %self.peer, stream = %key, tags_in, tags_out, error = %e, "RTMP connection closed")
             }
         }
     }
@@ -302,7 +303,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             } => {
                 // tcUrl may carry a token: log the URL without its query.
                 let tc_url = tc_url.as_deref().map(|u| rtmp::session::split_query(u).0);
-                tracing::info!(peer = %self.peer, app, tc_url = tc_url.unwrap_or("-"), "RTMP connect");
+                tracing::info!(peer = %self.peer, %app, tc_url = %tc_url.unwrap_or("-"), "RTMP connect");
                 self.connect_query = query;
             }
             ServerSessionEvent::PublishRequested {
@@ -370,7 +371,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     if let Some(p) = &p {
                         self.notify_unpublish(p);
                     }
-                    tracing::info!(peer = %self.peer, stream = self.key.as_deref().unwrap_or("-"), tags, "RTMP unpublish");
+                    tracing::info!(peer = %self.peer, stream = %self.key.as_deref().unwrap_or("-"), tags, "RTMP unpublish");
                 }
             }
             ServerSessionEvent::PlayStopped { stream_id } => {
@@ -385,7 +386,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     if let Some(p) = &p {
                         self.notify_stop(p);
                     }
-                    tracing::info!(peer = %self.peer, stream = self.key.as_deref().unwrap_or("-"), tags, "RTMP play stopped");
+                    tracing::info!(peer = %self.peer, stream = %self.key.as_deref().unwrap_or("-"), tags, "RTMP play stopped");
                 }
             }
             ServerSessionEvent::Paused { paused, .. } => {
@@ -405,7 +406,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 }
             }
             ServerSessionEvent::UnknownCommand { name } => {
-                tracing::debug!(peer = %self.peer, command = name, "RTMP unknown command ignored");
+                tracing::debug!(peer = %self.peer, command = %name, "RTMP unknown command ignored");
             }
         }
     }
@@ -525,7 +526,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         match self.bus.publish(&key, info) {
             Ok(publisher) => {
                 self.session.accept_publish(stream_id);
-                tracing::info!(peer = %self.peer, stream = key, "RTMP publish");
+                tracing::info!(peer = %self.peer, stream = %key, "RTMP publish");
                 self.publishing = Some(Publishing {
                     stream_id,
                     ingest: Ingest::new(publisher),
@@ -535,7 +536,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 self.key = Some(key);
             }
             Err(e) => {
-                tracing::warn!(peer = %self.peer, stream = key, error = %e, "RTMP publish refused");
+                tracing::warn!(peer = %self.peer, stream = %key, error = %e, "RTMP publish refused");
                 self.session.reject_publish(stream_id, &e.to_string());
             }
         }
@@ -549,7 +550,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 Player::new(sub, stream_id, true, None)
             }
             None if self.opts.wait_for_publisher.is_zero() => {
-                tracing::info!(peer = %self.peer, stream = key, "RTMP play: stream not found");
+                tracing::info!(peer = %self.peer, stream = %key, "RTMP play: stream not found");
                 self.session
                     .reject_play(stream_id, &format!("{key} is not being published."));
                 return;
@@ -559,7 +560,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     Ok(sub) => sub,
                     Err(e) => {
                         // The bus logged the cap; the player hears what a missing stream says.
-                        tracing::info!(peer = %self.peer, stream = key, error = %e, "RTMP play: cannot wait for a publisher");
+                        tracing::info!(peer = %self.peer, stream = %key, error = %e, "RTMP play: cannot wait for a publisher");
                         self.session.reject_play(stream_id, &e.to_string());
                         return;
                     }
@@ -572,7 +573,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 )
             }
         };
-        tracing::info!(peer = %self.peer, stream = key, waiting = !player.started, "RTMP play");
+        tracing::info!(peer = %self.peer, stream = %key, waiting = !player.started, "RTMP play");
         self.player = Some(player);
         self.play_started = Instant::now();
         self.key = Some(key);
@@ -582,7 +583,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         if let Some(p) = self.player.take() {
             self.notify_stop(&p);
             let key = self.key.as_deref().unwrap_or("-");
-            tracing::info!(peer = %self.peer, stream = key, "RTMP play: no publisher arrived");
+            tracing::info!(peer = %self.peer, stream = %key, "RTMP play: no publisher arrived");
             self.session
                 .reject_play(p.stream_id, &format!("{key} is not being published."));
         }

@@ -48,7 +48,11 @@ impl Server {
     pub async fn run(mut self) -> std::io::Result<()> {
         let addr = self.plain.as_ref().map(|l| l.local_addr()).transpose()?;
         let tls_addr = self.tls.as_ref().map(|(l, _)| l.local_addr()).transpose()?;
-        tracing::info!(rtmp = ?addr, rtmps = ?tls_addr, "RTMP listening");
+        tracing::info!(
+            rtmp = addr.map(tracing::field::display),
+            rtmps = tls_addr.map(tracing::field::display),
+            "RTMP listening"
+        );
         let mut tasks = JoinSet::new();
         let mut backoff = netutil::AcceptBackoff::new("RTMP");
         // One handle for the life of the listener: a reload changes its admission in place.
@@ -114,7 +118,11 @@ impl Server {
         }
         let addr = self.plain.as_ref().and_then(|l| l.local_addr().ok());
         let tls_addr = self.tls.as_ref().and_then(|(l, _)| l.local_addr().ok());
-        tracing::info!(rtmp = ?addr, rtmps = ?tls_addr, "RTMP listener stopping");
+        tracing::info!(
+            rtmp = addr.map(tracing::field::display),
+            rtmps = tls_addr.map(tracing::field::display),
+            "RTMP listener stopping"
+        );
         while tasks.join_next().await.is_some() {}
         Ok(())
     }

@@ -89,7 +89,7 @@ impl ConnAccess {
             None if credentials => "query".to_owned(),
             None => "none".to_owned(),
         };
-        tracing::info!(peer = %self.peer, stream = key, user = grant.user.as_deref(), %credential, "rtsp play admitted");
+        tracing::info!(peer = %self.peer, stream = %key, user = grant.user.as_deref().map(tracing::field::display), %credential, "RTSP play admitted");
         self.remember(key);
         Ok(())
     }

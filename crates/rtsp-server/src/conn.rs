@@ -151,10 +151,10 @@ pub async fn serve<R, W>(
         last_request: Instant::now(),
         access,
     };
-    tracing::info!(%peer, tls = secure, "rtsp connect");
+    tracing::info!(%peer, tls = secure, "RTSP connect");
     let reason = conn.run(rd, writer_done).await;
     conn.end_session(&reason).await;
-    tracing::info!(%peer, %reason, "rtsp disconnect");
+    tracing::info!(%peer, %reason, "RTSP disconnect");
     drop(conn);
     let _ = writer.await;
 }
@@ -308,7 +308,7 @@ impl Conn {
             let why = String::from_utf8_lossy(&resp.body);
             // The query is left out: it may carry a token or a signed link.
             let uri = req.uri.split('?').next().unwrap_or_default();
-            tracing::info!(peer = %self.peer, method = ?req.method, %uri, status = resp.status, reason = %why.trim_end(), "rtsp request refused");
+            tracing::info!(peer = %self.peer, method = %req.method.as_str(), %uri, status = resp.status, reason = %why.trim_end(), "RTSP request refused");
         }
         self.send(resp.to_bytes()).await;
     }
@@ -361,7 +361,7 @@ impl Conn {
             Err(refused) => {
                 if refused.kind == rtsp::RefusedKind::Destination {
                     self.refused(SetupRefusal::Destination);
-                    tracing::warn!(peer = %self.peer, reason = %refused.reason, "rtsp SETUP refused: destination is not the client's address");
+                    tracing::warn!(peer = %self.peer, reason = %refused.reason, "RTSP SETUP refused: destination is not the client's address");
                 }
                 return self.rtsp.reject(refused.status, &refused.reason);
             }
@@ -392,7 +392,7 @@ impl Conn {
             return Ok(slot);
         }
         self.refused(SetupRefusal::SessionsPerIp);
-        tracing::warn!(peer = %self.peer, %stream, max, "rtsp SETUP refused: the client address holds rtsp.max_sessions_per_ip sessions");
+        tracing::warn!(peer = %self.peer, %stream, max, "RTSP SETUP refused: the client address holds rtsp.max_sessions_per_ip sessions");
         Err(self.rtsp.reject(
             453,
             &format!(
@@ -561,7 +561,7 @@ impl Conn {
         } else {
             tokio::spawn(session::udp_pump(source, udp, cancel).in_current_span());
         }
-        tracing::info!(peer = %self.peer, %stream, transport = if media.is_udp() { "udp" } else { "tcp" }, "rtsp play");
+        tracing::info!(peer = %self.peer, %stream, transport = %if media.is_udp() { "udp" } else { "tcp" }, "RTSP play");
     }
 
     async fn stop_media(&mut self) {
@@ -616,10 +616,10 @@ impl Conn {
             peer = %self.peer,
             stream = %media.stream.key(),
             %reason,
-            duration = ?media.started.elapsed(),
+            duration = %netutil::display::Secs(media.started.elapsed()),
             dropped_units = media.stats.dropped_units.load(std::sync::atomic::Ordering::Relaxed),
             receiver_reports = %media.stats.summary(),
-            "rtsp session end"
+            "RTSP session end"
         );
     }
 }

@@ -355,7 +355,7 @@ async fn run_stream(
 ) {
     let mut sr = tokio::time::interval(opts.sender_report_interval);
     let mut linger = Linger::new(opts.stream_linger);
-    tracing::debug!(stream = %rtp.key, "rtp packetizer started");
+    tracing::debug!(stream = %rtp.key, "RTP packetizer started");
     loop {
         tokio::select! {
             ev = sub.recv() => match ev {
@@ -382,7 +382,7 @@ async fn run_stream(
                 if linger.expired(rtp.ring.readers() > 0, Instant::now())
                     && stream.retire_remuxer(&rtp, |r| idle(r) && Arc::strong_count(&rtp) <= 2)
                 {
-                    tracing::debug!(stream = %rtp.key, "rtp packetizer idle; stopped");
+                    tracing::debug!(stream = %rtp.key, "RTP packetizer idle; stopped");
                     return;
                 }
             }
@@ -391,7 +391,7 @@ async fn run_stream(
     }
     rtp.ended.cancel();
     stream.retire_remuxer(&rtp, |_| true);
-    tracing::debug!(stream = %rtp.key, "rtp packetizer ended");
+    tracing::debug!(stream = %rtp.key, "RTP packetizer ended");
 }
 
 fn send_sender_reports(rtp: &StreamRtp) {

@@ -211,7 +211,11 @@ pub async fn serve(
         shutdown: shutdown.clone(),
     });
     let plain_local = plain.as_ref().map(|_| local);
-    tracing::info!(rtsp = ?plain_local, rtsps = ?tls_local, "rtsp listening");
+    tracing::info!(
+        rtsp = plain_local.map(tracing::field::display),
+        rtsps = tls_local.map(tracing::field::display),
+        "RTSP listening"
+    );
     let mut backoff = netutil::AcceptBackoff::new("RTSP");
     loop {
         tokio::select! {

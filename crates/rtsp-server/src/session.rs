@@ -251,10 +251,10 @@ impl UnitSource {
         }
         tracing::warn!(
             session = %self.label,
-            stream = stream.map(|s| s.key()),
-            protocol = "rtsp-tcp",
+            stream = stream.map(|s| tracing::field::display(s.key())),
+            protocol = %"rtsp-tcp",
             bytes_sent = self.bytes_sent,
-            ?timeout,
+            timeout = %netutil::display::Secs(timeout),
             "viewer dropped: its socket accepted nothing for the send timeout"
         );
     }

@@ -109,7 +109,7 @@ impl Acceptor {
         let why = match tokio::time::timeout(limit, self.tls.accept(io)).await {
             Ok(Ok(stream)) => return Some(stream),
             Ok(Err(e)) => e.to_string(),
-            Err(_) => format!("not completed within {limit:?}"),
+            Err(_) => format!("not completed within {}", netutil::display::Secs(limit)),
         };
         self.failed(peer, &why);
         None
@@ -130,7 +130,7 @@ impl Acceptor {
             .check(Instant::now());
         if let Some(quiet) = due {
             let listener = f.listener;
-            tracing::info!(%peer, listener, error = why, failures_not_logged = quiet, "TLS handshake failed; connection closed");
+            tracing::info!(%peer, %listener, error = %why, failures_not_logged = quiet, "TLS handshake failed; connection closed");
         }
     }
 }

@@ -49,7 +49,7 @@ pub(crate) fn rtsp_answered(env: &Env, req: &str, status: u16) -> Attack {
     let reply = read_response(&mut s, REACT);
     drop(s);
     let got = reply.status();
-    Attack::new(vec![me], Some("rtsp disconnect")).check(got == Some(status), || {
+    Attack::new(vec![me], Some("RTSP disconnect")).check(got == Some(status), || {
         format!("answered {got:?}, expected {status}: {:?}", reply.text())
     })
 }
@@ -82,7 +82,7 @@ pub(crate) fn rtsp_hostile_paths(env: &Env) -> Attack {
     let host = rtsp_addr(env.gateway());
     let mut s = connect(host);
     let me = s.local_addr().expect("a connected socket has an address");
-    let mut attack = Attack::new(vec![me], Some("rtsp disconnect"));
+    let mut attack = Attack::new(vec![me], Some("RTSP disconnect"));
     let mut names = hostile_names();
     names.retain(|n| n.len() < 1000);
     names.push("a".repeat(4000));
@@ -155,7 +155,7 @@ pub(crate) fn rtsp_udp_garbage(env: &Env) -> Attack {
     let port = rtp.local_addr().expect("bound").port();
     let mut s = connect(host);
     let me = s.local_addr().expect("a connected socket has an address");
-    let mut attack = Attack::new(vec![me], Some("rtsp disconnect"));
+    let mut attack = Attack::new(vec![me], Some("RTSP disconnect"));
     let ask = |s: &mut TcpStream, req: String| {
         let _ = s.write_all(req.as_bytes());
         read_response(s, REACT)
@@ -246,7 +246,7 @@ pub(crate) fn rtsp_interleaved_garbage(env: &Env) -> Attack {
     let reply = read_response(&mut s, REACT);
     drop(s);
     let got = reply.status();
-    Attack::new(vec![me], Some("rtsp disconnect")).check(got == Some(200), || {
+    Attack::new(vec![me], Some("RTSP disconnect")).check(got == Some(200), || {
         format!(
             "OPTIONS after interleaved frames answered {got:?}: {:?}",
             reply.text()
@@ -264,7 +264,7 @@ pub(crate) fn rtsp_interleaved_lying(env: &Env) -> Attack {
     let me = s.local_addr().expect("a connected socket has an address");
     let reply = send_and_read(&mut s, &data, Duration::from_millis(1000));
     drop(s);
-    Attack::new(vec![me], Some("rtsp disconnect")).check(reply.bytes.is_empty(), || {
+    Attack::new(vec![me], Some("RTSP disconnect")).check(reply.bytes.is_empty(), || {
         format!("answered bytes inside a frame: {:?}", reply.text())
     })
 }
@@ -340,7 +340,7 @@ pub(crate) fn rtsp_many_setups(env: &Env) -> Attack {
         }
     }
     drop(s);
-    let mut attack = Attack::new(vec![me], Some("rtsp disconnect")).check(answered == n, || {
+    let mut attack = Attack::new(vec![me], Some("RTSP disconnect")).check(answered == n, || {
         format!("{answered} of {n} SETUPs answered")
     });
     // A fresh UDP SETUP must still get server ports.
