@@ -28,13 +28,16 @@ DEBIAN_PACKAGES=(
     prometheus
 )
 
-# Prints the packages of DEBIAN_PACKAGES that dpkg does not report as installed.
+# Prints the packages of DEBIAN_PACKAGES that dpkg does not report as installed, and Debian's npm
+# (which brings nodejs) when no npm is on PATH: `npm ci --prefix web` installs the player
+# libraries. A Node.js installed another way (e.g. NodeSource, whose nodejs ships npm) is kept.
 missing_debian_packages() {
     local p
     for p in "${DEBIAN_PACKAGES[@]}"; do
         dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' \
             || echo "$p"
     done
+    command -v npm >/dev/null || echo npm
 }
 
 # Installs the missing packages with apt-get when running as root on Debian; otherwise warns (the
