@@ -46,6 +46,15 @@ pub struct ReloadReport {
     pub failed: Vec<String>,
 }
 
+/// A list of keys as a log line shows it to people: `a.b, c.d`, or `none`.
+fn keys_for_log(keys: &[String]) -> String {
+    if keys.is_empty() {
+        "none".to_owned()
+    } else {
+        keys.join(", ")
+    }
+}
+
 /// Why a reload changed nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum ReloadError {
@@ -255,9 +264,9 @@ impl Reloader {
             self.apply_running(&running);
         }
         tracing::info!(
-            applied = ?report.applied,
-            needs_restart = ?report.needs_restart,
-            failed = ?report.failed,
+            applied = %keys_for_log(&report.applied),
+            needs_restart = %keys_for_log(&report.needs_restart),
+            failed = %keys_for_log(&report.failed),
             "configuration reloaded"
         );
         report
