@@ -103,6 +103,9 @@ pub(crate) fn verify(
     if p.realm != Some(realm) || p.algorithm.is_some_and(|a| !a.eq_ignore_ascii_case("md5")) {
         return Err(AuthError::Bad);
     }
+    if !same_target(uri, auth.uri) {
+        return Err(AuthError::Bad);
+    }
     let user = users
         .iter()
         .find(|u| u.name == name)
@@ -127,6 +130,19 @@ pub(crate) fn verify(
         return Err(AuthError::Stale);
     }
     Ok(user.name.clone())
+}
+
+/// Whether a digest's `uri=` names the request's target (RFC 7616 §3.4.6): the same path and
+/// query, with or without the `scheme://authority` in front (a client may write the absolute
+/// form on one side and the origin form on the other).
+fn same_target(digest_uri: &str, request_uri: &str) -> bool {
+    fn origin_form(uri: &str) -> &str {
+        match uri.split_once("://") {
+            Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
+            None => uri,
+        }
+    }
+    origin_form(digest_uri) == origin_form(request_uri)
 }
 
 pub(crate) fn md5_hex(s: &str) -> String {
@@ -202,8 +218,16 @@ mod tests {
     }
 
     fn check(header: &str, method: &str, now: u64) -> Result<String, AuthError> {
+        check_at(header, method, "rtsp://127.0.0.1/live/x", now)
+    }
+
+    fn check_at(header: &str, method: &str, uri: &str, now: u64) -> Result<String, AuthError> {
         verify(
-            Authorization { header, method },
+            Authorization {
+                header,
+                method,
+                uri,
+            },
             &users(),
             "gateway",
             KEY,
@@ -267,6 +291,39 @@ mod tests {
             check(&respond(&n, None, "s3cret"), "DESCRIBE", 1001),
             Err(AuthError::Stale)
         );
+    }
+
+    #[test]
+    fn a_response_counts_for_its_own_target_only() {
+        let n = nonce(KEY, 1000);
+        let header = respond(&n, None, "s3cret");
+        // The same target in origin form (a proxy or a client writing it shorter) is that target.
+        assert_eq!(
+            check_at(&header, "DESCRIBE", "/live/x", 10),
+            Ok("cam".into())
+        );
+        assert_eq!(
+            check_at(
+                &header,
+                "DESCRIBE",
+                "rtsp://gateway.example:8554/live/x",
+                10
+            ),
+            Ok("cam".into())
+        );
+        // A response seen on one stream does not open another, nor the same with a query.
+        for other in [
+            "rtsp://127.0.0.1/live/y",
+            "rtsp://127.0.0.1/live/x/trackID=0",
+            "rtsp://127.0.0.1/live/x?token=a",
+            "/other/x",
+        ] {
+            assert_eq!(
+                check_at(&header, "DESCRIBE", other, 10),
+                Err(AuthError::Bad),
+                "{other}"
+            );
+        }
     }
 
     #[test]

@@ -189,6 +189,10 @@ pub struct Authorization<'a> {
     pub header: &'a str,
     /// The request's method (digest hashes it), e.g. `DESCRIBE`.
     pub method: &'a str,
+    /// The request's target as its request line carried it (`rtsp://host/live/x`,
+    /// `/live/x?token=...`). A digest response counts only for this target: its `uri=` must
+    /// name the same path and query, so a response seen on one URL cannot open another.
+    pub uri: &'a str,
 }
 
 /// What a shell asks.

@@ -387,6 +387,7 @@ fn a_stale_digest_nonce_is_challenged_again_with_stale_true() {
     rq.authorization = Some(Authorization {
         header: &header,
         method: "PLAY",
+        uri: "rtsp://h/live/x",
     });
     assert!(matches!(a.decide(&rq, 999), Decision::Allow(_)));
     let Decision::Deny(d) = a.decide(&rq, 1001) else {

@@ -73,7 +73,13 @@ pub async fn mmsh_middleware(State(state): State<MmshState>, req: Request, next:
     // Present when the HTTP listener has a send timeout: it then counts this viewer on its
     // stream if the viewer stops reading.
     let watch = req.extensions().get::<Arc<SendWatch>>().cloned();
+    let target = req
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
     let credentials = Credentials {
+        target: &target,
         query: req.uri().query(),
         authorization: req
             .headers()
@@ -87,6 +93,8 @@ pub async fn mmsh_middleware(State(state): State<MmshState>, req: Request, next:
 
 /// What an MMSH request carries for the access check.
 struct Credentials<'a> {
+    /// The request's path and query (a digest response must name it).
+    target: &'a str,
     query: Option<&'a str>,
     authorization: Option<&'a str>,
     method: &'a str,
@@ -227,6 +235,7 @@ async fn authorize(
             .map(|header| access::Authorization {
                 header,
                 method: credentials.method,
+                uri: credentials.target,
             }),
     };
     let Err(denial) = auth::check(access, &asked).await else {

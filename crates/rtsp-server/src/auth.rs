@@ -65,6 +65,7 @@ impl ConnAccess {
         let authorization = req.header("Authorization").map(|header| Authorization {
             header,
             method: req.method.as_str(),
+            uri: &req.uri,
         });
         let request = access::Request {
             action: Action::Play,
