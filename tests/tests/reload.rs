@@ -316,7 +316,7 @@ fn a_reload_under_load_drops_no_viewer_and_applies_the_new_policy() {
         "bus.max_streams",
     ] {
         // The JSON log line holds the list as one string: `a.b, c.d`.
-        let applied = serde_json::from_str::<serde_json::Value>(line)
+        let applied = serde_json::from_str::<serde_json::Value>(&line)
             .ok()
             .and_then(|v| v["fields"]["applied"].as_str().map(str::to_owned))
             .unwrap_or_default();
