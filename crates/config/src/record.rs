@@ -91,8 +91,13 @@ fn check_template(key: &str, rule: usize, t: &str) -> Result<(), Invalid> {
     if t.split('/').any(|p| p.is_empty() || p == "." || p == "..") {
         return bad("must not have an empty, \".\" or \"..\" part");
     }
-    if !["{time}", "{unix}", "{unix_ms}"].iter().any(|v| t.contains(v)) {
-        return bad("must contain {time}, {unix} or {unix_ms}, so that segments get their own files");
+    if !["{time}", "{unix}", "{unix_ms}"]
+        .iter()
+        .any(|v| t.contains(v))
+    {
+        return bad(
+            "must contain {time}, {unix} or {unix_ms}, so that segments get their own files",
+        );
     }
     Ok(())
 }
@@ -109,7 +114,12 @@ impl RecordSection {
             check_pattern("record.rule.stream", n, &r.stream)?;
             check_range("record.rule.segment_secs", r.segment_secs, 1, 86_400)?;
             if r.segment_bytes != 0 {
-                check_range("record.rule.segment_bytes", r.segment_bytes, 65_536, 1 << 40)?;
+                check_range(
+                    "record.rule.segment_bytes",
+                    r.segment_bytes,
+                    65_536,
+                    1 << 40,
+                )?;
             }
             check_template("record.rule.path", n, &r.path)?;
             check_url("record.rule.on_record", &r.on_record)?;
@@ -132,11 +142,27 @@ mod tests {
         )
         .unwrap();
         let r = &c.record;
-        assert_eq!((r.dir.as_str(), r.max_total_bytes, r.max_age_secs), ("/var/rec", 1_000_000, 0));
+        assert_eq!(
+            (r.dir.as_str(), r.max_total_bytes, r.max_age_secs),
+            ("/var/rec", 1_000_000, 0)
+        );
         assert_eq!(r.rule.len(), 2);
-        assert_eq!((r.rule[0].format, r.rule[0].segment_secs, r.rule[0].stream.as_str()), (RecordFormat::Flv, 60, "*"));
-        assert_eq!((r.rule[1].format, r.rule[1].path.as_str()), (RecordFormat::Ts, "{app}/{stream}/{time}"));
-        assert!(Config::parse("", "gw.toml").unwrap().record.rule.is_empty(), "off by default");
+        assert_eq!(
+            (
+                r.rule[0].format,
+                r.rule[0].segment_secs,
+                r.rule[0].stream.as_str()
+            ),
+            (RecordFormat::Flv, 60, "*")
+        );
+        assert_eq!(
+            (r.rule[1].format, r.rule[1].path.as_str()),
+            (RecordFormat::Ts, "{app}/{stream}/{time}")
+        );
+        assert!(
+            Config::parse("", "gw.toml").unwrap().record.rule.is_empty(),
+            "off by default"
+        );
     }
 
     #[test]

@@ -50,7 +50,10 @@ async fn download(
     let Ok(Some(file)) = found else {
         return (StatusCode::NOT_FOUND, "recording not found").into_response();
     };
-    match tower_http::services::ServeFile::new(file).oneshot(req).await {
+    match tower_http::services::ServeFile::new(file)
+        .oneshot(req)
+        .await
+    {
         Ok(res) => res.into_response(),
         Err(never) => match never {},
     }

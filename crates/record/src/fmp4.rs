@@ -659,7 +659,11 @@ mod tests {
             assert_eq!(base, n as u64 * 3 * 40 * 90, "fragment {n} decode time");
         }
         // Six frames of 40 ms; the last audio frame ends 5 ms later.
-        assert!((240..=245).contains(&w.duration_ms()), "{}", w.duration_ms());
+        assert!(
+            (240..=245).contains(&w.duration_ms()),
+            "{}",
+            w.duration_ms()
+        );
     }
 
     #[test]
