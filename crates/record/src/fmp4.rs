@@ -202,9 +202,7 @@ impl Fmp4Writer {
         keyframe: bool,
         data: Bytes,
     ) -> Option<Bytes> {
-        if self.video.is_none() {
-            return None;
-        }
+        self.video.as_ref()?;
         let dts = dts_ms.saturating_sub(self.origin_ms) * u64::from(VIDEO_TIMESCALE / 1000);
         let sample = Sample {
             dts,

@@ -44,7 +44,7 @@ pub enum MuxError {
 }
 
 pub(crate) enum FileMuxer {
-    Mp4(Fmp4Writer),
+    Mp4(Box<Fmp4Writer>),
     Flv { origin_ms: u64 },
     Ts(Box<TsFile>),
 }
@@ -74,7 +74,7 @@ impl FileMuxer {
                 }
                 let mut w = Fmp4Writer::new(video, audio, origin_ms);
                 out.push(w.init_segment());
-                Ok(FileMuxer::Mp4(w))
+                Ok(FileMuxer::Mp4(Box::new(w)))
             }
             Format::Flv => {
                 let header = flv::file_header(headers.audio.is_some(), headers.video.is_some());
