@@ -737,6 +737,13 @@ fn rule_in<'a>(opts: &'a Options, app: &str, stream: &str) -> Option<&'a Rule> {
         .find(|r| pattern::matches(&r.app, app) && pattern::matches(&r.stream, stream))
 }
 
+/// Whether `text` (an app or a stream name) matches `pattern` as an `[[auth.rule]]` pattern
+/// does: `*` any run of characters, `?` one. Other crates that pick per-stream settings by
+/// pattern (the recorder's rules) use it so that patterns mean the same everywhere.
+pub fn pattern_matches(pattern: &str, text: &str) -> bool {
+    pattern::matches(pattern, text)
+}
+
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> u64 {
     SystemTime::now()

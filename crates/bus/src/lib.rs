@@ -21,6 +21,10 @@
 //! up `{key}`: it feeds `{key}`'s viewers while the primary is silent or gone, and the primary
 //! takes over again at its next keyframe (see the `backup` module).
 //!
+//! Who wants to act on every new publish (the recorder) subscribes to [`Bus::publishes`]: the
+//! key of every publisher that attaches, through a bounded broadcast; a receiver that lags
+//! learns how many it missed and can look at [`Bus::streams`] instead.
+//!
 //! The options can be replaced while the bus runs ([`Bus::set_options`], for a configuration
 //! reload): nothing running is disturbed, and what changed applies to what starts next (see
 //! there for which option is read when).
@@ -130,7 +134,12 @@ struct Shared {
     counts: limits::StreamCounts,
     /// The current options: replaced whole by [`Bus::set_options`], read where they are used.
     opts: ArcSwap<BusOptions>,
+    /// The key of every publisher that attached ([`Bus::publishes`]).
+    publishes: tokio::sync::broadcast::Sender<Arc<str>>,
 }
+
+/// Publish announcements a [`Bus::publishes`] receiver may fall behind by before it lags.
+const PUBLISHES_QUEUE: usize = 256;
 
 impl Default for Bus {
     fn default() -> Self {
@@ -148,6 +157,7 @@ impl Bus {
                 streams: DashMap::new(),
                 counts: limits::StreamCounts::default(),
                 opts: ArcSwap::from_pointee(opts),
+                publishes: tokio::sync::broadcast::channel(PUBLISHES_QUEUE).0,
             }),
         }
     }
@@ -171,6 +181,14 @@ impl Bus {
     ///   the role (backup or not) it got when it started publishing.
     pub fn set_options(&self, opts: BusOptions) {
         self.shared.opts.store(Arc::new(opts));
+    }
+
+    /// Announces the key of every publisher that attaches from now on (a first publish, a
+    /// publisher's return within the grace period, a backup's own key), after the stream is
+    /// live, so [`Bus::subscribe`] finds it. Bounded: a receiver more than 256 announcements
+    /// behind gets `Lagged` and should look at [`Bus::streams`] for what it missed.
+    pub fn publishes(&self) -> tokio::sync::broadcast::Receiver<Arc<str>> {
+        self.shared.publishes.subscribe()
     }
 
     /// The stream caps (the current options') and how often they refused a stream, for the
@@ -239,6 +257,8 @@ impl Bus {
         drop(inner);
         drop(entry);
         tracing::debug!(stream = %key, generation, "publisher attached to the bus");
+        // Nobody listening is no error.
+        let _ = self.shared.publishes.send(Arc::from(key));
         let backup_of = self
             .backup_target(key)
             .map(|primary| self.attach_backup(primary));

@@ -190,7 +190,7 @@ pub(crate) fn check_url(key: &str, url: &str) -> Result<(), Invalid> {
     ))
 }
 
-fn check_pattern(key: &str, rule: usize, p: &str) -> Result<(), Invalid> {
+pub(crate) fn check_pattern(key: &str, rule: usize, p: &str) -> Result<(), Invalid> {
     if p.is_empty() || p.len() > 256 || p.contains('/') {
         return Err((
             key.to_owned(),

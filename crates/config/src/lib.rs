@@ -8,12 +8,14 @@
 
 mod auth;
 mod error;
+mod record;
 mod sections;
 
 use std::path::Path;
 
 pub use crate::auth::*;
 pub use crate::error::ConfigError;
+pub use crate::record::*;
 pub use crate::sections::*;
 
 impl Config {

@@ -20,6 +20,7 @@ pub struct Config {
     pub tls: TlsSection,
     pub metrics: MetricsSection,
     pub health: HealthSection,
+    pub record: crate::record::RecordSection,
 }
 
 /// A problem found by validation: the dotted key and what is wrong with it.
@@ -37,6 +38,7 @@ impl Config {
         self.auth.validate()?;
         self.tls.validate()?;
         self.health.validate()?;
+        self.record.validate()?;
         let tls_listeners = [
             ("rtmp.tls_listen", &self.rtmp.tls_listen),
             ("http.tls_listen", &self.http.tls_listen),

@@ -12,6 +12,7 @@ mod http_listener;
 mod memory;
 mod metrics;
 mod monitor;
+mod recordings;
 mod reload;
 mod wiring;
 

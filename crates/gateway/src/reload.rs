@@ -111,6 +111,8 @@ fn restart_only(key: &str) -> bool {
             | "rtsp.rtp_port_max"
             | "http.web_root"
     ) || key.starts_with("tls.")
+        || key == "record"
+        || key.starts_with("record.")
 }
 
 fn is_listen_key(key: &str) -> bool {

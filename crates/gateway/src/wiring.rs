@@ -12,7 +12,7 @@ use arc_swap::ArcSwap;
 use bus::{Bus, BusOptions};
 use gateway_config::{
     AuthSection, BusSection, Config, HlsSection, HttpSection, ListenerCaps, MmsSection, Network,
-    PolicySection, RtmpSection, RtspSection,
+    PolicySection, RecordFormat, RecordSection, RtmpSection, RtspSection,
 };
 use netutil::{Admission, ConnLimits};
 use tokio::net::TcpListener;
@@ -273,6 +273,35 @@ pub(crate) fn access_options(a: &AuthSection, http_loopback: bool) -> access::Op
     }
 }
 
+/// `[record]` as the recorder's options (built once: every `record.*` key needs a restart).
+fn record_options(s: &RecordSection, access: &Arc<Access>) -> record::Options {
+    let secs = |n: u64| (n > 0).then(|| Duration::from_secs(n));
+    record::Options {
+        dir: PathBuf::from(&s.dir),
+        rules: s
+            .rule
+            .iter()
+            .map(|r| record::Rule {
+                app: r.app.clone(),
+                stream: r.stream.clone(),
+                format: match r.format {
+                    RecordFormat::Mp4 => record::Format::Mp4,
+                    RecordFormat::Flv => record::Format::Flv,
+                    RecordFormat::Ts => record::Format::Ts,
+                },
+                segment: Duration::from_secs(r.segment_secs),
+                segment_bytes: r.segment_bytes,
+                path: r.path.clone(),
+                on_record: non_empty(&r.on_record),
+            })
+            .collect(),
+        max_age: secs(s.max_age_secs),
+        max_total_bytes: (s.max_total_bytes > 0).then_some(s.max_total_bytes),
+        queue_tags: s.queue_tags,
+        access: Arc::clone(access),
+    }
+}
+
 fn net(n: &Network) -> Option<access::IpNet> {
     access::IpNet::new(n.addr, n.prefix).ok()
 }
@@ -388,6 +417,9 @@ pub(crate) fn spawn_all(
         spawn_shell(tasks, "MMST", vec!["mms"], readiness, run);
     }
 
+    let recorder = record::Recorder::new(record_options(&config.record, access));
+    tasks.spawn(recorder.clone().run(bus.clone(), shutdown.clone()));
+
     let bus_target = bus.clone();
     reloader.on_apply(move |c| bus_target.set_options(bus_options(&c.bus)));
     let health_counts = Arc::new(crate::monitor::Counts::default());
@@ -424,6 +456,7 @@ pub(crate) fn spawn_all(
         access,
         reloader,
     ));
+    app = app.merge(crate::recordings::routes(recorder, access));
     if config.hls.enabled {
         let hls_access = Arc::clone(access);
         let hls_opts = live(reloader, config, move |c| hls_options(&c.hls, &hls_access));
