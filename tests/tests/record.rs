@@ -164,6 +164,21 @@ fn every_format_is_recorded_in_segments_ffprobe_reads_listed_hooked_and_download
         );
     }
 
+    // /metrics counts what the recorder wrote.
+    let metrics = http_get(&gw.http_url("/metrics"), TIMEOUT)
+        .expect("GET /metrics")
+        .text();
+    let series = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from /metrics"))
+    };
+    let finished = listed.iter().filter(|r| r["open"] == false).count() as f64;
+    assert!(series("gateway_recording_segments_total") >= finished);
+    assert!(series("gateway_recording_bytes_total") > 0.0);
+    assert_eq!(series("gateway_recording_write_errors_total"), 0.0);
+
     // A range request gets the file's bytes.
     let path = listed[0]["path"].as_str().expect("a path");
     let want = std::fs::read(rec_dir.join(path)).expect("readable");

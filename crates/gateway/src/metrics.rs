@@ -70,6 +70,7 @@ pub(crate) struct Sources {
     pub limits: Limits,
     pub acceptors: Vec<tls::Acceptor>,
     pub health: Arc<monitor::Counts>,
+    pub recorder: record::Recorder,
 }
 
 impl fmt::Debug for Sources {
@@ -170,6 +171,7 @@ fn gather(src: &Sources) -> Vec<Family> {
     let mut out = Vec::new();
     streams(src, &mut out);
     listeners(src, &mut out);
+    recording(src, &mut out);
     process(src, &mut out);
     out
 }
@@ -380,6 +382,54 @@ fn streams(src: &Sources, out: &mut Vec<Family>) {
         hls_segments,
         hls_duration,
     ]);
+}
+
+/// The recorder's counters (`[record]`): zero while no rule records anything.
+fn recording(src: &Sources, out: &mut Vec<Family>) {
+    use Kind::{Counter, Gauge};
+    let s = src.recorder.stats();
+    for (name, help, kind, v) in [
+        (
+            "gateway_recording_streams",
+            "Streams being recorded now.",
+            Gauge,
+            s.recording_streams,
+        ),
+        (
+            "gateway_recording_bytes",
+            "Bytes written to recordings.",
+            Counter,
+            s.bytes,
+        ),
+        (
+            "gateway_recording_segments",
+            "Recording files finished.",
+            Counter,
+            s.segments,
+        ),
+        (
+            "gateway_recording_dropped_tags",
+            "Tags skipped because a recording's writer fell behind (the disk was slow).",
+            Counter,
+            s.dropped_tags,
+        ),
+        (
+            "gateway_recording_write_errors",
+            "Recording writes or file creations that failed.",
+            Counter,
+            s.write_errors,
+        ),
+        (
+            "gateway_recording_deleted",
+            "Recording files deleted by retention.",
+            Counter,
+            s.deleted,
+        ),
+    ] {
+        let mut f = Family::new(name, help, kind);
+        f.push(Vec::new(), Value::Int(v));
+        out.push(f);
+    }
 }
 
 fn listeners(src: &Sources, out: &mut Vec<Family>) {

@@ -442,6 +442,7 @@ pub(crate) fn spawn_all(
             limits: limits.clone(),
             acceptors: acceptors.clone(),
             health: health_counts,
+            recorder: recorder.clone(),
         };
         app = app.merge(crate::metrics::routes(
             sources,
