@@ -333,10 +333,16 @@ impl Sink {
             return;
         };
         let rec = self.stream.rec.clone();
-        let finished = f.out.flush().and_then(|()| match patch {
-            Some((at, bytes)) => f.out.get_ref().write_all_at(&bytes, at),
-            None => Ok(()),
-        });
+        // Synced before the hook names it: a finished file survives a power cut too. This
+        // thread is the writer's, off the media path.
+        let finished = f
+            .out
+            .flush()
+            .and_then(|()| match patch {
+                Some((at, bytes)) => f.out.get_ref().write_all_at(&bytes, at),
+                None => Ok(()),
+            })
+            .and_then(|()| f.out.get_ref().sync_data());
         if let Err(e) = finished {
             rec.inner
                 .counters
