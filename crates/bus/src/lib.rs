@@ -28,6 +28,7 @@
 mod backup;
 mod batches;
 mod cache;
+pub mod clients;
 mod limits;
 mod remux;
 pub mod ring;
@@ -130,6 +131,8 @@ struct Shared {
     counts: limits::StreamCounts,
     /// The current options: replaced whole by [`Bus::set_options`], read where they are used.
     opts: ArcSwap<BusOptions>,
+    /// Every publisher and viewer connection, for the control API.
+    clients: Arc<clients::Clients>,
 }
 
 impl Default for Bus {
@@ -148,6 +151,7 @@ impl Bus {
                 streams: DashMap::new(),
                 counts: limits::StreamCounts::default(),
                 opts: ArcSwap::from_pointee(opts),
+                clients: Arc::default(),
             }),
         }
     }
@@ -171,6 +175,11 @@ impl Bus {
     ///   the role (backup or not) it got when it started publishing.
     pub fn set_options(&self, opts: BusOptions) {
         self.shared.opts.store(Arc::new(opts));
+    }
+
+    /// The publisher and viewer connections of every shell (see [`clients`]).
+    pub fn clients(&self) -> &Arc<clients::Clients> {
+        &self.shared.clients
     }
 
     /// The stream caps (the current options') and how often they refused a stream, for the
