@@ -299,7 +299,10 @@ mod tests {
         let listed = clients.list();
         assert_eq!(listed.len(), 1);
         let c = &listed[0];
-        assert_eq!((c.id, c.role, c.stream.as_str()), (id, Role::Viewer, "live/a"));
+        assert_eq!(
+            (c.id, c.role, c.stream.as_str()),
+            (id, Role::Viewer, "live/a")
+        );
         assert_eq!((c.bytes_sent, c.bytes_received, c.dropped), (15, 3, 7));
         assert_eq!(guard.id(), id);
         drop(guard);
@@ -312,7 +315,11 @@ mod tests {
         let (a, b) = (CancellationToken::new(), CancellationToken::new());
         let (ida, idb) = (ConnId::next(), ConnId::next());
         let figures = Arc::new(ClientCounters::default());
-        let _ga = clients.register(info(ida, Role::Viewer, "live/a"), figures.clone(), a.clone());
+        let _ga = clients.register(
+            info(ida, Role::Viewer, "live/a"),
+            figures.clone(),
+            a.clone(),
+        );
         let _gb = clients.register(info(idb, Role::Viewer, "live/a"), figures, b.clone());
         assert!(clients.kick(idb));
         assert!(b.is_cancelled() && !a.is_cancelled());

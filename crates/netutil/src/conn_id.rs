@@ -33,7 +33,10 @@ impl ConnId {
         if text.is_empty() || text.len() > 13 || !text.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return None;
         }
-        u64::from_str_radix(text, 36).ok().filter(|n| *n > 0).map(ConnId)
+        u64::from_str_radix(text, 36)
+            .ok()
+            .filter(|n| *n > 0)
+            .map(ConnId)
     }
 }
 
