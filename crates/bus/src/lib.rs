@@ -32,6 +32,7 @@
 mod backup;
 mod batches;
 mod cache;
+pub mod clients;
 mod limits;
 mod remux;
 pub mod ring;
@@ -136,6 +137,8 @@ struct Shared {
     opts: ArcSwap<BusOptions>,
     /// The key of every publisher that attached ([`Bus::publishes`]).
     publishes: tokio::sync::broadcast::Sender<Arc<str>>,
+    /// Every publisher and viewer connection, for the control API.
+    clients: Arc<clients::Clients>,
 }
 
 /// Publish announcements a [`Bus::publishes`] receiver may fall behind by before it lags.
@@ -158,6 +161,7 @@ impl Bus {
                 counts: limits::StreamCounts::default(),
                 opts: ArcSwap::from_pointee(opts),
                 publishes: tokio::sync::broadcast::channel(PUBLISHES_QUEUE).0,
+                clients: Arc::default(),
             }),
         }
     }
@@ -189,6 +193,11 @@ impl Bus {
     /// behind gets `Lagged` and should look at [`Bus::streams`] for what it missed.
     pub fn publishes(&self) -> tokio::sync::broadcast::Receiver<Arc<str>> {
         self.shared.publishes.subscribe()
+    }
+
+    /// The publisher and viewer connections of every shell (see [`clients`]).
+    pub fn clients(&self) -> &Arc<clients::Clients> {
+        &self.shared.clients
     }
 
     /// The stream caps (the current options') and how often they refused a stream, for the

@@ -314,6 +314,18 @@ impl<U: Unit + Clone, R: Replay<U>> Reader<U, R> {
         self
     }
 
+    /// Also calls `f` with the number of units skipped, after any callback set before (for a
+    /// client's own counter beside its stream's: see [`crate::clients`]).
+    pub fn add_on_drops(&mut self, f: impl Fn(u64) + Send + Sync + 'static) {
+        let before = self.on_drops.take();
+        self.on_drops = Some(Box::new(move |n| {
+            if let Some(before) = &before {
+                before(n);
+            }
+            f(n);
+        }));
+    }
+
     /// Starts by skipping media until a place to start, as after a lag (for a reader whose
     /// snapshot holds no place to start).
     pub fn wait_for_sync(mut self) -> Self {

@@ -8,6 +8,11 @@
 //! turns the connection into a viewer [`attaches`](SendWatch::attach) its stream; when the socket
 //! layer gives up it calls [`SendWatch::stalled`], which logs one line and counts the viewer on its
 //! stream. Nothing here touches a socket or reads a clock.
+//!
+//! A watch made [`for a connection id`](SendWatch::for_conn) also lists the viewer in the bus's
+//! [`crate::clients`], with the watch's byte count and the viewer's drops as its figures, and
+//! carries the token a kick through the API cancels, which the socket layer (and an upgraded
+//! WebSocket) honours by closing the connection.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,7 +20,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use netutil::display::Secs;
+use netutil::ConnId;
+use tokio_util::sync::CancellationToken;
 
+use crate::clients::{ClientGuard, ClientInfo, Clients, Figures, Role};
 use crate::{Protocol, Stream};
 
 /// One connection's send progress and the viewer it carries, if any.
@@ -28,11 +36,27 @@ pub struct SendWatch {
     blocked: AtomicBool,
     unblocked: tokio::sync::Notify,
     viewer: Mutex<Option<(Arc<Stream>, &'static str, Protocol)>>,
+    /// The connection's id, when it is listed in the bus's clients.
+    id: Option<ConnId>,
+    /// Cancelled to end the connection (a kick through the API).
+    kick: CancellationToken,
+    /// Units the connection's viewers skipped because they fell behind.
+    dropped: Arc<AtomicU64>,
 }
 
 impl SendWatch {
     /// A watch for a new connection from `peer`.
     pub fn new(peer: Option<SocketAddr>) -> Arc<SendWatch> {
+        SendWatch::make(peer, None)
+    }
+
+    /// A watch for a new connection from `peer` whose log lines carry `id`: its viewers are
+    /// listed in the bus's clients under it ([`SendWatch::client`]).
+    pub fn for_conn(peer: Option<SocketAddr>, id: ConnId) -> Arc<SendWatch> {
+        SendWatch::make(peer, Some(id))
+    }
+
+    fn make(peer: Option<SocketAddr>, id: Option<ConnId>) -> Arc<SendWatch> {
         Arc::new(SendWatch {
             peer,
             bytes_sent: AtomicU64::new(0),
@@ -40,7 +64,42 @@ impl SendWatch {
             blocked: AtomicBool::new(false),
             unblocked: tokio::sync::Notify::new(),
             viewer: Mutex::new(None),
+            id,
+            kick: CancellationToken::new(),
+            dropped: Arc::default(),
         })
+    }
+
+    /// Lists the connection in `clients` as a viewer of `key` over `protocol` (`"http-flv"`),
+    /// until the guard drops; `None` for a watch without a connection id.
+    pub fn client(
+        self: &Arc<Self>,
+        clients: &Arc<Clients>,
+        protocol: &'static str,
+        key: &str,
+    ) -> Option<ClientGuard> {
+        let info = ClientInfo {
+            id: self.id?,
+            role: Role::Viewer,
+            protocol,
+            stream: key.to_owned(),
+            peer: self.peer,
+        };
+        let figures: Arc<dyn Figures> = Arc::clone(self) as Arc<dyn Figures>;
+        Some(clients.register(info, figures, self.kick.clone()))
+    }
+
+    /// Cancelled when the connection is to be closed (a kick through the API).
+    pub fn kicked(&self) -> &CancellationToken {
+        &self.kick
+    }
+
+    /// A drop callback that counts a viewer's skipped units on this connection.
+    pub fn drop_counter(&self) -> impl Fn(u64) + Send + Sync + 'static {
+        let dropped = Arc::clone(&self.dropped);
+        move |n| {
+            dropped.fetch_add(n, Ordering::Relaxed);
+        }
     }
 
     /// Records `n` bytes the socket accepted, also on the attached viewer's stream
@@ -127,5 +186,14 @@ impl SendWatch {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<(Arc<Stream>, &'static str, Protocol)>> {
         self.viewer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Figures for SendWatch {
+    fn bytes_sent(&self) -> u64 {
+        SendWatch::bytes_sent(self)
+    }
+    fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 }

@@ -46,6 +46,12 @@ impl Subscriber {
         self.reader.dropped()
     }
 
+    /// Also counts the tags this subscriber skips with `f` (a client's counter in
+    /// [`crate::clients`]); the stream keeps counting them too.
+    pub fn on_drops(&mut self, f: impl Fn(u64) + Send + Sync + 'static) {
+        self.reader.add_on_drops(f);
+    }
+
     /// The next event; `None` once the stream has been removed from the bus.
     pub async fn recv(&mut self) -> Option<Event> {
         self.reader.recv().await

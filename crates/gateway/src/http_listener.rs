@@ -127,7 +127,9 @@ pub(crate) async fn serve(
                 tracing::warn!(%peer, error = %e, "could not set the TCP send buffer size");
             }
         }
+        let id = netutil::ConnId::next();
         let conn = Conn {
+            id,
             peer,
             permit,
             router: router.clone(),
@@ -135,7 +137,7 @@ pub(crate) async fn serve(
             shutdown: shutdown.clone(),
         };
         // Every line the connection logs, its handlers' included, carries its id.
-        let span = netutil::conn_span!(peer);
+        let span = netutil::conn_span!(id, peer);
         match tls.as_ref().filter(|_| secure) {
             None => conns.spawn(serve_conn(socket, conn, false).instrument(span)),
             Some((_, acceptor)) => conns.spawn(
@@ -149,6 +151,8 @@ pub(crate) async fn serve(
 
 /// One accepted connection, before it is served.
 struct Conn {
+    /// The id of the connection's log lines, under which its viewers are listed as clients.
+    id: netutil::ConnId,
     peer: SocketAddr,
     permit: ConnPermit,
     router: axum::Router,
@@ -176,6 +180,7 @@ where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let Conn {
+        id,
         peer,
         permit,
         router,
@@ -183,8 +188,10 @@ where
         shutdown,
     } = conn;
     let activity = Arc::new(Activity::new());
+    let watch = SendWatch::for_conn(Some(peer), id);
+    let kicked = watch.kicked().clone();
     let io = Watched {
-        inner: SendTimeoutIo::new(socket, peer, limits.send_timeout),
+        inner: SendTimeoutIo::with_watch(socket, watch, limits.send_timeout),
         activity: Arc::clone(&activity),
         _permit: permit,
     };
@@ -230,6 +237,12 @@ where
                     limits.conn_limits.timed_out(Timeout::Idle);
                     tracing::debug!(%peer, "HTTP connection closed: {why}");
                 }
+                return;
+            }
+            _ = kicked.cancelled() => {
+                // A kick through the API (`bus::clients`): the viewer's response is cut off and
+                // the socket closed.
+                tracing::info!(%peer, "HTTP connection closed: ended through the API");
                 return;
             }
             _ = shutdown.cancelled(), if !draining => {

@@ -120,19 +120,27 @@ async fn play(
     if let Some(stream) = state.bus.stream(&key) {
         stream.wait_for_frames(START_WAIT).await;
     }
-    let Some(sub) = state.bus.subscribe(&key, Protocol::HttpFlv) else {
+    let Some(mut sub) = state.bus.subscribe(&key, Protocol::HttpFlv) else {
         return not_found();
     };
     // Present when the listener wraps its sockets in [`crate::SendTimeoutIo`]: the connection's send timeout then
-    // counts this viewer on its stream if it stops reading.
+    // counts this viewer on its stream if it stops reading, and the viewer is listed in the
+    // bus's clients under the connection's id (a kick closes the connection).
     let watch = req.extensions().get::<Arc<SendWatch>>().cloned();
+    if let Some(w) = &watch {
+        sub.on_drops(w.drop_counter());
+    }
+    let client = watch
+        .as_ref()
+        .and_then(|w| w.client(state.bus.clients(), protocol.as_str(), &key));
     let stream = Arc::clone(sub.stream());
     if websocket {
         let (mut parts, _) = req.into_parts();
         return match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
             Ok(ws) => {
                 let ws = ws.read_buffer_size(WS_READ_BUFFER);
-                let log = ViewerLog::new(protocol, &stream, peer, watch.clone(), access);
+                let mut log = ViewerLog::new(protocol, &stream, peer, watch.clone(), access);
+                log.client = client;
                 {
                     let delay = opts.flv_write_delay;
                     let span = tracing::Span::current();
@@ -148,7 +156,8 @@ async fn play(
             Err(rejection) => rejection.into_response(),
         };
     }
-    let log = ViewerLog::new(protocol, &stream, peer, watch.clone(), access);
+    let mut log = ViewerLog::new(protocol, &stream, peer, watch.clone(), access);
+    log.client = client;
     let frames = flv_frames(sub, opts.flv_write_delay, watch).map(move |frame| {
         // The log line for the teardown is written when the body (and with it `log`) is dropped.
         let _ = &log;
@@ -214,10 +223,13 @@ async fn ws_session(
     delay: Duration,
     watch: Option<Arc<SendWatch>>,
 ) {
+    // The upgraded socket is no longer the HTTP connection's: a kick is honoured here.
+    let kicked = watch.as_ref().map(|w| w.kicked().clone());
     // Fused: `ready_batch` may see the end first, and the loop then asks once more.
     let mut frames = Box::pin(flv_frames(sub, delay, watch).fuse());
     loop {
         tokio::select! {
+            _ = async { match &kicked { Some(k) => k.cancelled().await, None => std::future::pending().await } } => break,
             incoming = socket.recv() => match incoming {
                 // Pings are answered by the WebSocket layer; other client messages mean nothing.
                 Some(Ok(Message::Close(_))) | None => break,
@@ -281,6 +293,8 @@ struct ViewerLog {
     started: Instant,
     watch: Option<Arc<SendWatch>>,
     access: Arc<access::Access>,
+    /// Keeps the viewer listed in the bus's clients.
+    client: Option<bus::clients::ClientGuard>,
 }
 
 impl ViewerLog {
@@ -305,6 +319,7 @@ impl ViewerLog {
             started: Instant::now(),
             watch,
             access: Arc::clone(access),
+            client: None,
         }
     }
 }

@@ -48,6 +48,18 @@ impl<T> SendTimeoutIo<T> {
         }
     }
 
+    /// Wraps `inner` with a watch the caller made (one for the connection's id:
+    /// [`SendWatch::for_conn`]).
+    pub fn with_watch(inner: T, watch: Arc<SendWatch>, timeout: Duration) -> SendTimeoutIo<T> {
+        SendTimeoutIo {
+            inner,
+            timeout,
+            deadline: None,
+            armed: false,
+            watch,
+        }
+    }
+
     /// The connection's watch, to hand to the requests it carries.
     pub fn watch(&self) -> &Arc<SendWatch> {
         &self.watch

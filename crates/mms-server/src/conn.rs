@@ -65,6 +65,14 @@ struct Conn {
     key: Option<String>,
     /// When StartPlaying was answered, for the `on_stop` notification.
     playing_since: Option<Instant>,
+    /// The connection's id (its log lines' `id`), under which a viewer is listed as a client.
+    id: netutil::ConnId,
+    /// Ends the connection: the accept loop's token, which a kick through the API cancels too.
+    cancel: CancellationToken,
+    /// Bytes read and written and packets skipped, for the client list.
+    counters: Arc<bus::clients::ClientCounters>,
+    /// Listed in the bus's clients from OpenFile on.
+    client: Option<bus::clients::ClientGuard>,
 }
 
 /// What every MMST connection shares.
@@ -84,6 +92,7 @@ pub async fn serve(
     shared: Shared,
     opts: Arc<Options>,
     shutdown: CancellationToken,
+    id: netutil::ConnId,
 ) {
     let bus = &shared.bus;
     let _ = socket.set_nodelay(true);
@@ -96,6 +105,10 @@ pub async fn serve(
         viewer: None,
         key: None,
         playing_since: None,
+        id,
+        cancel: shutdown.clone(),
+        counters: Arc::default(),
+        client: None,
     };
     let end = c.run(&mut socket, &shared, &opts, &shutdown).await;
     let dropped = c.viewer.as_ref().map_or(0, |v| v.dropped());
@@ -159,6 +172,7 @@ impl Conn {
                         Ok(Some(0)) => return End::ClientClosed,
                         Ok(Some(n)) => n,
                     };
+                    self.counters.add_received(n as u64);
                     if let Some(end) = self.on_input(&buf[..n], shared, opts).await {
                         if matches!(end, End::Denied) {
                             // The refusal goes out before the connection closes.
@@ -259,6 +273,16 @@ impl Conn {
         };
         // The packet size of the stream's muxer, which may have started under other options.
         let packet_size = viewer.packet_size() as u32;
+        viewer.on_drops(self.counters.drop_counter());
+        let info = bus::clients::ClientInfo {
+            id: self.id,
+            role: bus::clients::Role::Viewer,
+            protocol: "mmst",
+            stream: target.key.clone(),
+            peer: Some(self.peer),
+        };
+        let figures = Arc::clone(&self.counters) as Arc<dyn bus::clients::Figures>;
+        self.client = Some(bus.clients().register(info, figures, self.cancel.clone()));
         self.viewer = Some(viewer);
         self.key = Some(target.key);
         self.session
@@ -305,6 +329,7 @@ impl Conn {
                     if let Some(v) = &self.viewer {
                         v.count_sent(n);
                     }
+                    self.counters.add_sent(n);
                 }
                 r
             }

@@ -266,6 +266,12 @@ impl Viewer {
         self.packet_size
     }
 
+    /// Also counts the packets this viewer skips with `f` (a client's counter in
+    /// [`bus::clients`]).
+    pub fn on_drops(&mut self, f: impl Fn(u64) + Send + Sync + 'static) {
+        self.reader.add_on_drops(f);
+    }
+
     /// Packets this viewer skipped because it was too slow.
     pub fn dropped(&self) -> u64 {
         self.reader.dropped()

@@ -189,10 +189,14 @@ async fn serve_mmsh(
         }
         RequestKind::Play => {
             tracing::info!(peer = peer.map(tracing::field::display), stream = %target.key, "MMSH: play");
+            let mut client = None;
             if let Some(w) = &watch {
                 w.attach(&stream, "mmsh", Protocol::Mms);
+                viewer.on_drops(w.drop_counter());
+                client = w.client(state.bus.clients(), "mmsh", &target.key);
             }
             let session = Session {
+                _client: client,
                 watch,
                 viewer,
                 peer,
@@ -260,6 +264,8 @@ async fn authorize(
 /// One playing MMSH viewer; dropping it (the client went away) logs the teardown and tells the
 /// `on_stop` hook.
 struct Session {
+    /// Keeps the viewer listed in the bus's clients (a kick closes the HTTP connection).
+    _client: Option<bus::clients::ClientGuard>,
     watch: Option<Arc<SendWatch>>,
     viewer: Viewer,
     peer: Option<SocketAddr>,

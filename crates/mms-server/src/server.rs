@@ -61,13 +61,14 @@ pub async fn serve(
                 // Over a cap the socket is dropped, which closes it; `conn_limits` logged it.
                 let Ok(permit) = conn_opts.conn_limits.try_acquire(peer.ip()) else { continue };
                 let shared = conn::Shared { bus: bus.clone(), opts: Arc::clone(&opts) };
-                let serve = conn::serve(socket, peer, shared, conn_opts, shutdown.child_token());
+                let id = netutil::ConnId::next();
+                let serve = conn::serve(socket, peer, shared, conn_opts, shutdown.child_token(), id);
                 let conn = async move {
                     tracing::info!(%peer, "MMST: connection");
                     serve.await;
                     drop(permit);
                 };
-                tokio::spawn(conn.instrument(netutil::conn_span!(peer)));
+                tokio::spawn(conn.instrument(netutil::conn_span!(id, peer)));
             }
         }
     }

@@ -26,6 +26,18 @@ impl ConnId {
     pub fn get(self) -> u64 {
         self.0
     }
+
+    /// Reads an id as [`Display`](fmt::Display) writes it (base 36, lower or upper case,
+    /// leading zeros optional); `None` for anything else.
+    pub fn parse(text: &str) -> Option<ConnId> {
+        if text.is_empty() || text.len() > 13 || !text.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return None;
+        }
+        u64::from_str_radix(text, 36)
+            .ok()
+            .filter(|n| *n > 0)
+            .map(ConnId)
+    }
 }
 
 impl fmt::Display for ConnId {
@@ -52,12 +64,18 @@ impl fmt::Display for ConnId {
 /// The span is at `ERROR` level: a span's level only decides whether a filter keeps it, and at
 /// `ERROR` it is kept whenever any of the connection's lines are, so with `log.level = "warn"`
 /// the warnings still carry the id.
+///
+/// `conn_span!(id, peer)` takes an id the accept loop made with [`ConnId::next`], for a
+/// connection that also registers with the bus's client list under it.
 #[macro_export]
 macro_rules! conn_span {
     ($peer:expr) => {
+        $crate::conn_span!($crate::ConnId::next(), $peer)
+    };
+    ($id:expr, $peer:expr) => {
         $crate::__tracing::error_span!(
             "conn",
-            id = %$crate::ConnId::next(),
+            id = %$id,
             peer = %$peer
         )
     };
@@ -80,6 +98,18 @@ mod tests {
         ];
         for (n, want) in table {
             assert_eq!(ConnId(n).to_string(), want, "{n}");
+        }
+    }
+
+    #[test]
+    fn ids_read_back() {
+        for n in [1, 10, 36, 1_679_616, u64::MAX] {
+            let id = ConnId(n);
+            assert_eq!(ConnId::parse(&id.to_string()), Some(id), "{n}");
+        }
+        assert_eq!(ConnId::parse("00A"), Some(ConnId(10)));
+        for bad in ["", "0000", "-1", "+1", "00 1", "zzzzzzzzzzzzzz", "é"] {
+            assert_eq!(ConnId::parse(bad), None, "{bad:?}");
         }
     }
 

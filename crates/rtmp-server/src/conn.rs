@@ -8,8 +8,10 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use access::{Action, Denial, Grant, Notice};
+use bus::clients::{ClientCounters, ClientGuard, ClientInfo, Role};
 use bus::{Bus, Event, Protocol, PublisherInfo};
 use netutil::display::Secs;
+use netutil::ConnId;
 use rtmp::{ChunkError, ServerSession, ServerSessionConfig, ServerSessionEvent, SessionError};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{sleep_until, Instant};
@@ -103,6 +105,15 @@ pub struct Connection<S> {
     play_started: Instant,
     /// The connection is RTMPS (the access hooks are told).
     over_tls: bool,
+    /// The connection's id (its log lines' `id`), under which it is listed as a client.
+    id: ConnId,
+    /// Ends the connection: the accept loop's token, which a kick through the API cancels too.
+    cancel: CancellationToken,
+    /// Listed in the bus's clients while it publishes or plays.
+    client: Option<ClientGuard>,
+    /// Bytes read and written and tags skipped, for the client list (one add per socket read
+    /// or write).
+    counters: Arc<ClientCounters>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
@@ -132,7 +143,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             bytes_in: 0,
             play_started: Instant::now(),
             over_tls: false,
+            id: ConnId::next(),
+            cancel: CancellationToken::new(),
+            client: None,
+            counters: Arc::default(),
         }
+    }
+
+    /// Lists the connection under `id` (the id of its log span) rather than a fresh one.
+    pub fn with_id(mut self, id: ConnId) -> Self {
+        self.id = id;
+        self
+    }
+
+    /// Lists the connection in the bus's clients as the publisher or a viewer of `key`.
+    fn register(&mut self, role: Role, key: &str) {
+        let info = ClientInfo {
+            id: self.id,
+            role,
+            protocol: if self.over_tls { "rtmps" } else { "rtmp" },
+            stream: key.to_owned(),
+            peer: Some(self.peer),
+        };
+        let figures = Arc::clone(&self.counters);
+        self.client = Some(
+            self.bus
+                .clients()
+                .register(info, figures, self.cancel.clone()),
+        );
     }
 
     /// Marks the connection as one over TLS (RTMPS): access checks and hooks say so.
@@ -143,7 +181,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
 
     /// Serves the connection until it ends, logging one line about how.
     pub async fn run(mut self, shutdown: CancellationToken) {
+        self.cancel = shutdown.clone();
         let result = self.serve(shutdown).await;
+        self.client = None;
         if let Some(p) = self.publishing.take() {
             self.ended.tags_in += p.ingest.tags();
             self.notify_unpublish(&p);
@@ -222,6 +262,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     }
                     self.last_activity = Instant::now();
                     self.bytes_in += n as u64;
+                    self.counters.add_received(n as u64);
                     self.session.arrived(n)?;
                     self.process_events()?;
                     self.flush_session().await?;
@@ -366,6 +407,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     .is_some_and(|p| p.stream_id == stream_id)
                 {
                     let p = self.publishing.take();
+                    self.client = None;
                     let tags = p.as_ref().map_or(0, |p| p.ingest.tags());
                     self.ended.tags_in += tags;
                     if let Some(p) = &p {
@@ -381,6 +423,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     .is_some_and(|p| p.stream_id == stream_id)
                 {
                     let p = self.player.take();
+                    self.client = None;
                     let tags = p.as_ref().map_or(0, |p| p.tags_sent);
                     self.ended.tags_out += tags;
                     if let Some(p) = &p {
@@ -533,6 +576,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     started: Instant::now(),
                     bytes_in_at_start: self.bytes_in,
                 });
+                self.register(Role::Publisher, &key);
                 self.key = Some(key);
             }
             Err(e) => {
@@ -574,6 +618,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             }
         };
         tracing::info!(peer = %self.peer, stream = %key, waiting = !player.started, "RTMP play");
+        let mut player = player;
+        player.subscriber.on_drops(self.counters.drop_counter());
+        self.register(Role::Viewer, &key);
         self.player = Some(player);
         self.play_started = Instant::now();
         self.key = Some(key);
@@ -581,6 +628,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
 
     async fn give_up_waiting(&mut self) -> Result<(), ConnError> {
         if let Some(p) = self.player.take() {
+            self.client = None;
             self.notify_stop(&p);
             let key = self.key.as_deref().unwrap_or("-");
             tracing::info!(peer = %self.peer, stream = %key, "RTMP play: no publisher arrived");
@@ -627,6 +675,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             Ok(n) => {
                 player.bytes_sent += n;
                 stream.count_sent(Protocol::Rtmp, n);
+                self.counters.add_sent(n);
             }
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
                 return Err(ConnError::WriteStalled(limit))

@@ -88,11 +88,13 @@ impl Server {
             let bus = self.bus.clone();
             let token = self.shutdown.child_token();
             let acceptor = self.tls.as_ref().filter(|_| tls).map(|(_, a)| a.clone());
-            let span = netutil::conn_span!(peer);
+            let id = netutil::ConnId::next();
+            let span = netutil::conn_span!(id, peer);
             let conn = async move {
                 match acceptor {
                     None => {
                         Connection::new(socket, peer, bus, opts, seed)
+                            .with_id(id)
                             .run(token)
                             .await
                     }
@@ -106,6 +108,7 @@ impl Server {
                         };
                         if let Some(stream) = stream {
                             Connection::new(stream, peer, bus, opts, seed)
+                                .with_id(id)
                                 .over_tls()
                                 .run(token)
                                 .await;

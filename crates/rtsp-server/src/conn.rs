@@ -71,6 +71,8 @@ struct Media {
     _slot: SessionSlot,
     /// Counts the session in the stream's RTSP viewers from its first PLAY until it ends.
     viewer: Option<bus::ViewerGuard>,
+    /// Lists the session in the bus's clients from its first PLAY until it ends.
+    client: Option<bus::clients::ClientGuard>,
 }
 
 impl Media {
@@ -95,6 +97,10 @@ struct Conn {
     last_request: Instant,
     /// Who may play: asked before DESCRIBE, SETUP and PLAY.
     access: ConnAccess,
+    /// The connection's id (its log lines' `id`), under which a playing session is listed.
+    id: netutil::ConnId,
+    /// Cancelled by a kick through the API: the session ends and the connection closes.
+    kick: CancellationToken,
 }
 
 /// Sets the options of an accepted TCP socket, before any TLS handshake on it.
@@ -117,6 +123,7 @@ pub async fn serve<R, W>(
     wr: W,
     peer: SocketAddr,
     secure: bool,
+    id: netutil::ConnId,
 ) where
     R: AsyncRead + Unpin + Send,
     W: AsyncWrite + Unpin + Send + 'static,
@@ -150,6 +157,8 @@ pub async fn serve<R, W>(
         media: None,
         last_request: Instant::now(),
         access,
+        id,
+        kick: CancellationToken::new(),
     };
     tracing::info!(%peer, tls = secure, "RTSP connect");
     let reason = conn.run(rd, writer_done).await;
@@ -181,6 +190,7 @@ impl Conn {
                 }
                 _ = writer_done.cancelled() => return "write failed".into(),
                 _ = self.ctx.shutdown.cancelled() => return "server shutting down".into(),
+                _ = self.kick.cancelled() => return "ended through the API".into(),
             }
         }
     }
@@ -461,6 +471,7 @@ impl Conn {
                 started: Instant::now(),
                 _slot: slot,
                 viewer: None,
+                client: None,
             });
         }
         let media = self
@@ -523,6 +534,19 @@ impl Conn {
                 .registry
                 .live_stream(media.stream.key())
                 .map(|s| s.viewer_guard(bus::Protocol::Rtsp));
+            let info = bus::clients::ClientInfo {
+                id: self.id,
+                role: bus::clients::Role::Viewer,
+                protocol: if self.secure { "rtsps" } else { "rtsp" },
+                stream: media.stream.key().to_owned(),
+                peer: Some(self.peer),
+            };
+            let figures = Arc::clone(&media.stats) as Arc<dyn bus::clients::Figures>;
+            media.client = Some(self.ctx.registry.clients().register(
+                info,
+                figures,
+                self.kick.clone(),
+            ));
         }
         let (reader, rtp_info) = media.stream.play(label.clone(), tracks);
         let mut source = UnitSource::new(reader, tracks.to_vec(), Arc::clone(&media.stats), label);

@@ -248,6 +248,11 @@ impl Registry {
         )
     }
 
+    /// The bus's client list, where a playing session is listed.
+    pub fn clients(&self) -> &Arc<bus::clients::Clients> {
+        self.bus.clients()
+    }
+
     /// The bus stream of `key` if a publisher is on it now.
     pub fn live_stream(&self, key: &str) -> Option<Arc<Stream>> {
         self.bus.stream(key).filter(|s| s.is_live())

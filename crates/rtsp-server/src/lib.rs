@@ -229,11 +229,12 @@ pub async fn serve(
                     conn::prepare(&socket, peer, &conn_opts);
                     let acceptor = acceptor.as_ref().filter(|_| tls).cloned();
                     let ctx = Arc::clone(&ctx);
+                    let id = netutil::ConnId::next();
                     let conn = async move {
-                        serve_one(ctx, conn_opts, socket, peer, acceptor).await;
+                        serve_one(ctx, conn_opts, socket, peer, acceptor, id).await;
                         drop(permit);
                     };
-                    tokio::spawn(conn.instrument(netutil::conn_span!(peer)));
+                    tokio::spawn(conn.instrument(netutil::conn_span!(id, peer)));
                 }
                 // Out of file descriptors and the like: back off instead of spinning.
                 Err(e) => backoff.failed(&e).await,
@@ -252,10 +253,11 @@ async fn serve_one(
     socket: tokio::net::TcpStream,
     peer: std::net::SocketAddr,
     acceptor: Option<tls::Acceptor>,
+    id: netutil::ConnId,
 ) {
     let Some(acceptor) = acceptor else {
         let (rd, wr) = socket.into_split();
-        return conn::serve(ctx, opts, rd, wr, peer, false).await;
+        return conn::serve(ctx, opts, rd, wr, peer, false, id).await;
     };
     let handshake = acceptor.handshake(socket, peer, opts.request_timeout);
     let stream = tokio::select! {
@@ -264,7 +266,7 @@ async fn serve_one(
     };
     if let Some(stream) = stream {
         let (rd, wr) = tokio::io::split(stream);
-        conn::serve(ctx, opts, rd, wr, peer, true).await;
+        conn::serve(ctx, opts, rd, wr, peer, true, id).await;
     }
 }
 

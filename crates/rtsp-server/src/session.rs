@@ -33,6 +33,16 @@ pub struct SessionStats {
     pub bytes_sent: AtomicU64,
 }
 
+/// A playing session's figures in the bus's client list are these counters.
+impl bus::clients::Figures for SessionStats {
+    fn bytes_sent(&self) -> u64 {
+        self.bytes_sent.load(Ordering::Relaxed)
+    }
+    fn dropped(&self) -> u64 {
+        self.dropped_units.load(Ordering::Relaxed)
+    }
+}
+
 impl SessionStats {
     /// Creates statistics with the session alive now.
     pub fn new(peer: SocketAddr, udp: bool) -> Self {
