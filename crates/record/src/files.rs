@@ -122,40 +122,26 @@ pub(crate) fn unix_ms(t: SystemTime) -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// Days since 1970-01-01 as (year, month, day), proleptic Gregorian.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-fn split_time(secs: u64) -> (i64, u32, u32, u64, u64, u64) {
-    let secs = secs.min(i64::MAX as u64);
-    let (y, mo, d) = civil_from_days((secs / 86_400) as i64);
-    let rest = secs % 86_400;
-    (y, mo, d, rest / 3600, rest % 3600 / 60, rest % 60)
-}
-
-/// `20261207-181530`: sorts by time, and needs no character a file system refuses.
+/// `20261207-181530`: sorts by time, and needs no character a file system refuses. The
+/// digits of [`rfc3339`].
 fn compact_time(secs: u64) -> String {
-    let (y, mo, d, h, mi, s) = split_time(secs);
-    format!("{y:04}{mo:02}{d:02}-{h:02}{mi:02}{s:02}")
+    let t = rfc3339(secs.saturating_mul(1000));
+    let digits = |r: std::ops::Range<usize>| t.get(r).unwrap_or("00").to_owned();
+    format!(
+        "{}{}{}-{}{}{}",
+        digits(0..4),
+        digits(5..7),
+        digits(8..10),
+        digits(11..13),
+        digits(14..16),
+        digits(17..19)
+    )
 }
 
-/// RFC 3339 in UTC with milliseconds: `2026-12-07T18:15:30.250Z`.
+/// RFC 3339 in UTC with milliseconds: `2026-12-07T18:15:30.250Z` (the HLS crate's
+/// `PROGRAM-DATE-TIME` formatting, the one calendar conversion in the workspace).
 pub fn rfc3339(unix_ms: u64) -> String {
-    let (y, mo, d, h, mi, s) = split_time(unix_ms / 1000);
-    format!(
-        "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:03}Z",
-        unix_ms % 1000
-    )
+    hls::playlist::iso8601(unix_ms)
 }
 
 /// One media file found in the directory.
