@@ -6,8 +6,10 @@
 //!   how often each refused or cut a client since start, for every listener, the RTSP sessions
 //!   and the bus. It names no client address.
 //! - `POST /api/reload`: re-reads the configuration file ([`crate::reload`]); 200 with
-//!   `{"applied": [...], "needs_restart": [...], "failed": [...]}`, 400 with the file/line/key error when the file
-//!   is refused, 409 when the gateway was started without a file.
+//!   `{"applied": [...], "needs_restart": [...], "failed": [...]}`, 400 with the file/line/key
+//!   error when the file is refused, 409 when the gateway was started without a file.
+//!
+//! The control routes (clients, kicks, the server's facts) are in [`crate::control`].
 //!
 //! Like every `/api/*` route they need the API token when one is set.
 
@@ -20,6 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use bus::Bus;
+use http_server::json_error;
 use netutil::{ConnLimits, ListenerStats};
 use rtsp_server::{SessionInfo, SetupRefusalStats};
 use serde_json::{json, Value};
@@ -69,7 +72,7 @@ pub(crate) fn routes(
     ))
 }
 
-fn json_response(body: &Value) -> Response {
+pub(crate) fn json_response(body: &Value) -> Response {
     (
         [
             (header::CONTENT_TYPE, "application/json"),
@@ -82,17 +85,14 @@ fn json_response(body: &Value) -> Response {
 }
 
 async fn reload(State(reloader): State<Arc<Reloader>>) -> Response {
-    let plain = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
     match reloader.reload_file() {
         Ok(r) => json_response(&json!({
             "applied": r.applied,
             "needs_restart": r.needs_restart,
             "failed": r.failed,
         })),
-        Err(err @ ReloadError::NoFile) => {
-            (StatusCode::CONFLICT, plain, format!("{err}\n")).into_response()
-        }
-        Err(err) => (StatusCode::BAD_REQUEST, plain, format!("{err}\n")).into_response(),
+        Err(err @ ReloadError::NoFile) => json_error(StatusCode::CONFLICT, &err.to_string()),
+        Err(err) => json_error(StatusCode::BAD_REQUEST, &err.to_string()),
     }
 }
 
@@ -100,7 +100,7 @@ async fn limits_json(State(limits): State<Arc<Limits>>) -> Response {
     json_response(&limits_body(&limits))
 }
 
-fn limits_body(limits: &Limits) -> Value {
+pub(crate) fn limits_body(limits: &Limits) -> Value {
     let listeners: serde_json::Map<String, Value> = limits
         .listeners
         .iter()
@@ -173,8 +173,7 @@ async fn rtsp_sessions(
     let key = format!("{app}/{name}");
     let Some(stream) = bus.stream(&key) else {
         // The key is not repeated: error bodies never echo what the client sent.
-        let plain = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
-        return (StatusCode::NOT_FOUND, plain, "stream not found\n").into_response();
+        return json_error(StatusCode::NOT_FOUND, "stream not found");
     };
     let sessions: Vec<Value> = rtsp_server::sessions(&stream)
         .iter()

@@ -6,6 +6,7 @@
 
 mod api;
 pub mod cli;
+mod control;
 mod fd_limit;
 mod health;
 mod http_listener;

@@ -28,7 +28,7 @@ pub(crate) fn routes(recorder: Recorder, access: &Arc<access::Access>) -> Router
 async fn list(State(recorder): State<Recorder>) -> Response {
     let listed = tokio::task::spawn_blocking(move || recorder.list()).await;
     let Ok(recordings) = listed else {
-        return (StatusCode::INTERNAL_SERVER_ERROR, "listing failed").into_response();
+        return http_server::json_error(StatusCode::INTERNAL_SERVER_ERROR, "listing failed");
     };
     let body = serde_json::json!({ "recordings": recordings });
     (
@@ -48,7 +48,7 @@ async fn download(
 ) -> Response {
     let found = tokio::task::spawn_blocking(move || recorder.resolve(&path)).await;
     let Ok(Some(file)) = found else {
-        return (StatusCode::NOT_FOUND, "recording not found").into_response();
+        return http_server::json_error(StatusCode::NOT_FOUND, "recording not found");
     };
     match tower_http::services::ServeFile::new(file)
         .oneshot(req)

@@ -453,6 +453,12 @@ pub(crate) fn spawn_all(
     app = app.merge(crate::api::routes(
         bus.clone(),
         config.rtsp.enabled,
+        limits.clone(),
+        access,
+        reloader,
+    ));
+    app = app.merge(crate::control::routes(
+        bus.clone(),
         limits,
         access,
         reloader,
@@ -465,6 +471,8 @@ pub(crate) fn spawn_all(
     }
     // The probes need no token: they sit beside the API's routes, not behind its layer.
     app = app.merge(crate::health::routes(Arc::clone(readiness)));
+    // Every error answer under /api/ is JSON, the router's own 404 and 405 included.
+    app = app.layer(axum::middleware::from_fn(http_server::json_errors));
     if config.mms.enabled {
         // MMSH shares the HTTP port: Windows Media clients are recognised by their headers
         // before any other route sees the request.

@@ -170,7 +170,7 @@ async fn one(
     let base = UrlBase::new(&opts, &headers, tls.is_some());
     match state.bus.stream(&key).filter(|s| s.is_live()) {
         Some(stream) => json(describe(&stream, &base, &opts.access)),
-        None => crate::flv_http::not_found(),
+        None => crate::json_error(StatusCode::NOT_FOUND, "stream not found"),
     }
 }
 
@@ -216,20 +216,20 @@ async fn sign(
     let action = match params.action.as_deref() {
         None | Some("play") => Action::Play,
         Some("publish") => Action::Publish,
-        Some(_) => return plain(StatusCode::BAD_REQUEST, "action is play or publish\n"),
+        Some(_) => return crate::json_error(StatusCode::BAD_REQUEST, "action is play or publish"),
     };
     let secs = params.expires_in.unwrap_or(DEFAULT_SIGN_SECS);
     if secs == 0 || secs > MAX_SIGN_SECS {
-        return plain(
+        return crate::json_error(
             StatusCode::BAD_REQUEST,
-            "expires_in is 1 to 31536000 seconds\n",
+            "expires_in is 1 to 31536000 seconds",
         );
     }
     let expires = access::unix_now() + secs;
     let Some(query) = state.opts().access.sign(action, &app, &name, expires) else {
-        return plain(
+        return crate::json_error(
             StatusCode::NOT_FOUND,
-            "signed links are off (auth.sign_secret is empty)\n",
+            "signed links are off (auth.sign_secret is empty)",
         );
     };
     let key = format!("{app}/{name}");
@@ -254,11 +254,6 @@ async fn sign(
         "query": query,
         "urls": urls,
     }))
-}
-
-fn plain(status: StatusCode, body: &'static str) -> Response {
-    let plain = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
-    (status, plain, body).into_response()
 }
 
 fn describe(stream: &Arc<Stream>, base: &UrlBase, access: &Access) -> StreamJson {

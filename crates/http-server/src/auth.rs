@@ -65,16 +65,22 @@ fn refusal(access: &Access, status: StatusCode, body: String) -> Response {
     )
         .into_response();
     if status == StatusCode::UNAUTHORIZED {
-        let realm = &access.options().realm;
-        if let Ok(v) = HeaderValue::from_str(&format!("Bearer realm=\"{realm}\"")) {
-            resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-        }
+        challenge(access, &mut resp);
     }
     resp
 }
 
-/// The refusal of an API or page request without the API token, if it has none.
-fn api_refusal(access: &Access, req: &Request) -> Option<Response> {
+/// `WWW-Authenticate: Bearer realm="..."` on a 401.
+fn challenge(access: &Access, resp: &mut Response) {
+    let realm = &access.options().realm;
+    if let Ok(v) = HeaderValue::from_str(&format!("Bearer realm=\"{realm}\"")) {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+}
+
+/// The refusal of an API or page request without the API token, if it has none: JSON for the
+/// API (`{"error": ...}`), a text line for a page.
+fn api_refusal(access: &Access, req: &Request, json: bool) -> Option<Response> {
     // A CORS preflight never carries credentials; the request it announces does.
     if req.method() == Method::OPTIONS {
         return None;
@@ -86,11 +92,21 @@ fn api_refusal(access: &Access, req: &Request) -> Option<Response> {
     if access.api_allowed(authorization, req.uri().query()) {
         return None;
     }
-    let body = "this needs the API token: Authorization: Bearer <token>, or ?token=<token>\n";
-    Some(refusal(access, StatusCode::UNAUTHORIZED, body.to_owned()))
+    let reason = "this needs the API token: Authorization: Bearer <token>, or ?token=<token>";
+    if !json {
+        return Some(refusal(
+            access,
+            StatusCode::UNAUTHORIZED,
+            format!("{reason}\n"),
+        ));
+    }
+    let mut resp = crate::json_error(StatusCode::UNAUTHORIZED, reason);
+    challenge(access, &mut resp);
+    Some(resp)
 }
 
-/// Middleware for the API routes (`/api/*`, here and in the gateway): 401 unless
+/// Middleware for the API routes (`/api/*`, here and in the gateway, and `/metrics`): 401
+/// with a JSON error unless
 /// [`Access::api_allowed`] (an `Authorization: Bearer` header or a `token=` query parameter
 /// carrying `auth.api_token`; always when none is set).
 pub async fn require_api_token(
@@ -98,7 +114,7 @@ pub async fn require_api_token(
     req: Request,
     next: Next,
 ) -> Response {
-    match api_refusal(&access, &req) {
+    match api_refusal(&access, &req, true) {
         Some(refusal) => refusal,
         None => next.run(req).await,
     }
@@ -115,7 +131,10 @@ pub(crate) async fn require_api_token_for_pages(
 ) -> Response {
     let path = req.uri().path();
     let document = path == "/" || path.ends_with(".html");
-    match document.then(|| api_refusal(&access, &req)).flatten() {
+    match document
+        .then(|| api_refusal(&access, &req, false))
+        .flatten()
+    {
         Some(refusal) => refusal,
         None => next.run(req).await,
     }

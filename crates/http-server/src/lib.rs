@@ -56,12 +56,14 @@
 
 mod api;
 mod auth;
+mod errors;
 mod flv_http;
 pub mod from_bus;
 mod send_timeout;
 mod web;
 
 pub use auth::require_api_token;
+pub use errors::{json_error, json_errors};
 pub use send_timeout::SendTimeoutIo;
 // The pure parts of the routes, public for the fuzz targets (`fuzz/`).
 pub use api::host_part;
