@@ -408,7 +408,9 @@ fn a_broken_file_is_refused_by_both_triggers_and_the_old_config_stays() {
 
     let (status, body) = post(http, "/api/reload");
     assert_eq!(status, 400, "{body}");
-    assert!(body.starts_with(&want), "want {want:?} in {body}");
+    let error: Value = serde_json::from_str(&body).expect("a JSON error");
+    let error = error["error"].as_str().unwrap_or_default();
+    assert!(error.starts_with(&want), "want {want:?} in {body}");
 
     // The old policy and limits are in force.
     assert_eq!(get_status(&gw, "/secure/test.flv"), 401);
