@@ -129,6 +129,39 @@ fn parse_response(raw: &[u8]) -> Option<HttpResponse> {
     })
 }
 
+/// Sends `method path` with HTTP/1.0, an empty body and `headers` to `addr`, and reads the
+/// whole answer: its status and its body as text. Panics (a test failure) when the gateway does
+/// not answer with HTTP within `timeout`.
+pub fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    timeout: Duration,
+) -> (u16, String) {
+    let mut s = TcpStream::connect_timeout(&addr, timeout).expect("connect");
+    s.set_read_timeout(Some(timeout)).expect("timeout");
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+    let req = format!("{method} {path} HTTP/1.0\r\nHost: gw\r\nContent-Length: 0\r\n{extra}\r\n");
+    s.write_all(req.as_bytes()).expect("send");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("an answer");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {text:?}"));
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    (status, body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

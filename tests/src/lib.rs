@@ -57,7 +57,7 @@ pub use gateway::{loopback_config, with_tls, Live, Publisher, TestGateway};
 pub use gateway_process::GatewayProcess;
 pub use gst::{gst_timeout, require_gst_encoder, require_gst_player, Gst};
 pub use hook::HookServer;
-pub use http::{http_get, http_get_with, GetOptions, HttpResponse};
+pub use http::{http_get, http_get_with, http_request, GetOptions, HttpResponse};
 pub use logs::Logs;
 pub use lossy_rtsp::{LossyRtsp, TrackStats};
 pub use media::{assert_media, check_media, Expect, Kind, MediaReport};

@@ -2,11 +2,10 @@
 //! HTTP-FLV and RTSP beside the publisher, `DELETE /api/clients/{id}` ends one viewer while the
 //! others keep playing, and `DELETE /api/streams/{app}/{name}` ends the publisher's ffmpeg.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use gateway_tests::{require_tool, wait_until, Ffmpeg, Live, Publisher};
+use gateway_tests::{http_request, require_tool, wait_until, Ffmpeg, Live, Publisher};
 use serde_json::Value;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -14,24 +13,8 @@ const TOKEN: &str = "control-test-token";
 
 /// `method path` with HTTP/1.0 and the API token; the status and the body.
 fn request(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect_timeout(&addr, TIMEOUT).expect("connect");
-    s.set_read_timeout(Some(TIMEOUT)).expect("timeout");
-    let req =
-        format!("{method} {path} HTTP/1.0\r\nHost: gw\r\nAuthorization: Bearer {TOKEN}\r\n\r\n");
-    s.write_all(req.as_bytes()).expect("send");
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).expect("an answer");
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP answer: {text:?}"));
-    let body = text
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_owned();
-    (status, body)
+    let auth = format!("Bearer {TOKEN}");
+    http_request(addr, method, path, &[("Authorization", &auth)], TIMEOUT)
 }
 
 fn clients(addr: SocketAddr) -> Vec<Value> {

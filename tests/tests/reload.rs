@@ -6,7 +6,6 @@
 //! error and the old configuration keeps working; an address that cannot be bound is reported
 //! as failed and the listener stays.
 
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -79,23 +78,7 @@ fn config_path(gw: &GatewayProcess) -> PathBuf {
 
 /// `POST path` with HTTP/1.0; the status and the body.
 fn post(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect_timeout(&addr, TIMEOUT).expect("connect");
-    s.set_read_timeout(Some(TIMEOUT)).expect("timeout");
-    let req = format!("POST {path} HTTP/1.0\r\nHost: gw\r\nContent-Length: 0\r\n\r\n");
-    s.write_all(req.as_bytes()).expect("send");
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).expect("an answer");
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP answer: {text:?}"));
-    let body = text
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_owned();
-    (status, body)
+    gateway_tests::http_request(addr, "POST", path, &[], TIMEOUT)
 }
 
 fn sighup(gw: &GatewayProcess) {
