@@ -193,10 +193,26 @@ async fn gstreamer_plays(protocols: &str) {
          (got {counts:?}, exited early: {early_exit:?}): {stderr}\n{}",
         tail.join("\n")
     );
+    // On SIGINT rtspsrc sends PAUSE and then, from another thread, flushes its own connection
+    // to send TEARDOWN. When that flush lands while the PAUSE reply is being read, GStreamer
+    // reports the PAUSE as failed ("Received end-of-file") although the server answered it and
+    // then saw the TEARDOWN. Only that error, and only after the interrupt, is its own shutdown.
+    let stderr_errors: Vec<&str> = stderr
+        .split("ERROR: ")
+        .skip(1)
+        .filter(|block| !is_own_pause_interrupted(block))
+        .collect();
     assert!(
-        errors.is_empty() && !stderr.contains("ERROR"),
+        errors.is_empty() && stderr_errors.is_empty(),
         "GStreamer reported an error: {errors:?} {stderr}"
     );
+}
+
+/// Whether a GStreamer error block is rtspsrc's PAUSE cut short by its own shutdown.
+fn is_own_pause_interrupted(block: &str) -> bool {
+    block.contains("Could not send message")
+        && (block.contains("gst_rtspsrc_pause ()") || block.contains("gst_rtspsrc_try_send ()"))
+        && !block.contains("gst_rtspsrc_play")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
