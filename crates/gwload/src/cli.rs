@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::net::ReadMode;
 use crate::RunError;
 
 /// Most viewers one run may open.
@@ -14,7 +15,8 @@ pub const USAGE: &str =
        [--duration SECS (30)] [--ramp PER_SEC (500)] [--warmup SECS (5)]
        [--publish FILE.flv --publish-url rtmp://HOST:PORT/app/stream]
        [--stall-after SECS] [--server-pid PID] [--json PATH]
-       [--ca-file PEM | --insecure]   (rtmps:// URLs: trust these CAs, or any certificate)";
+       [--ca-file PEM | --insecure]   (rtmps:// URLs: trust these CAs, or any certificate)
+       [--reader lowat[=BYTES] | pace[=MS] | eager]   (non-probe TCP viewers; lowat=16384)";
 
 /// The viewer protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +93,8 @@ pub struct Options {
     pub ca_file: Option<PathBuf>,
     /// `rtmps://` URLs accept any certificate (a load test of a server with a self-signed one).
     pub insecure: bool,
+    /// How the viewers that are not latency probes read (see [`ReadMode`]).
+    pub reader: ReadMode,
 }
 
 impl Options {
@@ -110,6 +114,7 @@ impl Options {
             json: None,
             ca_file: None,
             insecure: false,
+            reader: ReadMode::LowWater(ReadMode::DEFAULT_LOW_WATER),
         }
     }
 
@@ -159,6 +164,7 @@ impl Options {
                 "--server-pid" => o.server_pid = Some(value.parse().map_err(|_| bad())?),
                 "--json" => o.json = Some(PathBuf::from(value)),
                 "--ca-file" => o.ca_file = Some(PathBuf::from(value)),
+                "--reader" => o.reader = ReadMode::parse(&value).ok_or_else(bad)?,
                 _ => return Err(RunError::Usage(format!("unknown option {flag}"))),
             }
         }
@@ -196,6 +202,13 @@ mod tests {
         assert_eq!(o.duration, Duration::from_secs(20));
         assert_eq!(o.warmup, Duration::from_secs(5));
         assert_eq!(o.stall_after, None);
+        assert_eq!(o.reader, ReadMode::LowWater(16384));
+        let o = parse("--protocol rtmp --url x --viewers 1 --reader pace=50").expect("valid");
+        assert_eq!(o.reader, ReadMode::Paced(Duration::from_millis(50)));
+        let o = parse("--protocol rtmp --url x --viewers 1 --reader lowat=4096").expect("valid");
+        assert_eq!(o.reader, ReadMode::LowWater(4096));
+        let o = parse("--protocol rtmp --url x --viewers 1 --reader eager").expect("valid");
+        assert_eq!(o.reader, ReadMode::Eager);
         let o = parse("--protocol http-flv --url http://h/a/b.flv --viewers 1 --stall-after 2.5")
             .expect("valid");
         assert_eq!(o.stall_after, Some(Duration::from_millis(2500)));
@@ -217,6 +230,10 @@ mod tests {
             "--protocol rtmp --url x --viewers 1 --stall-after -1",
             "--protocol rtmp --url x --viewers 1 --stall-after soon",
             "--protocol rtmp --url x --viewers 1 --stall-after",
+            "--protocol rtmp --url x --viewers 1 --reader lowat=0",
+            "--protocol rtmp --url x --viewers 1 --reader lowat=99999999",
+            "--protocol rtmp --url x --viewers 1 --reader pace=0",
+            "--protocol rtmp --url x --viewers 1 --reader sometimes",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }

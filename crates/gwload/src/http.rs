@@ -4,7 +4,7 @@
 use memchr::memmem;
 use tokio::net::TcpStream;
 
-use crate::net::{pace_after, read_with, write_all};
+use crate::net::{read_with, write_all, Reader};
 use crate::ViewError;
 
 /// Largest response head accepted.
@@ -223,8 +223,8 @@ fn chunk_size(line: &[u8]) -> Result<u64, ViewError> {
 pub struct HttpConn {
     authority: String,
     sock: Option<TcpStream>,
-    /// Read pacing for long bodies (HTTP-FLV); see [`crate::viewer::READ_PACE`].
-    pub pace: Option<std::time::Duration>,
+    /// Read pacing for long bodies (HTTP-FLV); none reads eagerly.
+    pub reader: Option<Reader>,
 }
 
 impl HttpConn {
@@ -233,7 +233,7 @@ impl HttpConn {
         HttpConn {
             authority,
             sock: None,
-            pace: None,
+            reader: None,
         }
     }
 
@@ -300,7 +300,9 @@ impl HttpConn {
                 }
                 return Err(ViewError::Closed);
             }
-            pace_after(n, self.pace).await;
+            if let Some(r) = &mut self.reader {
+                r.after_read(n, &sock).await?;
+            }
         }
         if head.keep_alive {
             self.sock = Some(sock);

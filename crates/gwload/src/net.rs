@@ -3,9 +3,14 @@
 
 use std::cell::RefCell;
 use std::io::ErrorKind;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::{TcpStream, UdpSocket};
 
+use crate::viewer::ViewerStats;
 use crate::ViewError;
 
 /// Size of the per-thread read buffer; one read never returns more.
@@ -60,13 +65,106 @@ where
     }
 }
 
-/// After a read of `n` bytes that drained the socket, a paced viewer sleeps for `pace` so
-/// the next read collects several messages at once (see [`crate::viewer::READ_PACE`]).
-pub async fn pace_after(n: usize, pace: Option<std::time::Duration>) {
-    if let Some(p) = pace {
-        if n < READ_BUF_LEN {
-            tokio::time::sleep(p).await;
+/// How a viewer waits for its next read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadMode {
+    /// Reads as soon as anything arrives (the latency probes).
+    Eager,
+    /// After a read that drained the socket, sleeps this long, so the next read collects
+    /// several messages at once (see [`crate::viewer::READ_PACE`]).
+    Paced(Duration),
+    /// Once the first video frame has arrived, sets `SO_RCVLOWAT` to this many bytes: the
+    /// kernel wakes the viewer only when that much is queued, as a client on a real network
+    /// is woken by segments arriving rather than by each of the server's writes.
+    LowWater(u32),
+}
+
+impl ReadMode {
+    /// The low-water mark of `--reader lowat` without a value.
+    pub const DEFAULT_LOW_WATER: u32 = 16 * 1024;
+
+    /// Parses `eager`, `pace[=MS]` or `lowat[=BYTES]`.
+    pub fn parse(s: &str) -> Option<ReadMode> {
+        let (name, value) = s.split_once('=').map_or((s, None), |(n, v)| (n, Some(v)));
+        match (name, value) {
+            ("eager", None) => Some(ReadMode::Eager),
+            ("pace", None) => Some(ReadMode::Paced(crate::viewer::READ_PACE)),
+            ("pace", Some(ms)) => ms
+                .parse::<u64>()
+                .ok()
+                .filter(|ms| (1..=10_000).contains(ms))
+                .map(|ms| ReadMode::Paced(Duration::from_millis(ms))),
+            ("lowat", None) => Some(ReadMode::LowWater(Self::DEFAULT_LOW_WATER)),
+            ("lowat", Some(b)) => b
+                .parse::<u32>()
+                .ok()
+                .filter(|b| (1..=READ_BUF_LEN as u32).contains(b))
+                .map(ReadMode::LowWater),
+            _ => None,
         }
+    }
+}
+
+/// One viewer's read pacing, applied between its reads.
+#[derive(Debug)]
+pub struct Reader {
+    mode: ReadMode,
+    armed: bool,
+    stats: Arc<ViewerStats>,
+}
+
+impl Reader {
+    /// Pacing `mode` for the viewer counting into `stats`.
+    pub fn new(mode: ReadMode, stats: Arc<ViewerStats>) -> Reader {
+        Reader {
+            mode,
+            armed: false,
+            stats,
+        }
+    }
+
+    /// True for a latency probe (it reads as soon as data arrives).
+    pub fn probing(&self) -> bool {
+        self.mode == ReadMode::Eager
+    }
+
+    /// Called after each read of `n` bytes from `sock`.
+    pub async fn after_read(&mut self, n: usize, sock: &TcpStream) -> Result<(), ViewError> {
+        match self.mode {
+            ReadMode::Eager => {}
+            ReadMode::Paced(p) => {
+                if n < READ_BUF_LEN {
+                    tokio::time::sleep(p).await;
+                }
+            }
+            ReadMode::LowWater(bytes) => {
+                if !self.armed && self.stats.playing.load(Ordering::Relaxed) {
+                    set_rcvlowat(sock, bytes)?;
+                    self.armed = true;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn set_rcvlowat(sock: &TcpStream, bytes: u32) -> std::io::Result<()> {
+    let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: the fd is an open socket owned by `sock` for the duration of the call, and the
+    // option value is a c_int that outlives the call, with its size passed alongside.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVLOWAT,
+            std::ptr::from_ref(&value).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 

@@ -10,7 +10,7 @@ use rustls::ClientConfig;
 
 use crate::flv_scan::{FlvScanner, HEAD_CAP};
 use crate::http::HttpConn;
-use crate::net::{pace_after, split_url, with_port};
+use crate::net::{split_url, with_port, Reader};
 use crate::sei;
 use crate::tls::Conn;
 use crate::viewer::{Probe, Shared, ViewerStats};
@@ -146,7 +146,7 @@ pub async fn view(
     url: &RtmpUrl,
     tls: Option<&Arc<ClientConfig>>,
     seed: u64,
-    pace: Option<std::time::Duration>,
+    mut reader: Reader,
     stats: Arc<ViewerStats>,
     shared: Arc<Shared>,
 ) -> Result<(), ViewError> {
@@ -168,7 +168,7 @@ pub async fn view(
                         ClientSessionEvent::Media(m) if m.type_id == TYPE_VIDEO => {
                             stats.add_bytes(m.payload.len());
                             stats.add_frame(started);
-                            if pace.is_none() && probe.due() {
+                            if reader.probing() && probe.due() {
                                 let head = m.payload.get(..HEAD_CAP).unwrap_or(&m.payload);
                                 probe.record(&shared, sei::find(head));
                             }
@@ -194,21 +194,21 @@ pub async fn view(
         if n == 0 {
             return Err(ViewError::Closed);
         }
-        pace_after(n, pace).await;
+        reader.after_read(n, sock.tcp()).await?;
     }
 }
 
 /// Runs one HTTP-FLV viewer until cancelled or failed.
 pub async fn view_flv(
     url: &str,
-    pace: Option<std::time::Duration>,
+    reader: Reader,
     stats: Arc<ViewerStats>,
     shared: Arc<Shared>,
 ) -> Result<(), ViewError> {
     let (authority, path) = split_url(url, "http")?;
     let mut conn = HttpConn::new(with_port(authority, 80));
-    conn.pace = pace;
-    let mut flv = FlvCounter::new(pace.is_none());
+    let mut flv = FlvCounter::new(reader.probing());
+    conn.reader = Some(reader);
     let status = conn
         .get(path, &mut |d: &[u8]| flv.feed(d, &stats, &shared))
         .await?;
@@ -221,12 +221,12 @@ pub async fn view_flv(
 /// One WebSocket-FLV viewer: the same FLV byte stream as [`view_flv`], in binary messages.
 pub async fn view_ws_flv(
     url: &str,
-    pace: Option<std::time::Duration>,
+    reader: Reader,
     stats: Arc<ViewerStats>,
     shared: Arc<Shared>,
 ) -> Result<(), ViewError> {
-    let mut flv = FlvCounter::new(pace.is_none());
-    crate::ws::view(url, pace, &mut |d: &[u8]| flv.feed(d, &stats, &shared)).await
+    let mut flv = FlvCounter::new(reader.probing());
+    crate::ws::view(url, reader, &mut |d: &[u8]| flv.feed(d, &stats, &shared)).await
 }
 
 /// Counts an FLV byte stream's media bytes and video frames for one viewer and, on an unpaced

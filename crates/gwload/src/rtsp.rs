@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use memchr::memmem;
 use tokio::net::{TcpStream, UdpSocket};
 
-use crate::net::{pace_after, read_with, recv_with, split_url, with_port, write_all};
+use crate::net::{read_with, recv_with, split_url, with_port, write_all, Reader};
 use crate::sei;
 use crate::viewer::{Probe, Shared, ViewerStats};
 use crate::ViewError;
@@ -182,7 +182,7 @@ fn request_text(
 pub async fn view(
     url: &str,
     tcp: bool,
-    pace: Option<Duration>,
+    reader: Reader,
     stats: Arc<ViewerStats>,
     shared: Arc<Shared>,
 ) -> Result<(), ViewError> {
@@ -241,10 +241,10 @@ pub async fn view(
         shared,
         started,
         probe: Probe::default(),
-        probing: pace.is_none(),
+        probing: reader.probing(),
     };
     if tcp {
-        interleaved(c, url, video_channel, pace, counter).await
+        interleaved(c, url, video_channel, reader, counter).await
     } else {
         over_udp(c, url, udp, counter).await
     }
@@ -402,7 +402,7 @@ async fn interleaved(
     c: Control,
     url: &str,
     video_channel: Option<u8>,
-    pace: Option<Duration>,
+    mut reader: Reader,
     mut counter: RtpCounter,
 ) -> Result<(), ViewError> {
     let mut framer = Interleaved {
@@ -427,7 +427,7 @@ async fn interleaved(
                 if n == 0 {
                     return Err(ViewError::Closed);
                 }
-                pace_after(n, pace).await;
+                reader.after_read(n, &sock).await?;
             }
             _ = tokio::time::sleep_until(keepalive) => {
                 let text = request_text(&mut cseq, session.as_deref(), "OPTIONS", url, "");

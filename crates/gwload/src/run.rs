@@ -12,7 +12,8 @@ use crate::cli::{Options, Protocol};
 use crate::publish::Plan;
 use crate::report::{percentile, Report};
 use crate::rtmp_view::RtmpUrl;
-use crate::viewer::{pace_for, Shared, ViewerStats};
+use crate::net::Reader;
+use crate::viewer::{mode_for, Shared, ViewerStats};
 use crate::{procstat, RunError, ViewError};
 
 /// How often a progress line is printed.
@@ -171,7 +172,7 @@ async fn spawn_viewers(
             tls.clone(),
         );
         let protocol = opts.protocol;
-        let pace = pace_for(i);
+        let reader = Reader::new(mode_for(i, opts.reader), Arc::clone(&s));
         let stall_at = opts.stall_after.map(|d| at + d);
         handles.push(tokio::spawn(async move {
             let view = async {
@@ -182,7 +183,7 @@ async fn spawn_viewers(
                                 u,
                                 tls.as_ref(),
                                 i as u64,
-                                pace,
+                                reader,
                                 Arc::clone(&s),
                                 Arc::clone(&shared),
                             )
@@ -193,13 +194,13 @@ async fn spawn_viewers(
                         ))),
                     },
                     Protocol::HttpFlv => {
-                        crate::rtmp_view::view_flv(&url, pace, Arc::clone(&s), Arc::clone(&shared))
+                        crate::rtmp_view::view_flv(&url, reader, Arc::clone(&s), Arc::clone(&shared))
                             .await
                     }
                     Protocol::WsFlv => {
                         crate::rtmp_view::view_ws_flv(
                             &url,
-                            pace,
+                            reader,
                             Arc::clone(&s),
                             Arc::clone(&shared),
                         )
@@ -210,7 +211,7 @@ async fn spawn_viewers(
                     }
                     Protocol::RtspTcp | Protocol::RtspUdp => {
                         let tcp = protocol == Protocol::RtspTcp;
-                        crate::rtsp::view(&url, tcp, pace, Arc::clone(&s), Arc::clone(&shared))
+                        crate::rtsp::view(&url, tcp, reader, Arc::clone(&s), Arc::clone(&shared))
                             .await
                     }
                 }

@@ -60,6 +60,14 @@ impl Conn {
         })
     }
 
+    /// The TCP socket under the connection.
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
+            Conn::Plain(sock) => sock,
+            Conn::Tls { stream, .. } => stream.get_ref().0,
+        }
+    }
+
     /// Reads once and hands the bytes to `f`; returns the count, 0 at EOF. Cancel-safe.
     pub async fn read_with<F>(&mut self, mut f: F) -> Result<usize, ViewError>
     where

@@ -4,6 +4,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::net::ReadMode;
+
 /// How many error messages are kept for the report (the rest are only counted).
 pub const KEPT_ERRORS: usize = 5;
 
@@ -17,12 +19,17 @@ pub const SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
 pub const READ_PACE: Duration = Duration::from_millis(100);
 
 /// Every this many viewers, one (index 0, N, 2N, ...) is a latency probe: it reads as soon as
-/// data arrives and takes the latency samples; the others are paced by [`READ_PACE`].
+/// data arrives and takes the latency samples; the others read as `--reader` says.
 pub const PROBE_EVERY: usize = 10;
 
-/// The read pacing of viewer `index`: `None` for latency probes.
-pub fn pace_for(index: usize) -> Option<Duration> {
-    (!index.is_multiple_of(PROBE_EVERY)).then_some(READ_PACE)
+/// The read pacing of viewer `index`: [`ReadMode::Eager`] for latency probes, `others` for
+/// the rest.
+pub fn mode_for(index: usize, others: ReadMode) -> ReadMode {
+    if index.is_multiple_of(PROBE_EVERY) {
+        ReadMode::Eager
+    } else {
+        others
+    }
 }
 
 /// One viewer's counters, read by the reporter while the viewer runs.

@@ -10,7 +10,7 @@ use memchr::memmem;
 use tokio::net::TcpStream;
 
 use crate::http::MAX_HEAD;
-use crate::net::{pace_after, read_with, split_url, with_port, write_all};
+use crate::net::{read_with, split_url, with_port, write_all, Reader};
 use crate::ViewError;
 
 /// Largest frame header: 2 bytes, an 8-byte extended length and a 4-byte masking key.
@@ -147,7 +147,7 @@ impl FrameDecoder {
 /// until the server closes. Returns `Err(Closed)` at the end, like the HTTP-FLV viewer.
 pub async fn view<F>(
     url: &str,
-    pace: Option<std::time::Duration>,
+    mut reader: Reader,
     sink: &mut F,
 ) -> Result<(), ViewError>
 where
@@ -170,7 +170,7 @@ where
         if n == 0 {
             break;
         }
-        pace_after(n, pace).await;
+        reader.after_read(n, &sock).await?;
     }
     Err(ViewError::Closed)
 }
