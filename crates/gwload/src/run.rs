@@ -9,10 +9,10 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::cli::{Options, Protocol};
+use crate::net::Reader;
 use crate::publish::Plan;
 use crate::report::{percentile, Report};
 use crate::rtmp_view::RtmpUrl;
-use crate::net::Reader;
 use crate::viewer::{mode_for, Shared, ViewerStats};
 use crate::{procstat, RunError, ViewError};
 
@@ -194,8 +194,13 @@ async fn spawn_viewers(
                         ))),
                     },
                     Protocol::HttpFlv => {
-                        crate::rtmp_view::view_flv(&url, reader, Arc::clone(&s), Arc::clone(&shared))
-                            .await
+                        crate::rtmp_view::view_flv(
+                            &url,
+                            reader,
+                            Arc::clone(&s),
+                            Arc::clone(&shared),
+                        )
+                        .await
                     }
                     Protocol::WsFlv => {
                         crate::rtmp_view::view_ws_flv(

@@ -145,11 +145,7 @@ impl FrameDecoder {
 
 /// Opens `ws://host:port/path` (RFC 6455 section 4.1) and streams the binary payload to `sink`
 /// until the server closes. Returns `Err(Closed)` at the end, like the HTTP-FLV viewer.
-pub async fn view<F>(
-    url: &str,
-    mut reader: Reader,
-    sink: &mut F,
-) -> Result<(), ViewError>
+pub async fn view<F>(url: &str, mut reader: Reader, sink: &mut F) -> Result<(), ViewError>
 where
     F: FnMut(&[u8]) -> Result<(), ViewError>,
 {
